@@ -1,0 +1,131 @@
+#include "mica/allocator.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace mica {
+
+namespace {
+// Blocks of at least this size are cached by their page-rounded size; smaller ones go to
+// malloc, which is already fast for them.
+constexpr size_t kCacheMin = 16384;
+constexpr size_t kPage = 4096;
+
+struct State {
+  std::mutex mu;
+  size_t active = 0;
+  size_t peak = 0;
+  size_t cached = 0;
+  size_t memory_limit;
+  size_t cache_limit;
+  std::unordered_map<size_t, std::vector<void*>> cache;
+  State() {
+    size_t ram = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGE_SIZE));
+    memory_limit = ram;  // generous: the OS is the real limit on the CPU
+    cache_limit = ram / 4;
+  }
+  void trim_locked(size_t target) {
+    for (auto it = cache.begin(); it != cache.end() && cached > target;) {
+      auto& v = it->second;
+      while (!v.empty() && cached > target) {
+        std::free(v.back());
+        v.pop_back();
+        cached -= it->first;
+      }
+      it = v.empty() ? cache.erase(it) : std::next(it);
+    }
+  }
+};
+State& state() {
+  static State* s = new State();  // never destroyed: buffers may be freed during exit
+  return *s;
+}
+size_t rounded(size_t size) { return size >= kCacheMin ? (size + kPage - 1) / kPage * kPage : size; }
+}  // namespace
+
+namespace allocator {
+
+Buffer malloc(size_t size) {
+  auto& s = state();
+  size_t n = rounded(size);
+  void* p = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(s.mu);
+    if (s.active + n > s.memory_limit) {
+      throw std::runtime_error("[malloc] expected at most " + std::to_string(s.memory_limit) +
+                               " bytes in use (the memory limit), got a request for " +
+                               std::to_string(size) + " more with " + std::to_string(s.active) + " in use.");
+    }
+    if (n >= kCacheMin) {
+      auto it = s.cache.find(n);
+      if (it != s.cache.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+        s.cached -= n;
+      }
+    }
+    s.active += n;
+    if (s.active > s.peak) s.peak = s.active;
+  }
+  if (!p) {
+    p = n >= kCacheMin ? std::aligned_alloc(kPage, n) : std::malloc(n == 0 ? 1 : n);
+    if (!p && n >= kCacheMin) {
+      clear_cache();
+      p = std::aligned_alloc(kPage, n);
+    }
+    if (!p) {
+      std::lock_guard<std::mutex> lk(s.mu);
+      s.active -= n;
+      throw std::bad_alloc();
+    }
+  }
+  return Buffer{p, size};
+}
+
+void free(Buffer b) {
+  if (!b.ptr) return;
+  auto& s = state();
+  size_t n = rounded(b.size);
+  std::lock_guard<std::mutex> lk(s.mu);
+  s.active -= n;
+  if (n >= kCacheMin && s.cached + n <= s.cache_limit) {
+    s.cache[n].push_back(b.ptr);
+    s.cached += n;
+    return;
+  }
+  std::free(b.ptr);
+}
+
+}  // namespace allocator
+
+size_t get_active_memory() { std::lock_guard<std::mutex> lk(state().mu); return state().active; }
+size_t get_peak_memory() { std::lock_guard<std::mutex> lk(state().mu); return state().peak; }
+void reset_peak_memory() { std::lock_guard<std::mutex> lk(state().mu); state().peak = state().active; }
+size_t get_cache_memory() { std::lock_guard<std::mutex> lk(state().mu); return state().cached; }
+size_t set_memory_limit(size_t limit) {
+  std::lock_guard<std::mutex> lk(state().mu);
+  size_t old = state().memory_limit;
+  state().memory_limit = limit;
+  return old;
+}
+size_t get_memory_limit() { std::lock_guard<std::mutex> lk(state().mu); return state().memory_limit; }
+size_t set_cache_limit(size_t limit) {
+  std::lock_guard<std::mutex> lk(state().mu);
+  size_t old = state().cache_limit;
+  state().cache_limit = limit;
+  state().trim_locked(limit);
+  return old;
+}
+void clear_cache() {
+  std::lock_guard<std::mutex> lk(state().mu);
+  state().trim_locked(0);
+}
+
+}  // namespace mica

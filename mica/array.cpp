@@ -1,0 +1,247 @@
+#include "mica/array.h"
+
+#include "mica/primitives/primitive.h"
+#include "mica/transforms.h"
+#include "mica/types/cast.h"
+
+namespace mica {
+
+namespace detail {
+template <typename T>
+void convert_into(const T* src, size_t n, Dtype dtype, void* dst) {
+  dispatch_dtype(dtype, [&](auto tag) {
+    using O = typename decltype(tag)::type;
+    auto* o = static_cast<O*>(dst);
+    for (size_t i = 0; i < n; ++i) o[i] = cast_to<O>(src[i]);
+  });
+}
+template <typename T>
+void convert_from(Dtype dtype, const void* src, T* out) {
+  dispatch_dtype(dtype, [&](auto tag) {
+    using I = typename decltype(tag)::type;
+    *out = cast_to<T>(*static_cast<const I*>(src));
+  });
+}
+#define MICA_INSTANTIATE(T)                                                   \
+  template void convert_into<T>(const T*, size_t, Dtype, void*);             \
+  template void convert_from<T>(Dtype, const void*, T*);
+MICA_INSTANTIATE(bool)
+MICA_INSTANTIATE(uint8_t)
+MICA_INSTANTIATE(uint16_t)
+MICA_INSTANTIATE(uint32_t)
+MICA_INSTANTIATE(uint64_t)
+MICA_INSTANTIATE(int8_t)
+MICA_INSTANTIATE(int16_t)
+MICA_INSTANTIATE(int32_t)
+MICA_INSTANTIATE(int64_t)
+MICA_INSTANTIATE(float16_t)
+MICA_INSTANTIATE(bfloat16_t)
+MICA_INSTANTIATE(float)
+MICA_INSTANTIATE(double)
+MICA_INSTANTIATE(complex64_t)
+MICA_INSTANTIATE(long long)
+MICA_INSTANTIATE(unsigned long long)
+#undef MICA_INSTANTIATE
+}  // namespace detail
+
+Strides row_strides(const Shape& shape) {
+  Strides s(shape.size(), 1);
+  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) {
+    s[i] = s[i + 1] * std::max<int64_t>(shape[i + 1], 1);
+  }
+  return s;
+}
+
+namespace {
+size_t shape_size(const Shape& shape) {
+  size_t n = 1;
+  for (auto d : shape) {
+    if (d < 0) throw std::invalid_argument("[array] expected non-negative dimensions, got " + std::to_string(d) + ".");
+    n *= static_cast<size_t>(d);
+  }
+  return n;
+}
+}  // namespace
+
+array::ArrayDesc::ArrayDesc(Shape s, Dtype d) : shape(std::move(s)), dtype(d) {
+  size = shape_size(shape);
+  strides = row_strides(shape);
+}
+array::ArrayDesc::ArrayDesc(Shape s, Dtype d, std::shared_ptr<Primitive> p, std::vector<array> in)
+    : shape(std::move(s)), dtype(d), primitive(std::move(p)), inputs(std::move(in)) {
+  size = shape_size(shape);
+  strides = row_strides(shape);
+  for (auto& x : inputs) is_tracer |= x.is_tracer();
+}
+
+// Releasing a long unevaluated chain through nested shared_ptr destructors would recurse once
+// per node; instead, inputs that would die with this node are moved to a local stack.
+array::ArrayDesc::~ArrayDesc() {
+  if (inputs.empty()) return;
+  std::vector<std::shared_ptr<ArrayDesc>> pending;
+  auto take = [&pending](std::vector<array>& v) {
+    for (auto& a : v) {
+      if (a.desc_ && a.desc_.use_count() == 1) pending.push_back(std::move(a.desc_));
+    }
+    v.clear();
+  };
+  take(inputs);
+  while (!pending.empty()) {
+    auto d = std::move(pending.back());
+    pending.pop_back();
+    if (d.use_count() == 1) {
+      // Siblings are detached together with the node (their handles point back at it).
+      for (auto& s : d->siblings) s.desc_->siblings.clear();
+      d->siblings.clear();
+      take(d->inputs);
+    }
+  }
+}
+
+array::array(allocator::Buffer data, Shape shape, Dtype dtype, Deleter deleter)
+    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
+  set_data(data, std::move(deleter));
+}
+
+array::array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive, std::vector<array> inputs)
+    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype, std::move(primitive), std::move(inputs))) {}
+
+array::array(std::initializer_list<float> data) : array(data.begin(), Shape{static_cast<int32_t>(data.size())}, float32) {}
+array::array(std::initializer_list<int> data, Dtype dtype)
+    : array(data.begin(), Shape{static_cast<int32_t>(data.size())}, dtype) {}
+array::array(std::initializer_list<double> data, Dtype dtype)
+    : array(data.begin(), Shape{static_cast<int32_t>(data.size())}, dtype) {}
+
+std::vector<array> array::make_arrays(std::vector<Shape> shapes, const std::vector<Dtype>& dtypes,
+                                      const std::shared_ptr<Primitive>& primitive,
+                                      const std::vector<array>& inputs) {
+  std::vector<array> outputs;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    outputs.emplace_back(std::move(shapes[i]), dtypes[i], primitive, inputs);
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    auto siblings = outputs;
+    siblings.erase(siblings.begin() + i);
+    outputs[i].desc_->siblings = std::move(siblings);
+    outputs[i].desc_->position = static_cast<uint32_t>(i);
+  }
+  return outputs;
+}
+
+// Siblings hold handles to each other; when only those cycle references remain, break them.
+array::~array() {
+  if (!desc_ || desc_->siblings.empty()) return;
+  auto n = static_cast<long>(desc_->siblings.size());
+  if (desc_.use_count() != n + 1) return;
+  for (auto& s : desc_->siblings) {
+    if (s.desc_.use_count() != n) return;
+  }
+  auto siblings = std::move(desc_->siblings);
+  desc_->siblings.clear();
+  for (auto& s : siblings) s.desc_->siblings.clear();
+}
+
+int array::shape(int dim) const {
+  int nd = static_cast<int>(ndim());
+  if (dim < -nd || dim >= nd) {
+    throw std::out_of_range("[shape] expected a dimension in [" + std::to_string(-nd) + ", " + std::to_string(nd) +
+                            "), got " + std::to_string(dim) + ".");
+  }
+  return desc_->shape[dim < 0 ? dim + nd : dim];
+}
+int64_t array::strides(int dim) const {
+  int nd = static_cast<int>(ndim());
+  if (dim < -nd || dim >= nd) {
+    throw std::out_of_range("[strides] expected a dimension in [" + std::to_string(-nd) + ", " + std::to_string(nd) +
+                            "), got " + std::to_string(dim) + ".");
+  }
+  return desc_->strides[dim < 0 ? dim + nd : dim];
+}
+
+void array::eval() {
+  if (!is_available()) mica::eval({*this});
+}
+
+std::vector<array> array::outputs() const {
+  std::vector<array> out;
+  out.reserve(desc_->siblings.size() + 1);
+  auto& sib = desc_->siblings;
+  size_t pos = desc_->position;
+  for (size_t i = 0; i < pos; ++i) out.push_back(sib[i]);
+  out.push_back(*this);
+  for (size_t i = pos; i < sib.size(); ++i) out.push_back(sib[i]);
+  return out;
+}
+
+void array::detach() {
+  for (auto& s : desc_->siblings) {
+    s.desc_->primitive = nullptr;
+    s.desc_->inputs.clear();
+    s.desc_->siblings.clear();
+  }
+  desc_->siblings.clear();
+  desc_->inputs.clear();
+  desc_->primitive = nullptr;
+}
+
+int64_t array::offset() const {
+  if (!desc_->data) return 0;
+  return (static_cast<char*>(desc_->data_ptr) - static_cast<char*>(desc_->data->buffer.ptr)) /
+         static_cast<int64_t>(itemsize());
+}
+
+void array::set_data(allocator::Buffer buffer, Deleter d) {
+  desc_->data = std::make_shared<Data>(buffer, std::move(d));
+  desc_->data_ptr = buffer.ptr;
+  desc_->data_size = desc_->size;
+  desc_->strides = row_strides(desc_->shape);
+  desc_->flags.contiguous = true;
+  desc_->flags.row_contiguous = true;
+  bool col = true;
+  int64_t expect = 1;
+  for (size_t i = 0; i < ndim(); ++i) {
+    if (desc_->shape[i] != 1 && desc_->strides[i] != expect) col = false;
+    expect *= desc_->shape[i];
+  }
+  desc_->flags.col_contiguous = col || desc_->size <= 1;
+  desc_->status = available;
+}
+
+void array::set_data(allocator::Buffer buffer, size_t data_size, Strides strides, Flags flags, Deleter d) {
+  desc_->data = std::make_shared<Data>(buffer, std::move(d));
+  desc_->data_ptr = buffer.ptr;
+  desc_->data_size = data_size;
+  desc_->strides = std::move(strides);
+  desc_->flags = flags;
+  desc_->status = available;
+}
+
+void array::copy_shared_buffer(const array& other, const Strides& strides, Flags flags, size_t data_size,
+                               int64_t offset) {
+  desc_->data = other.desc_->data;
+  desc_->data_ptr = static_cast<char*>(other.desc_->data_ptr) + offset * static_cast<int64_t>(other.itemsize());
+  desc_->data_size = data_size;
+  desc_->strides = strides;
+  desc_->flags = flags;
+  desc_->status = available;
+}
+void array::copy_shared_buffer(const array& other) {
+  copy_shared_buffer(other, other.strides(), other.flags(), other.data_size());
+}
+void array::move_shared_buffer(array other, const Strides& strides, Flags flags, size_t data_size, int64_t offset) {
+  desc_->data = std::move(other.desc_->data);
+  desc_->data_ptr = static_cast<char*>(other.desc_->data_ptr) + offset * static_cast<int64_t>(other.itemsize());
+  other.desc_->data_ptr = nullptr;
+  desc_->data_size = data_size;
+  desc_->strides = strides;
+  desc_->flags = flags;
+  desc_->status = available;
+}
+void array::move_shared_buffer(array other) {
+  auto strides = other.strides();
+  auto flags = other.flags();
+  auto ds = other.data_size();
+  move_shared_buffer(std::move(other), strides, flags, ds);
+}
+
+}  // namespace mica

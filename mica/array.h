@@ -1,0 +1,240 @@
+// array: a handle to a node of the lazy graph (shape, dtype, primitive, inputs), holding its
+// buffer once evaluated.
+#pragma once
+#include <algorithm>
+#include <complex>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "mica/allocator.h"
+#include "mica/device.h"
+#include "mica/dtype.h"
+
+namespace mica {
+
+using Shape = std::vector<int32_t>;
+using Strides = std::vector<int64_t>;
+using Deleter = std::function<void(allocator::Buffer)>;
+
+class Primitive;
+class array;
+
+namespace detail {
+// Writes `n` values of type T converted to `dtype` into `dst`.
+template <typename T>
+void convert_into(const T* src, size_t n, Dtype dtype, void* dst);
+// Reads one element of `dtype` at `src` as T.
+template <typename T>
+void convert_from(Dtype dtype, const void* src, T* out);
+}  // namespace detail
+
+class array {
+ public:
+  /** A 0-d array holding `val`, converted to `dtype`. */
+  template <typename T>
+  explicit array(T val, Dtype dtype = TypeToDtype<T>());
+  /** A 0-d array from a double scalar: float32, as MLX. */
+  explicit array(double val, Dtype dtype = float32) : array(std::vector<double>{val}.begin(), Shape{}, dtype) {}
+  /** A 1-d array from a list. */
+  template <typename T>
+  array(std::initializer_list<T> data, Dtype dtype = TypeToDtype<T>());
+  array(std::initializer_list<float> data);
+  array(std::initializer_list<int> data, Dtype dtype);
+  array(std::initializer_list<double> data, Dtype dtype = float32);
+  /** An array with `shape` from `data` (a list), converted to `dtype`. */
+  template <typename T>
+  array(std::initializer_list<T> data, Shape shape, Dtype dtype = TypeToDtype<T>());
+  /** An array with `shape` reading shape-product elements from iterator `data`. */
+  template <typename It, typename = decltype(*std::declval<It>())>
+  array(It data, Shape shape, Dtype dtype = TypeToDtype<std::decay_t<decltype(*data)>>());
+  /** An array over an existing buffer; `deleter` releases it. */
+  array(allocator::Buffer data, Shape shape, Dtype dtype, Deleter deleter = allocator::free);
+  /** A lazy node: computed by `primitive` from `inputs`. */
+  array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive, std::vector<array> inputs);
+  /** Several lazy nodes sharing one primitive (a multi-output op). */
+  static std::vector<array> make_arrays(std::vector<Shape> shapes, const std::vector<Dtype>& dtypes,
+                                        const std::shared_ptr<Primitive>& primitive,
+                                        const std::vector<array>& inputs);
+
+  array(const array&) = default;
+  array(array&&) = default;
+  array& operator=(const array&) & = default;
+  array& operator=(array&&) & = default;
+  ~array();
+
+  Dtype dtype() const { return desc_->dtype; }
+  const Shape& shape() const { return desc_->shape; }
+  /** Size of dimension `dim` (negative counts from the end). */
+  int shape(int dim) const;
+  const Strides& strides() const { return desc_->strides; }
+  int64_t strides(int dim) const;
+  size_t size() const { return desc_->size; }
+  size_t ndim() const { return desc_->shape.size(); }
+  size_t itemsize() const { return desc_->dtype.size; }
+  size_t nbytes() const { return size() * itemsize(); }
+
+  /** Evaluates the array (and what it depends on). */
+  void eval();
+  /** The single element as T; evaluates. */
+  template <typename T>
+  T item();
+  template <typename T>
+  T item() const;
+  /** Pointer to the first element; call eval() first. */
+  template <typename T>
+  T* data() { return static_cast<T*>(desc_->data_ptr); }
+  template <typename T>
+  const T* data() const { return static_cast<const T*>(desc_->data_ptr); }
+
+  enum Status { unscheduled, scheduled, available };
+  Status status() const { return desc_->status; }
+  bool is_available() const { return desc_->status == available; }
+  bool is_evaluated() const { return desc_->status == available; }
+  void set_status(Status s) const { desc_->status = s; }
+
+  struct Flags {
+    bool contiguous : 1;      // elements fill data_size slots without gaps (any order)
+    bool row_contiguous : 1;  // C order, no broadcasting
+    bool col_contiguous : 1;  // Fortran order, no broadcasting
+  };
+  const Flags& flags() const { return desc_->flags; }
+  /** Number of elements the buffer region spans (<= size for broadcasts). */
+  size_t data_size() const { return desc_->data_size; }
+  size_t buffer_size() const { return desc_->data->buffer.size; }
+  allocator::Buffer& buffer() { return desc_->data->buffer; }
+  const allocator::Buffer& buffer() const { return desc_->data->buffer; }
+  int64_t offset() const;  // element offset of data_ptr into the buffer
+
+  bool has_primitive() const { return desc_->primitive != nullptr; }
+  Primitive& primitive() const { return *desc_->primitive; }
+  const std::shared_ptr<Primitive>& primitive_ptr() const { return desc_->primitive; }
+  std::vector<array>& inputs() { return desc_->inputs; }
+  const std::vector<array>& inputs() const { return desc_->inputs; }
+  const std::vector<array>& siblings() const { return desc_->siblings; }
+  /** This array and its siblings, in output order. */
+  std::vector<array> outputs() const;
+  int position() const { return desc_->position; }
+  /** Drops the primitive and inputs (after evaluation). */
+  void detach();
+  /** A unique id for the node. */
+  uintptr_t id() const { return reinterpret_cast<uintptr_t>(desc_.get()); }
+  bool is_same(const array& o) const { return desc_ == o.desc_; }
+  /** True if nobody else references the node or its buffer. */
+  bool is_donatable() const { return desc_.use_count() == 1 && desc_->data && desc_->data.use_count() == 1; }
+  bool is_tracer() const { return desc_->is_tracer; }
+  void set_tracer(bool t) { desc_->is_tracer = t; }
+
+  // Used by kernels to fill outputs.
+  /** Gives the array a fresh row-contiguous buffer. */
+  void set_data(allocator::Buffer buffer, Deleter d = allocator::free);
+  /** Gives the array a buffer with explicit strides and flags. */
+  void set_data(allocator::Buffer buffer, size_t data_size, Strides strides, Flags flags,
+                Deleter d = allocator::free);
+  /** Makes this array a view of `other`'s buffer. */
+  void copy_shared_buffer(const array& other, const Strides& strides, Flags flags, size_t data_size,
+                          int64_t offset = 0);
+  void copy_shared_buffer(const array& other);
+  /** Takes over `other`'s buffer (donation). */
+  void move_shared_buffer(array other, const Strides& strides, Flags flags, size_t data_size,
+                          int64_t offset = 0);
+  void move_shared_buffer(array other);
+  /** Epoch mark used by graph walks to avoid revisiting nodes. */
+  uint64_t& mark() const { return desc_->mark; }
+
+  /** Wraps an evaluated buffer into a new 0-d-capable array without a primitive. */
+  struct Data {
+    allocator::Buffer buffer;
+    Deleter d;
+    Data(allocator::Buffer b, Deleter d) : buffer(b), d(std::move(d)) {}
+    Data(const Data&) = delete;
+    ~Data() { if (d) d(buffer); }
+  };
+
+ private:
+  struct ArrayDesc {
+    Shape shape;
+    Strides strides;
+    size_t size = 0;
+    Dtype dtype;
+    std::shared_ptr<Primitive> primitive;
+    Status status = unscheduled;
+    bool is_tracer = false;
+    uint32_t position = 0;
+    uint64_t mark = 0;
+    std::shared_ptr<Data> data;
+    void* data_ptr = nullptr;
+    size_t data_size = 0;
+    Flags flags{};
+    std::vector<array> inputs;
+    std::vector<array> siblings;
+
+    ArrayDesc(Shape shape, Dtype dtype);
+    ArrayDesc(Shape shape, Dtype dtype, std::shared_ptr<Primitive> p, std::vector<array> inputs);
+    ~ArrayDesc();
+  };
+  void init_from_bytes(const void* src, size_t nbytes);
+  template <typename It>
+  void init(It src);
+  std::shared_ptr<ArrayDesc> desc_;
+};
+
+/** Strides of a row-major array of this shape. */
+Strides row_strides(const Shape& shape);
+
+template <typename It>
+void array::init(It src) {
+  using T = std::decay_t<decltype(*src)>;
+  auto tmp = std::make_unique<T[]>(size());
+  for (size_t i = 0; i < size(); ++i, ++src) tmp[i] = *src;
+  set_data(allocator::malloc(nbytes()));
+  detail::convert_into<T>(tmp.get(), size(), dtype(), desc_->data_ptr);
+}
+
+template <typename It, typename>
+array::array(It data, Shape shape, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
+  init(data);
+}
+
+template <typename T>
+array::array(T val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
+  init(&val);
+}
+
+template <typename T>
+array::array(std::initializer_list<T> data, Dtype dtype)
+    : desc_(std::make_shared<ArrayDesc>(Shape{static_cast<int32_t>(data.size())}, dtype)) {
+  init(data.begin());
+}
+
+template <typename T>
+array::array(std::initializer_list<T> data, Shape shape, Dtype dtype)
+    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
+  if (data.size() != size()) {
+    throw std::invalid_argument("[array] expected " + std::to_string(size()) +
+                                " values for the given shape, got " + std::to_string(data.size()) + ".");
+  }
+  init(data.begin());
+}
+
+template <typename T>
+T array::item() {
+  if (size() != 1) {
+    throw std::invalid_argument("[item] expected an array of size 1, got size " + std::to_string(size()) + ".");
+  }
+  eval();
+  T out;
+  detail::convert_from(dtype(), data<void>() , &out);
+  return out;
+}
+template <typename T>
+T array::item() const {
+  return const_cast<array*>(this)->item<T>();
+}
+
+}  // namespace mica

@@ -1,0 +1,118 @@
+// CPU kernels of LayerNorm and RMSNorm. x: (rows, n) row-major (copied when not); weight,
+// bias: (n,) of x's dtype; out: (rows, n) row-major. Rows are computed in float (double for
+// float64); the row stays in cache between the statistics pass and the output pass.
+#include <stdexcept>
+
+#include "mica/backend/cpu/copy.h"
+#include "mica/backend/cpu/parallel.h"
+#include "mica/backend/cpu/reduce.h"
+#include "mica/primitives/fused.h"
+
+namespace mica {
+
+namespace {
+using namespace cpu::red;
+using cpu::parallel_for;
+
+template <typename F>
+void dispatch_float(const char* name, Dtype d, F&& f) {
+  switch (d.val) {
+    case Dtype::Val::float32: return f(type_tag<float>{});
+    case Dtype::Val::float64: return f(type_tag<double>{});
+    case Dtype::Val::float16: return f(type_tag<float16_t>{});
+    case Dtype::Val::bfloat16: return f(type_tag<bfloat16_t>{});
+    default:
+      throw std::runtime_error(std::string("[") + name + "] kernel got unsupported dtype " + dtype_to_string(d) +
+                               " (the op should have rejected it).");
+  }
+}
+
+// A 1-D parameter as a compute-type vector (empty when absent).
+template <typename T, typename C>
+std::vector<C> param(const std::vector<array>& inputs, size_t i, bool present, int64_t n) {
+  if (!present) return {};
+  array p = cpu::ensure_row_contiguous(inputs[i]);
+  std::vector<C> v(n);
+  convert_row(p.data<T>(), v.data(), n);
+  return v;
+}
+
+// y = (x - center) * scale per element, then * w and + b where present.
+template <typename C>
+void affine_row(const C* __restrict x, C* __restrict y, int64_t n, C center, C scale, const C* w, const C* b) {
+  if (w && b) {
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - center) * scale * w[i] + b[i];
+  } else if (w) {
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - center) * scale * w[i];
+  } else if (b) {
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - center) * scale + b[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - center) * scale;
+  }
+}
+
+// Runs row_fn(x_row, y_row, n) over rows with compute type C (scratch rows for half types).
+template <typename T, typename RowFn>
+void norm_rows(const array& in_arg, array& out, RowFn row_fn) {
+  using C = acc_t<T>;
+  array in = cpu::ensure_row_contiguous(in_arg);
+  out.set_data(allocator::malloc(out.nbytes()));
+  const int64_t n = in.shape().back();
+  if (n == 0 || in.size() == 0) return;
+  const int64_t rows = static_cast<int64_t>(in.size()) / n;
+  const T* src = in.data<T>();
+  T* dst = out.data<T>();
+  parallel_for(rows, std::max<int64_t>(1, kGrain / n), [&](int64_t rb, int64_t re) {
+    if constexpr (std::is_same_v<T, C>) {
+      for (int64_t r = rb; r < re; ++r) row_fn(src + r * n, dst + r * n, n);
+    } else {
+      auto xs = scratch<C>(n);
+      auto ys = scratch<C>(n);
+      for (int64_t r = rb; r < re; ++r) {
+        convert_row(src + r * n, xs.get(), n);
+        row_fn(xs.get(), ys.get(), n);
+        convert_row(ys.get(), dst + r * n, n);
+      }
+    }
+  });
+}
+}  // namespace
+
+void LayerNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
+  dispatch_float("LayerNorm", inputs[0].dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using C = acc_t<T>;
+    const array& x = inputs[0];
+    int64_t n = x.shape().back();
+    auto w = param<T, C>(inputs, 1, has_weight_, n);
+    auto b = param<T, C>(inputs, has_weight_ ? 2 : 1, has_bias_, n);
+    const C* wp = has_weight_ ? w.data() : nullptr;
+    const C* bp = has_bias_ ? b.data() : nullptr;
+    C eps = static_cast<C>(eps_);
+    norm_rows<T>(x, out, [&](const C* xr, C* yr, int64_t n) {
+      C mean = row_sum(xr, n) / static_cast<C>(n);
+      C var = row_sum_sq_dev(xr, n, mean) / static_cast<C>(n);
+      C rstd = C(1) / std::sqrt(var + eps);
+      affine_row(xr, yr, n, mean, rstd, wp, bp);
+    });
+  });
+}
+
+void RMSNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
+  dispatch_float("RMSNorm", inputs[0].dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using C = acc_t<T>;
+    const array& x = inputs[0];
+    int64_t n = x.shape().back();
+    auto w = param<T, C>(inputs, 1, has_weight_, n);
+    const C* wp = has_weight_ ? w.data() : nullptr;
+    C eps = static_cast<C>(eps_);
+    norm_rows<T>(x, out, [&](const C* xr, C* yr, int64_t n) {
+      C ms = row_sum_sq_dev(xr, n, C(0)) / static_cast<C>(n);
+      C r = C(1) / std::sqrt(ms + eps);
+      affine_row(xr, yr, n, C(0), r, wp, nullptr);
+    });
+  });
+}
+
+}  // namespace mica

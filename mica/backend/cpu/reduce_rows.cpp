@@ -1,0 +1,124 @@
+// CPU kernels of the last-axis row primitives: Softmax, LogSumExp, Variance.
+// x: (rows, n) row-major (copied when it is not); out: (rows, n) or (rows, 1) row-major.
+// Rows are computed in float (double for float64); half rows go through a float scratch row.
+#include <stdexcept>
+
+#include "mica/backend/cpu/copy.h"
+#include "mica/backend/cpu/parallel.h"
+#include "mica/backend/cpu/reduce.h"
+#include "mica/primitives/reduce.h"
+
+namespace mica {
+
+namespace {
+using namespace cpu::red;
+using cpu::parallel_for;
+
+[[noreturn]] void bad_type(const char* name, Dtype d) {
+  throw std::runtime_error(std::string("[") + name + "] kernel got unsupported dtype " + dtype_to_string(d) +
+                           " (the op should have rejected it).");
+}
+
+// Calls f(row_in, row_out, n) over all rows with C (float or double) compute rows; the input
+// row is C* for float32/float64 and a converted scratch row for the half types. out_n is the
+// length of an output row (n or 1). RowFn(const C* x, C* y, int64_t n).
+template <typename T, typename RowFn>
+void for_rows(const array& in_arg, array& out, int64_t out_n, RowFn fn) {
+  using C = acc_t<T>;
+  array in = cpu::ensure_row_contiguous(in_arg);
+  out.set_data(allocator::malloc(out.nbytes()));
+  const int64_t n = in.ndim() == 0 ? 1 : in.shape().back();
+  const int64_t rows = n == 0 ? 0 : static_cast<int64_t>(in.size()) / n;
+  if (rows == 0) return;
+  const T* src = in.data<T>();
+  T* dst = out.data<T>();
+  parallel_for(rows, std::max<int64_t>(1, kGrain / n), [&](int64_t rb, int64_t re) {
+    if constexpr (std::is_same_v<T, C>) {
+      for (int64_t r = rb; r < re; ++r) fn(src + r * n, dst + r * out_n, n);
+    } else {
+      auto xs = scratch<C>(n);
+      auto ys = scratch<C>(out_n);
+      for (int64_t r = rb; r < re; ++r) {
+        convert_row(src + r * n, xs.get(), n);
+        fn(xs.get(), ys.get(), n);
+        convert_row(ys.get(), dst + r * out_n, out_n);
+      }
+    }
+  });
+}
+
+template <typename C>
+void softmax_row(const C* x, C* y, int64_t n) {
+  C m = row_max(x, n);
+  row_exp_shifted(x, y, n, m);
+  C inv = C(1) / row_sum(y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+}
+
+template <typename C>
+C logsumexp_row(const C* x, int64_t n) {
+  C m = row_max(x, n);
+  if (std::isinf(m)) return row_has_nan(x, n) ? std::numeric_limits<C>::quiet_NaN() : m;
+  // exp(x - m) in cache-sized chunks, summed with the vectorized row sum.
+  constexpr int64_t kChunk = 1024;
+  C buf[kChunk];
+  C s = 0;
+  for (int64_t b = 0; b < n; b += kChunk) {
+    int64_t len = std::min(kChunk, n - b);
+    row_exp_shifted(x + b, buf, len, m);
+    s += row_sum(buf, len);
+  }
+  return m + std::log(s);
+}
+
+template <typename F>
+void dispatch_float(const char* name, Dtype d, F&& f) {
+  switch (d.val) {
+    case Dtype::Val::float32: return f(type_tag<float>{});
+    case Dtype::Val::float64: return f(type_tag<double>{});
+    case Dtype::Val::float16: return f(type_tag<float16_t>{});
+    case Dtype::Val::bfloat16: return f(type_tag<bfloat16_t>{});
+    default: bad_type(name, d);
+  }
+}
+}  // namespace
+
+void Softmax::eval_cpu(const std::vector<array>& inputs, array& out) {
+  dispatch_float("Softmax", inputs[0].dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    int64_t n = inputs[0].ndim() == 0 ? 1 : inputs[0].shape().back();
+    for_rows<T>(inputs[0], out, n, [](const auto* x, auto* y, int64_t n) { softmax_row(x, y, n); });
+  });
+}
+
+void LogSumExp::eval_cpu(const std::vector<array>& inputs, array& out) {
+  dispatch_float("LogSumExp", inputs[0].dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    for_rows<T>(inputs[0], out, 1, [](const auto* x, auto* y, int64_t n) { y[0] = logsumexp_row(x, n); });
+  });
+}
+
+void Variance::eval_cpu(const std::vector<array>& inputs, array& out) {
+  const array& in = inputs[0];
+  int64_t n = in.ndim() == 0 ? 1 : in.shape().back();
+  if (n == 0) {  // mean of nothing: NaN, as the composition gives
+    out.set_data(allocator::malloc(out.nbytes()));
+    dispatch_float("Variance", in.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      for (size_t i = 0; i < out.size(); ++i) out.data<T>()[i] = cast_to<T>(std::numeric_limits<float>::quiet_NaN());
+    });
+    return;
+  }
+  int ddof = ddof_;
+  dispatch_float("Variance", in.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    for_rows<T>(in, out, 1, [ddof](const auto* x, auto* y, int64_t n) {
+      using C = std::remove_cv_t<std::remove_pointer_t<decltype(x)>>;
+      C mean = row_sum(x, n) / static_cast<C>(n);
+      C div = static_cast<C>(std::max<int64_t>(n - ddof, 0));
+      y[0] = row_sum_sq_dev(x, n, mean) / div;
+    });
+  });
+}
+
+}  // namespace mica

@@ -1,0 +1,56 @@
+// Devices and streams: an op runs on a stream of a device.
+#pragma once
+#include <variant>
+#include <vector>
+
+namespace mica {
+
+/** A compute device: cpu or gpu, with an index. */
+struct Device {
+  enum class DeviceType { cpu, gpu };
+  static constexpr DeviceType cpu = DeviceType::cpu;
+  static constexpr DeviceType gpu = DeviceType::gpu;
+  constexpr Device(DeviceType type, int index = 0) : type(type), index(index) {}
+  DeviceType type;
+  int index;
+  bool operator==(const Device& o) const { return type == o.type && index == o.index; }
+};
+
+/** The device ops use when none is given (cpu until a GPU backend lands). */
+const Device& default_device();
+/** Makes `d` the default device; throws if it is not available. */
+void set_default_device(const Device& d);
+/** True if the device can run ops in this build and on this machine. */
+bool is_available(const Device& d);
+/** Number of devices of a type. */
+int device_count(Device::DeviceType type);
+
+/** An ordered queue of work on a device. */
+struct Stream {
+  int index;
+  Device device;
+  Stream(int index, Device device) : index(index), device(device) {}
+  bool operator==(const Stream& o) const { return index == o.index; }
+  bool operator!=(const Stream& o) const { return index != o.index; }
+};
+
+/** The default stream of a device. */
+Stream default_stream(Device d);
+/** Makes `s` the default stream of its device. */
+void set_default_stream(Stream s);
+/** A new stream on a device. */
+Stream new_stream(Device d);
+/** Every stream created so far. */
+std::vector<Stream> get_streams();
+
+/** Where an op runs: nothing (default), a device (its default stream) or a stream. */
+using StreamOrDevice = std::variant<std::monostate, Stream, Device>;
+/** Resolves a StreamOrDevice to a stream; throws if its device is unavailable. */
+Stream to_stream(StreamOrDevice s);
+Stream to_stream(StreamOrDevice s, Device default_);
+
+/** Waits until all work scheduled on the stream (or all streams) has finished. */
+void synchronize();
+void synchronize(Stream s);
+
+}  // namespace mica

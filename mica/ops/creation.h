@@ -1,0 +1,55 @@
+// Array creation ops.
+#pragma once
+#include <string>
+
+#include "mica/array.h"
+
+namespace mica {
+
+/** Evenly spaced values in [start, stop) by step; the dtype defaults to int32 for integer
+ * arguments and float32 otherwise. */
+array arange(double start, double stop, double step, Dtype dtype, StreamOrDevice s = {});
+array arange(double start, double stop, double step, StreamOrDevice s = {});
+array arange(double start, double stop, Dtype dtype, StreamOrDevice s = {});
+array arange(double start, double stop, StreamOrDevice s = {});
+array arange(double stop, Dtype dtype, StreamOrDevice s = {});
+array arange(double stop, StreamOrDevice s = {});
+array arange(int start, int stop, int step, StreamOrDevice s = {});
+array arange(int start, int stop, StreamOrDevice s = {});
+array arange(int stop, StreamOrDevice s = {});
+/** `num` evenly spaced values from start to stop (inclusive). */
+array linspace(double start, double stop, int num = 50, Dtype dtype = float32, StreamOrDevice s = {});
+/** An array of `shape` filled with vals (broadcast), converted to dtype. */
+array full(Shape shape, array vals, Dtype dtype, StreamOrDevice s = {});
+array full(Shape shape, array vals, StreamOrDevice s = {});
+template <typename T>
+array full(Shape shape, T val, Dtype dtype, StreamOrDevice s = {}) {
+  return full(std::move(shape), array(val, dtype), s);
+}
+template <typename T>
+array full(Shape shape, T val, StreamOrDevice s = {}) {
+  return full(std::move(shape), array(val), s);
+}
+array zeros(const Shape& shape, Dtype dtype, StreamOrDevice s = {});
+array zeros(const Shape& shape, StreamOrDevice s = {});
+array zeros_like(const array& a, StreamOrDevice s = {});
+array ones(const Shape& shape, Dtype dtype, StreamOrDevice s = {});
+array ones(const Shape& shape, StreamOrDevice s = {});
+array ones_like(const array& a, StreamOrDevice s = {});
+array full_like(const array& a, const array& vals, StreamOrDevice s = {});
+/** n x m matrix with ones on diagonal k. */
+array eye(int n, int m, int k, Dtype dtype = float32, StreamOrDevice s = {});
+array eye(int n, Dtype dtype = float32, StreamOrDevice s = {});
+array eye(int n, int m, Dtype dtype = float32, StreamOrDevice s = {});
+array identity(int n, Dtype dtype = float32, StreamOrDevice s = {});
+/** n x m matrix with ones at and below diagonal k. */
+array tri(int n, int m, int k, Dtype type = float32, StreamOrDevice s = {});
+array tri(int n, Dtype type = float32, StreamOrDevice s = {});
+/** Zeros above (tril) or below (triu) diagonal k of the last two axes. */
+array tril(array x, int k = 0, StreamOrDevice s = {});
+array triu(array x, int k = 0, StreamOrDevice s = {});
+/** Coordinate grids; indexing "xy" (default) or "ij"; sparse keeps broadcastable shapes. */
+std::vector<array> meshgrid(const std::vector<array>& arrays, bool sparse = false,
+                            const std::string& indexing = "xy", StreamOrDevice s = {});
+
+}  // namespace mica

@@ -1,0 +1,436 @@
+#include "mica/ops/matmul.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "mica/ops/binary.h"
+#include "mica/ops/movement.h"
+#include "mica/ops/reduce.h"
+#include "mica/ops/unary.h"
+#include "mica/ops/utils.h"
+#include "mica/primitives/matmul.h"
+
+namespace mica {
+
+namespace {
+using detail::fail;
+using detail::shape_str;
+
+std::string dtypes_str(const std::vector<array>& xs) {
+  std::string s;
+  for (size_t i = 0; i < xs.size(); ++i) s += (i ? (i + 1 == xs.size() ? " and " : ", ") : "") + dtype_to_string(xs[i].dtype());
+  return s;
+}
+
+// The promoted dtype of the operands; products are defined for floating and complex types only.
+Dtype product_type(const char* op, const std::vector<array>& xs) {
+  Dtype t = xs[0].dtype();
+  for (size_t i = 1; i < xs.size(); ++i) t = promote_types(t, xs[i].dtype());
+  if (!is_inexact(t)) {
+    fail(op, "expected floating point inputs, got " + dtypes_str(xs) + " (which promote to " + dtype_to_string(t) +
+                 ").");
+  }
+  return t;
+}
+
+array cast(const array& x, Dtype t, StreamOrDevice s) { return x.dtype() == t ? x : astype(x, t, s); }
+
+array broadcast_if(const array& x, const Shape& shape, StreamOrDevice s) {
+  return x.shape() == shape ? x : broadcast_to(x, shape, s);
+}
+
+Shape concat_shape(Shape a, const Shape& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+int64_t prod(const Shape& s, size_t begin = 0, size_t end = SIZE_MAX) {
+  int64_t p = 1;
+  for (size_t i = begin; i < std::min(end, s.size()); ++i) p *= s[i];
+  return p;
+}
+
+// Operands of a matrix product, made at least 2-D and broadcast to common batch dims.
+struct MatmulOperands {
+  array a, b;
+  Shape out_shape;    // (batch..., M, N)
+  Shape final_shape;  // out_shape without the axes added for 1-D operands
+};
+
+MatmulOperands prepare_matmul(const char* op, array a, array b, StreamOrDevice s) {
+  if (a.ndim() == 0 || b.ndim() == 0) {
+    fail(op, "expected inputs with at least one dimension, got shapes " + shape_str(a.shape()) + " and " +
+                 shape_str(b.shape()) + ".");
+  }
+  Shape sa = a.shape(), sb = b.shape();
+  bool row = a.ndim() == 1, col = b.ndim() == 1;
+  if (row) a = reshape(a, {1, a.shape(0)}, s);
+  if (col) b = reshape(b, {b.shape(0), 1}, s);
+  int K = a.shape(-1), M = a.shape(-2), N = b.shape(-1);
+  if (b.shape(-2) != K) {
+    fail(op, "expected the last dim of a to equal the second-to-last dim of b, got shapes " + shape_str(sa) +
+                 " and " + shape_str(sb) + ".");
+  }
+  Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
+  Shape batch;
+  try {
+    batch = broadcast_shapes(batch_a, batch_b);
+  } catch (const std::invalid_argument&) {
+    fail(op, "expected batch dims that broadcast, got shapes " + shape_str(sa) + " and " + shape_str(sb) + ".");
+  }
+  MatmulOperands r{broadcast_if(a, concat_shape(batch, {M, K}), s), broadcast_if(b, concat_shape(batch, {K, N}), s),
+                   concat_shape(batch, {M, N}), batch};
+  if (!row) r.final_shape.push_back(M);
+  if (!col) r.final_shape.push_back(N);
+  return r;
+}
+
+// a @ b contracting axes_a with axes_b (already validated, non-negative).
+array contract(const array& a, const array& b, const std::vector<int>& axes_a, const std::vector<int>& axes_b,
+               StreamOrDevice s) {
+  std::vector<bool> in_a(a.ndim(), false), in_b(b.ndim(), false);
+  for (int x : axes_a) in_a[x] = true;
+  for (int x : axes_b) in_b[x] = true;
+  std::vector<int> perm_a, perm_b = axes_b;
+  Shape free_a, free_b;
+  for (int i = 0; i < static_cast<int>(a.ndim()); ++i) {
+    if (!in_a[i]) perm_a.push_back(i), free_a.push_back(a.shape(i));
+  }
+  perm_a.insert(perm_a.end(), axes_a.begin(), axes_a.end());
+  for (int i = 0; i < static_cast<int>(b.ndim()); ++i) {
+    if (!in_b[i]) perm_b.push_back(i), free_b.push_back(b.shape(i));
+  }
+  int64_t k = 1;
+  for (int x : axes_a) k *= a.shape(x);
+  array at = reshape(transpose(a, perm_a, s), {static_cast<int>(prod(free_a)), static_cast<int>(k)}, s);
+  array bt = reshape(transpose(b, perm_b, s), {static_cast<int>(k), static_cast<int>(prod(free_b))}, s);
+  return reshape(matmul(at, bt, s), concat_shape(free_a, free_b), s);
+}
+
+array tensordot_impl(const char* op, const array& a, const array& b, const std::vector<int>& axes_a,
+                     const std::vector<int>& axes_b, StreamOrDevice s) {
+  if (axes_a.size() != axes_b.size()) {
+    fail(op, "expected the same number of axes for a and b, got " + std::to_string(axes_a.size()) + " and " +
+                 std::to_string(axes_b.size()) + ".");
+  }
+  std::vector<int> na, nb;
+  for (int x : axes_a) na.push_back(detail::normalize_axis(x, a.ndim(), op));
+  for (int x : axes_b) nb.push_back(detail::normalize_axis(x, b.ndim(), op));
+  if (std::set<int>(na.begin(), na.end()).size() != na.size() || std::set<int>(nb.begin(), nb.end()).size() != nb.size()) {
+    fail(op, "expected distinct contraction axes, got a repeated axis.");
+  }
+  for (size_t i = 0; i < na.size(); ++i) {
+    if (a.shape(na[i]) != b.shape(nb[i])) {
+      fail(op, "expected equal sizes on the contracted axes, got shapes " + shape_str(a.shape()) + " and " +
+                   shape_str(b.shape()) + " (axis " + std::to_string(na[i]) + " vs axis " + std::to_string(nb[i]) +
+                   ").");
+    }
+  }
+  product_type(op, {a, b});
+  return contract(a, b, na, nb, s);
+}
+}  // namespace
+
+array matmul(const array& in_a, const array& in_b, StreamOrDevice s) {
+  auto m = prepare_matmul("matmul", in_a, in_b, s);
+  Dtype t = product_type("matmul", {in_a, in_b});
+  array out(m.out_shape, t, std::make_shared<Matmul>(to_stream(s)), {cast(m.a, t, s), cast(m.b, t, s)});
+  return m.final_shape == m.out_shape ? out : reshape(out, m.final_shape, s);
+}
+
+array addmm(array c, array a, array b, const float& alpha, const float& beta, StreamOrDevice s) {
+  auto m = prepare_matmul("addmm", a, b, s);
+  Dtype t = product_type("addmm", {c, a, b});
+  Shape cs;
+  try {
+    cs = broadcast_shapes(c.shape(), m.final_shape);
+  } catch (const std::invalid_argument&) {
+  }
+  if (cs != m.final_shape) {
+    fail("addmm", "expected c to broadcast to the product's shape " + shape_str(m.final_shape) + ", got shape " +
+                      shape_str(c.shape()) + ".");
+  }
+  c = reshape(broadcast_if(cast(c, t, s), m.final_shape, s), m.out_shape, s);
+  array out(m.out_shape, t, std::make_shared<AddMM>(to_stream(s), alpha, beta),
+            {cast(m.a, t, s), cast(m.b, t, s), c});
+  return m.final_shape == m.out_shape ? out : reshape(out, m.final_shape, s);
+}
+
+array inner(const array& a, const array& b, StreamOrDevice s) {
+  if (a.ndim() == 0 || b.ndim() == 0) return multiply(a, b, s);
+  if (a.shape(-1) != b.shape(-1)) {
+    fail("inner", "expected a and b to have the same last dim, got shapes " + shape_str(a.shape()) + " and " +
+                      shape_str(b.shape()) + ".");
+  }
+  return tensordot_impl("inner", a, b, {-1}, {-1}, s);
+}
+
+array outer(const array& a, const array& b, StreamOrDevice s) {
+  return multiply(reshape(a, {static_cast<int>(a.size()), 1}, s), reshape(b, {static_cast<int>(b.size())}, s), s);
+}
+
+array tensordot(const array& a, const array& b, const int axis, StreamOrDevice s) {
+  if (axis < 0) fail("tensordot", "expected a non-negative number of axes, got " + std::to_string(axis) + ".");
+  if (axis > static_cast<int>(a.ndim()) || axis > static_cast<int>(b.ndim())) {
+    fail("tensordot", "expected at most min(a.ndim, b.ndim) axes, got " + std::to_string(axis) + " for shapes " +
+                          shape_str(a.shape()) + " and " + shape_str(b.shape()) + ".");
+  }
+  std::vector<int> axes_a(axis), axes_b(axis);
+  std::iota(axes_a.begin(), axes_a.end(), static_cast<int>(a.ndim()) - axis);
+  std::iota(axes_b.begin(), axes_b.end(), 0);
+  return tensordot_impl("tensordot", a, b, axes_a, axes_b, s);
+}
+
+array tensordot(const array& a, const array& b, const std::vector<int>& axes_a, const std::vector<int>& axes_b,
+                StreamOrDevice s) {
+  return tensordot_impl("tensordot", a, b, axes_a, axes_b, s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// einsum: parse the subscripts into integer labels, take diagonals of repeated labels, then
+// fold the operands left to right; each step sums out labels nobody needs any more and either
+// multiplies (no shared label to contract) or runs one batched matmul.
+
+namespace {
+constexpr int kEllipsisLabel = 64;  // ellipsis dims get labels 64, 65, ... (letters are 0..51)
+
+struct Operand {
+  array x;
+  std::vector<int> labels;
+};
+
+std::string label_name(int l) {
+  if (l >= kEllipsisLabel) return "...";
+  return std::string(1, l < 26 ? static_cast<char>('A' + l) : static_cast<char>('a' + l - 26));
+}
+
+// Letters in ASCII order (uppercase first), as the implicit output sorts them.
+int letter_label(char c, const std::string& subscripts) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return 26 + (c - 'a');
+  fail("einsum", "expected letters, ',', '->' or '...' in the subscripts, got '" + std::string(1, c) + "' in \"" +
+                     subscripts + "\".");
+}
+
+// One term's letters; ellipsis position as -1 in the returned list (at most one).
+std::vector<int> parse_term(const std::string& term, const std::string& subscripts) {
+  std::vector<int> out;
+  bool seen_ellipsis = false;
+  for (size_t i = 0; i < term.size(); ++i) {
+    if (term[i] == '.') {
+      if (term.compare(i, 3, "...") != 0 || seen_ellipsis) {
+        fail("einsum", "expected '.' only as one '...' per term, got \"" + term + "\".");
+      }
+      seen_ellipsis = true;
+      out.push_back(-1);
+      i += 2;
+    } else if (term[i] != ' ') {
+      out.push_back(letter_label(term[i], subscripts));
+    }
+  }
+  return out;
+}
+
+std::vector<int> expand_ellipsis(const std::vector<int>& term, int ell_ndim, int max_ell) {
+  std::vector<int> out;
+  for (int l : term) {
+    if (l >= 0) {
+      out.push_back(l);
+    } else {
+      for (int j = 0; j < ell_ndim; ++j) out.push_back(kEllipsisLabel + max_ell - ell_ndim + j);
+    }
+  }
+  return out;
+}
+
+int position(const std::vector<int>& v, int l) {
+  auto it = std::find(v.begin(), v.end(), l);
+  return it == v.end() ? -1 : static_cast<int>(it - v.begin());
+}
+
+// Sums out the labels of op for which `drop` holds.
+template <typename Pred>
+void sum_out(Operand& op, Pred drop, StreamOrDevice s) {
+  std::vector<int> axes, kept;
+  for (int i = 0; i < static_cast<int>(op.labels.size()); ++i) {
+    if (drop(op.labels[i])) axes.push_back(i);
+    else kept.push_back(op.labels[i]);
+  }
+  if (axes.empty()) return;
+  op.x = sum(op.x, axes, false, s);
+  op.labels = kept;
+}
+
+// Transposes op to `order` (labels it has) and sets the size of each listed label.
+array arrange(const Operand& op, const std::vector<int>& order, StreamOrDevice s) {
+  std::vector<int> perm;
+  for (int l : order) perm.push_back(position(op.labels, l));
+  return transpose(op.x, perm, s);
+}
+
+Operand fold(Operand a, Operand b, const std::set<int>& keep, const std::map<int, int>& size, StreamOrDevice s) {
+  auto in = [](const Operand& o, int l) { return position(o.labels, l) >= 0; };
+  sum_out(a, [&](int l) { return !keep.count(l) && !in(b, l); }, s);
+  sum_out(b, [&](int l) { return !keep.count(l) && !in(a, l); }, s);
+  std::vector<int> batch, contracted, free_a, free_b;
+  for (int l : a.labels) {
+    if (!in(b, l)) free_a.push_back(l);
+    else if (keep.count(l)) batch.push_back(l);
+    else contracted.push_back(l);
+  }
+  for (int l : b.labels) {
+    if (!in(a, l)) free_b.push_back(l);
+  }
+  auto sizes_of = [&](const Operand& o, const std::vector<int>& ls) {
+    Shape sh;
+    for (int l : ls) sh.push_back(o.x.shape(position(o.labels, l)));
+    return sh;
+  };
+  auto full_sizes = [&](const std::vector<int>& ls) {
+    Shape sh;
+    for (int l : ls) sh.push_back(size.at(l));
+    return sh;
+  };
+  std::vector<int> labels = batch;
+  labels.insert(labels.end(), free_a.begin(), free_a.end());
+  labels.insert(labels.end(), free_b.begin(), free_b.end());
+  Shape fa = sizes_of(a, free_a), fb = sizes_of(b, free_b);
+  if (contracted.empty()) {
+    // Elementwise product: a as (batch, free_a, 1...), b as (batch, 1..., free_b).
+    std::vector<int> oa = batch, ob = batch;
+    oa.insert(oa.end(), free_a.begin(), free_a.end());
+    ob.insert(ob.end(), free_b.begin(), free_b.end());
+    Shape sa = concat_shape(concat_shape(sizes_of(a, batch), fa), Shape(free_b.size(), 1));
+    Shape sb = concat_shape(concat_shape(sizes_of(b, batch), Shape(free_a.size(), 1)), fb);
+    return {multiply(reshape(arrange(a, oa, s), sa, s), reshape(arrange(b, ob, s), sb, s), s), labels};
+  }
+  if (!is_inexact(promote_types(a.x.dtype(), b.x.dtype()))) {
+    fail("einsum", "expected floating point operands for a contraction, got " + dtypes_str({a.x, b.x}) + ".");
+  }
+  // Batched matmul: a as (batch, prod(free_a), prod(k)), b as (batch, prod(k), prod(free_b)).
+  Shape ks = full_sizes(contracted);
+  int k = static_cast<int>(prod(ks));
+  std::vector<int> oa = batch, ob = batch;
+  oa.insert(oa.end(), free_a.begin(), free_a.end());
+  oa.insert(oa.end(), contracted.begin(), contracted.end());
+  ob.insert(ob.end(), contracted.begin(), contracted.end());
+  ob.insert(ob.end(), free_b.begin(), free_b.end());
+  Shape ba = sizes_of(a, batch), bb = sizes_of(b, batch);
+  array at = broadcast_if(arrange(a, oa, s), concat_shape(concat_shape(ba, fa), ks), s);
+  array bt = broadcast_if(arrange(b, ob, s), concat_shape(concat_shape(bb, ks), fb), s);
+  at = reshape(at, concat_shape(ba, {static_cast<int>(prod(fa)), k}), s);
+  bt = reshape(bt, concat_shape(bb, {k, static_cast<int>(prod(fb))}), s);
+  array p = matmul(at, bt, s);
+  Shape batch_out(p.shape().begin(), p.shape().end() - 2);
+  return {reshape(p, concat_shape(concat_shape(batch_out, fa), fb), s), labels};
+}
+}  // namespace
+
+array einsum(const std::string& subscripts, const std::vector<array>& operands, StreamOrDevice s) {
+  size_t arrow = subscripts.find("->");
+  std::string lhs = subscripts.substr(0, arrow);
+  std::vector<std::string> terms;
+  for (size_t b = 0;;) {
+    size_t e = lhs.find(',', b);
+    terms.push_back(lhs.substr(b, e == std::string::npos ? std::string::npos : e - b));
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  if (terms.size() != operands.size()) {
+    fail("einsum", "expected " + std::to_string(terms.size()) + " operands for subscripts \"" + subscripts +
+                       "\", got " + std::to_string(operands.size()) + ".");
+  }
+  // Parse the terms; ellipsis dims align to the right across operands.
+  std::vector<std::vector<int>> parsed;
+  std::vector<int> ell_ndim(terms.size(), 0);
+  int max_ell = 0;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    parsed.push_back(parse_term(terms[i], subscripts));
+    bool has_ell = position(parsed[i], -1) >= 0;
+    int letters = static_cast<int>(parsed[i].size()) - (has_ell ? 1 : 0);
+    int nd = static_cast<int>(operands[i].ndim());
+    if (has_ell ? nd < letters : nd != letters) {
+      fail("einsum", "expected term \"" + terms[i] + "\" to index operand " + std::to_string(i) + " of shape " +
+                         shape_str(operands[i].shape()) + ", got " + std::to_string(letters) + " subscripts for " +
+                         std::to_string(nd) + " dims.");
+    }
+    ell_ndim[i] = has_ell ? nd - letters : 0;
+    max_ell = std::max(max_ell, ell_ndim[i]);
+  }
+  std::vector<Operand> ops;
+  std::map<int, int> size;
+  std::map<int, int> count;  // letter -> number of occurrences over all terms
+  for (size_t i = 0; i < terms.size(); ++i) {
+    Operand op{operands[i], expand_ellipsis(parsed[i], ell_ndim[i], max_ell)};
+    for (size_t d = 0; d < op.labels.size(); ++d) {
+      int l = op.labels[d], n = op.x.shape(static_cast<int>(d));
+      ++count[l];
+      auto it = size.find(l);
+      if (it == size.end() || it->second == 1) {
+        size[l] = n;
+      } else if (n != 1 && n != it->second) {
+        fail("einsum", "expected subscript '" + label_name(l) + "' to have size " + std::to_string(it->second) +
+                           " (or 1) in operand " + std::to_string(i) + " of shape " + shape_str(op.x.shape()) +
+                           ", got " + std::to_string(n) + ".");
+      }
+    }
+    ops.push_back(std::move(op));
+  }
+  // Output labels.
+  std::vector<int> out;
+  if (arrow != std::string::npos) {
+    std::vector<int> rhs = parse_term(subscripts.substr(arrow + 2), subscripts);
+    out = expand_ellipsis(rhs, max_ell, max_ell);
+    for (int l : out) {
+      if (!size.count(l)) fail("einsum", "expected output subscript '" + label_name(l) + "' to appear in an input.");
+      if (std::count(out.begin(), out.end(), l) > 1) {
+        fail("einsum", "expected distinct output subscripts, got '" + label_name(l) + "' repeated.");
+      }
+    }
+  } else {
+    for (int j = 0; j < max_ell; ++j) out.push_back(kEllipsisLabel + j);
+    for (auto [l, c] : count) {
+      if (l < kEllipsisLabel && c == 1) out.push_back(l);
+    }
+  }
+  // Repeated labels within one operand: take the diagonal (appended as the last axis).
+  for (auto& op : ops) {
+    for (;;) {
+      int p = -1, q = -1;
+      for (int i = 0; i < static_cast<int>(op.labels.size()) && p < 0; ++i) {
+        for (int j = i + 1; j < static_cast<int>(op.labels.size()); ++j) {
+          if (op.labels[i] == op.labels[j]) {
+            p = i, q = j;
+            break;
+          }
+        }
+      }
+      if (p < 0) break;
+      if (op.x.shape(p) != op.x.shape(q)) {
+        fail("einsum", "expected equal sizes for the repeated subscript '" + label_name(op.labels[p]) +
+                           "', got shape " + shape_str(op.x.shape()) + ".");
+      }
+      int l = op.labels[p];
+      op.x = diagonal(op.x, 0, p, q, s);
+      op.labels.erase(op.labels.begin() + q);
+      op.labels.erase(op.labels.begin() + p);
+      op.labels.push_back(l);
+    }
+  }
+  std::set<int> out_set(out.begin(), out.end());
+  Operand cur = ops[0];
+  for (size_t i = 1; i < ops.size(); ++i) {
+    std::set<int> keep = out_set;
+    for (size_t j = i + 1; j < ops.size(); ++j) keep.insert(ops[j].labels.begin(), ops[j].labels.end());
+    cur = fold(std::move(cur), ops[i], keep, size, s);
+  }
+  sum_out(cur, [&](int l) { return !out_set.count(l); }, s);
+  array r = arrange(cur, out, s);
+  Shape want;
+  for (int l : out) want.push_back(size.at(l));
+  return broadcast_if(r, want, s);
+}
+
+}  // namespace mica

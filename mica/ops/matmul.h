@@ -1,0 +1,35 @@
+// Matrix products: matmul, addmm, inner, outer, tensordot, einsum.
+// Batch dims broadcast (NumPy rules); a 1-D left operand is treated as a row (1, K) and a 1-D
+// right operand as a column (K, 1), the added axis being removed from the result.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "mica/array.h"
+
+namespace mica {
+
+/** Matrix product a @ b with broadcast batch dims; floating (and complex) types only. */
+array matmul(const array& a, const array& b, StreamOrDevice s = {});
+
+/** alpha * (a @ b) + beta * c, where c broadcasts to the shape of a @ b. */
+array addmm(array c, array a, array b, const float& alpha = 1.f, const float& beta = 1.f, StreamOrDevice s = {});
+
+/** Sum product over the last axes of a and b (a plain product when either is 0-d). */
+array inner(const array& a, const array& b, StreamOrDevice s = {});
+
+/** Outer product of the flattened a and b: shape (a.size(), b.size()). */
+array outer(const array& a, const array& b, StreamOrDevice s = {});
+
+/** Contracts the last `axis` axes of a with the first `axis` axes of b. */
+array tensordot(const array& a, const array& b, const int axis = 2, StreamOrDevice s = {});
+
+/** Contracts axes_a of a with axes_b of b (pairwise); the result has a's free axes then b's. */
+array tensordot(const array& a, const array& b, const std::vector<int>& axes_a, const std::vector<int>& axes_b,
+                StreamOrDevice s = {});
+
+/** Einstein summation, e.g. "ij,jk->ik", "ii", "...ij,...jk", "bij->b"; without "->" the output
+ * holds the ellipsis dims then the letters used once, in alphabetical order. */
+array einsum(const std::string& subscripts, const std::vector<array>& operands, StreamOrDevice s = {});
+
+}  // namespace mica

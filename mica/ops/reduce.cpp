@@ -1,0 +1,325 @@
+#include "mica/ops/reduce.h"
+
+#include <numeric>
+
+#include "mica/ops/binary.h"
+#include "mica/ops/creation.h"
+#include "mica/ops/movement.h"
+#include "mica/ops/unary.h"
+#include "mica/ops/utils.h"
+#include "mica/primitives/reduce.h"
+
+namespace mica {
+
+namespace {
+std::vector<int> all_axes(const array& a) {
+  std::vector<int> ax(a.ndim());
+  std::iota(ax.begin(), ax.end(), 0);
+  return ax;
+}
+// `shape` with the (normalized) axes set to 1, or removed.
+Shape keep_shape(Shape shape, const std::vector<int>& ax) {
+  for (int d : ax) shape[d] = 1;
+  return shape;
+}
+Shape drop_shape(const Shape& shape, const std::vector<int>& ax) {
+  Shape out;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (!std::binary_search(ax.begin(), ax.end(), static_cast<int>(d))) out.push_back(shape[d]);
+  }
+  return out;
+}
+// r has the keepdims shape; squeeze the reduced axes unless keepdims.
+array finish(const array& r, const Shape& in_shape, const std::vector<int>& ax, bool keepdims, StreamOrDevice s) {
+  return keepdims ? r : reshape(r, drop_shape(in_shape, ax), s);
+}
+int64_t count(const Shape& shape, const std::vector<int>& ax) {
+  int64_t n = 1;
+  for (int d : ax) n *= shape[d];
+  return n;
+}
+// True when the sorted axes are the last ax.size() axes.
+bool trailing(const std::vector<int>& ax, int ndim) {
+  for (size_t i = 0; i < ax.size(); ++i) {
+    if (ax[i] != ndim - static_cast<int>(ax.size()) + static_cast<int>(i)) return false;
+  }
+  return !ax.empty();
+}
+// x reshaped to (leading dims..., product of the trailing k dims).
+array rows_of(const array& x, size_t k, StreamOrDevice s) {
+  if (k == 1) return x;
+  Shape sh(x.shape().begin(), x.shape().end() - k);
+  sh.push_back(-1);
+  if (x.size() == 0) {
+    int64_t n = 1;
+    for (size_t d = x.ndim() - k; d < x.ndim(); ++d) n *= x.shape()[d];
+    sh.back() = static_cast<int32_t>(n);
+  }
+  return reshape(x, sh, s);
+}
+Shape last_to_one(Shape shape) {
+  shape.back() = 1;
+  return shape;
+}
+
+Dtype sum_type(Dtype d) {
+  if (d == bool_ || d == int8 || d == int16) return int32;
+  if (d == uint8 || d == uint16) return uint32;
+  return d;
+}
+
+array reduce_node(const char* name, const array& a, Reduce::ReduceType t, const std::vector<int>& axes, bool keepdims,
+                  Dtype out, StreamOrDevice s) {
+  auto ax = detail::normalize_axes(axes, static_cast<int>(a.ndim()), name);
+  array r(keep_shape(a.shape(), ax), out, std::make_shared<Reduce>(to_stream(s), t, ax), {a});
+  return finish(r, a.shape(), ax, keepdims, s);
+}
+
+array min_max(const char* name, const array& a, Reduce::ReduceType t, const std::vector<int>& axes, bool keepdims,
+              StreamOrDevice s) {
+  auto ax = detail::normalize_axes(axes, static_cast<int>(a.ndim()), name);
+  if (ax.empty()) return a;
+  for (int d : ax) {
+    if (a.shape()[d] == 0) {
+      detail::fail(name, "expected non-empty axes to reduce, got axis " + std::to_string(d) + " of size 0 in shape " +
+                             detail::shape_str(a.shape()) + ".");
+    }
+  }
+  return reduce_node(name, a, t, ax, keepdims, a.dtype(), s);
+}
+
+void reject_complex(const char* name, const array& a) {
+  if (a.dtype() == complex64) detail::fail(name, "expected a real input, got complex64.");
+}
+
+array arg_reduce(const char* name, const array& a, ArgReduce::ReduceType t, int axis, bool keepdims, StreamOrDevice s) {
+  int ax = detail::normalize_axis(axis, static_cast<int>(a.ndim()), name);
+  if (a.size() == 0) {
+    detail::fail(name, "expected a non-empty array, got shape " + detail::shape_str(a.shape()) + ".");
+  }
+  array r(keep_shape(a.shape(), {ax}), uint32, std::make_shared<ArgReduce>(to_stream(s), t, ax), {a});
+  return finish(r, a.shape(), {ax}, keepdims, s);
+}
+
+array arg_reduce_all(const char* name, const array& a, ArgReduce::ReduceType t, bool keepdims, StreamOrDevice s) {
+  if (a.size() == 0) {
+    detail::fail(name, "expected a non-empty array, got shape " + detail::shape_str(a.shape()) + ".");
+  }
+  array r = arg_reduce(name, reshape(a, {-1}, s), t, 0, true, s);
+  return reshape(r, keepdims ? Shape(a.ndim(), 1) : Shape{}, s);
+}
+
+array scan(const char* name, const array& a, int axis, bool reverse, bool inclusive, Scan::ReduceType t,
+           StreamOrDevice s) {
+  int ax = detail::normalize_axis(axis, static_cast<int>(a.ndim()), name);
+  Dtype out = a.dtype();
+  array x = a;
+  if (t == Scan::Sum && a.dtype() == bool_) out = int32;
+  if (t == Scan::LogAddExp) {
+    reject_complex(name, a);
+    out = detail::to_float_type(a.dtype());
+    x = astype(a, out, s);
+  }
+  return array(a.shape(), out, std::make_shared<Scan>(to_stream(s), t, ax, reverse, inclusive), {x});
+}
+}  // namespace
+
+// ---- all / any ----
+array all(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  if (axes.empty()) return astype(a, bool_, s);
+  return reduce_node("all", a, Reduce::And, axes, keepdims, bool_, s);
+}
+array all(const array& a, bool keepdims, StreamOrDevice s) { return all(a, all_axes(a), keepdims, s); }
+array all(const array& a, StreamOrDevice s) { return all(a, false, s); }
+array all(const array& a, int axis, bool keepdims, StreamOrDevice s) { return all(a, std::vector<int>{axis}, keepdims, s); }
+
+array any(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  if (axes.empty()) return astype(a, bool_, s);
+  return reduce_node("any", a, Reduce::Or, axes, keepdims, bool_, s);
+}
+array any(const array& a, bool keepdims, StreamOrDevice s) { return any(a, all_axes(a), keepdims, s); }
+array any(const array& a, StreamOrDevice s) { return any(a, false, s); }
+array any(const array& a, int axis, bool keepdims, StreamOrDevice s) { return any(a, std::vector<int>{axis}, keepdims, s); }
+
+// ---- sum / prod ----
+array sum(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  if (axes.empty()) return a;
+  return reduce_node("sum", a, Reduce::Sum, axes, keepdims, sum_type(a.dtype()), s);
+}
+array sum(const array& a, bool keepdims, StreamOrDevice s) { return sum(a, all_axes(a), keepdims, s); }
+array sum(const array& a, StreamOrDevice s) { return sum(a, false, s); }
+array sum(const array& a, int axis, bool keepdims, StreamOrDevice s) { return sum(a, std::vector<int>{axis}, keepdims, s); }
+
+array prod(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  if (axes.empty()) return a;
+  return reduce_node("prod", a, Reduce::Prod, axes, keepdims, sum_type(a.dtype()), s);
+}
+array prod(const array& a, bool keepdims, StreamOrDevice s) { return prod(a, all_axes(a), keepdims, s); }
+array prod(const array& a, StreamOrDevice s) { return prod(a, false, s); }
+array prod(const array& a, int axis, bool keepdims, StreamOrDevice s) { return prod(a, std::vector<int>{axis}, keepdims, s); }
+
+// ---- max / min ----
+array max(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return min_max("max", a, Reduce::Max, axes, keepdims, s);
+}
+array max(const array& a, bool keepdims, StreamOrDevice s) { return max(a, all_axes(a), keepdims, s); }
+array max(const array& a, StreamOrDevice s) { return max(a, false, s); }
+array max(const array& a, int axis, bool keepdims, StreamOrDevice s) { return max(a, std::vector<int>{axis}, keepdims, s); }
+
+array min(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return min_max("min", a, Reduce::Min, axes, keepdims, s);
+}
+array min(const array& a, bool keepdims, StreamOrDevice s) { return min(a, all_axes(a), keepdims, s); }
+array min(const array& a, StreamOrDevice s) { return min(a, false, s); }
+array min(const array& a, int axis, bool keepdims, StreamOrDevice s) { return min(a, std::vector<int>{axis}, keepdims, s); }
+
+// ---- mean / var / std ----
+array mean(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  Dtype dt = detail::to_float_type(a.dtype());
+  auto ax = detail::normalize_axes(axes, static_cast<int>(a.ndim()), "mean");
+  array x = astype(a, dt, s);
+  if (ax.empty()) return x;
+  double n = static_cast<double>(count(a.shape(), ax));
+  return multiply(sum(x, ax, keepdims, s), array(1.0 / n, dt == complex64 ? float32 : dt), s);
+}
+array mean(const array& a, bool keepdims, StreamOrDevice s) { return mean(a, all_axes(a), keepdims, s); }
+array mean(const array& a, StreamOrDevice s) { return mean(a, false, s); }
+array mean(const array& a, int axis, bool keepdims, StreamOrDevice s) { return mean(a, std::vector<int>{axis}, keepdims, s); }
+
+array var(const array& a, const std::vector<int>& axes, bool keepdims, int ddof, StreamOrDevice s) {
+  Dtype dt = detail::to_float_type(a.dtype());
+  Dtype real_dt = dt == complex64 ? float32 : dt;
+  int nd = static_cast<int>(a.ndim());
+  auto ax = detail::normalize_axes(axes, nd, "var");
+  array x = astype(a, dt, s);
+  if (dt != complex64 && trailing(ax, nd)) {
+    // One pass per row with the fused kernel.
+    array rows = rows_of(x, ax.size(), s);
+    array r(last_to_one(rows.shape()), dt, std::make_shared<Variance>(to_stream(s), ddof), {rows});
+    return reshape(r, keepdims ? keep_shape(a.shape(), ax) : drop_shape(a.shape(), ax), s);
+  }
+  int64_t n = count(a.shape(), ax);
+  array d = subtract(x, mean(x, ax, true, s), s);
+  array sq = dt == complex64 ? square(abs(d, s), s) : square(d, s);
+  double div = static_cast<double>(std::max<int64_t>(n - ddof, 0));
+  return multiply(sum(sq, ax, keepdims, s), array(1.0 / div, real_dt), s);
+}
+array var(const array& a, bool keepdims, int ddof, StreamOrDevice s) { return var(a, all_axes(a), keepdims, ddof, s); }
+array var(const array& a, StreamOrDevice s) { return var(a, false, 0, s); }
+array var(const array& a, int axis, bool keepdims, int ddof, StreamOrDevice s) {
+  return var(a, std::vector<int>{axis}, keepdims, ddof, s);
+}
+
+array std(const array& a, const std::vector<int>& axes, bool keepdims, int ddof, StreamOrDevice s) {
+  return sqrt(var(a, axes, keepdims, ddof, s), s);
+}
+array std(const array& a, bool keepdims, int ddof, StreamOrDevice s) { return std(a, all_axes(a), keepdims, ddof, s); }
+array std(const array& a, StreamOrDevice s) { return std(a, false, 0, s); }
+array std(const array& a, int axis, bool keepdims, int ddof, StreamOrDevice s) {
+  return std(a, std::vector<int>{axis}, keepdims, ddof, s);
+}
+
+// ---- argmin / argmax ----
+array argmin(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return arg_reduce("argmin", a, ArgReduce::ArgMin, axis, keepdims, s);
+}
+array argmin(const array& a, bool keepdims, StreamOrDevice s) {
+  return arg_reduce_all("argmin", a, ArgReduce::ArgMin, keepdims, s);
+}
+array argmin(const array& a, StreamOrDevice s) { return argmin(a, false, s); }
+array argmax(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return arg_reduce("argmax", a, ArgReduce::ArgMax, axis, keepdims, s);
+}
+array argmax(const array& a, bool keepdims, StreamOrDevice s) {
+  return arg_reduce_all("argmax", a, ArgReduce::ArgMax, keepdims, s);
+}
+array argmax(const array& a, StreamOrDevice s) { return argmax(a, false, s); }
+
+// ---- logsumexp / softmax ----
+array logsumexp(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  reject_complex("logsumexp", a);
+  int nd = static_cast<int>(a.ndim());
+  auto ax = detail::normalize_axes(axes, nd, "logsumexp");
+  if (a.size() == 0) {
+    detail::fail("logsumexp", "expected a non-empty array, got shape " + detail::shape_str(a.shape()) + ".");
+  }
+  Dtype dt = detail::to_float_type(a.dtype());
+  array x = astype(a, dt, s);
+  if (ax.empty()) return x;
+  Shape out_shape = keepdims ? keep_shape(a.shape(), ax) : drop_shape(a.shape(), ax);
+  if (trailing(ax, nd) || ax.size() == 1) {
+    // The fused kernel works on the last axis: merge trailing axes or move the one axis there.
+    array rows = trailing(ax, nd) ? rows_of(x, ax.size(), s) : moveaxis(x, ax[0], -1, s);
+    array r(last_to_one(rows.shape()), dt, std::make_shared<LogSumExp>(to_stream(s)), {rows});
+    return reshape(r, out_shape, s);
+  }
+  // Several scattered axes: shift by the (finite) max, as the kernel does per row.
+  array m = stop_gradient(max(x, ax, true, s), s);
+  array shift = where(isfinite(m, s), m, array(0.0, dt), s);
+  array out = add(log(sum(exp(subtract(x, shift, s), s), ax, true, s), s), shift, s);
+  return reshape(out, out_shape, s);
+}
+array logsumexp(const array& a, bool keepdims, StreamOrDevice s) { return logsumexp(a, all_axes(a), keepdims, s); }
+array logsumexp(const array& a, StreamOrDevice s) { return logsumexp(a, false, s); }
+array logsumexp(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return logsumexp(a, std::vector<int>{axis}, keepdims, s);
+}
+
+array softmax(const array& a, const std::vector<int>& axes, bool precise, StreamOrDevice s) {
+  reject_complex("softmax", a);
+  int nd = static_cast<int>(a.ndim());
+  auto ax = detail::normalize_axes(axes, nd, "softmax");
+  Dtype dt = detail::to_float_type(a.dtype());
+  array x = astype(a, dt, s);
+  if (trailing(ax, nd)) {
+    array rows = rows_of(x, ax.size(), s);
+    array r(rows.shape(), dt, std::make_shared<Softmax>(to_stream(s), precise), {rows});
+    return ax.size() == 1 ? r : reshape(r, a.shape(), s);
+  }
+  if (ax.size() == 1) {
+    array rows = moveaxis(x, ax[0], -1, s);
+    array r(rows.shape(), dt, std::make_shared<Softmax>(to_stream(s), precise), {rows});
+    return moveaxis(r, -1, ax[0], s);
+  }
+  // Scattered axes (or none): the composition.
+  array e = exp(subtract(x, stop_gradient(max(x, ax, true, s), s), s), s);
+  return divide(e, sum(e, ax, true, s), s);
+}
+array softmax(const array& a, bool precise, StreamOrDevice s) { return softmax(a, all_axes(a), precise, s); }
+array softmax(const array& a, int axis, bool precise, StreamOrDevice s) {
+  return softmax(a, std::vector<int>{axis}, precise, s);
+}
+
+// ---- scans ----
+array cumsum(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan("cumsum", a, axis, reverse, inclusive, Scan::Sum, s);
+}
+array cumsum(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
+  return cumsum(reshape(a, {-1}, s), 0, reverse, inclusive, s);
+}
+array cumprod(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan("cumprod", a, axis, reverse, inclusive, Scan::Prod, s);
+}
+array cumprod(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
+  return cumprod(reshape(a, {-1}, s), 0, reverse, inclusive, s);
+}
+array cummax(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan("cummax", a, axis, reverse, inclusive, Scan::Max, s);
+}
+array cummax(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
+  return cummax(reshape(a, {-1}, s), 0, reverse, inclusive, s);
+}
+array cummin(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan("cummin", a, axis, reverse, inclusive, Scan::Min, s);
+}
+array cummin(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
+  return cummin(reshape(a, {-1}, s), 0, reverse, inclusive, s);
+}
+array logcumsumexp(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
+  return scan("logcumsumexp", a, axis, reverse, inclusive, Scan::LogAddExp, s);
+}
+array logcumsumexp(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
+  return logcumsumexp(reshape(a, {-1}, s), 0, reverse, inclusive, s);
+}
+
+}  // namespace mica

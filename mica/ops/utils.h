@@ -1,0 +1,31 @@
+// Shared pieces of op building: axis normalization, broadcasting, promotion, error text.
+#pragma once
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mica/array.h"
+
+namespace mica {
+
+/** Broadcast shape of two or more shapes (NumPy rules); throws `[broadcast_shapes] …`. */
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+Shape broadcast_shapes(const std::vector<Shape>& shapes);
+
+namespace detail {
+/** "(2, 3)" */
+std::string shape_str(const Shape& s);
+/** Normalizes an axis into [0, ndim); throws std::out_of_range `[op] expected …`. */
+int normalize_axis(int axis, int ndim, const char* op);
+/** Normalizes and checks for repeats; returns sorted axes. */
+std::vector<int> normalize_axes(const std::vector<int>& axes, int ndim, const char* op);
+/** Dtype of a binary op on a and b: MLX promotion. */
+Dtype binary_result_type(const array& a, const array& b);
+/** Promotes to a floating type (ints/bool -> float32), keeping float and complex types. */
+Dtype to_float_type(Dtype d);
+/** Throws std::invalid_argument("[op] " + msg). */
+[[noreturn]] void fail(const char* op, const std::string& msg);
+}  // namespace detail
+
+}  // namespace mica

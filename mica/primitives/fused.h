@@ -1,0 +1,44 @@
+// Fused primitives behind mica::fast; each op also has a composition of plain ops.
+#pragma once
+#include "mica/primitives/primitive.h"
+
+namespace mica {
+
+/** Layer norm over the last axis: inputs x, then weight and bias when present (1-D, the size
+ * of x's last axis); all inputs share x's floating dtype. */
+class LayerNorm : public UnaryPrimitive {
+ public:
+  LayerNorm(Stream s, float eps, bool has_weight, bool has_bias)
+      : UnaryPrimitive(s), eps_(eps), has_weight_(has_weight), has_bias_(has_bias) {}
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(LayerNorm)
+  bool is_equivalent(const Primitive& o) const override {
+    auto* r = dynamic_cast<const LayerNorm*>(&o);
+    return r && r->eps_ == eps_ && r->has_weight_ == has_weight_ && r->has_bias_ == has_bias_;
+  }
+  float eps() const { return eps_; }
+  bool has_weight() const { return has_weight_; }
+  bool has_bias() const { return has_bias_; }
+
+ private:
+  float eps_;
+  bool has_weight_, has_bias_;
+};
+
+/** RMS norm over the last axis: inputs x and (optionally) a 1-D weight of x's dtype. */
+class RMSNorm : public UnaryPrimitive {
+ public:
+  RMSNorm(Stream s, float eps, bool has_weight) : UnaryPrimitive(s), eps_(eps), has_weight_(has_weight) {}
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(RMSNorm)
+  bool is_equivalent(const Primitive& o) const override {
+    auto* r = dynamic_cast<const RMSNorm*>(&o);
+    return r && r->eps_ == eps_ && r->has_weight_ == has_weight_;
+  }
+  float eps() const { return eps_; }
+  bool has_weight() const { return has_weight_; }
+
+ private:
+  float eps_;
+  bool has_weight_;
+};
+
+}  // namespace mica

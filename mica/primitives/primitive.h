@@ -1,0 +1,75 @@
+// The base of every primitive: evaluation on each backend plus the transform rules.
+#pragma once
+#include <ostream>
+#include <utility>
+#include <vector>
+
+#include "mica/array.h"
+#include "mica/device.h"
+
+namespace mica {
+
+/** A node's operation. Semantics (shape rule, vjp/jvp/vmap) live in primitives/<family>.cpp;
+ * kernels in backend/<dev>/<family>.cpp. */
+class Primitive {
+ public:
+  explicit Primitive(Stream stream) : stream_(stream) {}
+  Primitive(const Primitive&) = delete;
+  Primitive& operator=(const Primitive&) = delete;
+  virtual ~Primitive() = default;
+
+  /** Computes outputs from inputs on the CPU; outputs have shape and dtype, no data yet. */
+  virtual void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) = 0;
+  /** Same on the GPU. */
+  virtual void eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) = 0;
+
+  /** Jacobian-vector product for the inputs in argnums. */
+  virtual std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                                 const std::vector<int>& argnums);
+  /** Vector-Jacobian product: cotangents of the inputs in argnums. */
+  virtual std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                 const std::vector<int>& argnums, const std::vector<array>& outputs);
+  /** Batched version: outputs and their batch axes, given inputs with batch axes (-1 = none). */
+  virtual std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                               const std::vector<int>& axes);
+
+  /** The primitive's registry name. */
+  virtual const char* name() const = 0;
+  /** True when `other` computes the same function (same type and parameters). */
+  virtual bool is_equivalent(const Primitive&) const { return false; }
+  /** Prints name and parameters. */
+  virtual void print(std::ostream& os) { os << name(); }
+
+  const Stream& stream() const { return stream_; }
+  Device device() const { return stream_.device; }
+
+ private:
+  Stream stream_;
+};
+
+/** A primitive with one output. */
+class UnaryPrimitive : public Primitive {
+ public:
+  using Primitive::Primitive;
+  virtual void eval_cpu(const std::vector<array>& inputs, array& out) = 0;
+  virtual void eval_gpu(const std::vector<array>& inputs, array& out) = 0;
+  void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override {
+    eval_cpu(inputs, outputs[0]);
+  }
+  void eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) override {
+    eval_gpu(inputs, outputs[0]);
+  }
+};
+
+// Declares the members every single-output primitive defines.
+#define MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(NAME)                            \
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;     \
+  void eval_gpu(const std::vector<array>& inputs, array& out) override;     \
+  const char* name() const override { return #NAME; }
+
+#define MICA_DEFINE_PRIMITIVE_MEMBERS(NAME)                                              \
+  void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override; \
+  void eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) override; \
+  const char* name() const override { return #NAME; }
+
+}  // namespace mica

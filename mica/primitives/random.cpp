@@ -1,0 +1,37 @@
+// Semantics of the random family: RandomBits' vmap rule, equivalence and printing.
+#include "mica/primitives/random.h"
+
+#include "mica/ops/movement.h"
+#include "mica/ops/utils.h"
+
+namespace mica {
+
+std::pair<std::vector<array>, std::vector<int>> RandomBits::vmap(const std::vector<array>& inputs,
+                                                                 const std::vector<int>& axes) {
+  const array& keys = inputs[0];
+  int ax = axes.empty() ? -1 : axes[0];
+  Dtype dt = width_ == 1 ? uint8 : width_ == 2 ? uint16 : uint32;
+  auto node = [&](const array& k) {
+    Shape out_shape(k.shape().begin(), k.shape().end() - 1);
+    out_shape.insert(out_shape.end(), shape_.begin(), shape_.end());
+    return array(out_shape, dt, std::make_shared<RandomBits>(stream(), shape_, width_), {k});
+  };
+  // Unbatched key: every batch member draws the same bits.
+  if (ax < 0) return {{node(keys)}, {-1}};
+  if (ax == static_cast<int>(keys.ndim()) - 1) {
+    throw std::invalid_argument("[RandomBits::vmap] expected the batch axis of the keys before their last "
+                                "(size-2) axis, got axis " + std::to_string(ax) + ".");
+  }
+  return {{node(ax == 0 ? keys : moveaxis(keys, ax, 0, stream()))}, {0}};
+}
+
+bool RandomBits::is_equivalent(const Primitive& other) const {
+  auto* p = dynamic_cast<const RandomBits*>(&other);
+  return p && p->shape_ == shape_ && p->width_ == width_;
+}
+
+void RandomBits::print(std::ostream& os) {
+  os << "RandomBits(shape=" << detail::shape_str(shape_) << ", width=" << width_ << ")";
+}
+
+}  // namespace mica

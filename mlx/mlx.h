@@ -1,0 +1,8 @@
+// Compatibility header: programs written against MLX's C++ API (namespace mlx::core) compile
+// against mica with this header and mica's link line.
+#pragma once
+#include "mica/mica.h"
+
+namespace mlx {
+namespace core = ::mica;
+}  // namespace mlx
