@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -19,9 +20,9 @@ constexpr size_t kCacheMin = 16384;
 constexpr size_t kPage = 4096;
 
 struct State {
-  std::mutex mu;
-  size_t active = 0;
-  size_t peak = 0;
+  std::mutex mu;  // guards the cache and the limits
+  std::atomic<size_t> active{0};
+  std::atomic<size_t> peak{0};
   size_t cached = 0;
   size_t memory_limit;
   size_t cache_limit;
@@ -52,9 +53,25 @@ size_t rounded(size_t size) { return size >= kCacheMin ? (size + kPage - 1) / kP
 
 namespace allocator {
 
+namespace {
+void add_active(State& s, size_t n) {
+  size_t now = s.active.fetch_add(n, std::memory_order_relaxed) + n;
+  size_t peak = s.peak.load(std::memory_order_relaxed);
+  while (now > peak && !s.peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+}  // namespace
+
 Buffer malloc(size_t size) {
   auto& s = state();
   size_t n = rounded(size);
+  // Small blocks: no lock, only the counters (the graph overhead of scalar ops lives here).
+  if (n < kCacheMin) {
+    void* p = std::malloc(n == 0 ? 1 : n);
+    if (!p) throw std::bad_alloc();
+    add_active(s, n);
+    return Buffer{p, size};
+  }
   void* p = nullptr;
   {
     std::lock_guard<std::mutex> lk(s.mu);
@@ -71,9 +88,8 @@ Buffer malloc(size_t size) {
         s.cached -= n;
       }
     }
-    s.active += n;
-    if (s.active > s.peak) s.peak = s.active;
   }
+  add_active(s, n);
   if (!p) {
     p = n >= kCacheMin ? std::aligned_alloc(kPage, n) : std::malloc(n == 0 ? 1 : n);
     if (!p && n >= kCacheMin) {
@@ -81,7 +97,6 @@ Buffer malloc(size_t size) {
       p = std::aligned_alloc(kPage, n);
     }
     if (!p) {
-      std::lock_guard<std::mutex> lk(s.mu);
       s.active -= n;
       throw std::bad_alloc();
     }
@@ -93,9 +108,13 @@ void free(Buffer b) {
   if (!b.ptr) return;
   auto& s = state();
   size_t n = rounded(b.size);
+  s.active.fetch_sub(n, std::memory_order_relaxed);
+  if (n < kCacheMin) {
+    std::free(b.ptr);
+    return;
+  }
   std::lock_guard<std::mutex> lk(s.mu);
-  s.active -= n;
-  if (n >= kCacheMin && s.cached + n <= s.cache_limit) {
+  if (s.cached + n <= s.cache_limit) {
     s.cache[n].push_back(b.ptr);
     s.cached += n;
     return;
@@ -105,9 +124,9 @@ void free(Buffer b) {
 
 }  // namespace allocator
 
-size_t get_active_memory() { std::lock_guard<std::mutex> lk(state().mu); return state().active; }
-size_t get_peak_memory() { std::lock_guard<std::mutex> lk(state().mu); return state().peak; }
-void reset_peak_memory() { std::lock_guard<std::mutex> lk(state().mu); state().peak = state().active; }
+size_t get_active_memory() { return state().active.load(); }
+size_t get_peak_memory() { return state().peak.load(); }
+void reset_peak_memory() { state().peak.store(state().active.load()); }
 size_t get_cache_memory() { std::lock_guard<std::mutex> lk(state().mu); return state().cached; }
 size_t set_memory_limit(size_t limit) {
   std::lock_guard<std::mutex> lk(state().mu);

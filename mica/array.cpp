@@ -106,6 +106,10 @@ array::array(allocator::Buffer data, Shape shape, Dtype dtype, Deleter deleter)
 array::array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive, std::vector<array> inputs)
     : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype, std::move(primitive), std::move(inputs))) {}
 
+array::array(double val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
+  set_data(allocator::malloc(dtype.size));
+  detail::convert_into<double>(&val, 1, dtype, desc_->data_ptr);
+}
 array::array(std::initializer_list<float> data) : array(data.begin(), Shape{static_cast<int32_t>(data.size())}, float32) {}
 array::array(std::initializer_list<int> data, Dtype dtype)
     : array(data.begin(), Shape{static_cast<int32_t>(data.size())}, dtype) {}

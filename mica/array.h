@@ -40,15 +40,17 @@ class array {
   template <typename T>
   explicit array(T val, Dtype dtype = TypeToDtype<T>());
   /** A 0-d array from a double scalar: float32, as MLX. */
-  explicit array(double val, Dtype dtype = float32) : array(std::vector<double>{val}.begin(), Shape{}, dtype) {}
+  explicit array(double val, Dtype dtype = float32);
   /** A 1-d array from a list. */
   template <typename T>
+    requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
   array(std::initializer_list<T> data, Dtype dtype = TypeToDtype<T>());
   array(std::initializer_list<float> data);
   array(std::initializer_list<int> data, Dtype dtype);
   array(std::initializer_list<double> data, Dtype dtype = float32);
   /** An array with `shape` from `data` (a list), converted to `dtype`. */
   template <typename T>
+    requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
   array(std::initializer_list<T> data, Shape shape, Dtype dtype = TypeToDtype<T>());
   /** An array with `shape` reading shape-product elements from iterator `data`. */
   template <typename It, typename = decltype(*std::declval<It>())>
@@ -203,16 +205,19 @@ array::array(It data, Shape shape, Dtype dtype) : desc_(std::make_shared<ArrayDe
 
 template <typename T>
 array::array(T val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
-  init(&val);
+  set_data(allocator::malloc(dtype.size));
+  detail::convert_into<T>(&val, 1, dtype, desc_->data_ptr);
 }
 
 template <typename T>
+  requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
 array::array(std::initializer_list<T> data, Dtype dtype)
     : desc_(std::make_shared<ArrayDesc>(Shape{static_cast<int32_t>(data.size())}, dtype)) {
   init(data.begin());
 }
 
 template <typename T>
+  requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
 array::array(std::initializer_list<T> data, Shape shape, Dtype dtype)
     : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
   if (data.size() != size()) {

@@ -1,5 +1,6 @@
 #include "mica/device.h"
 
+#include <atomic>
 #include <mutex>
 #include <stdexcept>
 
@@ -8,16 +9,17 @@
 namespace mica {
 
 namespace {
+// Default streams are read by every op, so they are atomics (no lock on the hot path).
 struct StreamRegistry {
   std::mutex mu;
   std::vector<Stream> streams;
-  Stream default_cpu{0, Device::cpu};
-  Stream default_gpu{-1, Device::gpu};
+  std::atomic<int> default_cpu{0};
+  std::atomic<int> default_gpu{-1};
   StreamRegistry() {
-    streams.push_back(default_cpu);
+    streams.emplace_back(0, Device::cpu);
     if (gpu::device_count() > 0) {
-      default_gpu = Stream(1, Device::gpu);
-      streams.push_back(default_gpu);
+      default_gpu = 1;
+      streams.emplace_back(1, Device::gpu);
     }
   }
 };
@@ -54,15 +56,13 @@ int device_count(Device::DeviceType type) { return type == Device::cpu ? 1 : gpu
 Stream default_stream(Device d) {
   check_available(d, "default_stream");
   auto& r = registry();
-  std::lock_guard<std::mutex> lk(r.mu);
-  return d.type == Device::cpu ? r.default_cpu : r.default_gpu;
+  return Stream(d.type == Device::cpu ? r.default_cpu.load() : r.default_gpu.load(), d);
 }
 
 void set_default_stream(Stream s) {
   check_available(s.device, "set_default_stream");
   auto& r = registry();
-  std::lock_guard<std::mutex> lk(r.mu);
-  (s.device.type == Device::cpu ? r.default_cpu : r.default_gpu) = s;
+  (s.device.type == Device::cpu ? r.default_cpu : r.default_gpu) = s.index;
 }
 
 Stream new_stream(Device d) {

@@ -1,5 +1,17 @@
-// mica::fast: fused ops (layer_norm, rms_norm).
+// mica::fast: fused ops (layer_norm, rms_norm), as MLX's mx.fast.
 #pragma once
+#include <optional>
+
 #include "mica/array.h"
 
-namespace mica::fast {}
+namespace mica::fast {
+
+/** (x - mean) / sqrt(var + eps) * weight + bias over the last axis; weight and bias are 1-D of
+ * the last axis' size (either may be absent). The result dtype promotes x, weight and bias. */
+array layer_norm(const array& x, const std::optional<array>& weight, const std::optional<array>& bias, float eps,
+                 StreamOrDevice s = {});
+
+/** x / sqrt(mean(x^2) + eps) * weight over the last axis; weight is 1-D (or absent). */
+array rms_norm(const array& x, const std::optional<array>& weight, float eps, StreamOrDevice s = {});
+
+}  // namespace mica::fast

@@ -51,7 +51,7 @@ array conv_impl(const char* op, array input, array weight, std::vector<int> stri
                  shape_str(input.shape()) + ", got weight of shape " + shape_str(weight.shape()) + ".");
   }
   Dtype t = promote_types(input.dtype(), weight.dtype());
-  if (!is_floating(t)) {
+  if (!is_floating(input.dtype()) || !is_floating(weight.dtype())) {
     fail(op, "expected floating point input and weight, got " + dtype_to_string(input.dtype()) + " and " +
                  dtype_to_string(weight.dtype()) + ".");
   }

@@ -605,7 +605,8 @@ array as_strided(array a, Shape shape, Strides strides, size_t offset, StreamOrD
     }
   }
   auto p = std::make_shared<AsStrided>(to_stream(s), shape, strides, offset);
-  return array(std::move(shape), a.dtype(), std::move(p), {std::move(a)});
+  Dtype dtype = a.dtype();
+  return array(std::move(shape), dtype, std::move(p), {std::move(a)});
 }
 
 array view(const array& a, const Dtype& dtype, StreamOrDevice s) {

@@ -32,15 +32,21 @@ inline array transpose(const array& a, std::initializer_list<int> axes, StreamOr
 array transpose(const array& a, StreamOrDevice s = {});
 /** Swaps the last two axes. */
 array matrix_transpose(const array& a, StreamOrDevice s = {});
+/** Same as transpose(a, axes). */
 array permute_dims(const array& a, std::vector<int> axes, StreamOrDevice s = {});
+/** Exchanges two axes. */
 array swapaxes(const array& a, int axis1, int axis2, StreamOrDevice s = {});
+/** Moves axis `source` to position `destination`, keeping the others in order. */
 array moveaxis(const array& a, int source, int destination, StreamOrDevice s = {});
 /** Broadcasts to `shape` (NumPy rules); a view. */
 array broadcast_to(const array& a, const Shape& shape, StreamOrDevice s = {});
+/** Broadcasts every input to their common shape. */
 std::vector<array> broadcast_arrays(const std::vector<array>& inputs, StreamOrDevice s = {});
-/** Joins along an existing axis (default 0). */
+/** Joins along an existing axis; inputs are promoted to a common dtype. Without an axis the
+ * inputs are flattened first (as MLX's C++ API). */
 array concatenate(std::vector<array> arrays, int axis, StreamOrDevice s = {});
 array concatenate(std::vector<array> arrays, StreamOrDevice s = {});
+/** Same as concatenate(arrays, axis). */
 array concat(std::vector<array> arrays, int axis, StreamOrDevice s = {});
 /** Joins along a new axis. */
 array stack(const std::vector<array>& arrays, int axis, StreamOrDevice s = {});
@@ -89,7 +95,7 @@ array as_strided(array a, Shape shape, Strides strides, size_t offset, StreamOrD
 array view(const array& a, const Dtype& dtype, StreamOrDevice s = {});
 /** A row-contiguous copy. */
 array copy(array a, StreamOrDevice s = {});
-/** A row-contiguous version (a copy only when needed). */
+/** A row-contiguous version (a copy only when needed; column-major is kept when allowed). */
 array contiguous(const array& a, bool allow_col_major = false, StreamOrDevice s = {});
 /** Adds leading (and for 3-d, trailing) size-1 axes up to the given rank, as NumPy. */
 array atleast_1d(const array& a, StreamOrDevice s = {});
@@ -99,8 +105,8 @@ std::vector<array> atleast_2d(const std::vector<array>& a, StreamOrDevice s = {}
 array atleast_3d(const array& a, StreamOrDevice s = {});
 std::vector<array> atleast_3d(const std::vector<array>& a, StreamOrDevice s = {});
 
-/** a[start:stop:strides] per axis (Python slice bounds already resolved by the caller, negative
- * starts/stops count from the end and are clamped). */
+/** a[start:stop:strides] per axis with Python's rules: negative start/stop count from the end,
+ * out-of-range bounds are clamped, strides are non-zero (negative walks backwards). A view. */
 array slice(const array& a, Shape start, Shape stop, Shape strides, StreamOrDevice s = {});
 // Braced start lists would otherwise be ambiguous with the dynamic-start overload.
 inline array slice(const array& a, std::initializer_list<int> start, Shape stop, Shape strides, StreamOrDevice s = {}) {

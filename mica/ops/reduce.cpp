@@ -49,14 +49,12 @@ bool trailing(const std::vector<int>& ax, int ndim) {
 array rows_of(const array& x, size_t k, StreamOrDevice s) {
   if (k == 1) return x;
   Shape sh(x.shape().begin(), x.shape().end() - k);
-  sh.push_back(-1);
-  if (x.size() == 0) {
-    int64_t n = 1;
-    for (size_t d = x.ndim() - k; d < x.ndim(); ++d) n *= x.shape()[d];
-    sh.back() = static_cast<int32_t>(n);
-  }
+  int64_t n = 1;
+  for (size_t d = x.ndim() - k; d < x.ndim(); ++d) n *= x.shape()[d];
+  sh.push_back(static_cast<int32_t>(n));
   return reshape(x, sh, s);
 }
+array flat(const array& a, StreamOrDevice s) { return reshape(a, {static_cast<int32_t>(a.size())}, s); }
 Shape last_to_one(Shape shape) {
   shape.back() = 1;
   return shape;
@@ -105,7 +103,7 @@ array arg_reduce_all(const char* name, const array& a, ArgReduce::ReduceType t, 
   if (a.size() == 0) {
     detail::fail(name, "expected a non-empty array, got shape " + detail::shape_str(a.shape()) + ".");
   }
-  array r = arg_reduce(name, reshape(a, {-1}, s), t, 0, true, s);
+  array r = arg_reduce(name, flat(a, s), t, 0, true, s);
   return reshape(r, keepdims ? Shape(a.ndim(), 1) : Shape{}, s);
 }
 
@@ -186,11 +184,13 @@ array mean(const array& a, bool keepdims, StreamOrDevice s) { return mean(a, all
 array mean(const array& a, StreamOrDevice s) { return mean(a, false, s); }
 array mean(const array& a, int axis, bool keepdims, StreamOrDevice s) { return mean(a, std::vector<int>{axis}, keepdims, s); }
 
-array var(const array& a, const std::vector<int>& axes, bool keepdims, int ddof, StreamOrDevice s) {
+namespace {
+array variance(const char* name, const array& a, const std::vector<int>& axes, bool keepdims, int ddof,
+               StreamOrDevice s) {
   Dtype dt = detail::to_float_type(a.dtype());
   Dtype real_dt = dt == complex64 ? float32 : dt;
   int nd = static_cast<int>(a.ndim());
-  auto ax = detail::normalize_axes(axes, nd, "var");
+  auto ax = detail::normalize_axes(axes, nd, name);
   array x = astype(a, dt, s);
   if (dt != complex64 && trailing(ax, nd)) {
     // One pass per row with the fused kernel.
@@ -204,6 +204,11 @@ array var(const array& a, const std::vector<int>& axes, bool keepdims, int ddof,
   double div = static_cast<double>(std::max<int64_t>(n - ddof, 0));
   return multiply(sum(sq, ax, keepdims, s), array(1.0 / div, real_dt), s);
 }
+}  // namespace
+
+array var(const array& a, const std::vector<int>& axes, bool keepdims, int ddof, StreamOrDevice s) {
+  return variance("var", a, axes, keepdims, ddof, s);
+}
 array var(const array& a, bool keepdims, int ddof, StreamOrDevice s) { return var(a, all_axes(a), keepdims, ddof, s); }
 array var(const array& a, StreamOrDevice s) { return var(a, false, 0, s); }
 array var(const array& a, int axis, bool keepdims, int ddof, StreamOrDevice s) {
@@ -211,7 +216,7 @@ array var(const array& a, int axis, bool keepdims, int ddof, StreamOrDevice s) {
 }
 
 array std(const array& a, const std::vector<int>& axes, bool keepdims, int ddof, StreamOrDevice s) {
-  return sqrt(var(a, axes, keepdims, ddof, s), s);
+  return sqrt(variance("std", a, axes, keepdims, ddof, s), s);
 }
 array std(const array& a, bool keepdims, int ddof, StreamOrDevice s) { return std(a, all_axes(a), keepdims, ddof, s); }
 array std(const array& a, StreamOrDevice s) { return std(a, false, 0, s); }
@@ -295,31 +300,31 @@ array cumsum(const array& a, int axis, bool reverse, bool inclusive, StreamOrDev
   return scan("cumsum", a, axis, reverse, inclusive, Scan::Sum, s);
 }
 array cumsum(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
-  return cumsum(reshape(a, {-1}, s), 0, reverse, inclusive, s);
+  return cumsum(flat(a, s), 0, reverse, inclusive, s);
 }
 array cumprod(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
   return scan("cumprod", a, axis, reverse, inclusive, Scan::Prod, s);
 }
 array cumprod(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
-  return cumprod(reshape(a, {-1}, s), 0, reverse, inclusive, s);
+  return cumprod(flat(a, s), 0, reverse, inclusive, s);
 }
 array cummax(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
   return scan("cummax", a, axis, reverse, inclusive, Scan::Max, s);
 }
 array cummax(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
-  return cummax(reshape(a, {-1}, s), 0, reverse, inclusive, s);
+  return cummax(flat(a, s), 0, reverse, inclusive, s);
 }
 array cummin(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
   return scan("cummin", a, axis, reverse, inclusive, Scan::Min, s);
 }
 array cummin(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
-  return cummin(reshape(a, {-1}, s), 0, reverse, inclusive, s);
+  return cummin(flat(a, s), 0, reverse, inclusive, s);
 }
 array logcumsumexp(const array& a, int axis, bool reverse, bool inclusive, StreamOrDevice s) {
   return scan("logcumsumexp", a, axis, reverse, inclusive, Scan::LogAddExp, s);
 }
 array logcumsumexp(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
-  return logcumsumexp(reshape(a, {-1}, s), 0, reverse, inclusive, s);
+  return logcumsumexp(flat(a, s), 0, reverse, inclusive, s);
 }
 
 }  // namespace mica

@@ -1,5 +1,7 @@
 // Convolution primitive (channels-last input, weight (C_out, *kernel, C_in / groups)).
 #pragma once
+#include <vector>
+
 #include "mica/primitives/primitive.h"
 
 namespace mica {
@@ -12,6 +14,19 @@ class Convolution : public UnaryPrimitive {
         padding_hi_(std::move(padding_hi)), kernel_dilation_(std::move(kernel_dilation)),
         input_dilation_(std::move(input_dilation)), groups_(groups), flip_(flip) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Convolution)
+  bool is_equivalent(const Primitive& other) const override {
+    auto* o = dynamic_cast<const Convolution*>(&other);
+    return o && o->stride_ == stride_ && o->padding_lo_ == padding_lo_ && o->padding_hi_ == padding_hi_ &&
+           o->kernel_dilation_ == kernel_dilation_ && o->input_dilation_ == input_dilation_ &&
+           o->groups_ == groups_ && o->flip_ == flip_;
+  }
+  const std::vector<int>& stride() const { return stride_; }
+  const std::vector<int>& padding_lo() const { return padding_lo_; }
+  const std::vector<int>& padding_hi() const { return padding_hi_; }
+  const std::vector<int>& kernel_dilation() const { return kernel_dilation_; }
+  const std::vector<int>& input_dilation() const { return input_dilation_; }
+  int groups() const { return groups_; }
+  bool flip() const { return flip_; }
 
  private:
   std::vector<int> stride_, padding_lo_, padding_hi_, kernel_dilation_, input_dilation_;

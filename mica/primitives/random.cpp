@@ -16,12 +16,9 @@ std::pair<std::vector<array>, std::vector<int>> RandomBits::vmap(const std::vect
     out_shape.insert(out_shape.end(), shape_.begin(), shape_.end());
     return array(out_shape, dt, std::make_shared<RandomBits>(stream(), shape_, width_), {k});
   };
-  // Unbatched key: every batch member draws the same bits.
+  // Unbatched key: every batch member draws the same bits. Batched: the batch axis (any
+  // position) moves to the front, leaving the key pairs on the last axis.
   if (ax < 0) return {{node(keys)}, {-1}};
-  if (ax == static_cast<int>(keys.ndim()) - 1) {
-    throw std::invalid_argument("[RandomBits::vmap] expected the batch axis of the keys before their last "
-                                "(size-2) axis, got axis " + std::to_string(ax) + ".");
-  }
   return {{node(ax == 0 ? keys : moveaxis(keys, ax, 0, stream()))}, {0}};
 }
 

@@ -50,22 +50,19 @@ void eval_impl(std::vector<array>& outputs) {
     }
   }
   bool record = g_record.load(std::memory_order_relaxed);
+  std::vector<array> outs;
   for (auto& slot : tape) {
     // Moving out of the tape keeps reference counts exact, so buffers can be donated.
     array a = std::move(slot);
     if (a.is_available()) continue;
     auto& p = a.primitive();
     if (record) recorded().insert(p.name());
-    if (a.siblings().empty()) {
-      std::vector<array> outs{a};
-      if (p.device() == Device::cpu) p.eval_cpu(a.inputs(), outs);
-      else p.eval_gpu(a.inputs(), outs);
-    } else {
-      auto outs = a.outputs();
-      if (p.device() == Device::cpu) p.eval_cpu(a.inputs(), outs);
-      else p.eval_gpu(a.inputs(), outs);
-      for (auto& o : outs) o.set_status(array::available);
-    }
+    if (a.siblings().empty()) outs.push_back(a);
+    else outs = a.outputs();
+    if (p.device() == Device::cpu) p.eval_cpu(a.inputs(), outs);
+    else p.eval_gpu(a.inputs(), outs);
+    for (auto& o : outs) o.set_status(array::available);
+    outs.clear();  // holding outputs here would block donating them to their consumers
     if (!a.is_tracer()) a.detach();
   }
 }

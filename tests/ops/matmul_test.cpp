@@ -118,6 +118,9 @@ TEST(Matmul, Dtypes) {
   }
   // float64 big enough for the blocked loop's several bands and remainders.
   check_matmul(random_array({67, 301}, float64, -2, 2, 7), random_array({301, 259}, float64, -2, 2, 8), float64);
+  check_matmul(random_array({150, 10}, float64, -2, 2, 9), random_array({10, 1100}, float64, -2, 2, 10), float64);
+  check_matmul(transpose(random_array({40, 13}, float64, -2, 2, 11)), transpose(random_array({9, 40}, float64)),
+               float64);
   // Promotion.
   check_matmul(random_array({3, 4}, int32, -3, 3), random_array({4, 2}, float32), float32);
   check_matmul(random_array({3, 4}, float16), random_array({4, 2}, float32), float32);

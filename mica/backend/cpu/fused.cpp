@@ -110,7 +110,7 @@ void RMSNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
     norm_rows<T>(x, out, [&](const C* xr, C* yr, int64_t n) {
       C ms = row_sum_sq_dev(xr, n, C(0)) / static_cast<C>(n);
       C r = C(1) / std::sqrt(ms + eps);
-      affine_row(xr, yr, n, C(0), r, wp, nullptr);
+      affine_row<C>(xr, yr, n, C(0), r, wp, nullptr);
     });
   });
 }

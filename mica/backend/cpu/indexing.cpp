@@ -90,6 +90,19 @@ Strides drop_axis(const Strides& s, int axis) {
   return r;
 }
 
+// Calls f(off, lo, hi, st) for the parts of rows holding positions [b, e) of a collapsed layout
+// (position = row * inner + i), so work splits over threads even when all collapses to one row.
+template <size_t N, typename F>
+void for_each_row_part(const cpu::Collapsed<N>& c, int64_t b, int64_t e, F&& f) {
+  int64_t inner = c.shape.back();
+  if (b >= e || inner == 0) return;
+  int64_t r0 = b / inner, r1 = (e - 1) / inner + 1, r = r0;
+  cpu::for_each_row(c, r0, r1, [&](const std::array<int64_t, N>& off, int64_t n, const std::array<int64_t, N>& st) {
+    f(off, std::max<int64_t>(0, b - r * inner), std::min<int64_t>(n, e - r * inner), st);
+    ++r;
+  });
+}
+
 template <typename T>
 bool is_nan(T x) {
   if constexpr (is_half_v<T>) return std::isnan(static_cast<float>(x));
@@ -271,19 +284,19 @@ void GatherAxis::eval_cpu(const std::vector<array>& inputs, array& out) {
       auto one = [&](int64_t ao, int64_t io, int64_t oo, int64_t j) {
         dst[oo + j * so] = src[ao + clamp_index(static_cast<int64_t>(ind[io + j * si]), dim, dim - 1) * sa];
       };
-      cpu::parallel_for(cpu::num_rows(c), std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, inner * m)),
-                        [&](int64_t b, int64_t e) {
-                          cpu::for_each_row(c, b, e, [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
-                            // Loop first over whichever of (row, axis) is farther from the contiguous end.
-                            if (so == 1) {
-                              for (int64_t i = 0; i < n; ++i)
-                                for (int64_t j = 0; j < m; ++j) one(off[0] + i * st[0], off[1] + i * st[1], off[2] + i * st[2], j);
-                            } else {
-                              for (int64_t j = 0; j < m; ++j)
-                                for (int64_t i = 0; i < n; ++i) one(off[0] + i * st[0], off[1] + i * st[1], off[2] + i * st[2], j);
-                            }
-                          });
-                        });
+      int64_t total = cpu::num_rows(c) * inner;
+      cpu::parallel_for(total, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, m)), [&](int64_t b, int64_t e) {
+        for_each_row_part(c, b, e, [&](const std::array<int64_t, 3>& off, int64_t lo, int64_t hi, const std::array<int64_t, 3>& st) {
+          // Loop first over whichever of (row, axis) is farther from the contiguous end.
+          if (so == 1) {
+            for (int64_t i = lo; i < hi; ++i)
+              for (int64_t j = 0; j < m; ++j) one(off[0] + i * st[0], off[1] + i * st[1], off[2] + i * st[2], j);
+          } else {
+            for (int64_t j = 0; j < m; ++j)
+              for (int64_t i = lo; i < hi; ++i) one(off[0] + i * st[0], off[1] + i * st[1], off[2] + i * st[2], j);
+          }
+        });
+      });
     });
   });
 }
@@ -308,20 +321,20 @@ void ScatterAxis::eval_cpu(const std::vector<array>& inputs, array& out) {
       const I* ind = idx.data<I>();
       const T* src = val.data<T>();
       T* dst = out.data<T>();
-      cpu::parallel_for(cpu::num_rows(c), std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, inner * m)),
-                        [&](int64_t b, int64_t e) {
-                          cpu::for_each_row(c, b, e, [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
-                            for (int64_t i = 0; i < n; ++i) {
-                              const I* ip = ind + off[0] + i * st[0];
-                              const T* vp = src + off[1] + i * st[1];
-                              T* dp = dst + off[2] + i * st[2];
-                              for (int64_t j = 0; j < m; ++j) {
-                                int64_t w = wrap_index(static_cast<int64_t>(ip[j * si]), dim, dim - 1);
-                                if (w >= 0) dp[w * so] = op(dp[w * so], vp[j * sv]);
-                              }
-                            }
-                          });
-                        });
+      int64_t total = cpu::num_rows(c) * inner;
+      cpu::parallel_for(total, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, m)), [&](int64_t b, int64_t e) {
+        for_each_row_part(c, b, e, [&](const std::array<int64_t, 3>& off, int64_t lo, int64_t hi, const std::array<int64_t, 3>& st) {
+          for (int64_t i = lo; i < hi; ++i) {
+            const I* ip = ind + off[0] + i * st[0];
+            const T* vp = src + off[1] + i * st[1];
+            T* dp = dst + off[2] + i * st[2];
+            for (int64_t j = 0; j < m; ++j) {
+              int64_t w = wrap_index(static_cast<int64_t>(ip[j * si]), dim, dim - 1);
+              if (w >= 0) dp[w * so] = op(dp[w * so], vp[j * sv]);
+            }
+          }
+        });
+      });
     });
   };
   if (type_ == None) dispatch_bytes(out.itemsize(), [&](auto t) { run(t, AssignOp{}); });

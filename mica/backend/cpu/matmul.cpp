@@ -4,6 +4,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -104,9 +105,118 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T
 }
 }  // namespace
 
+namespace {
+// float64: packed panels and a 6 x 8 register-tile micro-kernel (GCC vector extensions, which
+// become AVX2 FMAs under x86-64-v3). B is packed per (kKC x kNC) panel by the calling thread;
+// each task packs a kMC x kKC block of A and sweeps the panel's 8-column strips.
+using v4d = double __attribute__((vector_size(32)));
+constexpr int64_t kMR = 6, kNR = 8, kKC = 256, kMC = 72, kNC = 1024;
+
+// C[mr x nr] += alpha * sum_k a[k][0..5] (x) b[k][0..7]; a, b packed (zero-padded) strips.
+void kernel_6x8(int64_t kc, const double* a, const double* b, double alpha, double* c, int64_t ldc, int64_t mr,
+                int64_t nr) {
+  v4d acc[kMR][2];
+  for (auto& r : acc) r[0] = r[1] = v4d{0, 0, 0, 0};
+  for (int64_t k = 0; k < kc; ++k) {
+    v4d b0, b1;
+    std::memcpy(&b0, b + kNR * k, sizeof b0);
+    std::memcpy(&b1, b + kNR * k + 4, sizeof b1);
+    for (int r = 0; r < kMR; ++r) {
+      double x = a[kMR * k + r];
+      v4d av = {x, x, x, x};
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+  v4d al = {alpha, alpha, alpha, alpha};
+  if (mr == kMR && nr == kNR) {
+    for (int r = 0; r < kMR; ++r) {
+      v4d c0, c1;
+      std::memcpy(&c0, c + r * ldc, sizeof c0);
+      std::memcpy(&c1, c + r * ldc + 4, sizeof c1);
+      c0 += al * acc[r][0];
+      c1 += al * acc[r][1];
+      std::memcpy(c + r * ldc, &c0, sizeof c0);
+      std::memcpy(c + r * ldc + 4, &c1, sizeof c1);
+    }
+    return;
+  }
+  double tile[kMR][kNR];
+  for (int r = 0; r < kMR; ++r) {
+    std::memcpy(&tile[r][0], &acc[r][0], sizeof(v4d));
+    std::memcpy(&tile[r][4], &acc[r][1], sizeof(v4d));
+  }
+  for (int64_t r = 0; r < mr; ++r) {
+    for (int64_t j = 0; j < nr; ++j) c[r * ldc + j] += alpha * tile[r][j];
+  }
+}
+
+// Element (i, j) of op(X) for a row-major X with leading dim ld.
+inline double at(const double* x, int64_t ld, bool trans, int64_t i, int64_t j) {
+  return trans ? x[j * ld + i] : x[i * ld + j];
+}
+
+void gemm_f64(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+              int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0 ? 0.0 : beta * C[i * ldc + j];
+  }
+  if (K == 0 || alpha == 0.0) return;
+  std::vector<double> bpack(static_cast<size_t>(kKC * (kNC + kNR)));
+  for (int64_t jc = 0; jc < N; jc += kNC) {
+    int64_t nc = std::min(kNC, N - jc);
+    int64_t strips = (nc + kNR - 1) / kNR;
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      int64_t kc = std::min(kKC, K - pc);
+      // B panel: strip s holds op(B)[pc:pc+kc, jc+8s : jc+8s+8] as kc rows of 8 (zero-padded).
+      for (int64_t s = 0; s < strips; ++s) {
+        double* dst = bpack.data() + s * kc * kNR;
+        for (int64_t k = 0; k < kc; ++k) {
+          for (int64_t j = 0; j < kNR; ++j) {
+            int64_t col = jc + s * kNR + j;
+            dst[k * kNR + j] = col < N ? at(B, ldb, trans_b, pc + k, col) : 0.0;
+          }
+        }
+      }
+      // Tasks: blocks of kMC rows, split further over strips when there are fewer blocks than threads.
+      int64_t mblocks = (M + kMC - 1) / kMC;
+      int64_t jparts = std::clamp<int64_t>(cpu::num_threads() / mblocks, 1, strips);
+      int64_t per_part = (strips + jparts - 1) / jparts;
+      int64_t grain = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, kMC * kc * nc / jparts));
+      cpu::parallel_for(mblocks * jparts, grain, [&](int64_t t0, int64_t t1) {
+        std::vector<double> apack(static_cast<size_t>((kMC + kMR) * kc));
+        for (int64_t t = t0; t < t1; ++t) {
+          int64_t ic = (t / jparts) * kMC, mc = std::min(kMC, M - ic);
+          int64_t s0 = (t % jparts) * per_part, s1 = std::min(strips, s0 + per_part);
+          int64_t rstrips = (mc + kMR - 1) / kMR;
+          for (int64_t rs = 0; rs < rstrips; ++rs) {
+            double* dst = apack.data() + rs * kc * kMR;
+            for (int64_t k = 0; k < kc; ++k) {
+              for (int64_t r = 0; r < kMR; ++r) {
+                int64_t row = ic + rs * kMR + r;
+                dst[k * kMR + r] = row < ic + mc ? at(A, lda, trans_a, row, pc + k) : 0.0;
+              }
+            }
+          }
+          for (int64_t s = s0; s < s1; ++s) {
+            int64_t j = jc + s * kNR, nr = std::min(kNR, N - j);
+            for (int64_t rs = 0; rs < rstrips; ++rs) {
+              int64_t i = ic + rs * kMR, mr = std::min(kMR, ic + mc - i);
+              kernel_6x8(kc, apack.data() + rs * kc * kMR, bpack.data() + s * kc * kNR, alpha, C + i * ldc + j, ldc,
+                         mr, nr);
+            }
+          }
+        }
+      });
+    }
+  }
+}
+}  // namespace
+
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
           const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_f64(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, complex64_t alpha, const complex64_t* A,

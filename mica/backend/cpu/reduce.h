@@ -162,7 +162,7 @@ typename Op::A reduce_contig(const I* p, int64_t n, Op op) {
     for (; i + K <= e; i += K) {
       for (int k = 0; k < K; ++k) acc[k] = op(acc[k], cast_to<A>(p[i + k]));
     }
-    for (; i < e; ++i) acc[0] = op(acc[0], cast_to<A>(p[i]));
+    for (int64_t t = 0; t < e - i; ++t) acc[0] = op(acc[0], cast_to<A>(p[i + t]));
     for (int w = K / 2; w > 0; w /= 2) {
       for (int k = 0; k < w; ++k) acc[k] = op(acc[k], acc[k + w]);
     }
@@ -190,7 +190,7 @@ T row_max(const T* x, int64_t n) {
   for (; i + K <= n; i += K) {
     for (int k = 0; k < K; ++k) acc[k] = x[i + k] > acc[k] ? x[i + k] : acc[k];
   }
-  for (; i < n; ++i) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
+  for (int64_t t = 0; t < n - i; ++t) acc[0] = x[i + t] > acc[0] ? x[i + t] : acc[0];
   T m = acc[0];
   for (int k = 1; k < K; ++k) m = acc[k] > m ? acc[k] : m;
   return m;
@@ -217,8 +217,8 @@ T row_sum_sq_dev(const T* x, int64_t n, T c) {
         acc[k] += d * d;
       }
     }
-    for (; i < e; ++i) {
-      T d = x[i] - c;
+    for (int64_t t = 0; t < e - i; ++t) {
+      T d = x[i + t] - c;
       acc[0] += d * d;
     }
     for (int w = K / 2; w > 0; w /= 2) {

@@ -3,6 +3,7 @@
 // algorithms and written back; rows run in parallel.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <utility>
@@ -45,6 +46,19 @@ bool pair_less(const std::pair<K, uint32_t>& a, const std::pair<K, uint32_t>& b)
   return a.second < b.second;
 }
 
+// Calls f(off, lo, hi, st) for the parts of rows holding positions [b, e) of a collapsed layout
+// (position = row * inner + i), so work splits over threads even when all collapses to one row.
+template <size_t N, typename F>
+void for_each_row_part(const cpu::Collapsed<N>& c, int64_t b, int64_t e, F&& f) {
+  int64_t inner = c.shape.back();
+  if (b >= e || inner == 0) return;
+  int64_t r0 = b / inner, r1 = (e - 1) / inner + 1, r = r0;
+  cpu::for_each_row(c, r0, r1, [&](const std::array<int64_t, N>& off, int64_t n, const std::array<int64_t, N>& st) {
+    f(off, std::max<int64_t>(0, b - r * inner), std::min<int64_t>(n, e - r * inner), st);
+    ++r;
+  });
+}
+
 // Calls f(in_offset, out_offset, buffer) for every row along `axis`, rows split over threads.
 // S is the scratch element type (one buffer of the row length per thread).
 template <typename S, typename F>
@@ -56,15 +70,27 @@ void for_each_axis_row(const array& in, const array& out, int axis, F&& f) {
   is.erase(is.begin() + axis);
   os.erase(os.begin() + axis);
   auto c = cpu::collapse_dims<2>(shape, {is, os});
-  int64_t inner = c.shape.back();
+  int64_t total = cpu::num_rows(c) * c.shape.back();
   // Sorting costs about n log n per row; aim for ~2^15 element-steps per work item.
-  int64_t grain = std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(1, inner * n * 4));
-  cpu::parallel_for(cpu::num_rows(c), grain, [&](int64_t b, int64_t e) {
+  int64_t grain = std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(1, n * 4));
+  cpu::parallel_for(total, grain, [&](int64_t b, int64_t e) {
     std::unique_ptr<S[]> buf(new S[n]);
-    cpu::for_each_row(c, b, e, [&](const std::array<int64_t, 2>& off, int64_t len, const std::array<int64_t, 2>& st) {
-      for (int64_t i = 0; i < len; ++i) f(off[0] + i * st[0], off[1] + i * st[1], buf.get());
+    for_each_row_part(c, b, e, [&](const std::array<int64_t, 2>& off, int64_t lo, int64_t hi, const std::array<int64_t, 2>& st) {
+      for (int64_t i = lo; i < hi; ++i) f(off[0] + i * st[0], off[1] + i * st[1], buf.get());
     });
   });
+}
+
+// Order used once NaNs are out of the way: plain `<` except for complex (key_less).
+template <typename K>
+auto value_order() {
+  if constexpr (is_complex_v<K>) return key_less<K>;
+  else return std::less<K>();
+}
+template <typename K>
+auto pair_order() {
+  if constexpr (is_complex_v<K>) return pair_less<K>;
+  else return std::less<std::pair<K, uint32_t>>();  // by value, then index
 }
 
 // Sorted (partition=false) or partitioned at kth values along axis.
@@ -75,13 +101,22 @@ void sort_values(const array& in, array& out, int axis, bool partition, int kth)
   const T* src = in.data<T>();
   T* dst = out.data<T>();
   for_each_axis_row<K>(in, out, axis, [&](int64_t io, int64_t oo, K* buf) {
-    for (int64_t j = 0; j < n; ++j) buf[j] = static_cast<K>(src[io + j * si]);
-    if (partition) {
-      std::nth_element(buf, buf + kth, buf + n, key_less<K>);
-    } else if constexpr (std::is_integral_v<K>) {
-      std::sort(buf, buf + n);  // equal integers are indistinguishable
+    int64_t m = n;  // entries before the NaNs
+    if constexpr (std::is_floating_point_v<K>) {
+      // NaNs go last: sort only the numbers, with plain `<`.
+      m = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        K x = static_cast<K>(src[io + j * si]);
+        if (!std::isnan(x)) buf[m++] = x;
+      }
+      for (int64_t j = m; j < n; ++j) buf[j] = std::numeric_limits<K>::quiet_NaN();
     } else {
-      std::stable_sort(buf, buf + n, key_less<K>);  // keeps -0.0 / 0.0 and NaN payloads in order
+      for (int64_t j = 0; j < n; ++j) buf[j] = static_cast<K>(src[io + j * si]);
+    }
+    if (partition) {
+      if (kth < m) std::nth_element(buf, buf + kth, buf + m, value_order<K>());
+    } else {
+      std::sort(buf, buf + m, value_order<K>());
     }
     for (int64_t j = 0; j < n; ++j) dst[oo + j * so] = cast_to<T>(buf[j]);
   });
@@ -96,9 +131,27 @@ void sort_indices(const array& in, array& out, int axis, bool partition, int kth
   const T* src = in.data<T>();
   uint32_t* dst = out.data<uint32_t>();
   for_each_axis_row<P>(in, out, axis, [&](int64_t io, int64_t oo, P* buf) {
-    for (int64_t j = 0; j < n; ++j) buf[j] = P(static_cast<K>(src[io + j * si]), static_cast<uint32_t>(j));
-    if (partition) std::nth_element(buf, buf + kth, buf + n, pair_less<K>);
-    else std::sort(buf, buf + n, pair_less<K>);
+    int64_t m = n;  // entries before the NaNs
+    if constexpr (std::is_floating_point_v<K>) {
+      // Numbers first, then NaNs in index order (already sorted among themselves).
+      m = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        K x = static_cast<K>(src[io + j * si]);
+        if (!std::isnan(x)) buf[m++] = P(x, static_cast<uint32_t>(j));
+      }
+      int64_t t = m;
+      for (int64_t j = 0; j < n && t < n; ++j) {
+        K x = static_cast<K>(src[io + j * si]);
+        if (std::isnan(x)) buf[t++] = P(x, static_cast<uint32_t>(j));
+      }
+    } else {
+      for (int64_t j = 0; j < n; ++j) buf[j] = P(static_cast<K>(src[io + j * si]), static_cast<uint32_t>(j));
+    }
+    if (partition) {
+      if (kth < m) std::nth_element(buf, buf + kth, buf + m, pair_order<K>());
+    } else {
+      std::sort(buf, buf + m, pair_order<K>());
+    }
     for (int64_t j = 0; j < n; ++j) dst[oo + j * so] = buf[j].second;
   });
 }

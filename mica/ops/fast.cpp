@@ -1,0 +1,60 @@
+#include "mica/fast.h"
+
+#include "mica/ops/unary.h"
+#include "mica/ops/utils.h"
+#include "mica/primitives/fused.h"
+
+namespace mica::fast {
+
+namespace {
+// Checks x and a 1-D parameter; returns the dtype all inputs are computed in.
+void check_input(const char* name, const array& x) {
+  if (x.ndim() == 0) detail::fail(name, "expected an input with at least 1 dimension, got a 0-d array.");
+  if (!is_floating(x.dtype())) {
+    detail::fail(name, "expected a floating input, got " + dtype_to_string(x.dtype()) + ".");
+  }
+}
+void check_param(const char* name, const char* what, const array& x, const array& p) {
+  if (p.ndim() != 1) {
+    detail::fail(name, std::string("expected a 1-D ") + what + ", got shape " + detail::shape_str(p.shape()) + ".");
+  }
+  if (p.shape()[0] != x.shape().back()) {
+    detail::fail(name, std::string("expected a ") + what + " of size " + std::to_string(x.shape().back()) +
+                           " (the last dimension of x), got size " + std::to_string(p.shape()[0]) + ".");
+  }
+  if (p.dtype() == complex64) detail::fail(name, std::string("expected a real ") + what + ", got complex64.");
+}
+}  // namespace
+
+array layer_norm(const array& x, const std::optional<array>& weight, const std::optional<array>& bias, float eps,
+                 StreamOrDevice s) {
+  check_input("layer_norm", x);
+  Dtype dt = x.dtype();
+  if (weight) {
+    check_param("layer_norm", "weight", x, *weight);
+    dt = promote_types(dt, weight->dtype());
+  }
+  if (bias) {
+    check_param("layer_norm", "bias", x, *bias);
+    dt = promote_types(dt, bias->dtype());
+  }
+  std::vector<array> inputs{astype(x, dt, s)};
+  if (weight) inputs.push_back(astype(*weight, dt, s));
+  if (bias) inputs.push_back(astype(*bias, dt, s));
+  return array(x.shape(), dt, std::make_shared<LayerNorm>(to_stream(s), eps, weight.has_value(), bias.has_value()),
+               std::move(inputs));
+}
+
+array rms_norm(const array& x, const std::optional<array>& weight, float eps, StreamOrDevice s) {
+  check_input("rms_norm", x);
+  Dtype dt = x.dtype();
+  if (weight) {
+    check_param("rms_norm", "weight", x, *weight);
+    dt = promote_types(dt, weight->dtype());
+  }
+  std::vector<array> inputs{astype(x, dt, s)};
+  if (weight) inputs.push_back(astype(*weight, dt, s));
+  return array(x.shape(), dt, std::make_shared<RMSNorm>(to_stream(s), eps, weight.has_value()), std::move(inputs));
+}
+
+}  // namespace mica::fast

@@ -1,0 +1,65 @@
+// Creation ops against references.
+#include "reference/reference.h"
+
+namespace mica {
+namespace {
+using test::matches;
+
+TEST(Creation, Arange) {
+  EXPECT_TRUE(matches(arange(5), {5}, {0, 1, 2, 3, 4}));
+  EXPECT_EQ(arange(5).dtype(), int32);
+  EXPECT_TRUE(matches(arange(1, 10, 3), {3}, {1, 4, 7}));
+  EXPECT_TRUE(matches(arange(0.0, 1.0, 0.25), {4}, {0, 0.25, 0.5, 0.75}));
+  EXPECT_EQ(arange(0.0, 1.0, 0.25).dtype(), float32);
+  EXPECT_TRUE(matches(arange(5, 0, -2), {3}, {5, 3, 1}));
+  EXPECT_TRUE(matches(arange(3.0, float16), {3}, {0, 1, 2}));
+  EXPECT_EQ(arange(5, 0).size(), 0u);
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("arange", [] { arange(0, 5, 0); }));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("arange", [] { arange(0.0, 5.0, 1.0, bool_); }));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("arange", [] { arange(0.0, 1e12, 1.0); }));
+}
+
+TEST(Creation, LinspaceFullZerosOnes) {
+  EXPECT_TRUE(matches(linspace(0, 1, 5), {5}, {0, 0.25, 0.5, 0.75, 1}));
+  EXPECT_TRUE(matches(linspace(2, 3, 1), {1}, {2}));
+  EXPECT_EQ(linspace(0, 1, 0).size(), 0u);
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("linspace", [] { linspace(0, 1, -1); }));
+  EXPECT_TRUE(matches(full({2, 2}, 7), {2, 2}, {7, 7, 7, 7}));
+  EXPECT_EQ(full({2}, 7.5f, int32).dtype(), int32);
+  EXPECT_TRUE(matches(full({2, 3}, array({1.0f, 2.0f, 3.0f})), {2, 3}, {1, 2, 3, 1, 2, 3}));
+  EXPECT_TRUE(matches(zeros({3}, int8), {3}, {0, 0, 0}));
+  EXPECT_TRUE(matches(ones({2}, bfloat16), {2}, {1, 1}));
+  auto r = test::random_array({2, 3}, float16);
+  EXPECT_EQ(zeros_like(r).dtype(), float16);
+  EXPECT_TRUE(matches(ones_like(r), {2, 3}, {1, 1, 1, 1, 1, 1}));
+  EXPECT_TRUE(matches(full_like(r, array(4)), {2, 3}, {4, 4, 4, 4, 4, 4}));
+  EXPECT_EQ(zeros({0, 5}).size(), 0u);
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("full", [] { zeros({-1, 2}); }));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("broadcast_to", [] { full({2, 2}, array({1, 2, 3})); }));
+}
+
+TEST(Creation, EyeTriMeshgrid) {
+  EXPECT_TRUE(matches(eye(3), {3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1}));
+  EXPECT_TRUE(matches(eye(2, 3, 1), {2, 3}, {0, 1, 0, 0, 0, 1}));
+  EXPECT_TRUE(matches(identity(2, int32), {2, 2}, {1, 0, 0, 1}));
+  EXPECT_TRUE(matches(tri(3, 3, 0), {3, 3}, {1, 0, 0, 1, 1, 0, 1, 1, 1}));
+  EXPECT_TRUE(matches(tri(2, 3, -1), {2, 3}, {0, 0, 0, 1, 0, 0}));
+  auto x = reshape(arange(1, 10), {3, 3});
+  EXPECT_TRUE(matches(tril(x), {3, 3}, {1, 0, 0, 4, 5, 0, 7, 8, 9}));
+  EXPECT_TRUE(matches(triu(x, 1), {3, 3}, {0, 2, 3, 0, 0, 6, 0, 0, 0}));
+  EXPECT_TRUE(matches(tril(transpose(x), -1), {3, 3}, {0, 0, 0, 2, 0, 0, 3, 6, 0}));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("tril", [] { tril(arange(3)); }));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("eye", [] { eye(-1); }));
+  auto g = meshgrid({array({1, 2, 3}), array({4, 5})});
+  EXPECT_TRUE(matches(g[0], {2, 3}, {1, 2, 3, 1, 2, 3}));
+  EXPECT_TRUE(matches(g[1], {2, 3}, {4, 4, 4, 5, 5, 5}));
+  auto gij = meshgrid({array({1, 2, 3}), array({4, 5})}, false, "ij");
+  EXPECT_TRUE(matches(gij[0], {3, 2}, {1, 1, 2, 2, 3, 3}));
+  auto sp = meshgrid({array({1, 2, 3}), array({4, 5})}, true);
+  EXPECT_EQ(sp[0].shape(), (Shape{1, 3}));
+  EXPECT_EQ(sp[1].shape(), (Shape{2, 1}));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("meshgrid", [] { meshgrid({array({1})}, false, "xx"); }));
+}
+
+}  // namespace
+}  // namespace mica

@@ -1,0 +1,151 @@
+// Tests of mica::fast layer_norm and rms_norm against double-precision references, over
+// dtypes, optional weight/bias, promotion, non-contiguous inputs, empty arrays and bad inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <optional>
+
+#include "mica/mica.h"
+#include "reference/reference.h"
+
+namespace mica::test {
+namespace {
+
+using Vec = std::vector<double>;
+
+// x: (rows, n) row-major values; w, b: n values or empty.
+Vec ref_layer_norm(const Vec& x, size_t n, const Vec& w, const Vec& b, double eps) {
+  Vec out(x.size());
+  for (size_t r = 0; n && r < x.size() / n; ++r) {
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n; ++i) mean += x[r * n + i];
+    mean /= n;
+    for (size_t i = 0; i < n; ++i) var += (x[r * n + i] - mean) * (x[r * n + i] - mean);
+    var /= n;
+    for (size_t i = 0; i < n; ++i) {
+      double y = (x[r * n + i] - mean) / std::sqrt(var + eps);
+      if (!w.empty()) y *= w[i];
+      if (!b.empty()) y += b[i];
+      out[r * n + i] = y;
+    }
+  }
+  return out;
+}
+
+Vec ref_rms_norm(const Vec& x, size_t n, const Vec& w, double eps) {
+  Vec out(x.size());
+  for (size_t r = 0; n && r < x.size() / n; ++r) {
+    double ms = 0;
+    for (size_t i = 0; i < n; ++i) ms += x[r * n + i] * x[r * n + i];
+    ms /= n;
+    for (size_t i = 0; i < n; ++i) {
+      double y = x[r * n + i] / std::sqrt(ms + eps);
+      if (!w.empty()) y *= w[i];
+      out[r * n + i] = y;
+    }
+  }
+  return out;
+}
+
+TEST(LayerNorm, DtypesWeightBias) {
+  for (Dtype dt : {float32, float16, bfloat16, float64}) {
+    for (Shape shape : {Shape{4, 7}, Shape{2, 3, 33}, Shape{16}, Shape{3, 1}}) {
+      size_t n = shape.back();
+      array x = random_array(shape, dt, -3, 3, 1);
+      array w = random_array({static_cast<int>(n)}, dt, -2, 2, 2);
+      array b = random_array({static_cast<int>(n)}, dt, -2, 2, 3);
+      Vec xv = to_vector(x), wv = to_vector(w), bv = to_vector(b);
+      double tol = tol_for(dt) * 8;
+      for (int mask = 0; mask < 4; ++mask) {
+        std::optional<array> wo = mask & 1 ? std::optional<array>(w) : std::nullopt;
+        std::optional<array> bo = mask & 2 ? std::optional<array>(b) : std::nullopt;
+        array got = fast::layer_norm(x, wo, bo, 1e-5f);
+        EXPECT_EQ(got.dtype(), dt);
+        EXPECT_TRUE(matches(got, shape, ref_layer_norm(xv, n, mask & 1 ? wv : Vec{}, mask & 2 ? bv : Vec{}, 1e-5), tol,
+                            tol * 4))
+            << dt << " " << detail::shape_str(shape) << " mask " << mask;
+      }
+    }
+  }
+}
+
+TEST(RMSNorm, DtypesWeight) {
+  for (Dtype dt : {float32, float16, bfloat16, float64}) {
+    for (Shape shape : {Shape{4, 7}, Shape{2, 3, 33}, Shape{16}}) {
+      size_t n = shape.back();
+      array x = random_array(shape, dt, -3, 3, 4);
+      array w = random_array({static_cast<int>(n)}, dt, -2, 2, 5);
+      Vec xv = to_vector(x), wv = to_vector(w);
+      double tol = tol_for(dt) * 8;
+      EXPECT_TRUE(matches(fast::rms_norm(x, w, 1e-6f), shape, ref_rms_norm(xv, n, wv, 1e-6), tol, tol * 4)) << dt;
+      EXPECT_TRUE(matches(fast::rms_norm(x, std::nullopt, 1e-6f), shape, ref_rms_norm(xv, n, {}, 1e-6), tol, tol * 4))
+          << dt;
+    }
+  }
+}
+
+TEST(LayerNorm, PromotionViewsAndLargeRows) {
+  // Half input with a float32 weight computes and returns float32, as MLX.
+  array x16 = random_array({3, 8}, float16, -2, 2, 6);
+  array w32 = random_array({8}, float32, -2, 2, 7);
+  array got = fast::layer_norm(x16, w32, std::nullopt, 1e-5f);
+  EXPECT_EQ(got.dtype(), float32);
+  EXPECT_TRUE(matches(got, {3, 8}, ref_layer_norm(to_vector(x16), 8, to_vector(w32), {}, 1e-5), 1e-5, 1e-5));
+  EXPECT_EQ(fast::rms_norm(x16, w32, 1e-5f).dtype(), float32);
+  EXPECT_EQ(fast::layer_norm(random_array({2, 4}, float32), random_array({4}, int32), std::nullopt, 1e-5f).dtype(),
+            float32);
+  // Non-contiguous x (transposed, sliced) and weight (strided slice, broadcast).
+  array base = random_array({12, 10}, float32, -2, 2, 8);
+  array xt = transpose(base);
+  array wfull = random_array({24}, float32, -2, 2, 9);
+  array ws = slice(wfull, {0}, {24}, {2});
+  array bb = broadcast_to(array({0.5f}), {12});
+  EXPECT_TRUE(matches(fast::layer_norm(xt, ws, bb, 1e-5f), {10, 12},
+                      ref_layer_norm(to_vector(xt), 12, to_vector(ws), to_vector(bb), 1e-5), 1e-5, 1e-5));
+  EXPECT_TRUE(matches(fast::rms_norm(xt, ws, 1e-5f), {10, 12}, ref_rms_norm(to_vector(xt), 12, to_vector(ws), 1e-5),
+                      1e-5, 1e-5));
+  // Rows big enough for threads; an offset far from zero keeps its precision.
+  array big = add(random_array({64, 4096}, float32, -1, 1, 10), array(100.0f));
+  array w = random_array({4096}, float32, -2, 2, 11), b = random_array({4096}, float32, -2, 2, 12);
+  EXPECT_TRUE(matches(fast::layer_norm(big, w, b, 1e-5f), big.shape(),
+                      ref_layer_norm(to_vector(big), 4096, to_vector(w), to_vector(b), 1e-5), 1e-4, 1e-4));
+  EXPECT_TRUE(matches(fast::rms_norm(big, w, 1e-5f), big.shape(), ref_rms_norm(to_vector(big), 4096, to_vector(w), 1e-5),
+                      1e-5, 1e-5));
+  // A constant row normalizes to zero.
+  EXPECT_TRUE(matches(fast::layer_norm(ones({1, 3}), std::nullopt, std::nullopt, 1e-5f), {1, 3}, {0, 0, 0}));
+  EXPECT_TRUE(matches(fast::rms_norm(zeros({1, 2}), std::nullopt, 1e-5f), {1, 2}, {0, 0}));
+}
+
+TEST(LayerNorm, EmptyArrays) {
+  EXPECT_TRUE(matches(fast::layer_norm(zeros({0, 4}), std::nullopt, std::nullopt, 1e-5f), {0, 4}, {}));
+  EXPECT_TRUE(matches(fast::layer_norm(zeros({2, 0}), std::nullopt, std::nullopt, 1e-5f), {2, 0}, {}));
+  EXPECT_TRUE(matches(fast::rms_norm(zeros({0, 4}), ones({4}), 1e-5f), {0, 4}, {}));
+  EXPECT_TRUE(matches(fast::rms_norm(zeros({3, 0}), std::nullopt, 1e-5f), {3, 0}, {}));
+}
+
+TEST(LayerNorm, BadInputs) {
+  array x = random_array({2, 4}, float32);
+  EXPECT_TRUE(throws_op<std::invalid_argument>("layer_norm", [&] { fast::layer_norm(x, ones({1, 4}), std::nullopt, 1e-5f); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("layer_norm", [&] { fast::layer_norm(x, ones({3}), std::nullopt, 1e-5f); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("layer_norm", [&] { fast::layer_norm(x, std::nullopt, ones({3}), 1e-5f); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("layer_norm", [&] { fast::layer_norm(x, std::nullopt, ones({2, 2}), 1e-5f); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("layer_norm", [&] {
+    fast::layer_norm(random_array({2, 4}, int32), std::nullopt, std::nullopt, 1e-5f);
+  }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("layer_norm", [&] {
+    fast::layer_norm(array(1.0f), std::nullopt, std::nullopt, 1e-5f);
+  }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("layer_norm", [&] {
+    fast::layer_norm(astype(x, complex64), std::nullopt, std::nullopt, 1e-5f);
+  }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rms_norm", [&] { fast::rms_norm(x, ones({1, 4}), 1e-5f); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rms_norm", [&] { fast::rms_norm(x, ones({5}), 1e-5f); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rms_norm", [&] { fast::rms_norm(array({true, false}), std::nullopt, 1e-5f); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rms_norm", [&] { fast::rms_norm(array(2.0f), std::nullopt, 1e-5f); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rms_norm", [&] {
+    fast::rms_norm(x, astype(ones({4}), complex64), 1e-5f);
+  }));
+}
+
+}  // namespace
+}  // namespace mica::test
