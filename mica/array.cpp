@@ -99,14 +99,14 @@ array::ArrayDesc::~ArrayDesc() {
 }
 
 array::array(allocator::Buffer data, Shape shape, Dtype dtype, Deleter deleter)
-    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
+    : desc_(make_desc(std::move(shape), dtype)) {
   set_data(data, std::move(deleter));
 }
 
 array::array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive, std::vector<array> inputs)
-    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype, std::move(primitive), std::move(inputs))) {}
+    : desc_(make_desc(std::move(shape), dtype, std::move(primitive), std::move(inputs))) {}
 
-array::array(double val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
+array::array(double val, Dtype dtype) : desc_(make_desc(Shape{}, dtype)) {
   set_data(allocator::malloc(dtype.size));
   detail::convert_into<double>(&val, 1, dtype, desc_->data_ptr);
 }

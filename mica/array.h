@@ -180,7 +180,10 @@ class array {
     ArrayDesc(Shape shape, Dtype dtype, std::shared_ptr<Primitive> p, std::vector<array> inputs);
     ~ArrayDesc();
   };
-  void init_from_bytes(const void* src, size_t nbytes);
+  template <typename... Args>
+  static std::shared_ptr<ArrayDesc> make_desc(Args&&... args) {
+    return std::make_shared<ArrayDesc>(std::forward<Args>(args)...);
+  }
   template <typename It>
   void init(It src);
   std::shared_ptr<ArrayDesc> desc_;
@@ -199,12 +202,12 @@ void array::init(It src) {
 }
 
 template <typename It, typename>
-array::array(It data, Shape shape, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
+array::array(It data, Shape shape, Dtype dtype) : desc_(make_desc(std::move(shape), dtype)) {
   init(data);
 }
 
 template <typename T>
-array::array(T val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
+array::array(T val, Dtype dtype) : desc_(make_desc(Shape{}, dtype)) {
   set_data(allocator::malloc(dtype.size));
   detail::convert_into<T>(&val, 1, dtype, desc_->data_ptr);
 }
@@ -212,14 +215,14 @@ array::array(T val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dt
 template <typename T>
   requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
 array::array(std::initializer_list<T> data, Dtype dtype)
-    : desc_(std::make_shared<ArrayDesc>(Shape{static_cast<int32_t>(data.size())}, dtype)) {
+    : desc_(make_desc(Shape{static_cast<int32_t>(data.size())}, dtype)) {
   init(data.begin());
 }
 
 template <typename T>
   requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
 array::array(std::initializer_list<T> data, Shape shape, Dtype dtype)
-    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
+    : desc_(make_desc(std::move(shape), dtype)) {
   if (data.size() != size()) {
     throw std::invalid_argument("[array] expected " + std::to_string(size()) +
                                 " values for the given shape, got " + std::to_string(data.size()) + ".");

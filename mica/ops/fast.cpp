@@ -7,13 +7,14 @@
 namespace mica::fast {
 
 namespace {
-// Checks x and a 1-D parameter; returns the dtype all inputs are computed in.
+// x must be floating with at least one dimension.
 void check_input(const char* name, const array& x) {
   if (x.ndim() == 0) detail::fail(name, "expected an input with at least 1 dimension, got a 0-d array.");
   if (!is_floating(x.dtype())) {
     detail::fail(name, "expected a floating input, got " + dtype_to_string(x.dtype()) + ".");
   }
 }
+// A weight or bias must be real and 1-D, the size of x's last axis.
 void check_param(const char* name, const char* what, const array& x, const array& p) {
   if (p.ndim() != 1) {
     detail::fail(name, std::string("expected a 1-D ") + what + ", got shape " + detail::shape_str(p.shape()) + ".");

@@ -61,6 +61,12 @@ bool lt(const T& x, const T& y) {
   else return x < y;
 }
 
+template <typename T>
+constexpr bool is_negative(T v) {
+  if constexpr (std::is_signed_v<T>) return v < 0;
+  else return false;
+}
+
 // Arithmetic that excludes bool (the op layer never sends bool here, but templates see it).
 template <typename T>
 constexpr bool is_num = !std::is_same_v<T, bool>;
@@ -211,11 +217,11 @@ void BitwiseBinary::eval_cpu(const std::vector<array>& in, array& out) {
         case LeftShift:
           return binary_apply<T, T, T>(in[0], in[1], out, [](T x, T y) {
             // Shifts by the bit width or more give 0, as NumPy (C++ leaves them undefined).
-            return (y < 0 || static_cast<uint64_t>(y) >= sizeof(T) * 8) ? T(0) : static_cast<T>(x << y);
+            return (is_negative(y) || static_cast<uint64_t>(y) >= sizeof(T) * 8) ? T(0) : static_cast<T>(x << y);
           });
         case RightShift:
           return binary_apply<T, T, T>(in[0], in[1], out, [](T x, T y) {
-            if (y < 0 || static_cast<uint64_t>(y) >= sizeof(T) * 8) return static_cast<T>(x < 0 ? -1 : 0);
+            if (is_negative(y) || static_cast<uint64_t>(y) >= sizeof(T) * 8) return static_cast<T>(is_negative(x) ? -1 : 0);
             return static_cast<T>(x >> y);
           });
       }

@@ -6,7 +6,6 @@
 // (vectorized across the kept dim). Other layouts are first copied row-major.
 #include "mica/backend/cpu/reduce.h"
 
-#include <numeric>
 #include <stdexcept>
 
 #include "mica/backend/cpu/copy.h"
@@ -190,7 +189,9 @@ void reduce_typed(const array& in, array& out, const std::vector<int>& axes, Op 
     while (b < e) {
       int64_t cnt = std::min(rn - inner, e - b);
       const I* p = base + w.off[0] + inner * rs;
-      for (int64_t r = 0; r < cnt; ++r) accumulate_cols(acc, p + r * rs, len, op);
+      int64_t r = 0;
+      for (; r + 4 <= cnt; r += 4) accumulate_cols4(acc, p + r * rs, rs, len, op);
+      for (; r < cnt; ++r) accumulate_cols(acc, p + r * rs, len, op);
       b += cnt;
       inner = 0;
       w.next();

@@ -178,6 +178,21 @@ inline void accumulate_cols(typename Op::A* __restrict acc, const I* __restrict 
   for (int64_t j = 0; j < m; ++j) acc[j] = op(acc[j], cast_to<A>(p[j]));
 }
 
+/** acc[j] = op(acc[j], p[j] . p[j + s] . p[j + 2s] . p[j + 3s]) for j < m: four input rows per
+ * pass over the accumulators, so they are loaded and stored a quarter as often. */
+template <typename Op, typename I>
+inline void accumulate_cols4(typename Op::A* __restrict acc, const I* __restrict p, int64_t s, int64_t m, Op op) {
+  using A = typename Op::A;
+  const I* __restrict p1 = p + s;
+  const I* __restrict p2 = p + 2 * s;
+  const I* __restrict p3 = p + 3 * s;
+  for (int64_t j = 0; j < m; ++j) {
+    A a = op(cast_to<A>(p[j]), cast_to<A>(p1[j]));
+    A b = op(cast_to<A>(p2[j]), cast_to<A>(p3[j]));
+    acc[j] = op(acc[j], op(a, b));
+  }
+}
+
 // Row helpers for the softmax and norm kernels; T is float or double.
 
 /** Largest element, ignoring NaN (-inf for an all-NaN or empty row). */

@@ -1,11 +1,6 @@
 // CPU kernels of the last-axis row primitives: Softmax, LogSumExp, Variance.
 // x: (rows, n) row-major (copied when it is not); out: (rows, n) or (rows, 1) row-major.
 // Rows are computed in float (double for float64); half rows go through a float scratch row.
-//
-// GCC if-converts (and so vectorizes) simd::exp_f32's selects and floor only without
-// -ftrapping-math; this file asks for that itself until the CPU flags carry it. Results are
-// unchanged: the option only concerns floating-point exception flags.
-#pragma GCC optimize("no-trapping-math")
 #include <stdexcept>
 
 #include "mica/backend/cpu/copy.h"
