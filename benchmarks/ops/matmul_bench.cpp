@@ -1,6 +1,6 @@
 // Times mica's float32 matmul (2048^3 first, then other sizes and layouts), float64 matmul and a
 // conv2d, printing GFLOP/s beside a direct dnnl_sgemm call on the same buffers (the floor mica's
-// float32 path can reach). NumPy's numbers: benchmarks/compare/matmul_numpy.py.
+// float32 path can reach). NumPy's numbers: benchmarks/compare/cpu_vs_numpy.py.
 // Usage: matmul_bench [reps]
 #include <oneapi/dnnl/dnnl.h>
 
@@ -13,6 +13,7 @@
 
 #include "mica/backend/cpu/parallel.h"
 #include "mica/mica.h"
+#include "result.h"
 
 namespace mx = mica;
 
@@ -66,6 +67,7 @@ void square(int n, int reps, bool transpose_b) {
   char name[64];
   std::snprintf(name, sizeof name, "float32 %d^3%s", n, transpose_b ? " (b transposed)" : "");
   row(name, flops, t, tp);
+  if (n == 2048 && !transpose_b) report("matmul_2048", t);
 }
 }  // namespace
 

@@ -1,6 +1,6 @@
 // Times mica's reductions on float32 beside a hand-written two-thread sum (the memory-bandwidth
 // peer) and prints GB/s and ratios. NumPy's times for the same shapes come from
-// benchmarks/compare/reduce_numpy.py. Usage: reduce_bench [reps]
+// benchmarks/compare/cpu_vs_numpy.py. Usage: reduce_bench [reps]
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mica/mica.h"
+#include "result.h"
 
 namespace mx = mica;
 
@@ -133,6 +134,8 @@ int main(int argc, char** argv) {
   std::printf("%-28s %9.3f ms  %6.1f GB/s\n", "peer two-thread sum 2^24", t_peer * 1e3, gb / t_peer);
   std::printf("%-28s %9.3f ms  %6.1f GB/s  ratio to peer bandwidth %.2f\n", "mica sum 2^24", t_sum * 1e3, gb / t_sum,
               t_peer / t_sum);
+  report("sum_2^24", t_sum);
+  report("peer_loop_sum_2^24", t_peer);
 
   // Row reductions over 4096 x 4096.
   mx::array x = random_input({4096, 4096});
@@ -140,24 +143,26 @@ int main(int argc, char** argv) {
   mx::eval({x, w, b});
   double gx = 4096.0 * 4096.0 * 4.0 / 1e9;
   struct Row {
+    const char* key;
     const char* name;
     std::function<mx::array()> op;
     double bytes;  // read + written
   };
   std::vector<Row> rows = {
-      {"softmax(4096x4096, -1)", [&] { return mx::softmax(x, -1); }, 2 * gx},
-      {"layer_norm(4096x4096)", [&] { return mx::fast::layer_norm(x, w, b, 1e-5f); }, 2 * gx},
-      {"rms_norm(4096x4096)", [&] { return mx::fast::rms_norm(x, w, 1e-5f); }, 2 * gx},
-      {"var(4096x4096, -1)", [&] { return mx::var(x, -1); }, gx},
-      {"mean(4096x4096, -1)", [&] { return mx::mean(x, -1); }, gx},
-      {"sum(4096x4096, 0)", [&] { return mx::sum(x, 0); }, gx},
-      {"logsumexp(4096x4096, -1)", [&] { return mx::logsumexp(x, -1); }, gx},
-      {"max(4096x4096, -1)", [&] { return mx::max(x, -1); }, gx},
+      {"softmax", "softmax(4096x4096, -1)", [&] { return mx::softmax(x, -1); }, 2 * gx},
+      {"layer_norm", "layer_norm(4096x4096)", [&] { return mx::fast::layer_norm(x, w, b, 1e-5f); }, 2 * gx},
+      {"rms_norm", "rms_norm(4096x4096)", [&] { return mx::fast::rms_norm(x, w, 1e-5f); }, 2 * gx},
+      {"var_last", "var(4096x4096, -1)", [&] { return mx::var(x, -1); }, gx},
+      {"mean_last", "mean(4096x4096, -1)", [&] { return mx::mean(x, -1); }, gx},
+      {"sum_first", "sum(4096x4096, 0)", [&] { return mx::sum(x, 0); }, gx},
+      {"logsumexp", "logsumexp(4096x4096, -1)", [&] { return mx::logsumexp(x, -1); }, gx},
+      {"max_last", "max(4096x4096, -1)", [&] { return mx::max(x, -1); }, gx},
   };
   for (auto& r : rows) {
     double t = best_time(reps, [&] { mx::array y = r.op(); y.eval(); });
     std::printf("%-28s %9.3f ms  %6.1f GB/s  (%.2f of peer bandwidth)\n", r.name, t * 1e3, r.bytes / t,
                 (r.bytes / t) / (gb / t_peer));
+    report(r.key, t);
   }
   return 0;
 }

@@ -52,30 +52,6 @@ void affine_row(const C* __restrict x, C* __restrict y, int64_t n, C center, C s
 }
 
 // Runs row_fn(x_row, y_row, n) over rows with compute type C (scratch rows for half types).
-template <typename T, typename RowFn>
-void norm_rows(const array& in_arg, array& out, RowFn row_fn) {
-  using C = acc_t<T>;
-  array in = cpu::ensure_row_contiguous(in_arg);
-  out.set_data(allocator::malloc(out.nbytes()));
-  const int64_t n = in.shape().back();
-  if (n == 0 || in.size() == 0) return;
-  const int64_t rows = static_cast<int64_t>(in.size()) / n;
-  const T* src = in.data<T>();
-  T* dst = out.data<T>();
-  parallel_for(rows, std::max<int64_t>(1, kGrain / n), [&](int64_t rb, int64_t re) {
-    if constexpr (std::is_same_v<T, C>) {
-      for (int64_t r = rb; r < re; ++r) row_fn(src + r * n, dst + r * n, n);
-    } else {
-      auto xs = scratch<C>(n);
-      auto ys = scratch<C>(n);
-      for (int64_t r = rb; r < re; ++r) {
-        convert_row(src + r * n, xs.get(), n);
-        row_fn(xs.get(), ys.get(), n);
-        convert_row(ys.get(), dst + r * n, n);
-      }
-    }
-  });
-}
 }  // namespace
 
 void LayerNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
@@ -89,7 +65,7 @@ void LayerNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
     const C* wp = has_weight_ ? w.data() : nullptr;
     const C* bp = has_bias_ ? b.data() : nullptr;
     C eps = static_cast<C>(eps_);
-    norm_rows<T>(x, out, [&](const C* xr, C* yr, int64_t n) {
+    for_rows<T>(x, out, x.shape().back(), [&](const C* xr, C* yr, int64_t n) {
       C mean = row_sum(xr, n) / static_cast<C>(n);
       C var = row_sum_sq_dev(xr, n, mean) / static_cast<C>(n);
       C rstd = C(1) / std::sqrt(var + eps);
@@ -107,7 +83,7 @@ void RMSNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
     auto w = param<T, C>(inputs, 1, has_weight_, n);
     const C* wp = has_weight_ ? w.data() : nullptr;
     C eps = static_cast<C>(eps_);
-    norm_rows<T>(x, out, [&](const C* xr, C* yr, int64_t n) {
+    for_rows<T>(x, out, x.shape().back(), [&](const C* xr, C* yr, int64_t n) {
       C ms = row_sum_sq_dev(xr, n, C(0)) / static_cast<C>(n);
       C r = C(1) / std::sqrt(ms + eps);
       affine_row<C>(xr, yr, n, C(0), r, wp, nullptr);

@@ -90,19 +90,6 @@ Strides drop_axis(const Strides& s, int axis) {
   return r;
 }
 
-// Calls f(off, lo, hi, st) for the parts of rows holding positions [b, e) of a collapsed layout
-// (position = row * inner + i), so work splits over threads even when all collapses to one row.
-template <size_t N, typename F>
-void for_each_row_part(const cpu::Collapsed<N>& c, int64_t b, int64_t e, F&& f) {
-  int64_t inner = c.shape.back();
-  if (b >= e || inner == 0) return;
-  int64_t r0 = b / inner, r1 = (e - 1) / inner + 1, r = r0;
-  cpu::for_each_row(c, r0, r1, [&](const std::array<int64_t, N>& off, int64_t n, const std::array<int64_t, N>& st) {
-    f(off, std::max<int64_t>(0, b - r * inner), std::min<int64_t>(n, e - r * inner), st);
-    ++r;
-  });
-}
-
 template <typename T>
 bool is_nan(T x) {
   if constexpr (is_half_v<T>) return std::isnan(static_cast<float>(x));
@@ -286,7 +273,7 @@ void GatherAxis::eval_cpu(const std::vector<array>& inputs, array& out) {
       };
       int64_t total = cpu::num_rows(c) * inner;
       cpu::parallel_for(total, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, m)), [&](int64_t b, int64_t e) {
-        for_each_row_part(c, b, e, [&](const std::array<int64_t, 3>& off, int64_t lo, int64_t hi, const std::array<int64_t, 3>& st) {
+        cpu::for_each_row_part(c, b, e, [&](const std::array<int64_t, 3>& off, int64_t lo, int64_t hi, const std::array<int64_t, 3>& st) {
           // Loop first over whichever of (row, axis) is farther from the contiguous end.
           if (so == 1) {
             for (int64_t i = lo; i < hi; ++i)
@@ -323,7 +310,7 @@ void ScatterAxis::eval_cpu(const std::vector<array>& inputs, array& out) {
       T* dst = out.data<T>();
       int64_t total = cpu::num_rows(c) * inner;
       cpu::parallel_for(total, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, m)), [&](int64_t b, int64_t e) {
-        for_each_row_part(c, b, e, [&](const std::array<int64_t, 3>& off, int64_t lo, int64_t hi, const std::array<int64_t, 3>& st) {
+        cpu::for_each_row_part(c, b, e, [&](const std::array<int64_t, 3>& off, int64_t lo, int64_t hi, const std::array<int64_t, 3>& st) {
           for (int64_t i = lo; i < hi; ++i) {
             const I* ip = ind + off[0] + i * st[0];
             const T* vp = src + off[1] + i * st[1];

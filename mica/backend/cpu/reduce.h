@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "mica/array.h"
+#include "mica/backend/cpu/copy.h"
+#include "mica/backend/cpu/parallel.h"
 #include "mica/backend/cpu/simd/math.h"
 #include "mica/types/cast.h"
 
@@ -273,6 +275,33 @@ void convert_row(const From* __restrict src, To* __restrict dst, int64_t n) {
 template <typename T>
 std::unique_ptr<T[]> scratch(int64_t n) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+}
+
+/** Applies fn(x_row, y_row, n) to every last-axis row of `in` (made row-major), writing
+ * out_n values per row into out (row-major, allocated here); half rows go through float. */
+template <typename T, typename RowFn>
+void for_rows(const array& in_arg, array& out, int64_t out_n, RowFn fn) {
+  using C = acc_t<T>;
+  array in = cpu::ensure_row_contiguous(in_arg);
+  out.set_data(allocator::malloc(out.nbytes()));
+  const int64_t n = in.ndim() == 0 ? 1 : in.shape().back();
+  const int64_t rows = n == 0 ? 0 : static_cast<int64_t>(in.size()) / n;
+  if (rows == 0) return;
+  const T* src = in.data<T>();
+  T* dst = out.data<T>();
+  parallel_for(rows, std::max<int64_t>(1, kGrain / n), [&](int64_t rb, int64_t re) {
+    if constexpr (std::is_same_v<T, C>) {
+      for (int64_t r = rb; r < re; ++r) fn(src + r * n, dst + r * out_n, n);
+    } else {
+      auto xs = scratch<C>(n);
+      auto ys = scratch<C>(out_n);
+      for (int64_t r = rb; r < re; ++r) {
+        convert_row(src + r * n, xs.get(), n);
+        fn(xs.get(), ys.get(), n);
+        convert_row(ys.get(), dst + r * out_n, out_n);
+      }
+    }
+  });
 }
 
 }  // namespace mica::cpu::red

@@ -22,30 +22,6 @@ using cpu::parallel_for;
 // Calls f(row_in, row_out, n) over all rows with C (float or double) compute rows; the input
 // row is C* for float32/float64 and a converted scratch row for the half types. out_n is the
 // length of an output row (n or 1). RowFn(const C* x, C* y, int64_t n).
-template <typename T, typename RowFn>
-void for_rows(const array& in_arg, array& out, int64_t out_n, RowFn fn) {
-  using C = acc_t<T>;
-  array in = cpu::ensure_row_contiguous(in_arg);
-  out.set_data(allocator::malloc(out.nbytes()));
-  const int64_t n = in.ndim() == 0 ? 1 : in.shape().back();
-  const int64_t rows = n == 0 ? 0 : static_cast<int64_t>(in.size()) / n;
-  if (rows == 0) return;
-  const T* src = in.data<T>();
-  T* dst = out.data<T>();
-  parallel_for(rows, std::max<int64_t>(1, kGrain / n), [&](int64_t rb, int64_t re) {
-    if constexpr (std::is_same_v<T, C>) {
-      for (int64_t r = rb; r < re; ++r) fn(src + r * n, dst + r * out_n, n);
-    } else {
-      auto xs = scratch<C>(n);
-      auto ys = scratch<C>(out_n);
-      for (int64_t r = rb; r < re; ++r) {
-        convert_row(src + r * n, xs.get(), n);
-        fn(xs.get(), ys.get(), n);
-        convert_row(ys.get(), dst + r * out_n, out_n);
-      }
-    }
-  });
-}
 
 template <typename C>
 void softmax_row(const C* x, C* y, int64_t n) {

@@ -46,19 +46,6 @@ bool pair_less(const std::pair<K, uint32_t>& a, const std::pair<K, uint32_t>& b)
   return a.second < b.second;
 }
 
-// Calls f(off, lo, hi, st) for the parts of rows holding positions [b, e) of a collapsed layout
-// (position = row * inner + i), so work splits over threads even when all collapses to one row.
-template <size_t N, typename F>
-void for_each_row_part(const cpu::Collapsed<N>& c, int64_t b, int64_t e, F&& f) {
-  int64_t inner = c.shape.back();
-  if (b >= e || inner == 0) return;
-  int64_t r0 = b / inner, r1 = (e - 1) / inner + 1, r = r0;
-  cpu::for_each_row(c, r0, r1, [&](const std::array<int64_t, N>& off, int64_t n, const std::array<int64_t, N>& st) {
-    f(off, std::max<int64_t>(0, b - r * inner), std::min<int64_t>(n, e - r * inner), st);
-    ++r;
-  });
-}
-
 // Calls f(in_offset, out_offset, buffer) for every row along `axis`, rows split over threads.
 // S is the scratch element type (one buffer of the row length per thread).
 template <typename S, typename F>
@@ -75,7 +62,7 @@ void for_each_axis_row(const array& in, const array& out, int axis, F&& f) {
   int64_t grain = std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(1, n * 4));
   cpu::parallel_for(total, grain, [&](int64_t b, int64_t e) {
     std::unique_ptr<S[]> buf(new S[n]);
-    for_each_row_part(c, b, e, [&](const std::array<int64_t, 2>& off, int64_t lo, int64_t hi, const std::array<int64_t, 2>& st) {
+    cpu::for_each_row_part(c, b, e, [&](const std::array<int64_t, 2>& off, int64_t lo, int64_t hi, const std::array<int64_t, 2>& st) {
       for (int64_t i = lo; i < hi; ++i) f(off[0] + i * st[0], off[1] + i * st[1], buf.get());
     });
   });

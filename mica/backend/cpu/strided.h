@@ -1,6 +1,7 @@
 // Walking strided arrays: collapse dims that are contiguous for every operand, then loop over
 // rows of the last dim, handing the kernel one offset per operand.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -67,6 +68,20 @@ void for_each_row(const Collapsed<N>& c, int64_t row_begin, int64_t row_end, F&&
       idx[d] = 0;
     }
   }
+}
+
+/** Calls f(off, lo, hi, st) for the parts of rows holding positions [b, e) of a collapsed
+ * layout (position = row * inner + i), so work splits over threads even when everything
+ * collapses to one row. */
+template <size_t N, typename F>
+void for_each_row_part(const Collapsed<N>& c, int64_t b, int64_t e, F&& f) {
+  int64_t inner = c.shape.back();
+  if (b >= e || inner == 0) return;
+  int64_t r0 = b / inner, r1 = (e - 1) / inner + 1, r = r0;
+  for_each_row(c, r0, r1, [&](const std::array<int64_t, N>& off, int64_t n, const std::array<int64_t, N>& st) {
+    f(off, std::max<int64_t>(0, b - r * inner), std::min<int64_t>(n, e - r * inner), st);
+    ++r;
+  });
 }
 
 /** Number of rows of a collapsed layout. */
