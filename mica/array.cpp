@@ -99,15 +99,15 @@ array::ArrayDesc::~ArrayDesc() {
 }
 
 array::array(allocator::Buffer data, Shape shape, Dtype dtype, Deleter deleter)
-    : desc_(make_desc(std::move(shape), dtype)) {
+    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
   set_data(data, std::move(deleter));
 }
 
 array::array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive, std::vector<array> inputs)
-    : desc_(make_desc(std::move(shape), dtype, std::move(primitive), std::move(inputs))) {}
+    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype, std::move(primitive), std::move(inputs))) {}
 
-array::array(double val, Dtype dtype) : desc_(make_desc(Shape{}, dtype)) {
-  set_data(allocator::malloc(dtype.size));
+array::array(double val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
+  set_scalar_data();
   detail::convert_into<double>(&val, 1, dtype, desc_->data_ptr);
 }
 array::array(std::initializer_list<float> data) : array(data.begin(), Shape{static_cast<int32_t>(data.size())}, float32) {}
@@ -208,6 +208,14 @@ void array::set_data(allocator::Buffer buffer, Deleter d) {
     expect *= desc_->shape[i];
   }
   desc_->flags.col_contiguous = col || desc_->size <= 1;
+  desc_->status = available;
+}
+
+void array::set_scalar_data() {
+  desc_->data = std::make_shared<Data>(static_cast<size_t>(itemsize()));
+  desc_->data_ptr = desc_->data->buffer.ptr;
+  desc_->data_size = 1;
+  desc_->flags.contiguous = desc_->flags.row_contiguous = desc_->flags.col_contiguous = true;
   desc_->status = available;
 }
 

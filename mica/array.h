@@ -153,7 +153,10 @@ class array {
   struct Data {
     allocator::Buffer buffer;
     Deleter d;
+    // Scalars keep their element here: one allocation fewer per scalar (graph overhead).
+    alignas(16) unsigned char small[16];
     Data(allocator::Buffer b, Deleter d) : buffer(b), d(std::move(d)) {}
+    explicit Data(size_t nbytes) : buffer{small, nbytes} {}
     Data(const Data&) = delete;
     ~Data() { if (d) d(buffer); }
   };
@@ -180,12 +183,10 @@ class array {
     ArrayDesc(Shape shape, Dtype dtype, std::shared_ptr<Primitive> p, std::vector<array> inputs);
     ~ArrayDesc();
   };
-  template <typename... Args>
-  static std::shared_ptr<ArrayDesc> make_desc(Args&&... args) {
-    return std::make_shared<ArrayDesc>(std::forward<Args>(args)...);
-  }
   template <typename It>
   void init(It src);
+  /** Gives a 0-d array its inline buffer (see Data::small). */
+  void set_scalar_data();
   std::shared_ptr<ArrayDesc> desc_;
 };
 
@@ -202,27 +203,27 @@ void array::init(It src) {
 }
 
 template <typename It, typename>
-array::array(It data, Shape shape, Dtype dtype) : desc_(make_desc(std::move(shape), dtype)) {
+array::array(It data, Shape shape, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
   init(data);
 }
 
 template <typename T>
-array::array(T val, Dtype dtype) : desc_(make_desc(Shape{}, dtype)) {
-  set_data(allocator::malloc(dtype.size));
+array::array(T val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
+  set_scalar_data();
   detail::convert_into<T>(&val, 1, dtype, desc_->data_ptr);
 }
 
 template <typename T>
   requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
 array::array(std::initializer_list<T> data, Dtype dtype)
-    : desc_(make_desc(Shape{static_cast<int32_t>(data.size())}, dtype)) {
+    : desc_(std::make_shared<ArrayDesc>(Shape{static_cast<int32_t>(data.size())}, dtype)) {
   init(data.begin());
 }
 
 template <typename T>
   requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
 array::array(std::initializer_list<T> data, Shape shape, Dtype dtype)
-    : desc_(make_desc(std::move(shape), dtype)) {
+    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
   if (data.size() != size()) {
     throw std::invalid_argument("[array] expected " + std::to_string(size()) +
                                 " values for the given shape, got " + std::to_string(data.size()) + ".");

@@ -9,26 +9,15 @@
 #include <vector>
 
 #include "mica/mica.h"
-#include "result.h"
+#include "bench.h"
 
 using namespace mica;
 using clk = std::chrono::steady_clock;
 
-template <typename F>
-double best_of(int reps, F&& f) {
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = clk::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(clk::now() - t0).count());
-  }
-  return best;
-}
-
 // The peer: c = op(a, b) on two threads with plain loops.
 template <typename F>
 double two_thread_loop(size_t n, F&& body) {
-  return best_of(10, [&] {
+  return best_time(10, [&] {
     std::thread t([&] { body(0, n / 2); });
     body(n / 2, n);
     t.join();
@@ -45,7 +34,7 @@ int main() {
   double t_loop_add = two_thread_loop(n, [&](size_t s, size_t e) {
     for (size_t i = s; i < e; ++i) pc[i] = pa[i] + pb[i];
   });
-  double t_add = best_of(10, [&] { eval(add(a, b)); });
+  double t_add = best_time(10, [&] { eval(add(a, b)); });
   double bytes3 = 3.0 * 4 * n, bytes2 = 2.0 * 4 * n;
   report("add_2^24", t_add);
   report("peer_loop_add_2^24", t_loop_add);
@@ -55,13 +44,13 @@ int main() {
   double t_loop_copy = two_thread_loop(n, [&](size_t s, size_t e) {
     for (size_t i = s; i < e; ++i) pc[i] = pa[i] * 1.0001f;
   });
-  double t_exp = best_of(10, [&] { eval(exp(a)); });
+  double t_exp = best_time(10, [&] { eval(exp(a)); });
   report("exp_2^24", t_exp);
   printf("exp   2^24 f32: mica %6.2f GB/s   two-thread loop (c = a * k) %6.2f GB/s   ratio %.2f\n",
          bytes2 / t_exp / 1e9, bytes2 / t_loop_copy / 1e9, t_loop_copy / t_exp);
 
   // Graph overhead: build and evaluate 10,000 scalar adds.
-  double t_over = best_of(20, [&] {
+  double t_over = best_time(20, [&] {
     auto x = array(0.0f);
     for (int i = 0; i < 10000; ++i) x = x + 1.0f;
     eval(x);

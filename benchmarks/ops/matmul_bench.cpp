@@ -13,24 +13,11 @@
 
 #include "mica/backend/cpu/parallel.h"
 #include "mica/mica.h"
-#include "result.h"
+#include "bench.h"
 
 namespace mx = mica;
 
 namespace {
-// Best wall time of fn over reps runs, in seconds (one warm-up run first).
-double best_time(int reps, const std::function<void()>& fn) {
-  fn();
-  double best = 1e30;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    auto t1 = std::chrono::steady_clock::now();
-    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
-  }
-  return best;
-}
-
 mx::array uniform(const mx::Shape& shape, mx::Dtype dtype, uint32_t seed) {
   size_t n = 1;
   for (int d : shape) n *= d;

@@ -12,25 +12,11 @@
 #include <vector>
 
 #include "mica/mica.h"
-#include "result.h"
+#include "bench.h"
 
 namespace mx = mica;
 
 namespace {
-// Best wall time of fn over reps runs, in seconds (a warm-up run first; reps 0: one run, no warm-up).
-double best_time(int reps, const std::function<void()>& fn) {
-  if (reps > 0) fn();
-  double best = 1e30;
-  if (reps == 0) reps = 1;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    auto t1 = std::chrono::steady_clock::now();
-    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
-  }
-  return best;
-}
-
 // The peer: two threads, each summing half with 32 independent accumulators. The second
 // thread is started once and woken per call, as a pool would, so thread start-up is not timed.
 class PeerSum {

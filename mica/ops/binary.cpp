@@ -16,8 +16,13 @@ template <typename P, typename... Args>
 array make_binary(const array& a, const array& b, Dtype in_dtype, Dtype out_dtype, StreamOrDevice s, Args... args) {
   auto st = to_stream(s);
   Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape());
-  return array(std::move(shape), out_dtype, std::make_shared<P>(st, args...),
-               {astype(a, in_dtype, st), astype(b, in_dtype, st)});
+  // Built by moving, not from an initializer list: each array copy is an atomic increment,
+  // and graph-building overhead is counted per op.
+  std::vector<array> inputs;
+  inputs.reserve(2);
+  inputs.push_back(astype(a, in_dtype, st));
+  inputs.push_back(astype(b, in_dtype, st));
+  return array(std::move(shape), out_dtype, std::make_shared<P>(st, args...), std::move(inputs));
 }
 template <typename P, typename... Args>
 array arith(const array& a, const array& b, StreamOrDevice s, Args... args) {

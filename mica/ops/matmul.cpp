@@ -46,9 +46,9 @@ Shape concat_shape(Shape a, const Shape& b) {
   return a;
 }
 
-int64_t prod(const Shape& s, size_t begin = 0, size_t end = SIZE_MAX) {
+int64_t prod(const Shape& s) {
   int64_t p = 1;
-  for (size_t i = begin; i < std::min(end, s.size()); ++i) p *= s[i];
+  for (auto d : s) p *= d;
   return p;
 }
 
