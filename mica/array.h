@@ -149,7 +149,7 @@ class array {
   /** Epoch mark used by graph walks to avoid revisiting nodes. */
   uint64_t& mark() const { return desc_->mark; }
 
-  /** Wraps an evaluated buffer into a new 0-d-capable array without a primitive. */
+  /** A buffer and how to release it; views of an array share its Data. */
   struct Data {
     allocator::Buffer buffer;
     Deleter d;
