@@ -57,8 +57,6 @@ std::vector<int> normalize_axes(const std::vector<int>& axes, int ndim, const ch
   return out;
 }
 
-Dtype binary_result_type(const array& a, const array& b) { return promote_types(a.dtype(), b.dtype()); }
-
 Dtype to_float_type(Dtype d) { return is_inexact(d) ? d : float32; }
 
 void fail(const char* op, const std::string& msg) { throw std::invalid_argument(std::string("[") + op + "] " + msg); }

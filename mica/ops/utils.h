@@ -20,8 +20,6 @@ std::string shape_str(const Shape& s);
 int normalize_axis(int axis, int ndim, const char* op);
 /** Normalizes and checks for repeats; returns sorted axes. */
 std::vector<int> normalize_axes(const std::vector<int>& axes, int ndim, const char* op);
-/** Dtype of a binary op on a and b: MLX promotion. */
-Dtype binary_result_type(const array& a, const array& b);
 /** Promotes to a floating type (ints/bool -> float32), keeping float and complex types. */
 Dtype to_float_type(Dtype d);
 /** Throws std::invalid_argument("[op] " + msg). */
