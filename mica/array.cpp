@@ -63,6 +63,10 @@ size_t shape_size(const Shape& shape) {
 }
 }  // namespace
 
+namespace detail {
+thread_local int g_tracing_depth = 0;
+}
+
 array::ArrayDesc::ArrayDesc(Shape s, Dtype d) : shape(std::move(s)), dtype(d) {
   size = shape_size(shape);
   strides = row_strides(shape);
@@ -71,7 +75,9 @@ array::ArrayDesc::ArrayDesc(Shape s, Dtype d, std::shared_ptr<Primitive> p, std:
     : shape(std::move(s)), dtype(d), primitive(std::move(p)), inputs(std::move(in)) {
   size = shape_size(shape);
   strides = row_strides(shape);
-  for (auto& x : inputs) is_tracer |= x.is_tracer();
+  if (detail::in_tracing()) {
+    for (auto& x : inputs) is_tracer |= x.is_tracer();
+  }
 }
 
 // Releasing a long unevaluated chain through nested shared_ptr destructors would recurse once

@@ -32,6 +32,18 @@ void convert_into(const T* src, size_t n, Dtype dtype, void* dst);
 // Reads one element of `dtype` at `src` as T.
 template <typename T>
 void convert_from(Dtype dtype, const void* src, T* out);
+
+// How many transforms (vjp, jvp, vmap) are tracing on this thread. While one is, evaluation
+// keeps the graph of tracer nodes so the transform can still walk it.
+extern thread_local int g_tracing_depth;
+inline bool in_tracing() { return g_tracing_depth > 0; }
+/** Marks the current thread as tracing for its lifetime. */
+struct TracingScope {
+  TracingScope() { ++g_tracing_depth; }
+  ~TracingScope() { --g_tracing_depth; }
+  TracingScope(const TracingScope&) = delete;
+  TracingScope& operator=(const TracingScope&) = delete;
+};
 }  // namespace detail
 
 class array {
@@ -129,7 +141,8 @@ class array {
   bool is_same(const array& o) const { return desc_ == o.desc_; }
   /** True if nobody else references the node or its buffer. */
   bool is_donatable() const { return desc_.use_count() == 1 && desc_->data && desc_->data.use_count() == 1; }
-  bool is_tracer() const { return desc_->is_tracer; }
+  /** True while a transform is tracing through this node (see detail::TracingScope). */
+  bool is_tracer() const { return desc_->is_tracer && detail::in_tracing(); }
   void set_tracer(bool t) { desc_->is_tracer = t; }
 
   // Used by kernels to fill outputs.

@@ -161,7 +161,7 @@ array stop_gradient(const array& a, StreamOrDevice s) { return make_unary<StopGr
 
 array astype(array a, Dtype dtype, StreamOrDevice s) {
   if (a.dtype() == dtype) return a;
-  return make_unary<AsType>(a, dtype, s);
+  return make_unary<AsType>(a, dtype, s, dtype);
 }
 
 }  // namespace mica

@@ -3,6 +3,7 @@
 #include "mica/primitives/binary.h"
 #include "mica/primitives/conv.h"
 #include "mica/primitives/creation.h"
+#include "mica/primitives/custom.h"
 #include "mica/primitives/fused.h"
 #include "mica/primitives/indexing.h"
 #include "mica/primitives/matmul.h"

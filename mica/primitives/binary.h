@@ -17,6 +17,7 @@ namespace mica {
    public:                                                                        \
     explicit NAME(Stream s) : UnaryPrimitive(s) {}                                \
     MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(NAME)                                     \
+    MICA_DEFINE_GRADS                                                             \
     bool is_equivalent(const Primitive& o) const override { return typeid(o) == typeid(*this); } \
   };
 MICA_BINARY_PLAIN(MICA_DECLARE_BINARY)
@@ -27,6 +28,7 @@ class Equal : public UnaryPrimitive {
  public:
   Equal(Stream s, bool equal_nan = false) : UnaryPrimitive(s), equal_nan_(equal_nan) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Equal)
+  MICA_DEFINE_GRADS
   bool equal_nan() const { return equal_nan_; }
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Equal*>(&o);
@@ -43,6 +45,7 @@ class BitwiseBinary : public UnaryPrimitive {
   enum Op { And, Or, Xor, LeftShift, RightShift };
   BitwiseBinary(Stream s, Op op) : UnaryPrimitive(s), op_(op) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(BitwiseBinary)
+  MICA_DEFINE_GRADS
   Op op() const { return op_; }
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const BitwiseBinary*>(&o);
@@ -58,6 +61,7 @@ class DivMod : public Primitive {
  public:
   explicit DivMod(Stream s) : Primitive(s) {}
   MICA_DEFINE_PRIMITIVE_MEMBERS(DivMod)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override { return typeid(o) == typeid(*this); }
 };
 

@@ -9,6 +9,7 @@ class Reshape : public UnaryPrimitive {
  public:
   Reshape(Stream s, Shape shape) : UnaryPrimitive(s), shape_(std::move(shape)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Reshape)
+  MICA_DEFINE_GRADS
   const Shape& shape() const { return shape_; }
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Reshape*>(&o);
@@ -24,6 +25,7 @@ class Transpose : public UnaryPrimitive {
  public:
   Transpose(Stream s, std::vector<int> axes) : UnaryPrimitive(s), axes_(std::move(axes)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Transpose)
+  MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Transpose*>(&o);
@@ -39,6 +41,7 @@ class Broadcast : public UnaryPrimitive {
  public:
   Broadcast(Stream s, Shape shape) : UnaryPrimitive(s), shape_(std::move(shape)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Broadcast)
+  MICA_DEFINE_GRADS
   const Shape& shape() const { return shape_; }
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Broadcast*>(&o);
@@ -57,6 +60,7 @@ class Copy : public UnaryPrimitive {
   enum Mode { always, if_needed };
   explicit Copy(Stream s, Mode mode = always, bool col_ok = false) : UnaryPrimitive(s), mode_(mode), col_ok_(col_ok) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Copy)
+  MICA_DEFINE_GRADS
   Mode mode() const { return mode_; }
   bool col_ok() const { return col_ok_; }
   bool is_equivalent(const Primitive& o) const override {

@@ -1,6 +1,8 @@
 // The base of every primitive: evaluation on each backend plus the transform rules.
 #pragma once
+#include <map>
 #include <ostream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -23,13 +25,17 @@ class Primitive {
   /** Same on the GPU. */
   virtual void eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) = 0;
 
-  /** Jacobian-vector product for the inputs in argnums. */
+  // Transform rules. A primitive without one either defines it or opts out with MICA_NO_RULE
+  // (the defaults throw, naming the primitive and the reason).
+  /** Jacobian-vector product: tangents of every output, given the tangents of the inputs in
+   * argnums (inputs outside argnums have zero tangent). */
   virtual std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                                  const std::vector<int>& argnums);
   /** Vector-Jacobian product: cotangents of the inputs in argnums. */
   virtual std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                                  const std::vector<int>& argnums, const std::vector<array>& outputs);
-  /** Batched version: outputs and their batch axes, given inputs with batch axes (-1 = none). */
+  /** Batched version: outputs and their batch axes, given inputs with batch axes (-1 = none,
+   * at least one input batched). */
   virtual std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
                                                                const std::vector<int>& axes);
 
@@ -66,6 +72,29 @@ class UnaryPrimitive : public Primitive {
   void eval_cpu(const std::vector<array>& inputs, array& out) override;     \
   void eval_gpu(const std::vector<array>& inputs, array& out) override;     \
   const char* name() const override { return #NAME; }
+
+// Declares the transform rules a primitive defines.
+#define MICA_DEFINE_VJP                                                                     \
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents, \
+                         const std::vector<int>& argnums, const std::vector<array>& outputs) override;
+#define MICA_DEFINE_JVP                                                                     \
+  std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents, \
+                         const std::vector<int>& argnums) override;
+#define MICA_DEFINE_VMAP                                                                    \
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,   \
+                                                       const std::vector<int>& axes) override;
+#define MICA_DEFINE_GRADS MICA_DEFINE_VJP MICA_DEFINE_JVP MICA_DEFINE_VMAP
+
+namespace detail {
+/** Records that primitive `name` has no `rule` (vjp, jvp or vmap) and why. */
+bool register_no_rule(const char* name, const char* rule, const char* reason);
+/** Every opt-out: "rule:Name" -> reason (printed by the coverage test). */
+const std::map<std::string, std::string>& rule_opt_outs();
+}  // namespace detail
+
+// In primitives/<family>.cpp: declares that NAME has no RULE (vjp|jvp|vmap), with the reason.
+#define MICA_NO_RULE(NAME, RULE, REASON) \
+  [[maybe_unused]] static const bool mica_no_##RULE##_##NAME = ::mica::detail::register_no_rule(#NAME, #RULE, REASON);
 
 #define MICA_DEFINE_PRIMITIVE_MEMBERS(NAME)                                              \
   void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override; \

@@ -43,7 +43,9 @@
   /* random */                                                                              \
   X(RandomBits, random, U)                                                                  \
   /* fused (fast::) */                                                                      \
-  X(LayerNorm, fused, U) X(RMSNorm, fused, U)
+  X(LayerNorm, fused, U) X(RMSNorm, fused, U)                                               \
+  /* made by the transforms (custom_function, checkpoint, depends) */                        \
+  X(CustomTransforms, custom, M) X(Depends, custom, M)
 
 namespace mica {
 /** Names of every registered primitive, in registry order. */

@@ -11,13 +11,14 @@ namespace mica {
   X(Abs) X(ArcCos) X(ArcCosh) X(ArcSin) X(ArcSinh) X(ArcTan) X(ArcTanh) X(BitwiseInvert)     \
   X(Ceil) X(Conjugate) X(Cos) X(Cosh) X(Erf) X(ErfInv) X(Exp) X(Expm1) X(Floor) X(Imag)      \
   X(Log1p) X(LogicalNot) X(Negative) X(Real) X(Round) X(Sigmoid) X(Sign) X(Sin) X(Sinh)      \
-  X(Square) X(Tan) X(Tanh) X(AsType) X(StopGradient)
+  X(Square) X(Tan) X(Tanh) X(StopGradient)
 
 #define MICA_DECLARE_UNARY(NAME)                                                  \
   class NAME : public UnaryPrimitive {                                            \
    public:                                                                        \
     explicit NAME(Stream s) : UnaryPrimitive(s) {}                                \
     MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(NAME)                                     \
+    MICA_DEFINE_GRADS                                                             \
     bool is_equivalent(const Primitive& o) const override { return typeid(o) == typeid(*this); } \
   };
 MICA_UNARY_PLAIN(MICA_DECLARE_UNARY)
@@ -29,6 +30,7 @@ class Log : public UnaryPrimitive {
   enum Base { e, two, ten };
   Log(Stream s, Base base) : UnaryPrimitive(s), base_(base) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Log)
+  MICA_DEFINE_GRADS
   Base base() const { return base_; }
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Log*>(&o);
@@ -44,6 +46,7 @@ class Sqrt : public UnaryPrimitive {
  public:
   Sqrt(Stream s, bool recip) : UnaryPrimitive(s), recip_(recip) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Sqrt)
+  MICA_DEFINE_GRADS
   bool recip() const { return recip_; }
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Sqrt*>(&o);
@@ -52,6 +55,22 @@ class Sqrt : public UnaryPrimitive {
 
  private:
   bool recip_;
+};
+
+/** Conversion to another dtype. */
+class AsType : public UnaryPrimitive {
+ public:
+  AsType(Stream s, Dtype dtype) : UnaryPrimitive(s), dtype_(dtype) {}
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(AsType)
+  MICA_DEFINE_GRADS
+  Dtype dtype() const { return dtype_; }
+  bool is_equivalent(const Primitive& o) const override {
+    auto* p = dynamic_cast<const AsType*>(&o);
+    return p && p->dtype_ == dtype_;
+  }
+
+ private:
+  Dtype dtype_;
 };
 
 }  // namespace mica

@@ -5,6 +5,8 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
+#include <optional>
 #include <thread>
 
 #include "mica/primitives/primitive.h"
@@ -55,6 +57,11 @@ void eval_impl(std::vector<array>& outputs) {
     // Moving out of the tape keeps reference counts exact, so buffers can be donated.
     array a = std::move(slot);
     if (a.is_available()) continue;
+    if (!a.has_primitive()) {
+      throw std::invalid_argument(
+          "[eval] expected an array with data or an operation, got a placeholder traced by vmap "
+          "(a vmapped function cannot evaluate its inputs).");
+    }
     auto& p = a.primitive();
     if (record) recorded().insert(p.name());
     if (a.siblings().empty()) outs.push_back(a);
@@ -71,32 +78,37 @@ void eval_impl(std::vector<array>& outputs) {
 struct AsyncQueue {
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::vector<array>> tasks;
+  // Each task remembers whether it was submitted while tracing (tracer graphs must be kept).
+  std::deque<std::pair<std::vector<array>, bool>> tasks;
   uint64_t submitted = 0;
   uint64_t completed = 0;
   std::exception_ptr error;
   bool started = false;
 
-  void submit(std::vector<array> t) {
+  void submit(std::vector<array> t, bool tracing) {
     std::unique_lock<std::mutex> lk(mu);
     if (!started) {
       started = true;
       std::thread([this] { run(); }).detach();
     }
-    tasks.push_back(std::move(t));
+    tasks.emplace_back(std::move(t), tracing);
     ++submitted;
     cv.notify_all();
   }
   void run() {
     for (;;) {
       std::vector<array> t;
+      bool tracing = false;
       {
         std::unique_lock<std::mutex> lk(mu);
         cv.wait(lk, [&] { return !tasks.empty(); });
-        t = std::move(tasks.front());
+        t = std::move(tasks.front().first);
+        tracing = tasks.front().second;
         tasks.pop_front();
       }
       try {
+        std::optional<detail::TracingScope> scope;
+        if (tracing) scope.emplace();
         eval_impl(t);
       } catch (...) {
         std::lock_guard<std::mutex> lk(mu);
@@ -139,7 +151,7 @@ void async_eval(std::vector<array> outputs) {
       o.set_status(array::scheduled);
     }
   }
-  if (pending) async_queue().submit(std::move(outputs));
+  if (pending) async_queue().submit(std::move(outputs), detail::in_tracing());
 }
 
 void synchronize() { async_queue().wait_all(); }
@@ -147,6 +159,11 @@ void synchronize(Stream) { async_queue().wait_all(); }
 
 namespace detail {
 void set_record_primitives(bool on) { g_record = on; }
+bool recording_primitives() { return g_record.load(std::memory_order_relaxed); }
+void record_name(const std::string& name) {
+  std::lock_guard<std::mutex> lk(eval_mutex());
+  recorded().insert(name);
+}
 std::set<std::string> recorded_primitives() {
   std::lock_guard<std::mutex> lk(eval_mutex());
   return recorded();

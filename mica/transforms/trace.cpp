@@ -1,0 +1,72 @@
+#include "mica/transforms/trace.h"
+
+#include <typeinfo>
+#include <utility>
+
+#include "mica/ops/movement.h"
+#include "mica/primitives/unary.h"
+#include "mica/transforms.h"
+
+namespace mica::detail {
+
+Tape trace_tape(const std::vector<array>& outputs, const std::vector<array>& sources, bool stop_gradients) {
+  Tape tape;
+  std::unordered_set<uintptr_t> visited;
+  for (auto& s : sources) {
+    visited.insert(s.id());
+    tape.depends.insert(s.id());
+  }
+  auto visit = [&](const array& a) {
+    if (!visited.insert(a.id()).second) return false;
+    for (auto& s : a.siblings()) visited.insert(s.id());
+    return true;
+  };
+  // Post-order DFS with an explicit stack: graphs can be a million nodes deep.
+  std::vector<std::pair<array, size_t>> stack;
+  for (auto& o : outputs) {
+    if (!visit(o)) continue;
+    stack.emplace_back(o, 0);
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      if (next < node.inputs().size()) {
+        const array& in = node.inputs()[next++];
+        if (visit(in)) stack.emplace_back(in, 0);
+        continue;
+      }
+      array a = std::move(node);
+      stack.pop_back();
+      if (!a.has_primitive()) continue;
+      if (stop_gradients && typeid(a.primitive()) == typeid(StopGradient)) continue;
+      for (auto& in : a.inputs()) {
+        if (tape.depends.count(in.id())) {
+          tape.depends.insert(a.id());
+          for (auto& s : a.siblings()) tape.depends.insert(s.id());
+          tape.nodes.push_back(std::move(a));
+          break;
+        }
+      }
+    }
+  }
+  return tape;
+}
+
+array make_tracer(const array& p) {
+  array t = [&] {
+    if (p.is_available()) {
+      // Share the buffer: no copy, and no edge back into the caller's graph.
+      array leaf(p.shape(), p.dtype(), nullptr, {});
+      leaf.copy_shared_buffer(p);
+      leaf.set_status(array::available);
+      return leaf;
+    }
+    return copy(p);
+  }();
+  t.set_tracer(true);
+  return t;
+}
+
+void record_rule(const char* rule, const Primitive& p) {
+  if (recording_primitives()) record_name(std::string(rule) + ":" + p.name());
+}
+
+}  // namespace mica::detail

@@ -1,0 +1,71 @@
+// Transform rules of the binary family, with broadcasting between the inputs.
+#include <gtest/gtest.h>
+
+#include "reference/reference.h"
+#include "reference/transform_checks.h"
+
+using namespace mica;
+using mica::test::GradCase;
+
+namespace {
+using BinOp = array (*)(const array&, const array&, StreamOrDevice);
+std::vector<GradCase> binary(const std::string& name, BinOp op, double lo = -2, double hi = 2) {
+  auto f = [op](const std::vector<array>& x) { return op(x[0], x[1], {}); };
+  return {{name + "_same", f, {{2, 3}, {2, 3}}, lo, hi},
+          {name + "_rowvec", f, {{2, 3}, {3}}, lo, hi},
+          {name + "_outer", f, {{2, 1}, {1, 3}}, lo, hi},
+          {name + "_scalar", f, {{}, {2, 2}}, lo, hi}};
+}
+
+std::vector<GradCase> cases() {
+  std::vector<GradCase> all;
+  auto add_all = [&](std::vector<GradCase> v) { all.insert(all.end(), v.begin(), v.end()); };
+  add_all(binary("add", add));
+  add_all(binary("subtract", subtract));
+  add_all(binary("multiply", multiply));
+  add_all(binary("divide", divide, 0.3, 2));
+  add_all(binary("remainder", remainder, 0.3, 2));
+  add_all(binary("power", power, 0.3, 2));
+  add_all(binary("maximum", maximum));
+  add_all(binary("minimum", minimum));
+  add_all(binary("arctan2", arctan2, 0.3, 2));
+  add_all(binary("logaddexp", logaddexp));
+  auto pick = [](BinOp cmp) {
+    return [cmp](const std::vector<array>& x) { return where(cmp(x[0], x[1], {}), x[0] * x[1], x[0] - x[1]); };
+  };
+  for (auto [name, op] : std::vector<std::pair<std::string, BinOp>>{{"equal", equal},
+                                                                    {"not_equal", not_equal},
+                                                                    {"greater", greater},
+                                                                    {"greater_equal", greater_equal},
+                                                                    {"less", less},
+                                                                    {"less_equal", less_equal}}) {
+    all.push_back({name + "_select", pick(op), {{2, 3}, {3}}});
+  }
+  all.push_back({"where_broadcast", [](const std::vector<array>& x) { return where(x[0] > 0.0, x[1], x[2]); },
+                 {{2, 1}, {3}, {2, 3}}});
+  all.push_back({"logical_select",
+                 [](const std::vector<array>& x) {
+                   auto m = logical_or(logical_and(x[0] > 0.0, x[1] < 0.0), x[0] > 1.0);
+                   return where(m, exp(x[0]), x[1]);
+                 },
+                 {{2, 3}, {2, 3}}});
+  all.push_back({"bitwise_weight",
+                 [](const std::vector<array>& x) {
+                   auto k = bitwise_and(astype(x[0] * 4.0, int32), array(3));
+                   return x[1] * astype(k, float64);
+                 },
+                 {{2, 3}, {2, 3}}});
+  all.push_back({"divmod_remainder",
+                 [](const std::vector<array>& x) {
+                   auto qr = divmod(x[0], x[1]);
+                   return qr[1] + 0.5 * qr[0];
+                 },
+                 {{2, 3}, {3}}, 0.3, 2});
+  all.push_back({"clip", [](const std::vector<array>& x) { return clip(x[0], array(-0.5), array(0.7)); }, {{6}}});
+  return all;
+}
+const std::vector<GradCase> kBinary = cases();
+}  // namespace
+
+class BinaryRules : public mica::test::GradRules {};
+MICA_GRAD_RULE_TESTS(BinaryRules, kBinary);
