@@ -52,8 +52,9 @@ Tape trace_tape(const std::vector<array>& outputs, const std::vector<array>& sou
 
 array make_tracer(const array& p) {
   array t = [&] {
-    if (p.is_available()) {
-      // Share the buffer: no copy, and no edge back into the caller's graph.
+    if (p.is_available() && !p.is_tracer()) {
+      // Share the buffer: no copy, and no edge back into the caller's graph. A tracer of an
+      // enclosing transform keeps its edge (through a Copy node) so that transform sees it.
       array leaf(p.shape(), p.dtype(), nullptr, {});
       leaf.copy_shared_buffer(p);
       leaf.set_status(array::available);
