@@ -11,6 +11,7 @@ class LayerNorm : public UnaryPrimitive {
   LayerNorm(Stream s, float eps, bool has_weight, bool has_bias)
       : UnaryPrimitive(s), eps_(eps), has_weight_(has_weight), has_bias_(has_bias) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(LayerNorm)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const LayerNorm*>(&o);
     return r && r->eps_ == eps_ && r->has_weight_ == has_weight_ && r->has_bias_ == has_bias_;
@@ -29,6 +30,7 @@ class RMSNorm : public UnaryPrimitive {
  public:
   RMSNorm(Stream s, float eps, bool has_weight) : UnaryPrimitive(s), eps_(eps), has_weight_(has_weight) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(RMSNorm)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const RMSNorm*>(&o);
     return r && r->eps_ == eps_ && r->has_weight_ == has_weight_;

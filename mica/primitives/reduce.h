@@ -11,6 +11,7 @@ class Reduce : public UnaryPrimitive {
   enum ReduceType { And, Or, Sum, Prod, Min, Max };
   Reduce(Stream s, ReduceType type, std::vector<int> axes) : UnaryPrimitive(s), type_(type), axes_(std::move(axes)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Reduce)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const Reduce*>(&o);
     return r && r->type_ == type_ && r->axes_ == axes_;
@@ -30,6 +31,7 @@ class ArgReduce : public UnaryPrimitive {
   enum ReduceType { ArgMin, ArgMax };
   ArgReduce(Stream s, ReduceType type, int axis) : UnaryPrimitive(s), type_(type), axis_(axis) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(ArgReduce)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const ArgReduce*>(&o);
     return r && r->type_ == type_ && r->axis_ == axis_;
@@ -50,6 +52,7 @@ class Scan : public UnaryPrimitive {
   Scan(Stream s, ReduceType type, int axis, bool reverse, bool inclusive)
       : UnaryPrimitive(s), type_(type), axis_(axis), reverse_(reverse), inclusive_(inclusive) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Scan)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const Scan*>(&o);
     return r && r->type_ == type_ && r->axis_ == axis_ && r->reverse_ == reverse_ && r->inclusive_ == inclusive_;
@@ -71,6 +74,7 @@ class Softmax : public UnaryPrimitive {
  public:
   Softmax(Stream s, bool precise) : UnaryPrimitive(s), precise_(precise) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Softmax)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const Softmax*>(&o);
     return r && r->precise_ == precise_;
@@ -86,6 +90,7 @@ class LogSumExp : public UnaryPrimitive {
  public:
   explicit LogSumExp(Stream s) : UnaryPrimitive(s) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(LogSumExp)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override { return dynamic_cast<const LogSumExp*>(&o) != nullptr; }
 };
 
@@ -95,6 +100,7 @@ class Variance : public UnaryPrimitive {
  public:
   Variance(Stream s, int ddof) : UnaryPrimitive(s), ddof_(ddof) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Variance)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const Variance*>(&o);
     return r && r->ddof_ == ddof_;

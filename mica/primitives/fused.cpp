@@ -1,0 +1,173 @@
+// Transform rules of the fused norms. With xhat the normalized x and r = 1/sqrt(var + eps)
+// (layer norm) or 1/sqrt(mean(x^2) + eps) (RMS norm), the rules are written in plain ops over
+// the last axis; weight and bias gradients sum over every leading axis. vmap reuses the fused
+// primitive when only x is batched, and applies a batched weight or bias after it otherwise.
+#include "mica/primitives/fused.h"
+
+#include <numeric>
+
+#include "mica/ops.h"
+#include "mica/primitives/rules.h"
+
+namespace mica {
+
+namespace {
+// Sums a (..., n) array over all but its last axis.
+array sum_leading(const array& a) {
+  if (a.ndim() <= 1) return a;
+  std::vector<int> axes(a.ndim() - 1);
+  std::iota(axes.begin(), axes.end(), 0);
+  return sum(a, axes);
+}
+// Mean over the last axis, kept.
+array mean_last(const array& a) { return mean(a, -1, true); }
+
+// x with its batch axis moved off the normalized (last) axis, and where that axis is.
+std::pair<array, int> batch_off_last(const array& x, int bax) {
+  if (bax == static_cast<int>(x.ndim()) - 1) return {moveaxis(x, bax, 0), 0};
+  return {x, bax};
+}
+
+// The batched affine part of a norm: xn (batch axis xax, or -1) * weight + bias, where weight
+// and bias (each optional) may be batched. The result has its batch axis first.
+array batched_affine(const array& xn, int xax, const std::vector<array>& inputs, const std::vector<int>& axes,
+                     bool has_weight, bool has_bias) {
+  std::vector<array> parts{xn};
+  std::vector<int> part_axes{xax};
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    parts.push_back(inputs[i]);
+    part_axes.push_back(axes[i]);
+  }
+  auto al = detail::align_batched(parts, part_axes);
+  array y = al[0];
+  size_t k = 1;
+  if (has_weight) y = multiply(y, al[k++]);
+  if (has_bias) y = add(y, al[k++]);
+  return y;
+}
+
+// Layer-norm quantities of x over the last axis.
+struct LayerStats {
+  array r, xhat;
+};
+LayerStats layer_stats(const array& x, float eps) {
+  array d = subtract(x, mean_last(x));
+  array r = rsqrt(add(mean_last(square(d)), array(static_cast<double>(eps), x.dtype())));
+  return {r, multiply(d, r)};
+}
+// d xhat along tangent t (or, being self-adjoint, the vjp of xhat with cotangent t).
+array layer_xhat_dir(const LayerStats& s, const array& t) {
+  return multiply(s.r, subtract(subtract(t, mean_last(t)), multiply(s.xhat, mean_last(multiply(t, s.xhat)))));
+}
+
+// r = 1/sqrt(mean(x^2) + eps).
+array rms_r(const array& x, float eps) {
+  return rsqrt(add(mean_last(square(x)), array(static_cast<double>(eps), x.dtype())));
+}
+// d (x r) along tangent t (self-adjoint as well).
+array rms_dir(const array& x, const array& r, const array& t) {
+  return multiply(r, subtract(t, multiply(multiply(x, square(r)), mean_last(multiply(t, x)))));
+}
+}  // namespace
+
+// ---- LayerNorm: inputs x, [weight], [bias] ----
+std::vector<array> LayerNorm::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                  const std::vector<int>& argnums, const std::vector<array>&) {
+  const array& x = primals[0];
+  const array& c = cotangents[0];
+  auto s = layer_stats(x, eps_);
+  std::vector<array> r;
+  for (int a : argnums) {
+    if (a == 0) {
+      r.push_back(layer_xhat_dir(s, has_weight_ ? multiply(c, primals[1]) : c));
+    } else if (a == 1 && has_weight_) {
+      r.push_back(sum_leading(multiply(c, s.xhat)));
+    } else {
+      r.push_back(sum_leading(c));
+    }
+  }
+  return r;
+}
+
+std::vector<array> LayerNorm::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                                  const std::vector<int>& argnums) {
+  const array& x = primals[0];
+  auto s = layer_stats(x, eps_);
+  array out = zeros_like(x);
+  for (size_t k = 0; k < argnums.size(); ++k) {
+    int a = argnums[k];
+    const array& t = tangents[k];
+    if (a == 0) {
+      array d = layer_xhat_dir(s, t);
+      out = add(out, has_weight_ ? multiply(d, primals[1]) : d);
+    } else if (a == 1 && has_weight_) {
+      out = add(out, multiply(s.xhat, t));
+    } else {
+      out = add(out, t);
+    }
+  }
+  return {out};
+}
+
+std::pair<std::vector<array>, std::vector<int>> LayerNorm::vmap(const std::vector<array>& inputs,
+                                                                const std::vector<int>& axes) {
+  bool params_batched = false;
+  for (size_t i = 1; i < axes.size(); ++i) params_batched = params_batched || axes[i] >= 0;
+  auto [x, xax] = axes[0] >= 0 ? batch_off_last(inputs[0], axes[0]) : std::make_pair(inputs[0], -1);
+  if (!params_batched) {
+    std::vector<array> in = inputs;
+    in[0] = x;
+    return {{array(x.shape(), x.dtype(), std::make_shared<LayerNorm>(stream(), eps_, has_weight_, has_bias_), in)},
+            {xax}};
+  }
+  array xn(x.shape(), x.dtype(), std::make_shared<LayerNorm>(stream(), eps_, false, false), {x});
+  return {{batched_affine(xn, xax, inputs, axes, has_weight_, has_bias_)}, {0}};
+}
+
+// ---- RMSNorm: inputs x, [weight] ----
+std::vector<array> RMSNorm::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                const std::vector<int>& argnums, const std::vector<array>&) {
+  const array& x = primals[0];
+  const array& c = cotangents[0];
+  array r = rms_r(x, eps_);
+  std::vector<array> g;
+  for (int a : argnums) {
+    if (a == 0) {
+      g.push_back(rms_dir(x, r, has_weight_ ? multiply(c, primals[1]) : c));
+    } else {
+      g.push_back(sum_leading(multiply(c, multiply(x, r))));
+    }
+  }
+  return g;
+}
+
+std::vector<array> RMSNorm::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                                const std::vector<int>& argnums) {
+  const array& x = primals[0];
+  array r = rms_r(x, eps_);
+  array out = zeros_like(x);
+  for (size_t k = 0; k < argnums.size(); ++k) {
+    if (argnums[k] == 0) {
+      array d = rms_dir(x, r, tangents[k]);
+      out = add(out, has_weight_ ? multiply(d, primals[1]) : d);
+    } else {
+      out = add(out, multiply(multiply(x, r), tangents[k]));
+    }
+  }
+  return {out};
+}
+
+std::pair<std::vector<array>, std::vector<int>> RMSNorm::vmap(const std::vector<array>& inputs,
+                                                              const std::vector<int>& axes) {
+  bool weight_batched = axes.size() > 1 && axes[1] >= 0;
+  auto [x, xax] = axes[0] >= 0 ? batch_off_last(inputs[0], axes[0]) : std::make_pair(inputs[0], -1);
+  if (!weight_batched) {
+    std::vector<array> in = inputs;
+    in[0] = x;
+    return {{array(x.shape(), x.dtype(), std::make_shared<RMSNorm>(stream(), eps_, has_weight_), in)}, {xax}};
+  }
+  array xn(x.shape(), x.dtype(), std::make_shared<RMSNorm>(stream(), eps_, false), {x});
+  return {{batched_affine(xn, xax, inputs, axes, has_weight_, false)}, {0}};
+}
+
+}  // namespace mica

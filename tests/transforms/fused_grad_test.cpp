@@ -1,0 +1,140 @@
+// Transform rules of the fused norms (LayerNorm, RMSNorm), with and without weight and bias:
+// vjp vs finite differences for x, weight and bias, jvp/vjp adjoint, vmap vs loop (x batched,
+// parameters batched, both); direct checks against the composition of plain ops.
+#include <gtest/gtest.h>
+
+#include "reference/reference.h"
+#include "reference/transform_checks.h"
+
+using namespace mica;
+using mica::test::GradCase;
+
+namespace {
+std::vector<GradCase> cases() {
+  std::vector<GradCase> c;
+  for (Shape xs : {Shape{2, 3, 4}, Shape{5}}) {
+    std::string tag = xs.size() == 1 ? "_1d" : "_3d";
+    Shape ws{xs.back()};
+    c.push_back({"layer_norm" + tag,
+                 [](const std::vector<array>& x) { return fast::layer_norm(x[0], std::nullopt, std::nullopt, 1e-5f); },
+                 {xs}});
+    c.push_back({"layer_norm_weight" + tag,
+                 [](const std::vector<array>& x) { return fast::layer_norm(x[0], x[1], std::nullopt, 1e-5f); },
+                 {xs, ws}});
+    c.push_back({"layer_norm_bias" + tag,
+                 [](const std::vector<array>& x) { return fast::layer_norm(x[0], std::nullopt, x[1], 1e-5f); },
+                 {xs, ws}});
+    c.push_back({"layer_norm_weight_bias" + tag,
+                 [](const std::vector<array>& x) { return fast::layer_norm(x[0], x[1], x[2], 1e-5f); },
+                 {xs, ws, ws}});
+    c.push_back({"rms_norm" + tag, [](const std::vector<array>& x) { return fast::rms_norm(x[0], std::nullopt, 1e-5f); },
+                 {xs}});
+    c.push_back({"rms_norm_weight" + tag, [](const std::vector<array>& x) { return fast::rms_norm(x[0], x[1], 1e-5f); },
+                 {xs, ws}});
+  }
+  // A large eps changes the result noticeably: checks that the rules use it.
+  c.push_back({"layer_norm_big_eps", [](const std::vector<array>& x) { return fast::layer_norm(x[0], x[1], x[2], 0.5f); },
+               {{3, 4}, {4}, {4}}});
+  c.push_back({"rms_norm_big_eps", [](const std::vector<array>& x) { return fast::rms_norm(x[0], x[1], 0.5f); },
+               {{3, 4}, {4}}});
+  // The weight only (x fixed), so vmap maps the parameters alone.
+  c.push_back({"layer_norm_params_only",
+               [](const std::vector<array>& x) {
+                 array xs = mica::test::random_array({2, 4}, float64, -2, 2, 77);
+                 return fast::layer_norm(xs, x[0], x[1], 1e-5f);
+               },
+               {{4}, {4}}});
+  return c;
+}
+const std::vector<GradCase> kFused = cases();
+
+// The norms as compositions of plain ops, for the direct checks.
+array layer_norm_ref(const array& x, const array& w, const array& b, double eps) {
+  array d = x - mean(x, -1, true);
+  return d * rsqrt(mean(square(d), -1, true) + eps) * w + b;
+}
+array rms_norm_ref(const array& x, const array& w, double eps) {
+  return x * rsqrt(mean(square(x), -1, true) + eps) * w;
+}
+}  // namespace
+
+class FusedRules : public mica::test::GradRules {};
+MICA_GRAD_RULE_TESTS(FusedRules, kFused);
+
+TEST(FusedRulesDirect, GradientsMatchTheComposition) {
+  array x = mica::test::random_array({3, 6}, float64, -2, 2, 1);
+  array w = mica::test::random_array({6}, float64, -2, 2, 2);
+  array b = mica::test::random_array({6}, float64, -2, 2, 3);
+  array v = mica::test::random_array({3, 6}, float64, -1, 1, 4);
+  auto fused_ln = [](const std::vector<array>& a) {
+    return std::vector<array>{fast::layer_norm(a[0], a[1], a[2], 1e-3f)};
+  };
+  auto ref_ln = [](const std::vector<array>& a) { return std::vector<array>{layer_norm_ref(a[0], a[1], a[2], 1e-3f)}; };
+  auto got = vjp(fused_ln, {x, w, b}, {v}).second;
+  auto want = vjp(ref_ln, {x, w, b}, {v}).second;
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(got[i].shape(), want[i].shape());
+    EXPECT_TRUE(mica::test::all_close(mica::test::to_vector(got[i]), mica::test::to_vector(want[i]), 1e-10, 1e-12))
+        << "input " << i;
+  }
+  auto fused_rms = [](const std::vector<array>& a) { return std::vector<array>{fast::rms_norm(a[0], a[1], 1e-3f)}; };
+  auto ref_rms = [](const std::vector<array>& a) { return std::vector<array>{rms_norm_ref(a[0], a[1], 1e-3f)}; };
+  auto got_r = vjp(fused_rms, {x, w}, {v}).second;
+  auto want_r = vjp(ref_rms, {x, w}, {v}).second;
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(mica::test::all_close(mica::test::to_vector(got_r[i]), mica::test::to_vector(want_r[i]), 1e-10, 1e-12))
+        << "input " << i;
+  }
+}
+
+TEST(FusedRulesDirect, Float32GradientsAndSecondOrder) {
+  // float32 inputs keep their dtype through the rules.
+  array x = mica::test::random_array({2, 5}, float32, -2, 2, 5);
+  array w = mica::test::random_array({5}, float32, -2, 2, 6);
+  auto g = grad([](const std::vector<array>& a) { return sum(square(fast::rms_norm(a[0], a[1], 1e-5f))); }, {0, 1})(
+      {x, w});
+  EXPECT_EQ(g[0].dtype(), float32);
+  EXPECT_EQ(g[1].dtype(), float32);
+  // Second order: the Hessian-vector product of the composition and of the fused op agree.
+  array x64 = astype(x, float64), u = mica::test::random_array({2, 5}, float64, -1, 1, 8);
+  auto hvp = [&](auto norm) {
+    return grad([&](const array& a) { return sum(grad([&](const array& b) { return sum(sin(norm(b))); })(a) * u); })(
+        x64);
+  };
+  array wb = astype(w, float64), bb = mica::test::random_array({5}, float64, -2, 2, 9);
+  auto got = hvp([&](const array& a) { return fast::layer_norm(a, wb, bb, 1e-5f); });
+  auto want = hvp([&](const array& a) { return layer_norm_ref(a, wb, bb, 1e-5f); });
+  EXPECT_TRUE(mica::test::all_close(mica::test::to_vector(got), mica::test::to_vector(want), 1e-9, 1e-10));
+}
+
+TEST(FusedRulesDirect, PerExampleWeightGradients) {
+  // vmap of grad over a batch of inputs with a shared weight.
+  array xs = mica::test::random_array({4, 3, 5}, float64, -2, 2, 10);
+  array w = mica::test::random_array({5}, float64, -2, 2, 11);
+  auto loss = [](const std::vector<array>& a) { return sum(square(fast::layer_norm(a[0], a[1], std::nullopt, 1e-5f))); };
+  auto per = vmap(
+      [&](const std::vector<array>& a) { return grad(loss, 1)(a); }, {0, -1})({xs, w})[0];
+  ASSERT_EQ(per.shape(), Shape({4, 5}));
+  for (int b = 0; b < 4; ++b) {
+    auto one = grad(loss, 1)({take(xs, b, 0), w})[0];
+    EXPECT_TRUE(mica::test::all_close(mica::test::to_vector(take(per, b, 0)), mica::test::to_vector(one), 1e-12, 1e-12));
+  }
+}
+
+TEST(FusedRulesDirect, BadInput) {
+  array x = ones({2, 4}, float64);
+  // A weight batched with a size that disagrees with x's batch.
+  EXPECT_TRUE(mica::test::throws_op<std::invalid_argument>("vmap", [&] {
+    vmap([](const std::vector<array>& a) { return std::vector<array>{fast::rms_norm(a[0], a[1], 1e-5f)}; })(
+        {x, ones({3, 4}, float64)});
+  }));
+  // Per batch element the weight has the wrong size.
+  EXPECT_TRUE(mica::test::throws_op<std::invalid_argument>("layer_norm", [&] {
+    vmap([](const std::vector<array>& a) {
+      return std::vector<array>{fast::layer_norm(a[0], a[1], std::nullopt, 1e-5f)};
+    })({x, ones({2, 3}, float64)});
+  }));
+  EXPECT_TRUE(mica::test::throws_op<std::invalid_argument>("grad", [&] {
+    grad([](const array& a) { return fast::rms_norm(a, std::nullopt, 1e-5f); })(x);
+  }));
+}
