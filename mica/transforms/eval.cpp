@@ -33,11 +33,7 @@ void eval_impl(std::vector<array>& outputs) {
   // Post-order DFS with an explicit stack: a chain of a million nodes must not overflow.
   std::vector<array> tape;
   std::vector<std::pair<array, size_t>> stack;
-  // Roots are walked last to first: gradients come in the order of the parameters, so this
-  // computes the last layer's gradient first and frees each cotangent as soon as the next one
-  // exists (instead of keeping every layer's cotangent until its gradient is reached).
-  for (auto it = outputs.rbegin(); it != outputs.rend(); ++it) {
-    auto& o = *it;
+  for (auto& o : outputs) {
     if (o.is_available() || o.mark() == epoch) continue;
     o.mark() = epoch;
     stack.emplace_back(o, 0);
