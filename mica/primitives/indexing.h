@@ -16,6 +16,7 @@ class Gather : public UnaryPrimitive {
   Gather(Stream s, std::vector<int> axes, Shape slice_sizes)
       : UnaryPrimitive(s), axes_(std::move(axes)), slice_sizes_(std::move(slice_sizes)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Gather)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Gather*>(&o);
     return p && p->axes_ == axes_ && p->slice_sizes_ == slice_sizes_;
@@ -36,6 +37,7 @@ class Scatter : public UnaryPrimitive {
   enum ReduceType { None, Sum, Prod, Max, Min };
   Scatter(Stream s, ReduceType type, std::vector<int> axes) : UnaryPrimitive(s), type_(type), axes_(std::move(axes)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Scatter)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Scatter*>(&o);
     return p && p->type_ == type_ && p->axes_ == axes_;
@@ -54,6 +56,7 @@ class GatherAxis : public UnaryPrimitive {
  public:
   GatherAxis(Stream s, int axis) : UnaryPrimitive(s), axis_(axis) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(GatherAxis)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const GatherAxis*>(&o);
     return p && p->axis_ == axis_;
@@ -71,6 +74,7 @@ class ScatterAxis : public UnaryPrimitive {
   enum ReduceType { None, Sum };
   ScatterAxis(Stream s, ReduceType type, int axis) : UnaryPrimitive(s), type_(type), axis_(axis) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(ScatterAxis)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const ScatterAxis*>(&o);
     return p && p->type_ == type_ && p->axis_ == axis_;
@@ -91,7 +95,17 @@ class MaskedScatter : public UnaryPrimitive {
  public:
   explicit MaskedScatter(Stream s) : UnaryPrimitive(s) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(MaskedScatter)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override { return dynamic_cast<const MaskedScatter*>(&o) != nullptr; }
 };
+
+namespace detail {
+/** Indices (any integer dtype) as a gather reads them: a negative index counts from the end of
+ * `dim` once, then the index is clamped into [0, hi]. Returns int32 or int64 indices. */
+array clamp_gather_indices(const array& idx, int64_t dim, int64_t hi);
+/** True where a scatter keeps the update: the index (a negative one counted from the end of
+ * `dim` once) lies in [0, hi]. */
+array scatter_index_valid(const array& idx, int64_t dim, int64_t hi);
+}  // namespace detail
 
 }  // namespace mica

@@ -80,6 +80,7 @@ class AsStrided : public UnaryPrimitive {
   AsStrided(Stream s, Shape shape, Strides strides, size_t offset)
       : UnaryPrimitive(s), shape_(std::move(shape)), strides_(std::move(strides)), offset_(offset) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(AsStrided)
+  MICA_DEFINE_GRADS
   const Shape& shape() const { return shape_; }
   const Strides& strides() const { return strides_; }
   size_t offset() const { return offset_; }
@@ -99,6 +100,7 @@ class View : public UnaryPrimitive {
  public:
   View(Stream s, Dtype dtype) : UnaryPrimitive(s), dtype_(dtype) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(View)
+  MICA_DEFINE_VMAP  // no vjp/jvp: reinterpreting bits has no derivative (see movement.cpp)
   Dtype dtype() const { return dtype_; }
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const View*>(&o);
@@ -116,6 +118,7 @@ class Slice : public UnaryPrimitive {
   Slice(Stream s, Shape start, Shape stop, Shape strides)
       : UnaryPrimitive(s), start_(std::move(start)), stop_(std::move(stop)), strides_(std::move(strides)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Slice)
+  MICA_DEFINE_GRADS
   const Shape& start() const { return start_; }
   const Shape& stop() const { return stop_; }
   const Shape& strides() const { return strides_; }
@@ -135,6 +138,7 @@ class SliceUpdate : public UnaryPrimitive {
   SliceUpdate(Stream s, Shape start, Shape stop, Shape strides)
       : UnaryPrimitive(s), start_(std::move(start)), stop_(std::move(stop)), strides_(std::move(strides)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(SliceUpdate)
+  MICA_DEFINE_GRADS
   const Shape& start() const { return start_; }
   const Shape& stop() const { return stop_; }
   const Shape& strides() const { return strides_; }
@@ -154,6 +158,7 @@ class DynamicSlice : public UnaryPrimitive {
   DynamicSlice(Stream s, std::vector<int> axes, Shape slice_size)
       : UnaryPrimitive(s), axes_(std::move(axes)), slice_size_(std::move(slice_size)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(DynamicSlice)
+  MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   const Shape& slice_size() const { return slice_size_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -172,6 +177,7 @@ class DynamicSliceUpdate : public UnaryPrimitive {
  public:
   DynamicSliceUpdate(Stream s, std::vector<int> axes) : UnaryPrimitive(s), axes_(std::move(axes)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(DynamicSliceUpdate)
+  MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const DynamicSliceUpdate*>(&o);
@@ -187,6 +193,7 @@ class Concatenate : public UnaryPrimitive {
  public:
   Concatenate(Stream s, int axis) : UnaryPrimitive(s), axis_(axis) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Concatenate)
+  MICA_DEFINE_GRADS
   int axis() const { return axis_; }
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Concatenate*>(&o);
@@ -205,6 +212,7 @@ class Pad : public UnaryPrimitive {
   Pad(Stream s, std::vector<int> axes, Shape low, Shape high, Mode mode)
       : UnaryPrimitive(s), axes_(std::move(axes)), low_(std::move(low)), high_(std::move(high)), mode_(mode) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Pad)
+  MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   const Shape& low() const { return low_; }
   const Shape& high() const { return high_; }
