@@ -1,0 +1,224 @@
+// The optimizers' update rules (MLX's formulas; lr is cast to the gradient's dtype so float16
+// parameters stay float16).
+#include <cmath>
+#include <stdexcept>
+
+#include "mica/ops.h"
+#include "mica/optim/optimizer.h"
+
+namespace mica::optim {
+
+namespace {
+void check(bool ok, const char* name, const std::string& msg) {
+  if (!ok) throw std::invalid_argument(std::string("[") + name + "] expected " + msg + ".");
+}
+std::string str(double v) { return std::to_string(v); }
+void check_betas(const char* name, std::pair<double, double> b) {
+  check(b.first >= 0 && b.first < 1 && b.second >= 0 && b.second < 1, name,
+        "betas in [0, 1), got (" + str(b.first) + ", " + str(b.second) + ")");
+}
+}  // namespace
+
+SGD::SGD(LearningRate lr, double momentum, double weight_decay, double dampening, bool nesterov)
+    : Optimizer(std::move(lr)), momentum_(momentum), weight_decay_(weight_decay), dampening_(dampening),
+      nesterov_(nesterov) {
+  check(!nesterov || (momentum > 0 && dampening == 0), "SGD",
+        "momentum > 0 and dampening == 0 with nesterov, got momentum " + str(momentum) + " and dampening " +
+            str(dampening));
+}
+void SGD::init_single(const array& p, Tree::Dict& s) { s.insert_or_assign("v", zeros_like(p)); }
+array SGD::apply_single(const array& g0, const array& p, Tree::Dict& s) {
+  array g = weight_decay_ != 0 ? g0 + weight_decay_ * p : g0;
+  array lr = hyper("learning_rate", g);
+  if (momentum_ <= 0) return p - lr * g;
+  array v = momentum_ * s.at("v").as_array();
+  v = dampening_ > 0 ? v + (1 - dampening_) * g : v + g;
+  s.insert_or_assign("v", v);
+  array upd = nesterov_ ? g + momentum_ * v : v;
+  return p - lr * upd;
+}
+
+RMSprop::RMSprop(LearningRate lr, double alpha, double eps) : Optimizer(std::move(lr)), alpha_(alpha), eps_(eps) {
+  check(alpha >= 0, "RMSprop", "alpha >= 0, got " + str(alpha));
+  check(eps >= 0, "RMSprop", "eps >= 0, got " + str(eps));
+}
+void RMSprop::init_single(const array& p, Tree::Dict& s) { s.insert_or_assign("v", zeros_like(p)); }
+array RMSprop::apply_single(const array& g, const array& p, Tree::Dict& s) {
+  array v = alpha_ * s.at("v").as_array() + (1 - alpha_) * square(g);
+  s.insert_or_assign("v", v);
+  return p - hyper("learning_rate", g) * g / (sqrt(v) + eps_);
+}
+
+Adagrad::Adagrad(LearningRate lr, double eps) : Optimizer(std::move(lr)), eps_(eps) {
+  check(eps >= 0, "Adagrad", "eps >= 0, got " + str(eps));
+}
+void Adagrad::init_single(const array& p, Tree::Dict& s) { s.insert_or_assign("v", zeros_like(p)); }
+array Adagrad::apply_single(const array& g, const array& p, Tree::Dict& s) {
+  array v = s.at("v").as_array() + square(g);
+  s.insert_or_assign("v", v);
+  return p - hyper("learning_rate", g) * g / (sqrt(v) + eps_);
+}
+
+AdaDelta::AdaDelta(LearningRate lr, double rho, double eps) : Optimizer(std::move(lr)), rho_(rho), eps_(eps) {
+  check(rho >= 0, "AdaDelta", "rho >= 0, got " + str(rho));
+  check(eps >= 0, "AdaDelta", "eps >= 0, got " + str(eps));
+}
+void AdaDelta::init_single(const array& p, Tree::Dict& s) {
+  s.insert_or_assign("v", zeros_like(p));
+  s.insert_or_assign("u", zeros_like(p));
+}
+array AdaDelta::apply_single(const array& g, const array& p, Tree::Dict& s) {
+  array v = rho_ * s.at("v").as_array() + (1 - rho_) * square(g);
+  array u = s.at("u").as_array();
+  array d = sqrt(u + eps_) / sqrt(v + eps_) * g;
+  u = rho_ * u + (1 - rho_) * square(d);
+  s.insert_or_assign("v", v);
+  s.insert_or_assign("u", u);
+  return p - hyper("learning_rate", g) * d;
+}
+
+Adam::Adam(LearningRate lr, std::pair<double, double> betas, double eps, bool bias_correction)
+    : Optimizer(std::move(lr)), beta1_(betas.first), beta2_(betas.second), eps_(eps), bias_correction_(bias_correction) {
+  check_betas("Adam", betas);
+  check(eps >= 0, "Adam", "eps >= 0, got " + str(eps));
+}
+void Adam::init_single(const array& p, Tree::Dict& s) {
+  s.insert_or_assign("m", zeros_like(p));
+  s.insert_or_assign("v", zeros_like(p));
+}
+array Adam::apply_single(const array& g, const array& p, Tree::Dict& s) {
+  array m = beta1_ * s.at("m").as_array() + (1 - beta1_) * g;
+  array v = beta2_ * s.at("v").as_array() + (1 - beta2_) * square(g);
+  s.insert_or_assign("m", m);
+  s.insert_or_assign("v", v);
+  array lr = hyper("learning_rate", g);
+  if (!bias_correction_) return p - lr * m / (sqrt(v) + eps_);
+  // The step counter was already advanced: t is this update's 1-based index.
+  array t = astype(step(), g.dtype());
+  array c1 = lr / (1.0f - power(array(beta1_, g.dtype()), t));
+  array c2 = rsqrt(1.0f - power(array(beta2_, g.dtype()), t));
+  return p - c1 * m / (sqrt(v) * c2 + eps_);
+}
+
+AdamW::AdamW(LearningRate lr, std::pair<double, double> betas, double eps, double weight_decay, bool bias_correction)
+    : Adam(std::move(lr), betas, eps, bias_correction), weight_decay_(weight_decay) {}
+array AdamW::apply_single(const array& g, const array& p, Tree::Dict& s) {
+  array lr = hyper("learning_rate", g);
+  return Adam::apply_single(g, p * (1.0f - lr * weight_decay_), s);
+}
+
+Adamax::Adamax(LearningRate lr, std::pair<double, double> betas, double eps)
+    : Optimizer(std::move(lr)), beta1_(betas.first), beta2_(betas.second), eps_(eps) {
+  check_betas("Adamax", betas);
+  check(eps >= 0, "Adamax", "eps >= 0, got " + str(eps));
+}
+void Adamax::init_single(const array& p, Tree::Dict& s) {
+  s.insert_or_assign("m", zeros_like(p));
+  s.insert_or_assign("v", zeros_like(p));
+}
+array Adamax::apply_single(const array& g, const array& p, Tree::Dict& s) {
+  array m = beta1_ * s.at("m").as_array() + (1 - beta1_) * g;
+  array v = maximum(beta2_ * s.at("v").as_array(), abs(g));
+  s.insert_or_assign("m", m);
+  s.insert_or_assign("v", v);
+  return p - hyper("learning_rate", g) * m / (v + eps_);
+}
+
+Lion::Lion(LearningRate lr, std::pair<double, double> betas, double weight_decay)
+    : Optimizer(std::move(lr)), beta1_(betas.first), beta2_(betas.second), weight_decay_(weight_decay) {
+  check_betas("Lion", betas);
+}
+void Lion::init_single(const array& p, Tree::Dict& s) { s.insert_or_assign("m", zeros_like(p)); }
+array Lion::apply_single(const array& g, const array& p0, Tree::Dict& s) {
+  array m = s.at("m").as_array();
+  array c = beta1_ * m + (1 - beta1_) * g;
+  s.insert_or_assign("m", beta2_ * m + (1 - beta2_) * g);
+  array lr = hyper("learning_rate", g);
+  array p = weight_decay_ > 0 ? p0 * (1.0f - lr * weight_decay_) : p0;
+  return p - lr * sign(c);
+}
+
+Adafactor::Adafactor(AdafactorOptions options)
+    : Optimizer(options.learning_rate.value_or(LearningRate(0.0f))), o_(std::move(options)) {
+  check(o_.relative_step || o_.learning_rate.has_value(), "Adafactor",
+        "a learning_rate when relative_step is false, got none");
+}
+void Adafactor::init_single(const array& p, Tree::Dict& s) {
+  if (p.ndim() >= 2) {
+    Shape row(p.shape().begin(), p.shape().end() - 1);
+    Shape col(p.shape().begin(), p.shape().end() - 2);
+    col.push_back(p.shape().back());
+    s.insert_or_assign("exp_avg_sq_row", zeros(row, p.dtype()));
+    s.insert_or_assign("exp_avg_sq_col", zeros(col, p.dtype()));
+  } else {
+    s.insert_or_assign("exp_avg_sq", zeros_like(p));
+  }
+  if (o_.beta_1) s.insert_or_assign("exp_avg", zeros_like(p));
+}
+array Adafactor::apply_single(const array& g, const array& p, Tree::Dict& s) {
+  auto rms = [](const array& x) { return sqrt(mean(square(x))); };
+  array t = astype(step(), float32);
+  array p_rms = rms(p);
+  // Relative step: min(1e-2 (or 1e-6 t when warming up), 1/sqrt(t)), scaled by the parameter's RMS.
+  array rel = o_.relative_step ? minimum(o_.warmup_init ? 1e-6f * t : array(1e-2f), rsqrt(t))
+                               : state_.at("learning_rate").as_array();
+  array lr = astype(rel, p_rms.dtype());
+  if (o_.scale_parameter) lr = maximum(array(o_.eps.second, p_rms.dtype()), p_rms) * lr;
+  array beta2 = astype(1.0f - power(t, array(o_.decay_rate)), p_rms.dtype());
+  array upd = square(g) + o_.eps.first;
+  if (g.ndim() >= 2) {
+    array row = beta2 * s.at("exp_avg_sq_row").as_array() + (1.0f - beta2) * mean(upd, -1);
+    array col = beta2 * s.at("exp_avg_sq_col").as_array() + (1.0f - beta2) * mean(upd, -2);
+    s.insert_or_assign("exp_avg_sq_row", row);
+    s.insert_or_assign("exp_avg_sq_col", col);
+    array r = rsqrt(row / mean(row, -1, true));
+    array c = rsqrt(col);
+    upd = expand_dims(r, -1) * expand_dims(c, -2) * g;
+  } else {
+    array v = beta2 * s.at("exp_avg_sq").as_array() + (1.0f - beta2) * upd;
+    s.insert_or_assign("exp_avg_sq", v);
+    upd = rsqrt(v) * g;
+  }
+  upd = upd / maximum(array(1.0f, upd.dtype()), rms(upd) / o_.clip_threshold);
+  upd = lr * upd;
+  if (o_.beta_1) {
+    double b1 = *o_.beta_1;
+    upd = b1 * s.at("exp_avg").as_array() + (1 - b1) * upd;
+    s.insert_or_assign("exp_avg", upd);
+  }
+  array q = o_.weight_decay != 0 ? p + p * (-o_.weight_decay * lr) : p;
+  return q - upd;
+}
+
+Muon::Muon(LearningRate lr, double momentum, double weight_decay, bool nesterov, int ns_steps)
+    : Optimizer(std::move(lr)), momentum_(momentum), weight_decay_(weight_decay), nesterov_(nesterov),
+      ns_steps_(ns_steps) {
+  check(ns_steps >= 0, "Muon", "ns_steps >= 0, got " + std::to_string(ns_steps));
+}
+void Muon::init_single(const array& p, Tree::Dict& s) { s.insert_or_assign("v", zeros_like(p)); }
+array Muon::apply_single(const array& g0, const array& p, Tree::Dict& s) {
+  array g = weight_decay_ != 0 ? g0 + weight_decay_ * p : g0;
+  array v = momentum_ * s.at("v").as_array() + (1 - momentum_) * g;
+  s.insert_or_assign("v", v);
+  array upd = nesterov_ ? g * (1 - momentum_) + v * momentum_ : v;
+  array lr = hyper("learning_rate", g);
+  if (upd.ndim() >= 2) {
+    Shape shape = upd.shape();
+    array x = upd.ndim() > 2 ? reshape(upd, {shape[0], -1}) : upd;
+    // Quintic Newton-Schulz iteration towards the nearest semi-orthogonal matrix.
+    bool tall = x.shape(0) > x.shape(1);
+    if (tall) x = transpose(x);
+    x = x / (sqrt(sum(square(x))) + 1e-7f);
+    for (int i = 0; i < ns_steps_; ++i) {
+      array a = matmul(x, transpose(x));
+      array b = addmm(-4.7750f * a, a, a, 2.0315f, 1.0f);
+      x = addmm(3.4445f * x, b, x, 1.0f, 1.0f);
+    }
+    if (tall) x = transpose(x);
+    upd = reshape(x, shape);
+    lr = lr * static_cast<float>(std::sqrt(std::max(1.0, double(shape[shape.size() - 2]) / shape.back())));
+  }
+  return p - lr * upd;
+}
+
+}  // namespace mica::optim
