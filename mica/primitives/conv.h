@@ -6,6 +6,7 @@
 
 namespace mica {
 
+/** Convolution over 1-3 spatial dims; see ops/conv.h for the parameters. */
 class Convolution : public UnaryPrimitive {
  public:
   Convolution(Stream s, std::vector<int> stride, std::vector<int> padding_lo, std::vector<int> padding_hi,
@@ -14,6 +15,7 @@ class Convolution : public UnaryPrimitive {
         padding_hi_(std::move(padding_hi)), kernel_dilation_(std::move(kernel_dilation)),
         input_dilation_(std::move(input_dilation)), groups_(groups), flip_(flip) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Convolution)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& other) const override {
     auto* o = dynamic_cast<const Convolution*>(&other);
     return o && o->stride_ == stride_ && o->padding_lo_ == padding_lo_ && o->padding_hi_ == padding_hi_ &&
@@ -29,6 +31,11 @@ class Convolution : public UnaryPrimitive {
   bool flip() const { return flip_; }
 
  private:
+  /** Output shape for an input of shape `in` and a weight of shape `w` under these parameters. */
+  Shape out_shape(const Shape& in, const Shape& w) const;
+  /** A node of this convolution, with `groups` groups, of `in` and `w` (output shape `out`). */
+  array same(const array& in, const array& w, Shape out, int groups);
+
   std::vector<int> stride_, padding_lo_, padding_hi_, kernel_dilation_, input_dilation_;
   int groups_;
   bool flip_;

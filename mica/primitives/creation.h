@@ -13,6 +13,12 @@ class Arange : public UnaryPrimitive {
     auto* p = dynamic_cast<const Arange*>(&o);
     return p && p->start_ == start_ && p->stop_ == stop_ && p->step_ == step_;
   }
+  /** First value. */
+  double start() const { return start_; }
+  /** End of the range (exclusive). */
+  double stop() const { return stop_; }
+  /** Spacing between values. */
+  double step() const { return step_; }
 
  private:
   double start_, stop_, step_;

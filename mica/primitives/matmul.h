@@ -9,6 +9,7 @@ class Matmul : public UnaryPrimitive {
  public:
   explicit Matmul(Stream s) : UnaryPrimitive(s) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Matmul)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& other) const override { return dynamic_cast<const Matmul*>(&other) != nullptr; }
 };
 
@@ -17,6 +18,7 @@ class AddMM : public UnaryPrimitive {
  public:
   AddMM(Stream s, float alpha, float beta) : UnaryPrimitive(s), alpha_(alpha), beta_(beta) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(AddMM)
+  MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& other) const override {
     auto* o = dynamic_cast<const AddMM*>(&other);
     return o && o->alpha_ == alpha_ && o->beta_ == beta_;

@@ -1,10 +1,29 @@
-// Semantics of the random family: RandomBits' vmap rule, equivalence and printing.
+// Semantics of the random family: RandomBits' transform rules, equivalence and printing.
 #include "mica/primitives/random.h"
 
+#include "mica/ops/creation.h"
 #include "mica/ops/movement.h"
 #include "mica/ops/utils.h"
 
 namespace mica {
+
+// The bits are integers, so they carry no gradient: zero cotangents for the keys and a zero
+// tangent for the bits. (MLX raises "not implemented" here; zeros are mica's rule for every
+// integer output and let a function that draws from a traced key still be differentiated.)
+std::vector<array> RandomBits::vjp(const std::vector<array>& primals, const std::vector<array>&,
+                                   const std::vector<int>& argnums, const std::vector<array>&) {
+  std::vector<array> r;
+  for (size_t k = 0; k < argnums.size(); ++k) r.push_back(zeros_like(primals[argnums[k]]));
+  return r;
+}
+
+std::vector<array> RandomBits::jvp(const std::vector<array>& primals, const std::vector<array>&,
+                                   const std::vector<int>&) {
+  const array& keys = primals[0];
+  Shape out_shape(keys.shape().begin(), keys.shape().end() - 1);
+  out_shape.insert(out_shape.end(), shape_.begin(), shape_.end());
+  return {zeros(out_shape, width_ == 1 ? uint8 : width_ == 2 ? uint16 : uint32)};
+}
 
 std::pair<std::vector<array>, std::vector<int>> RandomBits::vmap(const std::vector<array>& inputs,
                                                                  const std::vector<int>& axes) {

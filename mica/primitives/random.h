@@ -47,6 +47,9 @@ class RandomBits : public UnaryPrimitive {
  public:
   RandomBits(Stream s, Shape shape, int width) : UnaryPrimitive(s), shape_(std::move(shape)), width_(width) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(RandomBits)
+  // Integer output: the keys get zero cotangents and the bits a zero tangent.
+  MICA_DEFINE_VJP
+  MICA_DEFINE_JVP
   /** Batched keys: the key's batch axis moves to the front and leads the output. */
   std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
                                                        const std::vector<int>& axes) override;
