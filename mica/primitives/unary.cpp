@@ -71,9 +71,15 @@ MICA_ZERO_GRAD_RULES(Ceil, ceil)
 MICA_ZERO_GRAD_RULES(Floor, floor)
 MICA_ZERO_GRAD_RULES(LogicalNot, logical_not)
 MICA_ZERO_GRAD_RULES(Sign, sign)
-MICA_ZERO_GRAD_RULES(StopGradient, stop_gradient)
 MICA_ZERO_GRAD_RULES(Round, [](const array& a) { return round(a); })
 #undef MICA_ZERO_GRAD_RULES
+
+MICA_NO_RULE(StopGradient, vjp, "vjp and grad stop their walk at stop_gradient: no gradient flows through it")
+MICA_NO_RULE(StopGradient, jvp, "jvp stops its walk at stop_gradient: its output has a zero tangent")
+std::pair<std::vector<array>, std::vector<int>> StopGradient::vmap(const std::vector<array>& inputs,
+                                                                   const std::vector<int>& axes) {
+  return {{stop_gradient(inputs[0])}, {axes[0]}};
+}
 
 // Linear maps of complex numbers: the rule applies the (adjoint) map to the cotangent.
 std::vector<array> Conjugate::vjp(const std::vector<array>&, const std::vector<array>& cotangents,

@@ -11,7 +11,7 @@ namespace mica {
   X(Abs) X(ArcCos) X(ArcCosh) X(ArcSin) X(ArcSinh) X(ArcTan) X(ArcTanh) X(BitwiseInvert)     \
   X(Ceil) X(Conjugate) X(Cos) X(Cosh) X(Erf) X(ErfInv) X(Exp) X(Expm1) X(Floor) X(Imag)      \
   X(Log1p) X(LogicalNot) X(Negative) X(Real) X(Round) X(Sigmoid) X(Sign) X(Sin) X(Sinh)      \
-  X(Square) X(Tan) X(Tanh) X(StopGradient)
+  X(Square) X(Tan) X(Tanh)
 
 #define MICA_DECLARE_UNARY(NAME)                                                  \
   class NAME : public UnaryPrimitive {                                            \
@@ -55,6 +55,16 @@ class Sqrt : public UnaryPrimitive {
 
  private:
   bool recip_;
+};
+
+/** The identity, through which no gradient flows (the transforms stop their walk here, so it
+ * only needs a vmap rule). */
+class StopGradient : public UnaryPrimitive {
+ public:
+  explicit StopGradient(Stream s) : UnaryPrimitive(s) {}
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(StopGradient)
+  MICA_DEFINE_VMAP
+  bool is_equivalent(const Primitive& o) const override { return typeid(o) == typeid(*this); }
 };
 
 /** Conversion to another dtype. */

@@ -41,9 +41,9 @@ std::pair<std::vector<array>, std::vector<array>> jvp(const ArraysFn& fun, const
       ts.push_back(tan.at(inputs[i].id()));
     }
     auto& p = node.primitive();
-    detail::record_rule("jvp", p);
     std::vector<array> outs = node.outputs();
     std::vector<array> out_t = p.jvp(inputs, ts, nums);
+    detail::record_rule("jvp", p);
     if (out_t.size() != outs.size()) {
       throw std::logic_error(std::string("[jvp] rule of ") + p.name() + " returned " + std::to_string(out_t.size()) +
                              " tangents for " + std::to_string(outs.size()) + " outputs.");

@@ -67,8 +67,8 @@ std::pair<std::vector<array>, std::vector<array>> vjp_impl(const ArraysFn& fun, 
       if (tape.depends.count(inputs[i].id())) nums.push_back(i);
     }
     auto& p = node.primitive();
-    record_rule("vjp", p);
     std::vector<array> grads = p.vjp(inputs, cts, nums, outs);
+    record_rule("vjp", p);
     if (grads.size() != nums.size()) {
       throw std::logic_error(std::string("[vjp] rule of ") + p.name() + " returned " + std::to_string(grads.size()) +
                              " cotangents for " + std::to_string(nums.size()) + " inputs.");

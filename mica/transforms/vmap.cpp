@@ -77,8 +77,8 @@ std::vector<array> vmap_apply(const ArraysFn& fun, const std::vector<array>& inp
       }
     }
     auto& p = node.primitive();
-    detail::record_rule("vmap", p);
     auto [outs, oaxes] = p.vmap(ins, axes);
+    detail::record_rule("vmap", p);
     std::vector<array> node_outs = node.outputs();
     if (outs.size() != node_outs.size() || oaxes.size() != outs.size()) {
       throw std::logic_error(std::string("[vmap] rule of ") + p.name() + " returned " + std::to_string(outs.size()) +

@@ -227,6 +227,27 @@ TEST(Checkpoint, SameGradientsAsWithout) {
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(mica::test::all_close(vals(g2[i]), vals(g1[i]), 1e-5, 1e-6)) << i;
 }
 
+TEST(Checkpoint, ComposesWithHigherOrderTransforms) {
+  // f(x) = sum(sin(x)^2) through a checkpointed block: grad of grad, jvp of grad and vmap of
+  // grad recompute through the depends node.
+  auto block = checkpoint([](const std::vector<array>& v) { return std::vector<array>{square(sin(v[0]))}; });
+  auto f = [&](const array& x) { return sum(block({x})[0]); };
+  auto x = array({0.3f, -0.8f, 1.1f});
+  auto xv = vals(x);
+  // d/dx sin^2 = sin 2x; d2/dx2 = 2 cos 2x (diagonal Hessian).
+  auto g = grad(f);
+  EXPECT_TRUE(matches(g(x), {3}, {std::sin(0.6), std::sin(-1.6), std::sin(2.2)}, 1e-5, 1e-6));
+  auto hess_diag_sum = grad([&](const array& y) { return sum(g(y)); })(x);
+  EXPECT_TRUE(matches(hess_diag_sum, {3}, {2 * std::cos(0.6), 2 * std::cos(-1.6), 2 * std::cos(2.2)}, 1e-5, 1e-5));
+  auto [gx, hv] = jvp(g, x, array({1.0f, 0.0f, 2.0f}));
+  EXPECT_TRUE(matches(hv, {3}, {2 * std::cos(0.6), 0, 4 * std::cos(2.2)}, 1e-5, 1e-5));
+  auto per_row = vmap(g)(array({0.3f, -0.8f, 1.1f, 0.5f, 0.2f, -0.1f}, {2, 3}));
+  EXPECT_TRUE(matches(per_row, {2, 3},
+                      {std::sin(0.6), std::sin(-1.6), std::sin(2.2), std::sin(1.0), std::sin(0.4), std::sin(-0.2)},
+                      1e-5, 1e-6));
+  (void)xv;
+}
+
 TEST(Memory, BackwardReleasesActivationsAsItWalks) {
   // A 100-layer MLP: the peak while evaluating its gradient is bounded by the weights' grads
   // plus a small multiple of the forward's activations.
