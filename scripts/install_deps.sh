@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building mica needs on Debian 12 (run as root, or with sudo available).
 set -euo pipefail
-pkgs=(g++ cmake ninja-build ccache libgtest-dev libbenchmark-dev libdnnl-dev python3 python3-pip)
+pkgs=(g++ cmake ninja-build ccache libgtest-dev libbenchmark-dev libdnnl-dev python3 python3-pip
+      pkg-config libzip-dev nlohmann-json3-dev clang-14 libfuzzer-14-dev libclang-rt-14-dev
+      fortunes)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -11,4 +13,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+# Python tools for the io_crosscheck test (it skips without them); best effort, no network is fine.
+if ! python3 -c "import numpy, safetensors, gguf, mlx.core" >/dev/null 2>&1; then
+  python3 -m pip install -q --timeout 20 --retries 1 --break-system-packages numpy safetensors gguf "mlx[cpu]" >/dev/null 2>&1 ||
+    echo "install_deps: pip could not install numpy/safetensors/gguf/mlx; io_crosscheck will be skipped"
 fi

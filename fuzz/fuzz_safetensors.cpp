@@ -1,0 +1,8 @@
+// libFuzzer target: .safetensors bytes -> load_safetensors.
+#include "fuzz_common.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return mica_fuzz::run(data, size, [](const mica::io::Bytes& b) {
+    mica_fuzz::touch(mica::io::load_safetensors_bytes(b, "fuzz.safetensors").first);
+  });
+}
