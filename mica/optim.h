@@ -1,4 +1,4 @@
-// Optimizers, schedules and gradient clipping (mica::optim).
+// mica::optim: MLX's optimizers and learning-rate schedules over parameter trees.
 #pragma once
 #include "mica/optim/optimizer.h"
 #include "mica/optim/schedules.h"
