@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps configure build test demo bench clean
+.PHONY: deps configure build test fuzz demo bench clean
 
 deps:
 	./scripts/install_deps.sh
@@ -15,9 +15,15 @@ build: configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	./fuzz/run.sh $(BUILD)
 
+# The io fuzz targets (libFuzzer, ~30 s each, run together); `make test` runs them too.
+fuzz: build
+	./fuzz/run.sh $(BUILD)
+
+# The main job: mica-train on Debian's fortunes (about four minutes on two cores), then a sample.
 demo: build
-	./$(BUILD)/examples/tutorial
+	./$(BUILD)/examples/mica-train $(ARGS)
 
 bench: build
 	./benchmarks/run_cpu.sh $(BUILD)

@@ -1,0 +1,110 @@
+#include "gpt.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace mica_train {
+
+namespace mx = mica;
+namespace nn = mica::nn;
+
+CausalSelfAttention::CausalSelfAttention(int dims, int heads) : heads_(heads) {
+  if (heads <= 0 || dims % heads != 0)
+    throw std::invalid_argument("[GPT] expected --heads to divide --dims, got dims " + std::to_string(dims) +
+                                " and heads " + std::to_string(heads));
+  set("qkv", std::make_shared<nn::Linear>(dims, 3 * dims));
+  set("proj", std::make_shared<nn::Linear>(dims, dims));
+}
+
+array CausalSelfAttention::operator()(const array& x, const array& mask) const {
+  const int B = x.shape(0), T = x.shape(1), D = x.shape(2), hd = D / heads_;
+  // (B, T, 3 D) -> (3, B, H, T, hd): one transpose for all three.
+  array qkv = mx::transpose(mx::reshape(call("qkv", x), {B, T, 3, heads_, hd}), {2, 0, 3, 1, 4});
+  array q = mx::take(qkv, mx::array(0), 0), k = mx::take(qkv, mx::array(1), 0), v = mx::take(qkv, mx::array(2), 0);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  array scores = mx::matmul(q * scale, mx::swapaxes(k, -1, -2)) + mask;
+  array out = mx::matmul(mx::softmax(scores, -1), v);  // (B, H, T, hd)
+  return call("proj", mx::reshape(mx::transpose(out, {0, 2, 1, 3}), {B, T, D}));
+}
+
+Block::Block(int dims, int heads) {
+  set("ln1", std::make_shared<nn::LayerNorm>(dims));
+  set("attn", std::make_shared<CausalSelfAttention>(dims, heads));
+  set("ln2", std::make_shared<nn::LayerNorm>(dims));
+  set("mlp_in", std::make_shared<nn::Linear>(dims, 4 * dims));
+  set("mlp_out", std::make_shared<nn::Linear>(4 * dims, dims));
+}
+
+array Block::operator()(const array& x, const array& mask) const {
+  array h = x + (*child<CausalSelfAttention>("attn"))(call("ln1", x), mask);
+  return h + call("mlp_out", nn::gelu(call("mlp_in", call("ln2", h))));
+}
+
+GPT::GPT(const GPTConfig& c) : config_(c) {
+  if (c.vocab <= 0 || c.context <= 0 || c.dims <= 0 || c.layers <= 0)
+    throw std::invalid_argument("[GPT] expected positive sizes");
+  set("wte", std::make_shared<nn::Embedding>(c.vocab, c.dims));
+  set("wpe", std::make_shared<nn::Embedding>(c.context, c.dims));
+  mx::Tree::List blocks;
+  for (int i = 0; i < c.layers; ++i) blocks.push_back(std::make_shared<Block>(c.dims, c.heads));
+  set("blocks", std::move(blocks));
+  set("ln_f", std::make_shared<nn::LayerNorm>(c.dims));
+  set("head", std::make_shared<nn::Linear>(c.dims, c.vocab, false));
+  // GPT-2's initialization: matrices N(0, 0.02), biases zero (LayerNorms keep ones and zeros).
+  apply([](const array& p) { return p.ndim() == 2 ? mx::random::normal(p.shape(), 0.0f, 0.02f) : p; });
+  apply_to_modules([](const std::string&, nn::Module& m) {
+    if (m.name() == "Linear" && m.contains("bias")) m.set("bias", mx::zeros_like(m.param("bias")));
+  });
+}
+
+array GPT::operator()(const array& tokens) {
+  if (tokens.ndim() != 2 || tokens.shape(1) > config_.context)
+    throw std::invalid_argument("[GPT] expected tokens (batch, time) with time <= " + std::to_string(config_.context));
+  const int T = tokens.shape(1);
+  array x = call("wte", tokens) + call("wpe", mx::arange(T));
+  array mask = nn::MultiHeadAttention::create_additive_causal_mask(T);
+  for (const auto& b : (*this)["blocks"].as_list()) x = static_cast<const Block&>(b.as_module())(x, mask);
+  return call("head", call("ln_f", x));
+}
+
+LoRALinear::LoRALinear(std::shared_ptr<nn::Module> linear, int rank, float alpha) : scale_(alpha / rank) {
+  if (rank <= 0) throw std::invalid_argument("[LoRALinear] expected a positive rank, got " + std::to_string(rank));
+  const array w = linear->param("weight");  // (out, in)
+  const int out = w.shape(0), in = w.shape(1);
+  const float bound = 1.0f / std::sqrt(static_cast<float>(in));
+  linear->freeze();
+  set("linear", linear);
+  set("lora_a", mx::random::uniform(-bound, bound, {in, rank}));
+  set("lora_b", mx::zeros({rank, out}));
+}
+
+std::string LoRALinear::extra_repr() const {
+  return "rank=" + std::to_string(param("lora_a").shape(1)) + ", scale=" + std::to_string(scale_);
+}
+
+array LoRALinear::operator()(const array& x) {
+  return call("linear", x) + mx::matmul(mx::matmul(x, param("lora_a")), param("lora_b")) * scale_;
+}
+
+void add_lora(GPT& model, int rank) {
+  mx::Tree::List blocks;
+  for (const auto& b : model["blocks"].as_list()) {
+    auto attn = b.as_module().child("attn");
+    mx::Tree::Dict swap;
+    swap.insert_or_assign("qkv", std::make_shared<LoRALinear>(attn->child("qkv"), rank));
+    mx::Tree::Dict block;
+    block.insert_or_assign("attn", mx::Tree(std::move(swap)));
+    blocks.push_back(mx::Tree(std::move(block)));
+  }
+  mx::Tree::Dict root;
+  root.insert_or_assign("blocks", mx::Tree(std::move(blocks)));
+  model.update_modules(mx::Tree(std::move(root)));
+}
+
+std::size_t count_parameters(const mx::Tree& tree) {
+  std::size_t n = 0;
+  for (const auto& [path, a] : mx::tree_flatten_arrays(tree)) n += a.size();
+  return n;
+}
+
+}  // namespace mica_train

@@ -1,0 +1,479 @@
+// mica-train: trains a GPT-style byte-level decoder with mica::nn on a text file, with a
+// progress bar, validation, atomic checkpoints (model, optimizer, step) and --resume, metrics as
+// CSV and an SVG loss curve, a fine-tuning phase (freeze, unfreeze the biases, optional LoRA)
+// and text sampling at the end. `mica-train --help` lists the flags.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "data.h"
+#include "gpt.h"
+#include "mica/mica.h"
+#include "report.h"
+
+namespace mx = mica;
+namespace nn = mica::nn;
+namespace optim = mica::optim;
+namespace fs = std::filesystem;
+using namespace mica_train;
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: mica-train [flags]
+
+Trains a GPT-style decoder over bytes. With no flags it trains on the fortunes of Debian's
+`fortunes` package for about four minutes on two cores and samples text at the end.
+
+data and output
+  --data PATH            text file, or a directory of fortune files (default )" "/usr/share/games/fortunes" R"()
+  --out DIR              checkpoint, metrics.csv and loss.svg go here (default runs/mica-train)
+  --resume [PATH]        continue from a checkpoint (default DIR/checkpoint.safetensors)
+model (taken from the checkpoint when resuming)
+  --layers N (4)  --dims N (256)  --heads N (4)  --context N (128)
+training
+  --steps N              pre-training steps (default 250)
+  --batch N              sequences per step (default 16)
+  --lr X                 peak learning rate of AdamW (default 2e-3)
+  --schedule S           cosine (linear warm-up, cosine decay to lr/10) or constant (default cosine)
+  --warmup N             warm-up steps of the cosine schedule (default 20)
+  --weight-decay X       AdamW's decoupled weight decay (default 0.01)
+  --clip X               clip the gradients' global norm to X; 0 turns it off (default 1)
+  --seed N               seeds the initialization and the batches (default 0)
+  --eval-every N         validation loss every N steps; 0 turns it off (default 50)
+  --eval-batches N       validation batches (default 8)
+  --save-every N         checkpoint every N steps (default 50; always at the end)
+fine-tuning (after the pre-training steps)
+  --finetune N           N more steps with the model frozen except its biases (default 0)
+  --finetune-data PATH   corpus of the fine-tuning phase (default --data)
+  --finetune-lr X        constant learning rate of the phase (default 1e-3)
+  --lora R               also adapt each attention's qkv projection with rank-R LoRA
+sampling
+  --sample N             bytes to generate at the end; 0 turns it off (default 300)
+  --prompt TEXT          text to continue (default a newline)
+  --temperature X        sampling temperature (default 0.8)
+other
+  --device cpu|gpu       where to train (default cpu)
+  --init PATH            start from these weights (a .safetensors of the model's parameters)
+  --save-init PATH       write the initial weights there (for benchmarks/compare)
+  --dump-batches PATH    write the pre-training batches as a (steps, batch, context+1) .npy
+  --help                 this text
+)";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Options {
+  std::string data = kFortunesDir, out = "runs/mica-train", resume, finetune_data, init, save_init, dump_batches;
+  std::string prompt = "\n", schedule = "cosine", device = "cpu";
+  GPTConfig model;
+  int64_t steps = 250, finetune = 0;
+  int batch = 16, warmup = 20, eval_every = 50, eval_batches = 8, save_every = 50, lora = 0, sample = 300;
+  double lr = 2e-3, weight_decay = 0.01, clip = 1.0, finetune_lr = 1e-3, temperature = 0.8;
+  uint64_t seed = 0;
+  bool resuming = false;
+  std::set<std::string> given;  // flags set on the command line
+};
+
+long long parse_int(const std::string& flag, const std::string& v, long long lo, long long hi) {
+  std::size_t used = 0;
+  long long x = 0;
+  try {
+    x = std::stoll(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used != v.size() || v.empty() || x < lo || x > hi)
+    throw UsageError(flag + " expects an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" +
+                     v + "'");
+  return x;
+}
+
+double parse_float(const std::string& flag, const std::string& v, double lo, double hi) {
+  std::size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used != v.size() || v.empty() || !(x >= lo && x <= hi))
+    throw UsageError(flag + " expects a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v +
+                     "'");
+  return x;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  constexpr long long kBig = 1'000'000'000;
+  for (int i = 1; i < argc; ++i) {
+    std::string f = argv[i], v;
+    auto value = [&]() -> const std::string& {
+      if (i + 1 >= argc) throw UsageError(f + " expects a value");
+      v = argv[++i];
+      return v;
+    };
+    if (f == "--help" || f == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    o.given.insert(f);
+    if (f == "--data") o.data = value();
+    else if (f == "--out") o.out = value();
+    else if (f == "--resume") {
+      o.resuming = true;
+      if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) o.resume = argv[++i];
+    } else if (f == "--layers") o.model.layers = int(parse_int(f, value(), 1, 256));
+    else if (f == "--dims") o.model.dims = int(parse_int(f, value(), 1, 65536));
+    else if (f == "--heads") o.model.heads = int(parse_int(f, value(), 1, 1024));
+    else if (f == "--context") o.model.context = int(parse_int(f, value(), 1, 1 << 20));
+    else if (f == "--steps") o.steps = parse_int(f, value(), 0, kBig);
+    else if (f == "--batch") o.batch = int(parse_int(f, value(), 1, 1 << 20));
+    else if (f == "--lr") o.lr = parse_float(f, value(), 0, 10);
+    else if (f == "--schedule") {
+      o.schedule = value();
+      if (o.schedule != "cosine" && o.schedule != "constant")
+        throw UsageError("--schedule expects cosine or constant, got '" + o.schedule + "'");
+    } else if (f == "--warmup") o.warmup = int(parse_int(f, value(), 0, kBig));
+    else if (f == "--weight-decay") o.weight_decay = parse_float(f, value(), 0, 1);
+    else if (f == "--clip") o.clip = parse_float(f, value(), 0, 1e30);
+    else if (f == "--seed") o.seed = uint64_t(parse_int(f, value(), 0, kBig * kBig / 1000));
+    else if (f == "--eval-every") o.eval_every = int(parse_int(f, value(), 0, kBig));
+    else if (f == "--eval-batches") o.eval_batches = int(parse_int(f, value(), 1, 1 << 20));
+    else if (f == "--save-every") o.save_every = int(parse_int(f, value(), 1, kBig));
+    else if (f == "--finetune") o.finetune = parse_int(f, value(), 0, kBig);
+    else if (f == "--finetune-data") o.finetune_data = value();
+    else if (f == "--finetune-lr") o.finetune_lr = parse_float(f, value(), 0, 10);
+    else if (f == "--lora") o.lora = int(parse_int(f, value(), 1, 1 << 16));
+    else if (f == "--sample") o.sample = int(parse_int(f, value(), 0, 1 << 24));
+    else if (f == "--prompt") o.prompt = value();
+    else if (f == "--temperature") o.temperature = parse_float(f, value(), 1e-3, 100);
+    else if (f == "--device") {
+      o.device = value();
+      if (o.device != "cpu" && o.device != "gpu") throw UsageError("--device expects cpu or gpu, got '" + o.device + "'");
+    } else if (f == "--init") o.init = value();
+    else if (f == "--save-init") o.save_init = value();
+    else if (f == "--dump-batches") o.dump_batches = value();
+    else throw UsageError("unknown flag '" + f + "' (see --help)");
+  }
+  if (o.model.dims % o.model.heads != 0)
+    throw UsageError("--heads (" + std::to_string(o.model.heads) + ") must divide --dims (" +
+                     std::to_string(o.model.dims) + ")");
+  if (o.lora && !o.finetune) throw UsageError("--lora needs a fine-tuning phase (--finetune N)");
+  if (o.prompt.empty()) throw UsageError("--prompt must not be empty");
+  if (o.resuming && o.resume.empty()) o.resume = (fs::path(o.out) / "checkpoint.safetensors").string();
+  if (o.finetune_data.empty()) o.finetune_data = o.data;
+  return o;
+}
+
+// -- Checkpoints ----------------------------------------------------------------------------
+
+constexpr const char* kFormat = "mica-train/1";
+
+struct Checkpoint {
+  std::unordered_map<std::string, mx::array> model, optimizer;
+  std::map<std::string, std::string> meta;
+};
+
+void save_checkpoint(const std::string& path, const GPT& model, const optim::Optimizer& opt,
+                     const std::map<std::string, std::string>& meta) {
+  std::unordered_map<std::string, mx::array> arrays;
+  for (auto& [k, a] : mx::tree_flatten_arrays(model.parameters())) arrays.emplace("model." + k, a);
+  for (auto& [k, a] : mx::tree_flatten_arrays(opt.state())) arrays.emplace("optimizer." + k, a);
+  std::unordered_map<std::string, std::string> m(meta.begin(), meta.end());
+  m["format"] = kFormat;
+  mx::save_safetensors(path, arrays, m);  // temp file + rename: never a half checkpoint
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  if (!fs::exists(path)) throw std::runtime_error("checkpoint " + path + " does not exist");
+  auto [arrays, meta] = mx::load_safetensors(path);
+  if (meta["format"] != kFormat)
+    throw std::runtime_error("checkpoint " + path + " is not a mica-train checkpoint (format '" + meta["format"] + "')");
+  Checkpoint c;
+  for (auto& [k, a] : arrays) {
+    if (k.rfind("model.", 0) == 0) c.model.emplace(k.substr(6), a);
+    else if (k.rfind("optimizer.", 0) == 0) c.optimizer.emplace(k.substr(10), a);
+    else throw std::runtime_error("checkpoint " + path + " has an unexpected entry '" + k + "'");
+  }
+  for (const char* key : {"step", "phase", "layers", "dims", "heads", "context", "seed", "lora"})
+    if (!meta.contains(key)) throw std::runtime_error("checkpoint " + path + " lacks the metadata '" + key + "'");
+  c.meta.insert(meta.begin(), meta.end());
+  return c;
+}
+
+long long meta_int(const Checkpoint& c, const std::string& key, const std::string& path) {
+  try {
+    return std::stoll(c.meta.at(key));
+  } catch (...) {
+    throw std::runtime_error("checkpoint " + path + " has a malformed '" + key + "': '" + c.meta.at(key) + "'");
+  }
+}
+
+// Loads (path, array) pairs into the model strictly: missing, extra or misshapen weights throw
+// with the model unchanged.
+void load_into(nn::Module& model, const std::unordered_map<std::string, mx::array>& weights, const std::string& path) {
+  std::vector<std::pair<std::string, mx::array>> w(weights.begin(), weights.end());
+  try {
+    model.load_weights(w, true);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("weights in " + path + " do not fit the model: " + e.what());
+  }
+}
+
+// -- Training ---------------------------------------------------------------------------------
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
+
+std::shared_ptr<optim::Optimizer> make_optimizer(const Options& o, bool finetune) {
+  optim::LearningRate lr = static_cast<float>(finetune ? o.finetune_lr : o.lr);
+  if (!finetune && o.schedule == "cosine" && o.steps > 0) {
+    const float peak = static_cast<float>(o.lr);
+    const int warm = static_cast<int>(std::min<int64_t>(o.warmup, o.steps));
+    const int rest = static_cast<int>(std::max<int64_t>(o.steps - warm, 1));
+    auto decay = optim::cosine_decay(peak, rest, peak / 10);
+    lr = warm > 0 ? optim::join_schedules({optim::linear_schedule(peak / warm, peak, warm), decay}, {warm}) : decay;
+  }
+  // Bias correction on, as PyTorch's AdamW (benchmarks/compare checks the two agree).
+  return std::make_shared<optim::AdamW>(lr, std::pair{0.9, 0.999}, 1e-8, o.weight_decay, true);
+}
+
+mx::array batch_loss(GPT& model, const mx::array& batch) {
+  const int T = batch.shape(1) - 1;
+  mx::array x = mx::slice(batch, {0, 0}, {batch.shape(0), T});
+  mx::array y = mx::slice(batch, {0, 1}, {batch.shape(0), T + 1});
+  mx::array logits = model(x);
+  return nn::losses::cross_entropy(mx::reshape(logits, {-1, logits.shape(-1)}), mx::reshape(y, {-1}), std::nullopt, -1,
+                                   0.0f, "mean");
+}
+
+double validation_loss(GPT& model, const Dataset& data, const Options& o) {
+  double total = 0;
+  for (int i = 0; i < o.eval_batches; ++i) total += batch_loss(model, data.val_batch(i, o.batch)).item<float>();
+  return total / o.eval_batches;
+}
+
+void enter_finetune(GPT& model, const Options& o, int lora, bool announce) {
+  model.freeze();
+  model.unfreeze({.keys = {"bias"}});
+  if (lora > 0) add_lora(model, lora);
+  if (!announce) return;
+  std::size_t trainable = count_parameters(model.trainable_parameters()), total = count_parameters(model.parameters());
+  std::printf("fine-tuning: model.freeze(); model.unfreeze({.keys = {\"bias\"}})%s\n",
+              lora ? (", LoRA rank " + std::to_string(lora) + " on each attention's qkv").c_str() : "");
+  std::printf("  trainable parameters: %zu of %zu (%.2f%%) in %zu arrays\n", trainable, total,
+              100.0 * double(trainable) / double(total), mx::tree_flatten_arrays(model.trainable_parameters()).size());
+}
+
+std::string sample_text(GPT& model, const Options& o) {
+  std::mt19937_64 rng(o.seed ^ 0x5eedull);
+  std::vector<int32_t> tokens;
+  for (unsigned char c : o.prompt) tokens.push_back(c);
+  std::string out;
+  const int ctx = model.config().context;
+  for (int i = 0; i < o.sample; ++i) {
+    const int n = std::min<int>(static_cast<int>(tokens.size()), ctx);
+    mx::array x(tokens.data() + tokens.size() - n, {1, n}, mx::int32);
+    mx::array logits = mx::take(mx::reshape(model(x), {n, -1}), mx::array(n - 1), 0);
+    mx::array p = mx::softmax(logits * static_cast<float>(1.0 / o.temperature), -1);
+    mx::eval(p);
+    const float* pp = p.data<float>();
+    std::discrete_distribution<int> pick(pp, pp + p.size());
+    int t = pick(rng);
+    tokens.push_back(t);
+    out.push_back(static_cast<char>(t));
+  }
+  return out;
+}
+
+int run(const Options& o0) {
+  Options o = o0;
+  if (o.device == "gpu") {
+    if (!mx::is_available(mx::Device::gpu))
+      throw UsageError("--device gpu: this build of mica has no usable GPU (no CUDA backend or no device); use --device cpu");
+    mx::set_default_device(mx::Device::gpu);
+  }
+
+  // Resuming: the model's shape, the seed and the phase come from the checkpoint.
+  std::optional<Checkpoint> ckpt;
+  int64_t start = 0;
+  int ckpt_lora = 0;
+  if (o.resuming) {
+    ckpt = load_checkpoint(o.resume);
+    auto take = [&](const char* flag, const char* key, int& field) {
+      int v = static_cast<int>(meta_int(*ckpt, key, o.resume));
+      if (o.given.contains(flag) && v != field)
+        throw UsageError(std::string(flag) + " " + std::to_string(field) + " does not match the checkpoint's " +
+                         std::to_string(v) + " (" + o.resume + ")");
+      field = v;
+    };
+    take("--layers", "layers", o.model.layers);
+    take("--dims", "dims", o.model.dims);
+    take("--heads", "heads", o.model.heads);
+    take("--context", "context", o.model.context);
+    o.seed = static_cast<uint64_t>(meta_int(*ckpt, "seed", o.resume));
+    start = meta_int(*ckpt, "step", o.resume);
+    ckpt_lora = static_cast<int>(meta_int(*ckpt, "lora", o.resume));
+    if (ckpt->meta["phase"] == "finetune") {
+      if (o.lora != ckpt_lora && o.given.contains("--lora"))
+        throw UsageError("--lora " + std::to_string(o.lora) + " does not match the checkpoint's " +
+                         std::to_string(ckpt_lora));
+      o.lora = ckpt_lora;
+      if (start < o.steps) o.steps = start;  // the pre-training phase is over
+    }
+    if (start >= o.steps + o.finetune)
+      std::printf("checkpoint %s is at step %lld: nothing left to train (raise --steps or --finetune)\n",
+                  o.resume.c_str(), static_cast<long long>(start));
+  }
+
+  const std::string text = read_corpus(o.data);
+  const Dataset data(text, o.model.context);
+  std::optional<Dataset> ft_data;
+  if (o.finetune > 0 && o.finetune_data != o.data) ft_data.emplace(read_corpus(o.finetune_data), o.model.context);
+
+  fs::create_directories(o.out);
+  const std::string ckpt_path = (fs::path(o.out) / "checkpoint.safetensors").string();
+  const std::string csv_path = (fs::path(o.out) / "metrics.csv").string();
+  const std::string svg_path = (fs::path(o.out) / "loss.svg").string();
+
+  mx::random::seed(o.seed);
+  GPT model(o.model);
+  if (!o.init.empty()) load_into(model, mx::load_safetensors(o.init).first, o.init);
+  std::printf("GPT: %d layers, %d dims, %d heads, context %d, %zu parameters; corpus %s: %zu training bytes, "
+              "%zu validation bytes\n",
+              o.model.layers, o.model.dims, o.model.heads, o.model.context, count_parameters(model.parameters()),
+              o.data.c_str(), data.train_size(), data.val_size());
+  if (!o.save_init.empty()) {
+    std::unordered_map<std::string, mx::array> init;
+    for (auto& [k, a] : mx::tree_flatten_arrays(model.parameters())) init.emplace(k, a);
+    mx::save_safetensors(o.save_init, init);
+  }
+  bool finetuning = start >= o.steps && o.finetune > 0;
+  const bool ckpt_finetune = ckpt && ckpt->meta["phase"] == "finetune";
+  if (ckpt_finetune) enter_finetune(model, o, o.lora, false);  // the adapters must exist before loading
+  if (ckpt) load_into(model, ckpt->model, o.resume);
+  if (finetuning && !ckpt_finetune) enter_finetune(model, o, o.lora, true);
+  std::shared_ptr<optim::Optimizer> opt = make_optimizer(o, finetuning);
+  if (ckpt) {
+    if (finetuning == ckpt_finetune) {
+      opt->set_state(mx::tree_unflatten(ckpt->optimizer));
+      opt->init(model.trainable_parameters());
+    }
+    std::printf("resumed from %s at step %lld\n", o.resume.c_str(), static_cast<long long>(start));
+  }
+
+  std::vector<MetricRow> rows = o.resuming ? read_metrics(csv_path, start) : std::vector<MetricRow>{};
+  double elapsed_before = rows.empty() ? 0.0 : rows.back().elapsed_s;
+  std::vector<int32_t> dumped;
+
+  auto meta = [&](int64_t step, bool ft) {
+    return std::map<std::string, std::string>{
+        {"step", std::to_string(step)},         {"phase", ft ? "finetune" : "pretrain"},
+        {"layers", std::to_string(o.model.layers)}, {"dims", std::to_string(o.model.dims)},
+        {"heads", std::to_string(o.model.heads)},   {"context", std::to_string(o.model.context)},
+        {"seed", std::to_string(o.seed)},           {"lora", std::to_string(ft ? o.lora : 0)}};
+  };
+  auto save_all = [&](int64_t step, Progress* bar) {
+    save_checkpoint(ckpt_path, model, *opt, meta(step, finetuning));
+    write_metrics(csv_path, rows);
+    write_loss_svg(svg_path, rows, "mica-train: " + std::to_string(o.model.layers) + " layers, " +
+                                       std::to_string(o.model.dims) + " dims");
+    if (bar) bar->message("  checkpoint at step " + std::to_string(step) + " -> " + ckpt_path);
+  };
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  const int64_t last = o.steps + o.finetune;
+  auto vg = nn::value_and_grad(model, [&](const mx::array& b) { return batch_loss(model, b); });
+  Progress bar(start, last, ::isatty(STDOUT_FILENO));
+  const auto t_run = std::chrono::steady_clock::now();
+  double first_val = -1, last_val = -1;
+  int64_t step = start;
+  for (; step < last; ++step) {
+    if (!finetuning && step >= o.steps) {  // the pre-training phase ends here
+      bar.finish();
+      enter_finetune(model, o, o.lora, true);
+      finetuning = true;
+      opt = make_optimizer(o, true);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const Dataset& d = finetuning && ft_data ? *ft_data : data;
+    mx::array batch = d.train_batch(o.seed, step, o.batch);
+    if (!o.dump_batches.empty() && !finetuning) {
+      mx::eval(batch);
+      dumped.insert(dumped.end(), batch.data<int32_t>(), batch.data<int32_t>() + batch.size());
+    }
+    auto [loss, grads] = vg(batch);
+    if (o.clip > 0) grads = optim::clip_grad_norm(grads, static_cast<float>(o.clip)).first;
+    const float lr = opt->learning_rate().item<float>();
+    opt->update(model, grads);
+    mx::eval(mx::Tree(mx::Tree::List{mx::Tree(loss), model.parameters(), opt->state()}));
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double loss_v = loss.item<float>();
+    if (!std::isfinite(loss_v)) {
+      bar.finish();
+      throw std::runtime_error("the loss diverged (" + std::to_string(loss_v) + ") at step " + std::to_string(step + 1) +
+                               "; lower --lr");
+    }
+    MetricRow r{step + 1, loss_v, std::nullopt, o.batch * o.model.context / dt, lr,
+                elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count()};
+    bar.update(step + 1, loss_v, r.tokens_per_s, finetuning ? "finetune" : "train");
+    if (o.eval_every > 0 && ((step + 1) % o.eval_every == 0 || step + 1 == last || step == start)) {
+      r.val_loss = validation_loss(model, d, o);
+      if (first_val < 0) first_val = *r.val_loss;
+      last_val = *r.val_loss;
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "  step %lld: validation loss %.4f", static_cast<long long>(step + 1), *r.val_loss);
+      bar.message(buf);
+    }
+    rows.push_back(r);
+    const bool stop = g_stop.load();
+    if ((step + 1) % o.save_every == 0 || step + 1 == last || stop) save_all(step + 1, &bar);
+    if (stop) {
+      bar.finish();
+      std::printf("interrupted after step %lld; continue with: --resume %s\n", static_cast<long long>(step + 1),
+                  ckpt_path.c_str());
+      return 130;
+    }
+  }
+  bar.finish();
+  if (!o.dump_batches.empty()) {
+    mx::save(o.dump_batches, mx::array(dumped.data(), {static_cast<int>(dumped.size() / (o.batch * (o.model.context + 1))),
+                                                       o.batch, o.model.context + 1}, mx::int32));
+  }
+  if (first_val >= 0 && last_val >= 0 && start < last)
+    std::printf("validation loss %.4f -> %.4f; metrics in %s, curve in %s, checkpoint %s\n", first_val, last_val,
+                csv_path.c_str(), svg_path.c_str(), ckpt_path.c_str());
+  if (o.sample > 0) {
+    std::printf("--- sample (temperature %.2f) ---\n%s%s\n---\n", o.temperature, o.prompt.c_str(),
+                sample_text(model, o).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "mica-train: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mica-train: %s\n", e.what());
+    return 1;
+  }
+}

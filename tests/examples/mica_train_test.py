@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""End-to-end tests of examples/train (mica-train) on a tiny model and corpus.
+
+Usage: mica_train_test.py <mica-train executable> <scratch dir>
+Checks: a run writes a checkpoint, metrics.csv, loss.svg and a sample, and its loss falls;
+a run interrupted (SIGINT) and resumed reproduces the uninterrupted losses; --finetune freezes
+everything but the biases (and LoRA adapters) so the checkpoint shows only those changed; bad
+input gives a message and a non-zero exit without a traceback or a crash.
+"""
+import csv
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+EXE, WORK = sys.argv[1], sys.argv[2]
+TINY = ["--layers", "1", "--dims", "32", "--heads", "2", "--context", "16", "--batch", "8", "--eval-batches", "2"]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(*args, ok=True, **kw):
+    p = subprocess.run([EXE, *args], capture_output=True, text=True, timeout=300, **kw)
+    if ok and p.returncode != 0:
+        print(p.stdout, p.stderr)
+        raise SystemExit(f"mica-train {' '.join(args)} exited {p.returncode}")
+    return p
+
+
+def metrics(out):
+    with open(os.path.join(out, "metrics.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def read_safetensors(path):
+    """(metadata, {name: (dtype, shape, bytes)}) read by hand from the file's layout."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    return meta, {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items()}
+
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+# A corpus with structure to learn: repeated words in varying order.
+words = ["mica", "trains", "a", "small", "model", "on", "bytes", "and", "the", "loss", "falls", "quickly"]
+lines = []
+for i in range(3000):
+    lines.append(" ".join(words[(i * k) % len(words)] for k in range(1, 7)))
+corpus = os.path.join(WORK, "corpus.txt")
+with open(corpus, "w") as f:
+    f.write("\n".join(lines))
+
+# 1. A full run: files, falling loss, a sample.
+A = os.path.join(WORK, "A")
+p = run("--data", corpus, "--out", A, "--steps", "40", "--lr", "1e-2", "--warmup", "5", "--eval-every", "10",
+        "--save-every", "10", "--sample", "40", *TINY)
+rows = metrics(A)
+check(len(rows) == 40, f"40 metric rows, got {len(rows)}")
+check(float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"]) - 1.0,
+      f"loss falls by more than 1 nat: {rows[0]['train_loss']} -> {rows[-1]['train_loss']}")
+vals = [float(r["val_loss"]) for r in rows if r["val_loss"]]
+check(len(vals) == 5 and vals[-1] < vals[0], f"validation losses at steps 1,10,20,30,40 fall: {vals}")
+check("--- sample" in p.stdout, "a sample is printed")
+svg = ET.parse(os.path.join(A, "loss.svg")).getroot()
+check(svg.tag.endswith("svg") and len(svg.findall(".//{http://www.w3.org/2000/svg}polyline")) == 2,
+      "loss.svg holds the train and validation curves")
+meta, tensors = read_safetensors(os.path.join(A, "checkpoint.safetensors"))
+check(meta.get("step") == "40" and meta.get("phase") == "pretrain", f"checkpoint metadata {meta}")
+check("model.wte.weight" in tensors and "optimizer.step" in tensors and
+      any(k.startswith("optimizer.blocks.0.attn.qkv.weight.") for k in tensors),
+      "checkpoint holds the model, the optimizer state and its step")
+check(not [f for f in os.listdir(A) if ".tmp" in f], "no temporary files are left behind")
+
+# 2. Interrupt (SIGINT) and resume: the same losses as the uninterrupted run.
+B = os.path.join(WORK, "B")
+args = ["--data", corpus, "--out", B, "--steps", "40", "--lr", "1e-2", "--warmup", "5", "--eval-every", "10",
+        "--save-every", "10", "--sample", "0", *TINY]
+proc = subprocess.Popen([EXE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+deadline = time.time() + 120
+while time.time() < deadline and not os.path.exists(os.path.join(B, "checkpoint.safetensors")):
+    time.sleep(0.01)
+proc.send_signal(signal.SIGINT)
+out, err = proc.communicate(timeout=120)
+if proc.returncode == 0:
+    print("note: the run finished before the interrupt arrived")
+else:
+    check(proc.returncode == 130 and "--resume" in out, f"SIGINT: exit 130 and a resume hint, got {proc.returncode}")
+stopped = int(read_safetensors(os.path.join(B, "checkpoint.safetensors"))[0]["step"])
+check(len(metrics(B)) == stopped, "metrics.csv matches the checkpoint's step")
+run(*args, "--resume")
+rb = metrics(B)
+check(len(rb) == 40, f"resumed run ends with 40 rows, got {len(rb)}")
+diff = max(abs(float(x["train_loss"]) - float(y["train_loss"])) for x, y in zip(rows, rb))
+check(diff < 1e-4, f"resumed losses equal the uninterrupted run's (largest difference {diff})")
+
+# 3. Fine-tuning from A's checkpoint: only biases (and the LoRA adapters) change.
+C = os.path.join(WORK, "C")
+shutil.copytree(A, C)
+p = run("--data", corpus, "--out", C, "--resume", "--steps", "40", "--finetune", "5", "--lora", "2", "--lr", "1e-2",
+        "--eval-every", "0", "--sample", "0", *TINY)
+check("trainable parameters:" in p.stdout, "fine-tuning reports trainable versus total parameters")
+_, before = read_safetensors(os.path.join(A, "checkpoint.safetensors"))
+meta, after = read_safetensors(os.path.join(C, "checkpoint.safetensors"))
+check(meta.get("phase") == "finetune" and meta.get("step") == "45" and meta.get("lora") == "2", f"metadata {meta}")
+changed = set()
+for k, (dt, shape, data) in after.items():
+    if not k.startswith("model."):
+        continue
+    name = k[len("model."):].replace(".linear.", ".")  # LoRALinear wraps the original Linear
+    if name not in [b[len("model."):] for b in before] or before["model." + name][2] != data:
+        changed.add(k)
+check(changed and all(k.endswith(".bias") or ".lora_" in k for k in changed),
+      f"only biases and LoRA weights changed: {sorted(changed)}")
+check(any(".lora_b" in k for k in changed), "the LoRA weights trained")
+
+# 4. Bad input: a message and a non-zero exit.
+empty = os.path.join(WORK, "empty.txt")
+open(empty, "w").close()
+garbage = os.path.join(WORK, "garbage.safetensors")
+with open(garbage, "wb") as f:
+    f.write(b"\xff" * 100)
+cases = [
+    (["--data", os.path.join(WORK, "missing.txt")], 1, "does not exist"),
+    (["--data", empty], 1, "is empty"),
+    (["--steps", "abc"], 2, "--steps expects an integer"),
+    (["--lr", "-1"], 2, "--lr expects a number"),
+    (["--dims", "32", "--heads", "3"], 2, "must divide"),
+    (["--frobnicate"], 2, "unknown flag"),
+    (["--device", "tpu"], 2, "--device expects cpu or gpu"),
+    (["--data", corpus, "--resume", garbage, *TINY], 1, garbage),
+    (["--data", corpus, "--out", A, "--resume", "--layers", "2"], 2, "does not match the checkpoint"),
+    (["--data", corpus, "--init", os.path.join(A, "loss.svg"), *TINY], 1, "loss.svg"),
+    (["--data", corpus, "--context", "100000"], 1, "corpus too small"),
+]
+for args, code, msg in cases:
+    p = run(*args, "--out", os.path.join(WORK, "bad"), ok=False) if "--out" not in args else run(*args, ok=False)
+    check(p.returncode == code and msg in p.stderr and p.stderr.startswith("mica-train: "),
+          f"{args}: exit {code} with '{msg}', got {p.returncode}: {p.stderr.strip()}")
+# A checkpoint of another model shape fails to load with a clear message, leaving it untouched.
+D = os.path.join(WORK, "D")
+shutil.copytree(A, D)
+with open(os.path.join(D, "checkpoint.safetensors"), "rb") as f:
+    raw = f.read()
+p = run("--data", corpus, "--out", D, "--resume", "--init", os.path.join(D, "checkpoint.safetensors"), *TINY, ok=False)
+check(p.returncode == 1 and "do not fit the model" in p.stderr, f"foreign weights rejected: {p.stderr.strip()}")
+with open(os.path.join(D, "checkpoint.safetensors"), "rb") as f:
+    check(f.read() == raw, "a failed run leaves the checkpoint untouched")
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
