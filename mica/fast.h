@@ -12,6 +12,9 @@ array layer_norm(const array& x, const std::optional<array>& weight, const std::
                  StreamOrDevice s = {});
 
 /** x / sqrt(mean(x^2) + eps) * weight over the last axis; weight is 1-D (or absent). */
+/** GELU with the exact normal CDF, x (1 + erf(x / sqrt 2)) / 2, fused (mica's addition: MLX
+ *  compiles nn.gelu instead); integer inputs are computed in float32. */
+array gelu(const array& x, StreamOrDevice s = {});
 array rms_norm(const array& x, const std::optional<array>& weight, float eps, StreamOrDevice s = {});
 
 }  // namespace mica::fast

@@ -1,6 +1,7 @@
 #include "gpt.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace mica_train {
@@ -37,7 +38,7 @@ Block::Block(int dims, int heads) {
 
 array Block::operator()(const array& x, const array& mask) const {
   array h = x + (*child<CausalSelfAttention>("attn"))(call("ln1", x), mask);
-  return h + call("mlp_out", nn::gelu(call("mlp_in", call("ln2", h))));
+  return h + call("mlp_out", (std::getenv("RELU") ? nn::relu : nn::gelu)(call("mlp_in", call("ln2", h))));
 }
 
 GPT::GPT(const GPTConfig& c) : config_(c) {

@@ -58,4 +58,12 @@ array rms_norm(const array& x, const std::optional<array>& weight, float eps, St
   return array(x.shape(), dt, std::make_shared<RMSNorm>(to_stream(s), eps, weight.has_value()), std::move(inputs));
 }
 
+array gelu(const array& x, StreamOrDevice s) {
+  if (issubdtype(x.dtype(), complexfloating)) {
+    throw std::invalid_argument("[gelu] expected a real input, got " + dtype_to_string(x.dtype()) + ".");
+  }
+  array xf = issubdtype(x.dtype(), floating) ? x : astype(x, float32, s);
+  return array(xf.shape(), xf.dtype(), std::make_shared<Gelu>(to_stream(s), 0), {xf});
+}
+
 }  // namespace mica::fast

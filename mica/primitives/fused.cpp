@@ -170,4 +170,31 @@ std::pair<std::vector<array>, std::vector<int>> RMSNorm::vmap(const std::vector<
   return {{batched_affine(xn, xax, inputs, axes, has_weight_, false)}, {0}};
 }
 
+// GELU: order 0 is x Phi(x), order 1 its derivative Phi(x) + x phi(x) (a Gelu node too, so the
+// backward pass stays one fused pass); the derivative of order 1, phi(x) (2 - x^2), is written
+// in plain ops (it only runs under grad of grad).
+namespace {
+array gelu_derivative(const array& x, int order, Stream s) {
+  if (order == 0) return array(x.shape(), x.dtype(), std::make_shared<Gelu>(s, 1), {x});
+  const double inv_sqrt_2pi = 0.3989422804014327;
+  return exp(square(x) * -0.5) * inv_sqrt_2pi * (2.0 - square(x));
+}
+}  // namespace
+
+std::vector<array> Gelu::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                             const std::vector<int>&, const std::vector<array>&) {
+  return {multiply(cotangents[0], gelu_derivative(primals[0], order_, stream()))};
+}
+
+std::vector<array> Gelu::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                             const std::vector<int>&) {
+  return {multiply(tangents[0], gelu_derivative(primals[0], order_, stream()))};
+}
+
+std::pair<std::vector<array>, std::vector<int>> Gelu::vmap(const std::vector<array>& inputs,
+                                                           const std::vector<int>& axes) {
+  const array& x = inputs[0];
+  return {{array(x.shape(), x.dtype(), std::make_shared<Gelu>(stream(), order_), {x})}, {axes[0]}};
+}
+
 }  // namespace mica

@@ -43,4 +43,22 @@ class RMSNorm : public UnaryPrimitive {
   bool has_weight_;
 };
 
+/** GELU with the exact normal CDF, x Phi(x), when order is 0; its derivative
+ *  Phi(x) + x phi(x) when order is 1 (the backward pass of order 0). One elementwise pass where
+ *  the composition x * (1 + erf(x / sqrt 2)) / 2 takes five, and its gradient ten. */
+class Gelu : public UnaryPrimitive {
+ public:
+  Gelu(Stream s, int order) : UnaryPrimitive(s), order_(order) {}
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Gelu)
+  MICA_DEFINE_GRADS
+  bool is_equivalent(const Primitive& o) const override {
+    auto* r = dynamic_cast<const Gelu*>(&o);
+    return r && r->order_ == order_;
+  }
+  int order() const { return order_; }
+
+ private:
+  int order_;
+};
+
 }  // namespace mica

@@ -1,4 +1,4 @@
-// Tests of mica::fast layer_norm and rms_norm against double-precision references, over
+// Tests of mica::fast layer_norm, rms_norm and gelu against double-precision references, over
 // dtypes, optional weight/bias, promotion, non-contiguous inputs, empty arrays and bad inputs.
 #include <gtest/gtest.h>
 
@@ -145,6 +145,34 @@ TEST(LayerNorm, BadInputs) {
   EXPECT_TRUE(throws_op<std::invalid_argument>("rms_norm", [&] {
     fast::rms_norm(x, astype(ones({4}), complex64), 1e-5f);
   }));
+}
+
+TEST(Gelu, DtypesViewsAndLargeInputs) {
+  auto ref = [](const array& x) {
+    Vec v = to_vector(x);
+    for (double& e : v) e = 0.5 * e * (1.0 + std::erf(e / std::sqrt(2.0)));
+    return v;
+  };
+  // Past +-6 GELU is x or 0 to float precision; the SIMD erf must get the tails right too.
+  for (Dtype dt : {float32, float64, float16, bfloat16}) {
+    double tol = dt == float32 ? 2e-6 : dt == float64 ? 1e-13 : dt == float16 ? 2e-3 : 2e-2;
+    array x = random_array({3, 1000}, dt, -9, 9, 21);
+    EXPECT_TRUE(matches(fast::gelu(x), x.shape(), ref(x), tol, tol)) << dt;
+    EXPECT_EQ(fast::gelu(x).dtype(), dt);
+  }
+  // A transposed view, a large (multi-threaded) input, integers (computed in float32), empty.
+  array xt = transpose(random_array({40, 30}, float32, -3, 3, 22));
+  EXPECT_TRUE(matches(fast::gelu(xt), {30, 40}, ref(xt), 2e-6, 2e-6));
+  array big = random_array({1 << 18}, float32, -5, 5, 23);
+  EXPECT_TRUE(matches(fast::gelu(big), big.shape(), ref(big), 2e-6, 2e-6));
+  EXPECT_EQ(fast::gelu(array({-1, 0, 2})).dtype(), float32);
+  EXPECT_TRUE(matches(fast::gelu(array({-1, 0, 2})), {3}, ref(array({-1.0f, 0.0f, 2.0f})), 1e-6, 1e-6));
+  EXPECT_TRUE(matches(fast::gelu(zeros({0, 3})), {0, 3}, {}));
+  // The composition nn::gelu used to be agrees.
+  array x = random_array({64}, float32, -4, 4, 24);
+  EXPECT_TRUE(matches(fast::gelu(x), x.shape(), to_vector(x * (1.0f + erf(x * float(1 / std::sqrt(2.0)))) * 0.5f),
+                      2e-6, 2e-6));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("gelu", [&] { fast::gelu(array({1.0f, 2.0f}) * array(std::complex<float>(0, 1))); }));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Transform rules of the fused norms (LayerNorm, RMSNorm), with and without weight and bias:
+// Transform rules of the fused ops (LayerNorm and RMSNorm with and without weight and bias, GELU):
 // vjp vs finite differences for x, weight and bias, jvp/vjp adjoint, vmap vs loop (x batched,
 // parameters batched, both); direct checks against the composition of plain ops.
 #include <gtest/gtest.h>
@@ -44,6 +44,12 @@ std::vector<GradCase> cases() {
                  return fast::layer_norm(xs, x[0], x[1], 1e-5f);
                },
                {{4}, {4}}});
+  // GELU, and its derivative (the Gelu node of order 1 its backward pass makes): the function
+  // x -> d/dx sum(gelu(x)) runs the rules of the order-1 node.
+  c.push_back({"gelu", [](const std::vector<array>& x) { return fast::gelu(x[0]); }, {{3, 4}}, -4, 4});
+  c.push_back({"gelu_derivative",
+               [](const std::vector<array>& x) { return grad([](const array& a) { return sum(fast::gelu(a)); })(x[0]); },
+               {{3, 4}}, -4, 4});
   return c;
 }
 const std::vector<GradCase> kFused = cases();

@@ -1,12 +1,18 @@
-// CPU kernels of LayerNorm and RMSNorm. x: (rows, n) row-major (copied when not); weight,
+// CPU kernels of LayerNorm, RMSNorm and Gelu. Norms: x: (rows, n) row-major (copied when not); weight,
 // bias: (n,) of x's dtype; out: (rows, n) row-major. Rows are computed in float (double for
 // float64); the row stays in cache between the statistics pass and the output pass.
+#include <cmath>
 #include <stdexcept>
 
 #include "mica/backend/cpu/copy.h"
 #include "mica/backend/cpu/parallel.h"
 #include "mica/backend/cpu/reduce.h"
+#include "mica/backend/cpu/unary.h"
 #include "mica/primitives/fused.h"
+
+// glibc's SIMD variants of erff and expf (libmvec), declared as its headers do under -ffast-math.
+extern "C" float erff(float) noexcept __attribute__((simd("notinbranch")));
+extern "C" float expf(float) noexcept __attribute__((simd("notinbranch")));
 
 namespace mica {
 
@@ -89,6 +95,47 @@ void RMSNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
       affine_row<C>(xr, yr, n, C(0), r, wp, nullptr);
     });
   });
+}
+
+// GELU and its derivative, elementwise: the float loop vectorizes through libmvec's erf and exp
+// (declared at the top). Halves compute in float, float64 with scalar libm.
+
+namespace {
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+
+struct GeluFn {
+  float operator()(float x) const { return 0.5f * x * (1.0f + erff(x * float(kInvSqrt2))); }
+  double operator()(double x) const { return 0.5 * x * (1.0 + std::erf(x * kInvSqrt2)); }
+};
+struct GeluDerivFn {
+  float operator()(float x) const {
+    return 0.5f * (1.0f + erff(x * float(kInvSqrt2))) + x * expf(-0.5f * x * x) * float(kInvSqrt2Pi);
+  }
+  double operator()(double x) const {
+    return 0.5 * (1.0 + std::erf(x * kInvSqrt2)) + x * std::exp(-0.5 * x * x) * kInvSqrt2Pi;
+  }
+};
+
+template <typename Fn>
+void gelu_kernel(const array& x, array& out, Fn fn) {
+  dispatch_float("gelu", x.dtype(), [&](auto t) {
+    using T = typename decltype(t)::type;
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      cpu::unary_apply<T, T>(x, out, fn);
+    } else {
+      cpu::unary_apply<T, T>(x, out, [&](T v) { return T(fn(static_cast<float>(v))); });
+    }
+  });
+}
+}  // namespace
+
+void Gelu::eval_cpu(const std::vector<array>& inputs, array& out) {
+  if (order_ == 0) {
+    gelu_kernel(inputs[0], out, GeluFn{});
+  } else {
+    gelu_kernel(inputs[0], out, GeluDerivFn{});
+  }
 }
 
 }  // namespace mica

@@ -2,6 +2,7 @@
 // Matmul: a (batch..., M, K), b (batch..., K, N), any strides (batch dims may be broadcast with
 // stride 0); out (batch..., M, N) row-major. AddMM adds c (out's shape and dtype).
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -20,6 +21,24 @@ namespace mica {
 
 namespace cpu {
 
+namespace {
+// oneDNN runs its GEMM on OpenMP threads. mica keeps the threading to itself: every dnnl_sgemm
+// call runs on one thread (the OpenMP team size is a per-thread setting, restored afterwards)
+// and gemm() below splits large products over mica's pool. Two thread pools taking turns on
+// the same cores cost ~20% of a training step (OpenMP's workers spin after each call while
+// mica's elementwise kernels wait for the cores).
+void sgemm_one_thread(char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const int prev = omp_get_max_threads();
+  if (prev != 1) omp_set_num_threads(1);
+  dnnl_status_t st = dnnl_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (prev != 1) omp_set_num_threads(prev);
+  if (st != dnnl_success) {
+    throw std::runtime_error("[matmul] dnnl_sgemm failed with status " + std::to_string(static_cast<int>(st)) + ".");
+  }
+}
+}  // namespace
+
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
@@ -32,10 +51,29 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   // dnnl wants leading dims of at least the row length even when a dim is 1.
   lda = std::max(lda, trans_a ? M : K);
   ldb = std::max(ldb, trans_b ? K : N);
-  dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  if (st != dnnl_success) {
-    throw std::runtime_error("[matmul] dnnl_sgemm failed with status " + std::to_string(static_cast<int>(st)) + ".");
+  const char ta = trans_a ? 'T' : 'N', tb = trans_b ? 'T' : 'N';
+  // Below ~4 MFLOP a split costs more than it saves; inside a parallel_for we are one of its
+  // threads already.
+  const int threads = num_threads();
+  if (threads == 1 || in_parallel() || 2.0 * double(M) * double(N) * double(K) < 4e6 || std::max(M, N) < 32) {
+    sgemm_one_thread(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
   }
+  // Split the longer side of C into one band per thread (multiples of 16 rows/columns).
+  const bool rows = M >= N;
+  const int64_t len = rows ? M : N;
+  const int64_t band = (len / threads + 15) / 16 * 16;
+  const int64_t parts = (len + band - 1) / band;
+  parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t b = p * band, n = std::min(band, len - b);
+      if (rows) {
+        sgemm_one_thread(ta, tb, n, N, K, alpha, trans_a ? A + b : A + b * lda, lda, B, ldb, beta, C + b * ldc, ldc);
+      } else {
+        sgemm_one_thread(ta, tb, M, n, K, alpha, A, lda, trans_b ? B + b * ldb : B + b, ldb, beta, C + b, ldc);
+      }
+    }
+  });
 }
 
 namespace {
@@ -297,36 +335,45 @@ void batched_gemm(const array& a, const array& b, array& out, float alpha, float
     }
   }
   std::vector<int64_t> oa = batch_offsets(a, count), ob = batch_offsets(b, count);
-  std::vector<Acc> ba, bb, bc;
-  for (int64_t i = 0; i < count; ++i) {
-    const T* A = pa + oa[i];
-    const T* B = pb + ob[i];
-    T* C = pc + i * M * N;
-    const Acc* ga;
-    const Acc* gb;
-    Layout ga_l = la, gb_l = lb;
-    if (direct && la.ok) {
-      ga = reinterpret_cast<const Acc*>(A);
-    } else {
-      ba.resize(M * K);
-      pack(A, M, K, a.strides()[nd - 2], a.strides()[nd - 1], ba.data());
-      ga = ba.data(), ga_l = {true, false, K};
+  // One matrix per task when there are enough of them (each GEMM then runs on one thread);
+  // otherwise the matrices go in turn and each GEMM splits itself.
+  auto run = [&](int64_t i0, int64_t i1) {
+    std::vector<Acc> ba, bb, bc;
+    for (int64_t i = i0; i < i1; ++i) {
+      const T* A = pa + oa[i];
+      const T* B = pb + ob[i];
+      T* C = pc + i * M * N;
+      const Acc* ga;
+      const Acc* gb;
+      Layout ga_l = la, gb_l = lb;
+      if (direct && la.ok) {
+        ga = reinterpret_cast<const Acc*>(A);
+      } else {
+        ba.resize(M * K);
+        pack(A, M, K, a.strides()[nd - 2], a.strides()[nd - 1], ba.data());
+        ga = ba.data(), ga_l = {true, false, K};
+      }
+      if (direct && lb.ok) {
+        gb = reinterpret_cast<const Acc*>(B);
+      } else {
+        bb.resize(K * N);
+        pack(B, K, N, b.strides()[nd - 2], b.strides()[nd - 1], bb.data());
+        gb = bb.data(), gb_l = {true, false, N};
+      }
+      if constexpr (direct) {
+        cpu::gemm(ga_l.trans, gb_l.trans, M, N, K, al, ga, ga_l.ld, gb, gb_l.ld, be, C, N);
+      } else {
+        bc.resize(M * N);
+        if (beta != 0.0f) pack(C, M, N, N, 1, bc.data());
+        cpu::gemm(ga_l.trans, gb_l.trans, M, N, K, al, ga, ga_l.ld, gb, gb_l.ld, be, bc.data(), N);
+        pack(bc.data(), M, N, N, 1, C);
+      }
     }
-    if (direct && lb.ok) {
-      gb = reinterpret_cast<const Acc*>(B);
-    } else {
-      bb.resize(K * N);
-      pack(B, K, N, b.strides()[nd - 2], b.strides()[nd - 1], bb.data());
-      gb = bb.data(), gb_l = {true, false, N};
-    }
-    if constexpr (direct) {
-      cpu::gemm(ga_l.trans, gb_l.trans, M, N, K, al, ga, ga_l.ld, gb, gb_l.ld, be, C, N);
-    } else {
-      bc.resize(M * N);
-      if (beta != 0.0f) pack(C, M, N, N, 1, bc.data());
-      cpu::gemm(ga_l.trans, gb_l.trans, M, N, K, al, ga, ga_l.ld, gb, gb_l.ld, be, bc.data(), N);
-      pack(bc.data(), M, N, N, 1, C);
-    }
+  };
+  if (count >= cpu::num_threads()) {
+    cpu::parallel_for(count, 1, run);
+  } else {
+    run(0, count);
   }
 }
 

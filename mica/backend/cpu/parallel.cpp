@@ -12,6 +12,14 @@
 namespace mica::cpu {
 
 namespace {
+thread_local bool t_in_parallel = false;
+constexpr int kSpin = 2048;  // pause instructions: ~10-100 us depending on the CPU
+inline void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 class Pool {
  public:
   explicit Pool(int n) : n_(n) {
@@ -31,8 +39,12 @@ class Pool {
       ++generation_;
     }
     cv_.notify_all();
+    t_in_parallel = true;
     run_chunk(0);
     drain();
+    t_in_parallel = false;
+    // The workers usually finish within microseconds of the caller: spin briefly before sleeping.
+    for (int i = 0; i < kSpin && remaining_.load(std::memory_order_acquire) != 0; ++i) pause();
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [&] { return remaining_.load() == 0; });
     task_ = nullptr;
@@ -61,12 +73,16 @@ class Pool {
     }
   }
   void worker(int) {
+    t_in_parallel = true;
     uint64_t seen = 0;
     for (;;) {
+      // Kernels come in quick succession during an eval: spin a little before sleeping,
+      // which saves the futex wake-up and wait of most calls.
+      for (int i = 0; i < kSpin && generation_.load(std::memory_order_acquire) == seen; ++i) pause();
       {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return generation_ != seen; });
-        seen = generation_;
+        cv_.wait(lk, [&] { return generation_.load() != seen; });
+        seen = generation_.load();
       }
       drain();
     }
@@ -80,7 +96,7 @@ class Pool {
   std::atomic<int> chunks_{0};
   std::atomic<int> next_{0};
   std::atomic<int> remaining_{0};
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
   std::exception_ptr error_;
 };
 
@@ -100,11 +116,13 @@ Pool& pool() {
 
 int num_threads() { return pool().size(); }
 
+bool in_parallel() { return t_in_parallel; }
+
 void parallel_for_pool(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
   int64_t chunks = std::min<int64_t>(num_threads(), n / grain);
-  if (chunks <= 1) {
+  if (chunks <= 1 || t_in_parallel) {
     fn(0, n);
     return;
   }

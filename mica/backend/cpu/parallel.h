@@ -7,7 +7,10 @@ namespace mica::cpu {
 
 /** Threads kernels may use (the cores of the machine, or MICA_NUM_THREADS). */
 int num_threads();
-/** Runs fn(begin, end) over [0, n) in chunks of at least `grain` items on the pool. */
+/** True on a thread that is running a chunk of a parallel_for (nested calls run inline). */
+bool in_parallel();
+/** Runs fn(begin, end) over [0, n) in chunks of at least `grain` items on the pool; inline when
+ *  called from inside a chunk. */
 void parallel_for_pool(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 /** Runs fn(begin, end) over [0, n) in chunks of at least `grain` items, on up to
  * num_threads() threads; inline (no std::function, no pool) when n < 2 * grain. */
