@@ -15,6 +15,12 @@ array layer_norm(const array& x, const std::optional<array>& weight, const std::
 /** GELU with the exact normal CDF, x (1 + erf(x / sqrt 2)) / 2, fused (mica's addition: MLX
  *  compiles nn.gelu instead); integer inputs are computed in float32. */
 array gelu(const array& x, StreamOrDevice s = {});
+/** One fused Adam step (mica's addition, used by optim::Adam and AdamW): returns {p', m', v'}
+ *  with m' = beta1 m + (1 - beta1) g, v' = beta2 v + (1 - beta2) g^2 and
+ *  p' = p * coef[2] - coef[0] * m' / (sqrt(v') * coef[1] + eps). p, g, m and v share one shape
+ *  and dtype (float32 or float64); coef has shape (3,). */
+std::vector<array> adam_step(const array& p, const array& g, const array& m, const array& v, const array& coef,
+                             double beta1, double beta2, double eps, StreamOrDevice s = {});
 array rms_norm(const array& x, const std::optional<array>& weight, float eps, StreamOrDevice s = {});
 
 }  // namespace mica::fast

@@ -42,16 +42,16 @@ def torch_run(cfg, weights, batches, lr, wd):
     class Attn(tnn.Module):
         def __init__(self):
             super().__init__()
-            self.qkv = tnn.Linear(D, 3 * D)
-            self.proj = tnn.Linear(D, D)
+            self.query_proj, self.key_proj = tnn.Linear(D, D), tnn.Linear(D, D)
+            self.value_proj, self.out_proj = tnn.Linear(D, D), tnn.Linear(D, D)
 
         def forward(self, x, mask):
             B, L, _ = x.shape
-            qkv = self.qkv(x).reshape(B, L, 3, H, D // H).permute(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
+            q, k, v = (p(x).reshape(B, L, H, D // H).transpose(1, 2)
+                       for p in (self.query_proj, self.key_proj, self.value_proj))
             s = (q * (1.0 / np.sqrt(D // H))) @ k.transpose(-1, -2) + mask
             o = torch.softmax(s, -1) @ v
-            return self.proj(o.transpose(1, 2).reshape(B, L, D))
+            return self.out_proj(o.transpose(1, 2).reshape(B, L, D))
 
     class Block(tnn.Module):
         def __init__(self):
@@ -105,15 +105,16 @@ def mlx_run(cfg, weights, batches, lr, wd):
     class Attn(mnn.Module):
         def __init__(self):
             super().__init__()
-            self.qkv, self.proj = mnn.Linear(D, 3 * D), mnn.Linear(D, D)
+            self.query_proj, self.key_proj = mnn.Linear(D, D), mnn.Linear(D, D)
+            self.value_proj, self.out_proj = mnn.Linear(D, D), mnn.Linear(D, D)
 
         def __call__(self, x, mask):
             B, L, _ = x.shape
-            qkv = self.qkv(x).reshape(B, L, 3, H, D // H).transpose(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
+            q, k, v = (p(x).reshape(B, L, H, D // H).transpose(0, 2, 1, 3)
+                       for p in (self.query_proj, self.key_proj, self.value_proj))
             s = (q * (1.0 / np.sqrt(D // H))) @ k.swapaxes(-1, -2) + mask
-            o = mx.softmax(s, -1) @ v
-            return self.proj(o.transpose(0, 2, 1, 3).reshape(B, L, D))
+            o = mx.softmax(s, -1, precise=True) @ v
+            return self.out_proj(o.transpose(0, 2, 1, 3).reshape(B, L, D))
 
     class Block(mnn.Module):
         def __init__(self):

@@ -1,7 +1,6 @@
 #include "gpt.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <stdexcept>
 
 namespace mica_train {
@@ -9,36 +8,21 @@ namespace mica_train {
 namespace mx = mica;
 namespace nn = mica::nn;
 
-CausalSelfAttention::CausalSelfAttention(int dims, int heads) : heads_(heads) {
+Block::Block(int dims, int heads) {
+  set("ln1", std::make_shared<nn::LayerNorm>(dims));
   if (heads <= 0 || dims % heads != 0)
     throw std::invalid_argument("[GPT] expected --heads to divide --dims, got dims " + std::to_string(dims) +
                                 " and heads " + std::to_string(heads));
-  set("qkv", std::make_shared<nn::Linear>(dims, 3 * dims));
-  set("proj", std::make_shared<nn::Linear>(dims, dims));
-}
-
-array CausalSelfAttention::operator()(const array& x, const array& mask) const {
-  const int B = x.shape(0), T = x.shape(1), D = x.shape(2), hd = D / heads_;
-  // (B, T, 3 D) -> (3, B, H, T, hd): one transpose for all three.
-  array qkv = mx::transpose(mx::reshape(call("qkv", x), {B, T, 3, heads_, hd}), {2, 0, 3, 1, 4});
-  array q = mx::take(qkv, mx::array(0), 0), k = mx::take(qkv, mx::array(1), 0), v = mx::take(qkv, mx::array(2), 0);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  array scores = mx::matmul(q * scale, mx::swapaxes(k, -1, -2)) + mask;
-  array out = mx::matmul(mx::softmax(scores, -1), v);  // (B, H, T, hd)
-  return call("proj", mx::reshape(mx::transpose(out, {0, 2, 1, 3}), {B, T, D}));
-}
-
-Block::Block(int dims, int heads) {
-  set("ln1", std::make_shared<nn::LayerNorm>(dims));
-  set("attn", std::make_shared<CausalSelfAttention>(dims, heads));
+  set("attn", std::make_shared<nn::MultiHeadAttention>(dims, heads, nn::MultiHeadAttentionOptions{.bias = true}));
   set("ln2", std::make_shared<nn::LayerNorm>(dims));
   set("mlp_in", std::make_shared<nn::Linear>(dims, 4 * dims));
   set("mlp_out", std::make_shared<nn::Linear>(4 * dims, dims));
 }
 
 array Block::operator()(const array& x, const array& mask) const {
-  array h = x + (*child<CausalSelfAttention>("attn"))(call("ln1", x), mask);
-  return h + call("mlp_out", (std::getenv("RELU") ? nn::relu : nn::gelu)(call("mlp_in", call("ln2", h))));
+  array y = call("ln1", x);
+  array h = x + (*child<nn::MultiHeadAttention>("attn"))(y, y, y, mask);
+  return h + call("mlp_out", nn::gelu(call("mlp_in", call("ln2", h))));
 }
 
 GPT::GPT(const GPTConfig& c) : config_(c) {
@@ -92,7 +76,8 @@ void add_lora(GPT& model, int rank) {
   for (const auto& b : model["blocks"].as_list()) {
     auto attn = b.as_module().child("attn");
     mx::Tree::Dict swap;
-    swap.insert_or_assign("qkv", std::make_shared<LoRALinear>(attn->child("qkv"), rank));
+    for (const char* proj : {"query_proj", "value_proj"})
+      swap.insert_or_assign(proj, std::make_shared<LoRALinear>(attn->child(proj), rank));
     mx::Tree::Dict block;
     block.insert_or_assign("attn", mx::Tree(std::move(swap)));
     blocks.push_back(mx::Tree(std::move(block)));

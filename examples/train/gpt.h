@@ -19,20 +19,8 @@ struct GPTConfig {
   int heads = 4;
 };
 
-/** Causal multi-head self-attention with one fused projection for queries, keys and values:
- *  state `qkv` (Linear dims -> 3 dims) and `proj` (Linear dims -> dims). */
-class CausalSelfAttention : public mica::nn::Module {
- public:
-  CausalSelfAttention(int dims, int heads);
-  std::string name() const override { return "CausalSelfAttention"; }
-  /** x (B, T, dims) with the additive (T, T) mask -> (B, T, dims). */
-  array operator()(const array& x, const array& mask) const;
-
- private:
-  int heads_;
-};
-
-/** Pre-norm block: x + attn(ln1(x)), then x + mlp_out(gelu(mlp_in(ln2(x)))). */
+/** Pre-norm block: x + attn(ln1(x)) with causal self-attention (nn::MultiHeadAttention with
+ *  biases), then x + mlp_out(gelu(mlp_in(ln2(x)))). */
 class Block : public mica::nn::Module {
  public:
   Block(int dims, int heads);
@@ -68,7 +56,7 @@ class LoRALinear : public mica::nn::Module {
   float scale_;
 };
 
-/** Replaces each block's attention projection `qkv` with a LoRALinear of the given rank. */
+/** Replaces each block's query and value projections with LoRALinear adapters of the given rank. */
 void add_lora(GPT& model, int rank);
 
 /** Total number of scalars in the arrays of a tree. */

@@ -57,7 +57,7 @@ fine-tuning (after the pre-training steps)
   --finetune N           N more steps with the model frozen except its biases (default 0)
   --finetune-data PATH   corpus of the fine-tuning phase (default --data)
   --finetune-lr X        constant learning rate of the phase (default 1e-3)
-  --lora R               also adapt each attention's qkv projection with rank-R LoRA
+  --lora R               also adapt each attention's query and value projections with rank-R LoRA
 sampling
   --sample N             bytes to generate at the end; 0 turns it off (default 300)
   --prompt TEXT          text to continue (default a newline)
@@ -272,7 +272,7 @@ void enter_finetune(GPT& model, const Options& o, int lora, bool announce) {
   if (!announce) return;
   std::size_t trainable = count_parameters(model.trainable_parameters()), total = count_parameters(model.parameters());
   std::printf("fine-tuning: model.freeze(); model.unfreeze({.keys = {\"bias\"}})%s\n",
-              lora ? (", LoRA rank " + std::to_string(lora) + " on each attention's qkv").c_str() : "");
+              lora ? (", LoRA rank " + std::to_string(lora) + " on the query and value projections").c_str() : "");
   std::printf("  trainable parameters: %zu of %zu (%.2f%%) in %zu arrays\n", trainable, total,
               100.0 * double(trainable) / double(total), mx::tree_flatten_arrays(model.trainable_parameters()).size());
 }

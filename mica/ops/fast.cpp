@@ -58,6 +58,30 @@ array rms_norm(const array& x, const std::optional<array>& weight, float eps, St
   return array(x.shape(), dt, std::make_shared<RMSNorm>(to_stream(s), eps, weight.has_value()), std::move(inputs));
 }
 
+std::vector<array> adam_step(const array& p, const array& g, const array& m, const array& v, const array& coef,
+                             double beta1, double beta2, double eps, StreamOrDevice s) {
+  if (p.dtype() != float32 && p.dtype() != float64) {
+    throw std::invalid_argument("[adam_step] expected a float32 or float64 parameter, got " +
+                                dtype_to_string(p.dtype()) + ".");
+  }
+  const char* names[] = {"gradient", "m", "v"};
+  const array* others[] = {&g, &m, &v};
+  for (int i = 0; i < 3; ++i) {
+    if (others[i]->shape() != p.shape() || others[i]->dtype() != p.dtype()) {
+      throw std::invalid_argument(std::string("[adam_step] expected the ") + names[i] + " to have the parameter's shape " +
+                                  detail::shape_str(p.shape()) + " and dtype " + dtype_to_string(p.dtype()) + ", got " +
+                                  detail::shape_str(others[i]->shape()) + " and " +
+                                  dtype_to_string(others[i]->dtype()) + ".");
+    }
+  }
+  if (coef.shape() != Shape{3}) {
+    throw std::invalid_argument("[adam_step] expected coef of shape (3,), got " + detail::shape_str(coef.shape()) + ".");
+  }
+  return array::make_arrays({p.shape(), p.shape(), p.shape()}, {p.dtype(), p.dtype(), p.dtype()},
+                            std::make_shared<AdamStep>(to_stream(s), beta1, beta2, eps),
+                            {p, g, m, v, astype(coef, p.dtype(), s)});
+}
+
 array gelu(const array& x, StreamOrDevice s) {
   if (issubdtype(x.dtype(), complexfloating)) {
     throw std::invalid_argument("[gelu] expected a real input, got " + dtype_to_string(x.dtype()) + ".");

@@ -74,6 +74,15 @@ MatmulOperands prepare_matmul(const char* op, array a, array b, StreamOrDevice s
                  " and " + shape_str(sb) + ".");
   }
   Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
+  if (!batch_a.empty() && batch_b.empty()) {
+    // (batch..., M, K) @ (K, N) is one (batch * M, K) @ (K, N) product: one large GEMM instead
+    // of a batch of small ones, and b's gradient is one GEMM too, with no sum over the batch.
+    int rows = static_cast<int>(prod(batch_a)) * M;
+    MatmulOperands r{reshape(a, {rows, K}, s), b, {rows, N}, batch_a};
+    if (!row) r.final_shape.push_back(M);
+    if (!col) r.final_shape.push_back(N);
+    return r;
+  }
   Shape batch;
   try {
     batch = broadcast_shapes(batch_a, batch_b);
@@ -152,7 +161,14 @@ array addmm(array c, array a, array b, const float& alpha, const float& beta, St
     fail("addmm", "expected c to broadcast to the product's shape " + shape_str(m.final_shape) + ", got shape " +
                       shape_str(c.shape()) + ".");
   }
-  c = reshape(broadcast_if(cast(c, t, s), m.final_shape, s), m.out_shape, s);
+  // A c that broadcasts to the product's own (possibly folded) shape needs no reshape (a bias).
+  Shape co;
+  try {
+    co = broadcast_shapes(c.shape(), m.out_shape);
+  } catch (const std::invalid_argument&) {
+  }
+  c = co == m.out_shape ? broadcast_if(cast(c, t, s), m.out_shape, s)
+                        : reshape(broadcast_if(cast(c, t, s), m.final_shape, s), m.out_shape, s);
   array out(m.out_shape, t, std::make_shared<AddMM>(to_stream(s), alpha, beta),
             {cast(m.a, t, s), cast(m.b, t, s), c});
   return m.final_shape == m.out_shape ? out : reshape(out, m.final_shape, s);

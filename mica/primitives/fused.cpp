@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "mica/ops.h"
+#include "mica/transforms.h"
 #include "mica/primitives/rules.h"
 
 namespace mica {
@@ -195,6 +196,43 @@ std::pair<std::vector<array>, std::vector<int>> Gelu::vmap(const std::vector<arr
                                                            const std::vector<int>& axes) {
   const array& x = inputs[0];
   return {{array(x.shape(), x.dtype(), std::make_shared<Gelu>(stream(), order_), {x})}, {axes[0]}};
+}
+
+// AdamStep: every rule transforms the composition of plain ops, which computes the same step,
+// so gradients and batching through an optimizer step (meta-learning) work as they do for the
+// unfused optimizer.
+namespace {
+std::vector<array> adam_step_composed(const std::vector<array>& x, double b1, double b2, double eps) {
+  const array &p = x[0], &g = x[1], &m = x[2], &v = x[3], &coef = x[4];
+  array c1 = take(coef, 0), c2 = take(coef, 1), decay = take(coef, 2);
+  array m2 = m * b1 + g * (1.0 - b1);
+  array v2 = v * b2 + square(g) * (1.0 - b2);
+  return {p * decay - c1 * m2 / (sqrt(v2) * c2 + eps), m2, v2};
+}
+}  // namespace
+
+std::vector<array> AdamStep::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                 const std::vector<int>& argnums, const std::vector<array>&) {
+  auto f = [&](const std::vector<array>& x) { return adam_step_composed(x, beta1_, beta2_, eps_); };
+  auto all = mica::vjp(f, primals, cotangents).second;
+  std::vector<array> r;
+  for (int k : argnums) r.push_back(all[k]);
+  return r;
+}
+
+std::vector<array> AdamStep::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                                 const std::vector<int>& argnums) {
+  std::vector<array> full;
+  for (const auto& x : primals) full.push_back(zeros_like(x));
+  for (size_t k = 0; k < argnums.size(); ++k) full[argnums[k]] = tangents[k];
+  auto f = [&](const std::vector<array>& x) { return adam_step_composed(x, beta1_, beta2_, eps_); };
+  return mica::jvp(f, primals, full).second;
+}
+
+std::pair<std::vector<array>, std::vector<int>> AdamStep::vmap(const std::vector<array>& inputs,
+                                                               const std::vector<int>& axes) {
+  auto f = [&](const std::vector<array>& x) { return adam_step_composed(x, beta1_, beta2_, eps_); };
+  return {mica::vmap(f, axes, {0, 0, 0})(inputs), {0, 0, 0}};
 }
 
 }  // namespace mica

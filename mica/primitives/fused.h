@@ -61,4 +61,26 @@ class Gelu : public UnaryPrimitive {
   int order_;
 };
 
+/** One Adam step of a parameter in a single pass: inputs p, g, m, v (same shape, float32 or
+ *  float64) and coef = [c1, c2, decay] (p's dtype, shape (3,)); outputs (p', m', v') with
+ *    m' = b1 m + (1 - b1) g,   v' = b2 v + (1 - b2) g^2,
+ *    p' = p decay - c1 m' / (sqrt(v') c2 + eps).
+ *  The composition of plain ops takes fourteen passes over the parameter. */
+class AdamStep : public Primitive {
+ public:
+  AdamStep(Stream s, double beta1, double beta2, double eps) : Primitive(s), beta1_(beta1), beta2_(beta2), eps_(eps) {}
+  MICA_DEFINE_PRIMITIVE_MEMBERS(AdamStep)
+  MICA_DEFINE_GRADS
+  bool is_equivalent(const Primitive& o) const override {
+    auto* r = dynamic_cast<const AdamStep*>(&o);
+    return r && r->beta1_ == beta1_ && r->beta2_ == beta2_ && r->eps_ == eps_;
+  }
+  double beta1() const { return beta1_; }
+  double beta2() const { return beta2_; }
+  double eps() const { return eps_; }
+
+ private:
+  double beta1_, beta2_, eps_;
+};
+
 }  // namespace mica

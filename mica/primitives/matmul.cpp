@@ -5,6 +5,7 @@
 #include "mica/primitives/matmul.h"
 
 #include <optional>
+#include <string>
 
 #include "mica/ops.h"
 #include "mica/primitives/rules.h"
@@ -18,7 +19,11 @@ array scaled(const array& x, float s) { return s == 1.0f ? x : x * static_cast<d
 
 // Cotangent of a (k == 0) or b (k == 1) of out = a @ b, given the cotangent g of out.
 array product_cotangent(const array& a, const array& b, const array& g, int k) {
-  array r = k == 0 ? matmul(g, mT(b)) : matmul(mT(a), g);
+  // When b is a transposed matrix (x @ W.T in a Linear layer), its cotangent is computed as
+  // (g^T a)^T: the Transpose's own rule transposes it back, so W's gradient comes out
+  // row-contiguous instead of as a strided view every consumer would copy.
+  const bool b_transposed = k == 1 && b.ndim() == 2 && b.has_primitive() && std::string(b.primitive().name()) == "Transpose";
+  array r = k == 0 ? matmul(g, mT(b)) : b_transposed ? mT(matmul(mT(g), a)) : matmul(mT(a), g);
   return detail::unbroadcast(r, k == 0 ? a.shape() : b.shape());
 }
 

@@ -1,7 +1,12 @@
 // The scheduler: walks the graph without recursion, runs each primitive on its stream's
 // device, and detaches evaluated nodes so their inputs are freed as the graph runs.
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -24,6 +29,34 @@ std::atomic<bool> g_record{false};
 std::set<std::string>& recorded() {
   static std::set<std::string> s;
   return s;
+}
+
+// MICA_PROFILE=1 in the environment: time spent in each primitive's kernels, printed to stderr
+// at exit (the scheduler runs one kernel at a time, so the times add up to the eval time).
+// MICA_PROFILE=shapes splits each primitive by its input shapes (a '*' marks a strided input).
+struct Profile {
+  struct Entry {
+    double seconds = 0;
+    long calls = 0;
+  };
+  bool on = std::getenv("MICA_PROFILE") != nullptr;
+  bool shapes = on && std::string(std::getenv("MICA_PROFILE")) == "shapes";
+  std::map<std::string, Entry> entries;
+  ~Profile() {
+    if (!on || entries.empty()) return;
+    std::vector<std::pair<std::string, Entry>> v(entries.begin(), entries.end());
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+    double total = 0;
+    for (auto& e : v) total += e.second.seconds;
+    std::fprintf(stderr, "mica profile: %.3f s in kernels\n%-40s %10s %8s %7s\n", total, "primitive", "seconds", "calls",
+                 "share");
+    for (auto& [name, e] : v)
+      std::fprintf(stderr, "%-40s %10.4f %8ld %6.1f%%\n", name.c_str(), e.seconds, e.calls, 100 * e.seconds / total);
+  }
+};
+Profile& profile() {
+  static Profile p;
+  return p;
 }
 
 void eval_impl(std::vector<array>& outputs) {
@@ -52,6 +85,7 @@ void eval_impl(std::vector<array>& outputs) {
     }
   }
   bool record = g_record.load(std::memory_order_relaxed);
+  Profile& prof = profile();
   std::vector<array> outs;
   for (auto& slot : tape) {
     // Moving out of the tape keeps reference counts exact, so buffers can be donated.
@@ -66,8 +100,22 @@ void eval_impl(std::vector<array>& outputs) {
     if (record) recorded().insert(p.name());
     if (a.siblings().empty()) outs.push_back(a);
     else outs = a.outputs();
+    const auto t0 = prof.on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (p.device() == Device::cpu) p.eval_cpu(a.inputs(), outs);
     else p.eval_gpu(a.inputs(), outs);
+    if (prof.on) {
+      std::string key = p.name();
+      if (prof.shapes) {
+        for (const auto& in : a.inputs()) {
+          key += " (";
+          for (size_t d = 0; d < in.ndim(); ++d) key += (d ? "," : "") + std::to_string(in.shape(d));
+          key += in.flags().row_contiguous ? ")" : ")*";
+        }
+      }
+      auto& e = prof.entries[key];
+      e.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++e.calls;
+    }
     for (auto& o : outs) o.set_status(array::available);
     outs.clear();  // holding outputs here would block donating them to their consumers
     if (!a.is_tracer()) a.detach();

@@ -80,7 +80,7 @@ check(svg.tag.endswith("svg") and len(svg.findall(".//{http://www.w3.org/2000/sv
 meta, tensors = read_safetensors(os.path.join(A, "checkpoint.safetensors"))
 check(meta.get("step") == "40" and meta.get("phase") == "pretrain", f"checkpoint metadata {meta}")
 check("model.wte.weight" in tensors and "optimizer.step" in tensors and
-      any(k.startswith("optimizer.blocks.0.attn.qkv.weight.") for k in tensors),
+      any(k.startswith("optimizer.blocks.0.attn.query_proj.weight.") for k in tensors),
       "checkpoint holds the model, the optimizer state and its step")
 check(not [f for f in os.listdir(A) if ".tmp" in f], "no temporary files are left behind")
 

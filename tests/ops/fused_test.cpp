@@ -175,5 +175,39 @@ TEST(Gelu, DtypesViewsAndLargeInputs) {
   EXPECT_TRUE(throws_op<std::invalid_argument>("gelu", [&] { fast::gelu(array({1.0f, 2.0f}) * array(std::complex<float>(0, 1))); }));
 }
 
+TEST(AdamStep, MatchesTheFormulaAndReusesBuffers) {
+  for (Dtype dt : {float32, float64}) {
+    array p = random_array({7, 300}, dt, -1, 1, 31), g = random_array({7, 300}, dt, -1, 1, 32);
+    array m = random_array({7, 300}, dt, -1, 1, 33), v = random_array({7, 300}, dt, 0, 1, 34);
+    array coef = array({0.01, 1.3, 0.999}, dt);
+    Vec pv = to_vector(p), gv = to_vector(g), mv = to_vector(m), vv = to_vector(v);
+    Vec pw(pv.size()), mw(pv.size()), vw(pv.size());
+    for (size_t i = 0; i < pv.size(); ++i) {
+      mw[i] = 0.9 * mv[i] + 0.1 * gv[i];
+      vw[i] = 0.99 * vv[i] + 0.01 * gv[i] * gv[i];
+      pw[i] = pv[i] * 0.999 - 0.01 * mw[i] / (std::sqrt(vw[i]) * 1.3 + 1e-6);
+    }
+    auto r = fast::adam_step(p, g, m, v, coef, 0.9, 0.99, 1e-6);
+    double tol = dt == float32 ? 2e-6 : 1e-13;
+    EXPECT_TRUE(matches(r[0], p.shape(), pw, tol, tol)) << dt;
+    EXPECT_TRUE(matches(r[1], p.shape(), mw, tol, tol)) << dt;
+    EXPECT_TRUE(matches(r[2], p.shape(), vw, tol, tol)) << dt;
+  }
+  // Strided inputs are read correctly.
+  array p = transpose(random_array({30, 20}, float32, -1, 1, 35));
+  array z = zeros({20, 30});
+  auto r = fast::adam_step(p, z, z, z, array({1.0f, 1.0f, 0.5f}), 0.9, 0.999, 1e-8);
+  EXPECT_TRUE(matches(r[0], {20, 30}, to_vector(p * 0.5f), 1e-7, 1e-7));
+}
+
+TEST(AdamStep, BadInputs) {
+  array p = ones({2, 3}), c = array({1.0f, 1.0f, 1.0f});
+  EXPECT_TRUE(throws_op<std::invalid_argument>("adam_step", [&] { fast::adam_step(p, ones({3, 2}), p, p, c, 0.9, 0.9, 1e-8); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("adam_step", [&] { fast::adam_step(p, p, ones({2, 3}, float64), p, c, 0.9, 0.9, 1e-8); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("adam_step", [&] { fast::adam_step(p, p, p, p, ones({2}), 0.9, 0.9, 1e-8); }));
+  array h = ones({2, 3}, float16);
+  EXPECT_TRUE(throws_op<std::invalid_argument>("adam_step", [&] { fast::adam_step(h, h, h, h, c, 0.9, 0.9, 1e-8); }));
+}
+
 }  // namespace
 }  // namespace mica::test

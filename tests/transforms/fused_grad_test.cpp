@@ -50,6 +50,14 @@ std::vector<GradCase> cases() {
   c.push_back({"gelu_derivative",
                [](const std::vector<array>& x) { return grad([](const array& a) { return sum(fast::gelu(a)); })(x[0]); },
                {{3, 4}}, -4, 4});
+  // AdamStep: all three outputs reach the result, so every input gets a cotangent; coef is
+  // differentiated too (the learning rate, as in meta-learning).
+  c.push_back({"adam_step",
+               [](const std::vector<array>& x) {
+                 auto r = fast::adam_step(x[0], x[1], x[2], abs(x[3]) + 0.5, x[4], 0.9, 0.99, 1e-3);
+                 return r[0] + r[1] * 2.0 + r[2] * 3.0;
+               },
+               {{2, 3}, {2, 3}, {2, 3}, {2, 3}, {3}}, 0.2, 1.0});
   return c;
 }
 const std::vector<GradCase> kFused = cases();
