@@ -33,7 +33,7 @@ namespace {
 constexpr const char* kUsage = R"(usage: mica-train [flags]
 
 Trains a GPT-style decoder over bytes. With no flags it trains on the fortunes of Debian's
-`fortunes` package for about four minutes on two cores and samples text at the end.
+`fortunes` package (600 steps, two to three minutes on two cores) and samples text at the end.
 
 data and output
   --data PATH            text file, or a directory of fortune files (default )" "/usr/share/games/fortunes" R"()
@@ -42,9 +42,9 @@ data and output
 model (taken from the checkpoint when resuming)
   --layers N (4)  --dims N (256)  --heads N (4)  --context N (128)
 training
-  --steps N              pre-training steps (default 250)
+  --steps N              pre-training steps (default 600)
   --batch N              sequences per step (default 16)
-  --lr X                 peak learning rate of AdamW (default 2e-3)
+  --lr X                 peak learning rate of AdamW (default 1e-3)
   --schedule S           cosine (linear warm-up, cosine decay to lr/10) or constant (default cosine)
   --warmup N             warm-up steps of the cosine schedule (default 20)
   --weight-decay X       AdamW's decoupled weight decay (default 0.01)
@@ -78,9 +78,9 @@ struct Options {
   std::string data = kFortunesDir, out = "runs/mica-train", resume, finetune_data, init, save_init, dump_batches;
   std::string prompt = "\n", schedule = "cosine", device = "cpu";
   GPTConfig model;
-  int64_t steps = 250, finetune = 0;
+  int64_t steps = 600, finetune = 0;
   int batch = 16, warmup = 20, eval_every = 50, eval_batches = 8, save_every = 50, lora = 0, sample = 300;
-  double lr = 2e-3, weight_decay = 0.01, clip = 1.0, finetune_lr = 1e-3, temperature = 0.8;
+  double lr = 1e-3, weight_decay = 0.01, clip = 1.0, finetune_lr = 1e-3, temperature = 0.8;
   uint64_t seed = 0;
   bool resuming = false;
   std::set<std::string> given;  // flags set on the command line
