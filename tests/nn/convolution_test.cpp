@@ -11,27 +11,6 @@ namespace {
 
 using PS = std::pair<std::string, Shape>;
 
-// Row-major flat index of `idx` in `shape`.
-size_t flat(const std::vector<int>& idx, const Shape& shape) {
-  size_t f = 0;
-  for (size_t i = 0; i < shape.size(); ++i) f = f * shape[i] + idx[i];
-  return f;
-}
-
-// Calls fn(multi-index) for every index of `shape`.
-template <class F>
-void for_each_index(const Shape& shape, F&& fn) {
-  size_t total = 1;
-  for (int s : shape) total *= s;
-  std::vector<int> idx(shape.size(), 0);
-  for (size_t t = 0; t < total; ++t) {
-    fn(idx);
-    for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i) {
-      if (++idx[i] < shape[i]) break;
-      idx[i] = 0;
-    }
-  }
-}
 
 struct ConvRef {
   std::vector<double> out;

@@ -1,9 +1,12 @@
 // Shared by the layer tests (bilinear, embedding, dropout, convolution, pooling,
-// normalization, upsample): parameter listings and finite-difference gradient checks through a
-// layer, with respect to its input and to its parameters (written into it with update()).
+// normalization, upsample, positional, recurrent, transformer): parameter listings,
+// finite-difference gradient checks through a layer with respect to its input and to its
+// parameters (written into it with update()), index helpers, and the deterministic inputs and
+// parameters the MLX reference scripts use.
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <string>
 #include <utility>
@@ -78,6 +81,50 @@ testing::AssertionResult rejects(const char* op, F&& f) {
     return testing::AssertionFailure() << "threw another exception type: " << e.what();
   }
   return testing::AssertionFailure() << "did not throw";
+}
+
+/** Row-major flat index of `idx` in `shape`. */
+inline size_t flat(const std::vector<int>& idx, const Shape& shape) {
+  size_t f = 0;
+  for (size_t i = 0; i < shape.size(); ++i) f = f * shape[i] + idx[i];
+  return f;
+}
+
+/** Calls fn(multi-index) for every index of `shape`, in row-major order. */
+template <class F>
+void for_each_index(const Shape& shape, F&& fn) {
+  size_t total = 1;
+  for (int s : shape) total *= s;
+  std::vector<int> idx(shape.size(), 0);
+  for (size_t t = 0; t < total; ++t) {
+    fn(idx);
+    for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i) {
+      if (++idx[i] < shape[i]) break;
+      idx[i] = 0;
+    }
+  }
+}
+
+/** A float32 input whose element j is cos(0.37 j + s), as the MLX reference scripts build it. */
+inline array inp(const Shape& shape, double s) {
+  size_t n = 1;
+  for (int d : shape) n *= d;
+  std::vector<float> v(n);
+  for (size_t j = 0; j < n; ++j) v[j] = static_cast<float>(std::cos(0.37 * j + s));
+  return array(v.begin(), shape, float32);
+}
+
+/** Parameter k (flatten order) gets 0.5 sin(0.7 j + 1.3 k + 0.1), as the MLX scripts do. */
+inline void fill(nn::Module& m) {
+  std::vector<std::pair<std::string, array>> items;
+  int k = 0;
+  for (auto& [path, leaf] : tree_flatten_arrays(m.parameters())) {
+    std::vector<float> v(leaf.size());
+    for (size_t j = 0; j < v.size(); ++j) v[j] = static_cast<float>(0.5 * std::sin(0.7 * j + 1.3 * k + 0.1));
+    items.emplace_back(path, array(v.begin(), leaf.shape(), float32));
+    ++k;
+  }
+  m.update(tree_unflatten(items));
 }
 
 }  // namespace mica::layertest

@@ -11,26 +11,6 @@ namespace {
 
 using nn::IntOrTuple;
 
-size_t flat(const std::vector<int>& idx, const Shape& shape) {
-  size_t f = 0;
-  for (size_t i = 0; i < shape.size(); ++i) f = f * shape[i] + idx[i];
-  return f;
-}
-
-template <class F>
-void for_each_index(const Shape& shape, F&& fn) {
-  size_t total = 1;
-  for (int s : shape) total *= s;
-  std::vector<int> idx(shape.size(), 0);
-  for (size_t t = 0; t < total; ++t) {
-    fn(idx);
-    for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i) {
-      if (++idx[i] < shape[i]) break;
-      idx[i] = 0;
-    }
-  }
-}
-
 // Max or mean over windows of x (N, *S, C) padded by -inf (max) or 0 (mean) on both sides.
 std::pair<Shape, std::vector<double>> pool_ref(const array& x, bool is_max, const std::vector<int>& k,
                                                const std::vector<int>& s, const std::vector<int>& p) {

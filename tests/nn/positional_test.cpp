@@ -1,6 +1,7 @@
 // RoPE, ALiBi and SinusoidalPositionalEncoding (mica/nn/layers/positional.h): against
 // double-precision loops written from the definitions, against numbers printed by MLX 0.32 for
 // the same inputs, gradients against finite differences, and bad arguments.
+#include "nn/layer_checks.h"
 #include "mica/nn/layers/positional.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include "reference/transform_checks.h"
 
 using namespace mica;
+using mica::layertest::inp;
 using mica::test::GradCase;
 using mica::test::to_vector;
 
@@ -37,14 +39,6 @@ const std::map<std::string, std::vector<double>> kMlx = {
 // clang-format on
 
 // inp(shape, s)[j] = cos(0.37 j + s), as the MLX script builds its inputs.
-array inp(const Shape& shape, double s) {
-  size_t n = 1;
-  for (int d : shape) n *= d;
-  std::vector<float> v(n);
-  for (size_t j = 0; j < n; ++j) v[j] = static_cast<float>(std::cos(0.37 * j + s));
-  return array(v.begin(), shape, float32);
-}
-
 testing::AssertionResult like_mlx(const std::string& key, const array& got, double tol = 2e-5) {
   auto r = test::all_close(to_vector(got), kMlx.at(key), tol, tol);
   if (!r) return testing::AssertionFailure() << key << ": " << r.message();

@@ -2,6 +2,7 @@
 // against numbers printed by MLX 0.32 for fixed weights and against double-precision loops
 // written from the recurrences, gradients (inputs, initial states, every parameter) against
 // finite differences, and bad arguments.
+#include "nn/layer_checks.h"
 #include "mica/nn/layers/recurrent.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +17,8 @@
 #include "reference/transform_checks.h"
 
 using namespace mica;
+using mica::layertest::inp;
+using mica::layertest::fill;
 using mica::test::GradCase;
 using mica::test::to_vector;
 
@@ -36,27 +39,6 @@ const std::map<std::string, std::vector<double>> kMlx = {
     {"lstm_hc_c", {-0.5291429, 0.1079603, -0.3352509, -0.6041531, -0.162172, 0.2641177, -0.07759609, -0.5320029, 0.190764, 0.1563585, -0.1909878, -0.52842, 0.05237409, -0.8875014, -0.2075524, -1.077358, 0.3868651, -0.3581115, -0.366179, -1.101299, 0.4804096, -0.1200138, -0.3784904, -1.066232}},
 };
 // clang-format on
-
-array inp(const Shape& shape, double s) {
-  size_t n = 1;
-  for (int d : shape) n *= d;
-  std::vector<float> v(n);
-  for (size_t j = 0; j < n; ++j) v[j] = static_cast<float>(std::cos(0.37 * j + s));
-  return array(v.begin(), shape, float32);
-}
-
-// Parameter k (flatten order) gets 0.5 sin(0.7 j + 1.3 k + 0.1), as the MLX script does.
-void fill(nn::Module& m) {
-  std::vector<std::pair<std::string, array>> items;
-  int k = 0;
-  for (auto& [path, leaf] : tree_flatten_arrays(m.parameters())) {
-    std::vector<float> v(leaf.size());
-    for (size_t j = 0; j < v.size(); ++j) v[j] = static_cast<float>(0.5 * std::sin(0.7 * j + 1.3 * k + 0.1));
-    items.emplace_back(path, array(v.begin(), leaf.shape(), float32));
-    ++k;
-  }
-  m.update(tree_unflatten(items));
-}
 
 testing::AssertionResult like_mlx(const std::string& key, const array& got) {
   auto r = test::all_close(to_vector(got), kMlx.at(key), 2e-5, 2e-5);

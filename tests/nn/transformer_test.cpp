@@ -3,6 +3,7 @@
 // printed by MLX 0.32 for fixed weights, gradients against finite differences (inputs and
 // parameters, with and without checkpointing), freeze()/unfreeze({.keys = {"bias"}}), and bad
 // arguments.
+#include "nn/layer_checks.h"
 #include "mica/nn/layers/transformer.h"
 
 #include <gtest/gtest.h>
@@ -19,6 +20,8 @@
 #include "reference/transform_checks.h"
 
 using namespace mica;
+using mica::layertest::inp;
+using mica::layertest::fill;
 using mica::test::GradCase;
 using mica::test::to_vector;
 
@@ -81,27 +84,6 @@ const char* kTransformerRepr = R"(Transformer(
     (ln): LayerNorm(8, eps=1e-05, affine=True)
   )
 ))";
-
-array inp(const Shape& shape, double s) {
-  size_t n = 1;
-  for (int d : shape) n *= d;
-  std::vector<float> v(n);
-  for (size_t j = 0; j < n; ++j) v[j] = static_cast<float>(std::cos(0.37 * j + s));
-  return array(v.begin(), shape, float32);
-}
-
-// Parameter k (flatten order) gets 0.5 sin(0.7 j + 1.3 k + 0.1), as the MLX script does.
-void fill(nn::Module& m) {
-  std::vector<std::pair<std::string, array>> items;
-  int k = 0;
-  for (auto& [path, leaf] : tree_flatten_arrays(m.parameters())) {
-    std::vector<float> v(leaf.size());
-    for (size_t j = 0; j < v.size(); ++j) v[j] = static_cast<float>(0.5 * std::sin(0.7 * j + 1.3 * k + 0.1));
-    items.emplace_back(path, array(v.begin(), leaf.shape(), float32));
-    ++k;
-  }
-  m.update(tree_unflatten(items));
-}
 
 testing::AssertionResult like_mlx(const std::string& key, const array& got, double tol = 3e-5) {
   auto r = test::all_close(to_vector(got), kMlx.at(key), tol, tol);
