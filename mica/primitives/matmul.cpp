@@ -5,9 +5,10 @@
 #include "mica/primitives/matmul.h"
 
 #include <optional>
-#include <string>
+#include <typeinfo>
 
 #include "mica/ops.h"
+#include "mica/primitives/movement.h"
 #include "mica/primitives/rules.h"
 
 namespace mica {
@@ -22,7 +23,7 @@ array product_cotangent(const array& a, const array& b, const array& g, int k) {
   // When b is a transposed matrix (x @ W.T in a Linear layer), its cotangent is computed as
   // (g^T a)^T: the Transpose's own rule transposes it back, so W's gradient comes out
   // row-contiguous instead of as a strided view every consumer would copy.
-  const bool b_transposed = k == 1 && b.ndim() == 2 && b.has_primitive() && std::string(b.primitive().name()) == "Transpose";
+  const bool b_transposed = k == 1 && b.ndim() == 2 && b.has_primitive() && typeid(b.primitive()) == typeid(Transpose);
   array r = k == 0 ? matmul(g, mT(b)) : b_transposed ? mT(matmul(mT(g), a)) : matmul(mT(a), g);
   return detail::unbroadcast(r, k == 0 ? a.shape() : b.shape());
 }
