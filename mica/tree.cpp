@@ -601,4 +601,28 @@ void detail::eval_tree(const Tree& tree) {
   if (!arrays.empty()) eval(std::move(arrays));
 }
 
+std::function<std::pair<array, Tree>(const Tree&)> value_and_grad_tree(const TreeFn& fn) {
+  return [fn](const Tree& params) {
+    std::vector<array> leaves;
+    for (auto& [path, a] : tree_flatten_arrays(params)) leaves.push_back(a);
+    // The same tree with the i-th array replaced by xs[i] (flatten and tree_map share an order).
+    auto rebuild = [&params](const std::vector<array>& xs) {
+      size_t i = 0;
+      return tree_map([&](const Tree&) -> Tree { return xs[i++]; }, params);
+    };
+    if (leaves.empty()) return std::make_pair(fn(params), params);
+    std::vector<int> argnums(leaves.size());
+    for (size_t i = 0; i < argnums.size(); ++i) argnums[i] = static_cast<int>(i);
+    auto [value, grads] = value_and_grad(
+        std::function<array(const std::vector<array>&)>([&](const std::vector<array>& xs) { return fn(rebuild(xs)); }),
+        argnums)(leaves);
+    return std::make_pair(value, rebuild(grads));
+  };
+}
+
+std::function<Tree(const Tree&)> grad_tree(const TreeFn& fn) {
+  auto vg = value_and_grad_tree(fn);
+  return [vg](const Tree& params) { return vg(params).second; };
+}
+
 }  // namespace mica

@@ -389,4 +389,40 @@ void eval(const T& tree) {
   detail::eval_tree(tree);
 }
 
+// -- Transforms over trees (spec/module.md V6) ----------------------------------------------
+
+/** A scalar function of a tree of arrays. */
+using TreeFn = std::function<array(const Tree&)>;
+/** Value and gradient of fn with respect to every array of its tree argument; the gradient has
+ *  the argument's structure (none stays none). Any other leaf (a module) throws
+ *  std::invalid_argument `[tree_flatten] The argument should contain only arrays`. */
+std::function<std::pair<array, Tree>(const Tree&)> value_and_grad_tree(const TreeFn& fn);
+/** The gradient part of value_and_grad_tree. */
+std::function<Tree(const Tree&)> grad_tree(const TreeFn& fn);
+
+namespace detail {
+template <class T>
+struct takes_tree : std::false_type {};
+template <class C, class R>
+struct takes_tree<R (C::*)(const Tree&) const> : std::true_type {};
+template <class C, class R>
+struct takes_tree<R (C::*)(const Tree&)> : std::true_type {};
+/** A callable (a lambda) whose one parameter is `const Tree&`. */
+template <class F>
+concept TreeCallable = requires { &std::decay_t<F>::operator(); } &&
+                       takes_tree<decltype(&std::decay_t<F>::operator())>::value;
+}  // namespace detail
+
+/** value_and_grad of a lambda taking `const Tree&`: value_and_grad_tree. (The array overloads
+ *  in mica/transforms.h keep serving lambdas of arrays.) */
+template <detail::TreeCallable F>
+auto value_and_grad(F&& fn) {
+  return value_and_grad_tree(TreeFn(std::forward<F>(fn)));
+}
+/** grad of a lambda taking `const Tree&`: grad_tree. */
+template <detail::TreeCallable F>
+auto grad(F&& fn) {
+  return grad_tree(TreeFn(std::forward<F>(fn)));
+}
+
 }  // namespace mica

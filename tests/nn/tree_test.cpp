@@ -440,5 +440,34 @@ TEST(TreeHelpers, AllcloseAndEval) {
   EXPECT_FALSE(tree_allclose(Tree(a.x), Tree(a.z)));  // shapes differ
 }
 
+// V6: the core transforms take trees of arrays.
+TEST(TreeTransforms, GradHasTheArgumentsStructure) {
+  Arrays a;
+  Tree params = D{{"w", a.x}, {"b", L{a.z, none}}};
+  auto loss = [](const Tree& p) { return sum(square(p["w"].as_array())) + sum(p["b"][0].as_array() * 3.0f); };
+  auto [value, g] = value_and_grad(loss)(params);
+  std::vector<double> x = test::to_vector(a.x), z = test::to_vector(a.z);
+  double want = 0;
+  for (double v : x) want += v * v;
+  for (double v : z) want += 3 * v;
+  EXPECT_NEAR(value.item<float>(), want, 1e-5);
+  ASSERT_TRUE(g.is_dict());
+  EXPECT_EQ(g.as_dict().keys(), (Keys{"w", "b"}));
+  EXPECT_TRUE(test::all_close(test::to_vector(g["w"].as_array()), {2 * x[0], 2 * x[1]}, 1e-6, 1e-6));
+  EXPECT_TRUE(test::all_close(test::to_vector(g["b"][0].as_array()), {3, 3, 3}, 1e-6, 1e-6));
+  EXPECT_TRUE(g["b"][1].is_none());
+  // grad alone, of a function that ignores a leaf: that leaf's gradient is zeros.
+  Tree gw = grad([](const Tree& p) { return sum(p["w"].as_array()); })(params);
+  EXPECT_TRUE(test::all_close(test::to_vector(gw["b"][0].as_array()), {0, 0, 0}, 0, 0));
+  // A module leaf in the differentiated argument is an error (V6).
+  Tree with_module = D{{"w", a.x}, {"m", std::make_shared<Linear>(2, 2)}};
+  try {
+    grad(loss)(with_module);
+    ADD_FAILURE() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "[tree_flatten] The argument should contain only arrays");
+  }
+}
+
 }  // namespace
 }  // namespace mica::nntest
