@@ -81,50 +81,14 @@ std::pair<std::vector<array>, std::vector<int>> Copy::vmap(const std::vector<arr
 
 namespace mica {
 
+using detail::batch_size;
+using detail::batched_front;
+using detail::prepend;
+using detail::shifted;
+using detail::tangent_of;
+using detail::tangent_or_zeros;
+
 namespace {
-// The size of the first batched input's batch axis.
-int batch_size(const std::vector<array>& inputs, const std::vector<int>& axes) {
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (axes[i] >= 0) return inputs[i].shape(axes[i]);
-  }
-  throw std::logic_error("[vmap] a rule was called without a batched input.");
-}
-
-// x with its batch axis in front; an unbatched x is broadcast along a new front axis of size b.
-array batched_front(const array& x, int ax, int b) {
-  if (ax >= 0) return detail::batch_to_front(x, ax);
-  Shape s = x.shape();
-  s.insert(s.begin(), b);
-  return broadcast_to(expand_dims(x, 0), s);
-}
-
-// The tangent of input i when it is among argnums, else nothing.
-const array* tangent_of(const std::vector<array>& tangents, const std::vector<int>& argnums, int i) {
-  for (size_t k = 0; k < argnums.size(); ++k) {
-    if (argnums[k] == i) return &tangents[k];
-  }
-  return nullptr;
-}
-
-// The tangent of input i (cast to dtype d), or zeros of the input's shape when it has none.
-array tangent_or_zeros(const std::vector<array>& primals, const std::vector<array>& tangents,
-                       const std::vector<int>& argnums, int i, Dtype d) {
-  const array* t = tangent_of(tangents, argnums, i);
-  if (!t) return zeros(primals[i].shape(), d);
-  return t->dtype() == d ? *t : astype(*t, d);
-}
-
-std::vector<int> shifted(const std::vector<int>& axes, int by) {
-  std::vector<int> r;
-  for (int a : axes) r.push_back(a + by);
-  return r;
-}
-
-template <typename V>
-V prepend(V v, typename V::value_type x) {
-  v.insert(v.begin(), x);
-  return v;
-}
 
 // Shape of the resolved slice start:stop:strides (stop = start + len * stride).
 Shape slice_shape(const Shape& start, const Shape& stop, const Shape& strides) {

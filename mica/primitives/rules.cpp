@@ -1,6 +1,7 @@
 #include "mica/primitives/rules.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "mica/ops.h"
 
@@ -38,6 +39,40 @@ std::vector<array> align_batched(const std::vector<array>& inputs, const std::ve
     out.push_back(std::move(x));
   }
   return out;
+}
+
+int batch_size(const std::vector<array>& inputs, const std::vector<int>& axes) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (axes[i] >= 0) return inputs[i].shape(axes[i]);
+  }
+  throw std::logic_error("[vmap] a rule was called without a batched input.");
+}
+
+array batched_front(const array& x, int ax, int b) {
+  if (ax >= 0) return batch_to_front(x, ax);
+  Shape s = x.shape();
+  s.insert(s.begin(), b);
+  return broadcast_to(expand_dims(x, 0), s);
+}
+
+const array* tangent_of(const std::vector<array>& tangents, const std::vector<int>& argnums, int i) {
+  for (size_t k = 0; k < argnums.size(); ++k) {
+    if (argnums[k] == i) return &tangents[k];
+  }
+  return nullptr;
+}
+
+array tangent_or_zeros(const std::vector<array>& primals, const std::vector<array>& tangents,
+                       const std::vector<int>& argnums, int i, Dtype d) {
+  const array* t = tangent_of(tangents, argnums, i);
+  if (!t) return zeros(primals[i].shape(), d);
+  return t->dtype() == d ? *t : astype(*t, d);
+}
+
+std::vector<int> shifted(const std::vector<int>& axes, int by) {
+  std::vector<int> r;
+  for (int a : axes) r.push_back(a + by);
+  return r;
 }
 
 }  // namespace mica::detail
