@@ -74,19 +74,16 @@ array rms_dir(const array& x, const array& r, const array& t) {
 // ---- LayerNorm: inputs x, [weight], [bias] ----
 std::vector<array> LayerNorm::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                                   const std::vector<int>& argnums, const std::vector<array>&) {
+  // One fused node computes all three cotangents; each argnum takes its own output.
   const array& x = primals[0];
-  const array& c = cotangents[0];
-  auto s = layer_stats(x, eps_);
+  std::vector<array> in{x};
+  if (has_weight_) in.push_back(primals[1]);
+  in.push_back(cotangents[0]);
+  const int n = x.shape().back();
+  auto outs = array::make_arrays({x.shape(), {n}, {n}}, {x.dtype(), x.dtype(), x.dtype()},
+                                 std::make_shared<LayerNormVjp>(stream(), eps_, has_weight_), in);
   std::vector<array> r;
-  for (int a : argnums) {
-    if (a == 0) {
-      r.push_back(layer_xhat_dir(s, has_weight_ ? multiply(c, primals[1]) : c));
-    } else if (a == 1 && has_weight_) {
-      r.push_back(sum_leading(multiply(c, s.xhat)));
-    } else {
-      r.push_back(sum_leading(c));
-    }
-  }
+  for (int a : argnums) r.push_back(a == 0 ? outs[0] : (a == 1 && has_weight_) ? outs[1] : outs[2]);
   return r;
 }
 
@@ -169,6 +166,41 @@ std::pair<std::vector<array>, std::vector<int>> RMSNorm::vmap(const std::vector<
   }
   array xn(x.shape(), x.dtype(), std::make_shared<RMSNorm>(stream(), eps_, false), {x});
   return {{batched_affine(xn, xax, inputs, axes, has_weight_, false)}, {0}};
+}
+
+// ---- LayerNormVjp: inputs x, [weight], g; outputs dx, dweight, dbias ----
+// Its rules transform the composition of plain ops (they only run under higher-order transforms).
+namespace {
+std::vector<array> layer_norm_vjp_composed(const std::vector<array>& in, float eps, bool has_weight) {
+  const array& x = in[0];
+  const array& g = in.back();
+  auto s = layer_stats(x, eps);
+  return {layer_xhat_dir(s, has_weight ? multiply(g, in[1]) : g), sum_leading(multiply(g, s.xhat)), sum_leading(g)};
+}
+}  // namespace
+
+std::vector<array> LayerNormVjp::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                     const std::vector<int>& argnums, const std::vector<array>&) {
+  auto f = [&](const std::vector<array>& x) { return layer_norm_vjp_composed(x, eps_, has_weight_); };
+  auto all = mica::vjp(f, primals, cotangents).second;
+  std::vector<array> r;
+  for (int k : argnums) r.push_back(all[k]);
+  return r;
+}
+
+std::vector<array> LayerNormVjp::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                                     const std::vector<int>& argnums) {
+  std::vector<array> full;
+  for (const auto& x : primals) full.push_back(zeros_like(x));
+  for (size_t k = 0; k < argnums.size(); ++k) full[argnums[k]] = tangents[k];
+  auto f = [&](const std::vector<array>& x) { return layer_norm_vjp_composed(x, eps_, has_weight_); };
+  return mica::jvp(f, primals, full).second;
+}
+
+std::pair<std::vector<array>, std::vector<int>> LayerNormVjp::vmap(const std::vector<array>& inputs,
+                                                                   const std::vector<int>& axes) {
+  auto f = [&](const std::vector<array>& x) { return layer_norm_vjp_composed(x, eps_, has_weight_); };
+  return {mica::vmap(f, axes, {0, 0, 0})(inputs), {0, 0, 0}};
 }
 
 // GELU: order 0 is x Phi(x), order 1 its derivative Phi(x) + x phi(x) (a Gelu node too, so the

@@ -25,6 +25,26 @@ class LayerNorm : public UnaryPrimitive {
   bool has_weight_, has_bias_;
 };
 
+/** LayerNorm's backward pass in one kernel: inputs x, [weight], then the cotangent g of the
+ *  output; outputs the cotangents of x (x's shape), of the weight and of the bias ((n,) each,
+ *  summed over the leading axes). The composition of plain ops takes ~17 passes over x. */
+class LayerNormVjp : public Primitive {
+ public:
+  LayerNormVjp(Stream s, float eps, bool has_weight) : Primitive(s), eps_(eps), has_weight_(has_weight) {}
+  MICA_DEFINE_PRIMITIVE_MEMBERS(LayerNormVjp)
+  MICA_DEFINE_GRADS
+  bool is_equivalent(const Primitive& o) const override {
+    auto* r = dynamic_cast<const LayerNormVjp*>(&o);
+    return r && r->eps_ == eps_ && r->has_weight_ == has_weight_;
+  }
+  float eps() const { return eps_; }
+  bool has_weight() const { return has_weight_; }
+
+ private:
+  float eps_;
+  bool has_weight_;
+};
+
 /** RMS norm over the last axis: inputs x and (optionally) a 1-D weight of x's dtype. */
 class RMSNorm : public UnaryPrimitive {
  public:

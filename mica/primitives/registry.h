@@ -43,7 +43,8 @@
   /* random */                                                                              \
   X(RandomBits, random, U)                                                                  \
   /* fused (fast::) */                                                                      \
-  X(LayerNorm, fused, U) X(RMSNorm, fused, U) X(Gelu, fused, U) X(AdamStep, fused, M)       \
+  X(LayerNorm, fused, U) X(LayerNormVjp, fused, M) X(RMSNorm, fused, U) X(Gelu, fused, U)    \
+  X(AdamStep, fused, M)                                                                     \
   /* made by the transforms (custom_function, checkpoint, depends) */                        \
   X(CustomTransforms, custom, M) X(Depends, custom, M)
 

@@ -44,6 +44,25 @@ std::vector<GradCase> cases() {
                  return fast::layer_norm(xs, x[0], x[1], 1e-5f);
                },
                {{4}, {4}}});
+  // LayerNorm's fused backward node (LayerNormVjp): a function of x, weight, bias and the
+  // cotangent that returns its three cotangents, so its own rules run (grad of grad).
+  c.push_back({"layer_norm_vjp",
+               [](const std::vector<array>& x) {
+                 auto ln = [](const std::vector<array>& a) {
+                   return std::vector<array>{fast::layer_norm(a[0], a[1], a[2], 1e-5f)};
+                 };
+                 auto ct = vjp(ln, {x[0], x[1], x[2]}, {x[3]}).second;
+                 return ct[0] + ct[1] * 2.0 + ct[2] * 3.0;
+               },
+               {{2, 3, 4}, {4}, {4}, {2, 3, 4}}});
+  c.push_back({"layer_norm_vjp_no_weight",
+               [](const std::vector<array>& x) {
+                 auto ln = [](const std::vector<array>& a) {
+                   return std::vector<array>{fast::layer_norm(a[0], std::nullopt, std::nullopt, 1e-5f)};
+                 };
+                 return vjp(ln, {x[0]}, {x[1]}).second[0];
+               },
+               {{3, 5}, {3, 5}}});
   // GELU, and its derivative (the Gelu node of order 1 its backward pass makes): the function
   // x -> d/dx sum(gelu(x)) runs the rules of the order-1 node.
   c.push_back({"gelu", [](const std::vector<array>& x) { return fast::gelu(x[0]); }, {{3, 4}}, -4, 4});
@@ -119,6 +138,26 @@ TEST(FusedRulesDirect, Float32GradientsAndSecondOrder) {
   auto got = hvp([&](const array& a) { return fast::layer_norm(a, wb, bb, 1e-5f); });
   auto want = hvp([&](const array& a) { return layer_norm_ref(a, wb, bb, 1e-5f); });
   EXPECT_TRUE(mica::test::all_close(mica::test::to_vector(got), mica::test::to_vector(want), 1e-9, 1e-10));
+}
+
+TEST(FusedRulesDirect, LayerNormBackwardInLowPrecision) {
+  // The fused backward computes rows in float (halves) and matches the composition.
+  for (Dtype dt : {float32, float16, bfloat16}) {
+    array x = astype(mica::test::random_array({5, 64}, float32, -2, 2, 12), dt);
+    array w = astype(mica::test::random_array({64}, float32, -2, 2, 13), dt);
+    array v = astype(mica::test::random_array({5, 64}, float32, -1, 1, 14), dt);
+    auto fused = [](const std::vector<array>& a) { return std::vector<array>{fast::layer_norm(a[0], a[1], a[1], 1e-5f)}; };
+    auto got = vjp(fused, {x, w}, {v}).second;
+    auto want = vjp([](const std::vector<array>& a) { return std::vector<array>{layer_norm_ref(a[0], a[1], a[1], 1e-5)}; },
+                    {astype(x, float64), astype(w, float64)}, {astype(v, float64)})
+                    .second;
+    double tol = dt == float32 ? 1e-4 : dt == float16 ? 2e-2 : 1e-1;
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(got[i].dtype(), dt);
+      EXPECT_TRUE(mica::test::all_close(mica::test::to_vector(got[i]), mica::test::to_vector(want[i]), tol, tol))
+          << dt << " input " << i;
+    }
+  }
 }
 
 TEST(FusedRulesDirect, PerExampleWeightGradients) {
