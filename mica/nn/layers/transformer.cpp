@@ -73,6 +73,22 @@ std::vector<std::shared_ptr<T>> layers_of(const Module& m, const char* stack) {
   return out;
 }
 
+// The state of an encoder or decoder stack: `layers` (num_layers Layers) and a final LayerNorm `ln`.
+template <class Layer>
+void build_stack(Module& m, const char* name, int num_layers, int dims, int num_heads,
+                 const TransformerStackOptions& o) {
+  if (num_layers < 0) {
+    throw std::invalid_argument(std::string("[") + name + "] expected a non-negative num_layers, got " +
+                                std::to_string(num_layers) + ".");
+  }
+  check_positive(name, "dims", dims);
+  TransformerLayerOptions lo{o.mlp_dims, o.dropout, o.activation, o.norm_first};
+  Tree::List layers;
+  for (int i = 0; i < num_layers; ++i) layers.emplace_back(std::make_shared<Layer>(dims, num_heads, lo));
+  m.set("layers", Tree(std::move(layers)));
+  m.set("ln", std::make_shared<LayerNorm>(dims));
+}
+
 }  // namespace
 
 // -- MultiHeadAttention -------------------------------------------------------------------------
@@ -160,17 +176,7 @@ array TransformerEncoderLayer::operator()(const array& x, const std::optional<ar
 
 TransformerEncoder::TransformerEncoder(int num_layers, int dims, int num_heads, const TransformerStackOptions& options)
     : checkpoint_(options.checkpoint) {
-  if (num_layers < 0) {
-    throw std::invalid_argument("[TransformerEncoder] expected a non-negative num_layers, got " +
-                                std::to_string(num_layers) + ".");
-  }
-  check_positive("TransformerEncoder", "dims", dims);
-  TransformerLayerOptions lo{options.mlp_dims, options.dropout, options.activation, options.norm_first};
-  Tree::List layers;
-  for (int i = 0; i < num_layers; ++i)
-    layers.emplace_back(std::make_shared<TransformerEncoderLayer>(dims, num_heads, lo));
-  set("layers", Tree(std::move(layers)));
-  set("ln", std::make_shared<LayerNorm>(dims));
+  build_stack<TransformerEncoderLayer>(*this, "TransformerEncoder", num_layers, dims, num_heads, options);
 }
 
 array TransformerEncoder::operator()(const array& x, const std::optional<array>& mask) {
@@ -226,17 +232,7 @@ array TransformerDecoderLayer::operator()(const array& x, const array& memory, c
 
 TransformerDecoder::TransformerDecoder(int num_layers, int dims, int num_heads, const TransformerStackOptions& options)
     : checkpoint_(options.checkpoint) {
-  if (num_layers < 0) {
-    throw std::invalid_argument("[TransformerDecoder] expected a non-negative num_layers, got " +
-                                std::to_string(num_layers) + ".");
-  }
-  check_positive("TransformerDecoder", "dims", dims);
-  TransformerLayerOptions lo{options.mlp_dims, options.dropout, options.activation, options.norm_first};
-  Tree::List layers;
-  for (int i = 0; i < num_layers; ++i)
-    layers.emplace_back(std::make_shared<TransformerDecoderLayer>(dims, num_heads, lo));
-  set("layers", Tree(std::move(layers)));
-  set("ln", std::make_shared<LayerNorm>(dims));
+  build_stack<TransformerDecoderLayer>(*this, "TransformerDecoder", num_layers, dims, num_heads, options);
 }
 
 array TransformerDecoder::operator()(const array& x, const array& memory, const std::optional<array>& x_mask,
