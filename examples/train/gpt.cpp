@@ -9,10 +9,10 @@ namespace mx = mica;
 namespace nn = mica::nn;
 
 Block::Block(int dims, int heads) {
-  set("ln1", std::make_shared<nn::LayerNorm>(dims));
   if (heads <= 0 || dims % heads != 0)
     throw std::invalid_argument("[GPT] expected --heads to divide --dims, got dims " + std::to_string(dims) +
                                 " and heads " + std::to_string(heads));
+  set("ln1", std::make_shared<nn::LayerNorm>(dims));
   set("attn", std::make_shared<nn::MultiHeadAttention>(dims, heads, nn::MultiHeadAttentionOptions{.bias = true}));
   set("ln2", std::make_shared<nn::LayerNorm>(dims));
   set("mlp_in", std::make_shared<nn::Linear>(dims, 4 * dims));
@@ -48,7 +48,11 @@ array GPT::operator()(const array& tokens) {
   const int T = tokens.shape(1);
   array x = call("wte", tokens) + call("wpe", mx::arange(T));
   array mask = nn::MultiHeadAttention::create_additive_causal_mask(T);
-  for (const auto& b : (*this)["blocks"].as_list()) x = static_cast<const Block&>(b.as_module())(x, mask);
+  for (const auto& b : (*this)["blocks"].as_list()) {
+    const auto* block = b.is_module() ? dynamic_cast<const Block*>(&b.as_module()) : nullptr;
+    if (!block) throw std::invalid_argument("[GPT] expected every entry of blocks to be a Block, got " + b.kind_name());
+    x = (*block)(x, mask);
+  }
   return call("head", call("ln_f", x));
 }
 
