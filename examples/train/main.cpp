@@ -293,7 +293,8 @@ std::string sample_text(GPT& model, const Options& o) {
     std::discrete_distribution<int> pick(pp, pp + p.size());
     int t = pick(rng);
     tokens.push_back(t);
-    out.push_back(static_cast<char>(t));
+    // Control bytes (an untrained model emits any byte) would drive the terminal: shown as '?'.
+    out.push_back(t < 32 && t != '\n' && t != '\t' ? '?' : static_cast<char>(t));
   }
   return out;
 }
