@@ -294,7 +294,7 @@ std::string sample_text(GPT& model, const Options& o) {
     int t = pick(rng);
     tokens.push_back(t);
     // Control bytes (an untrained model emits any byte) would drive the terminal: shown as '?'.
-    out.push_back(t < 32 && t != '\n' && t != '\t' ? '?' : static_cast<char>(t));
+    out.push_back((t < 32 && t != '\n' && t != '\t') || t == 127 ? '?' : static_cast<char>(t));
   }
   return out;
 }
