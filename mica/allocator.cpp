@@ -1,5 +1,7 @@
 #include "mica/allocator.h"
 
+#include "mica/backend/gpu_info.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -93,7 +95,7 @@ Buffer malloc(size_t size) {
   if (!p) {
     p = n >= kCacheMin ? std::aligned_alloc(kPage, n) : std::malloc(n == 0 ? 1 : n);
     if (!p && n >= kCacheMin) {
-      clear_cache();
+      clear_cache(Device::cpu);
       p = std::aligned_alloc(kPage, n);
     }
     if (!p) {
@@ -124,27 +126,54 @@ void free(Buffer b) {
 
 }  // namespace allocator
 
-size_t get_active_memory() { return state().active.load(); }
-size_t get_peak_memory() { return state().peak.load(); }
-void reset_peak_memory() { state().peak.store(state().active.load()); }
-size_t get_cache_memory() { std::lock_guard<std::mutex> lk(state().mu); return state().cached; }
-size_t set_memory_limit(size_t limit) {
+namespace {
+bool on_gpu(const Device& d) { return d.type == Device::gpu; }
+}  // namespace
+
+size_t get_active_memory(const Device& d) { return on_gpu(d) ? gpu::active_memory() : state().active.load(); }
+size_t get_peak_memory(const Device& d) { return on_gpu(d) ? gpu::peak_memory() : state().peak.load(); }
+void reset_peak_memory(const Device& d) {
+  if (on_gpu(d)) return gpu::reset_peak_memory();
+  state().peak.store(state().active.load());
+}
+size_t get_cache_memory(const Device& d) {
+  if (on_gpu(d)) return gpu::cache_memory();
+  std::lock_guard<std::mutex> lk(state().mu);
+  return state().cached;
+}
+size_t set_memory_limit(size_t limit, const Device& d) {
+  if (on_gpu(d)) return gpu::set_memory_limit(limit);
   std::lock_guard<std::mutex> lk(state().mu);
   size_t old = state().memory_limit;
   state().memory_limit = limit;
   return old;
 }
-size_t get_memory_limit() { std::lock_guard<std::mutex> lk(state().mu); return state().memory_limit; }
-size_t set_cache_limit(size_t limit) {
+size_t get_memory_limit(const Device& d) {
+  if (on_gpu(d)) return gpu::memory_limit();
+  std::lock_guard<std::mutex> lk(state().mu);
+  return state().memory_limit;
+}
+size_t set_cache_limit(size_t limit, const Device& d) {
+  if (on_gpu(d)) return gpu::set_cache_limit(limit);
   std::lock_guard<std::mutex> lk(state().mu);
   size_t old = state().cache_limit;
   state().cache_limit = limit;
   state().trim_locked(limit);
   return old;
 }
-void clear_cache() {
+void clear_cache(const Device& d) {
+  if (on_gpu(d)) return gpu::clear_cache();
   std::lock_guard<std::mutex> lk(state().mu);
   state().trim_locked(0);
 }
+
+size_t get_active_memory() { return get_active_memory(default_device()); }
+size_t get_peak_memory() { return get_peak_memory(default_device()); }
+void reset_peak_memory() { reset_peak_memory(default_device()); }
+size_t get_cache_memory() { return get_cache_memory(default_device()); }
+size_t set_memory_limit(size_t limit) { return set_memory_limit(limit, default_device()); }
+size_t get_memory_limit() { return get_memory_limit(default_device()); }
+size_t set_cache_limit(size_t limit) { return set_cache_limit(limit, default_device()); }
+void clear_cache() { clear_cache(default_device()); }
 
 }  // namespace mica

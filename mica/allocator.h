@@ -2,6 +2,8 @@
 #pragma once
 #include <cstddef>
 
+#include "mica/device.h"
+
 namespace mica {
 namespace allocator {
 
@@ -19,19 +21,29 @@ void free(Buffer buffer);
 
 }  // namespace allocator
 
+// MLX's memory API. Without a device argument each function reports the memory of the default
+// device: host memory on the cpu, the GPU's stream-ordered pool on the gpu.
 /** Bytes held by live arrays. */
 size_t get_active_memory();
+size_t get_active_memory(const Device& d);
 /** Highest active memory since start or the last reset_peak_memory. */
 size_t get_peak_memory();
+size_t get_peak_memory(const Device& d);
 void reset_peak_memory();
+void reset_peak_memory(const Device& d);
 /** Bytes kept in the cache for reuse. */
 size_t get_cache_memory();
+size_t get_cache_memory(const Device& d);
 /** Sets the memory limit (allocation beyond it throws); returns the previous limit. */
 size_t set_memory_limit(size_t limit);
+size_t set_memory_limit(size_t limit, const Device& d);
 size_t get_memory_limit();
+size_t get_memory_limit(const Device& d);
 /** Sets the cache limit; returns the previous limit. */
 size_t set_cache_limit(size_t limit);
+size_t set_cache_limit(size_t limit, const Device& d);
 /** Frees every cached block. */
 void clear_cache();
+void clear_cache(const Device& d);
 
 }  // namespace mica

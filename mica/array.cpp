@@ -114,7 +114,7 @@ array::array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive, std
 
 array::array(double val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
   set_scalar_data();
-  detail::convert_into<double>(&val, 1, dtype, desc_->data_ptr);
+  detail::convert_into<double>(&val, 1, dtype, host_ptr());
 }
 array::array(std::initializer_list<float> data) : array(data.begin(), Shape{static_cast<int32_t>(data.size())}, float32) {}
 array::array(std::initializer_list<int> data, Dtype dtype)
@@ -194,15 +194,18 @@ void array::detach() {
   desc_->primitive = nullptr;
 }
 
-int64_t array::offset() const {
-  if (!desc_->data) return 0;
-  return (static_cast<char*>(desc_->data_ptr) - static_cast<char*>(desc_->data->buffer.ptr)) /
-         static_cast<int64_t>(itemsize());
+ArrayData::~ArrayData() {
+  if (gpu.ptr) detail::release_gpu(*this);
+  if (d && buffer.ptr) d(buffer);
+}
+
+namespace detail {
+thread_local bool g_running_gpu_kernel = false;
 }
 
 void array::set_data(allocator::Buffer buffer, Deleter d) {
   desc_->data = std::make_shared<Data>(buffer, std::move(d));
-  desc_->data_ptr = buffer.ptr;
+  desc_->byte_offset = 0;
   desc_->data_size = desc_->size;
   desc_->strides = row_strides(desc_->shape);
   desc_->flags.contiguous = true;
@@ -219,7 +222,7 @@ void array::set_data(allocator::Buffer buffer, Deleter d) {
 
 void array::set_scalar_data() {
   desc_->data = std::make_shared<Data>(static_cast<size_t>(itemsize()));
-  desc_->data_ptr = desc_->data->buffer.ptr;
+  desc_->byte_offset = 0;
   desc_->data_size = 1;
   desc_->flags.contiguous = desc_->flags.row_contiguous = desc_->flags.col_contiguous = true;
   desc_->status = available;
@@ -227,7 +230,16 @@ void array::set_scalar_data() {
 
 void array::set_data(allocator::Buffer buffer, size_t data_size, Strides strides, Flags flags, Deleter d) {
   desc_->data = std::make_shared<Data>(buffer, std::move(d));
-  desc_->data_ptr = buffer.ptr;
+  desc_->byte_offset = 0;
+  desc_->data_size = data_size;
+  desc_->strides = std::move(strides);
+  desc_->flags = flags;
+  desc_->status = available;
+}
+
+void array::set_gpu_data(allocator::Buffer gpu_buffer, int stream, size_t data_size, Strides strides, Flags flags) {
+  desc_->data = std::make_shared<Data>(gpu_buffer, stream);
+  desc_->byte_offset = 0;
   desc_->data_size = data_size;
   desc_->strides = std::move(strides);
   desc_->flags = flags;
@@ -237,7 +249,7 @@ void array::set_data(allocator::Buffer buffer, size_t data_size, Strides strides
 void array::copy_shared_buffer(const array& other, const Strides& strides, Flags flags, size_t data_size,
                                int64_t offset) {
   desc_->data = other.desc_->data;
-  desc_->data_ptr = static_cast<char*>(other.desc_->data_ptr) + offset * static_cast<int64_t>(other.itemsize());
+  desc_->byte_offset = other.desc_->byte_offset + offset * static_cast<int64_t>(other.itemsize());
   desc_->data_size = data_size;
   desc_->strides = strides;
   desc_->flags = flags;
@@ -248,8 +260,7 @@ void array::copy_shared_buffer(const array& other) {
 }
 void array::move_shared_buffer(array other, const Strides& strides, Flags flags, size_t data_size, int64_t offset) {
   desc_->data = std::move(other.desc_->data);
-  desc_->data_ptr = static_cast<char*>(other.desc_->data_ptr) + offset * static_cast<int64_t>(other.itemsize());
-  other.desc_->data_ptr = nullptr;
+  desc_->byte_offset = other.desc_->byte_offset + offset * static_cast<int64_t>(other.itemsize());
   desc_->data_size = data_size;
   desc_->strides = strides;
   desc_->flags = flags;

@@ -24,6 +24,26 @@ using Deleter = std::function<void(allocator::Buffer)>;
 
 class Primitive;
 class array;
+/** A buffer and how to release it; views of an array share its Data. The elements live in
+ * host memory, in GPU memory, or in both (copies made on demand: data<T>() brings them to
+ * the host, a GPU kernel's inputs go to the GPU); `where` says which copies are current. */
+struct ArrayData {
+  enum : uint8_t { kHost = 1, kGpu = 2 };
+  allocator::Buffer buffer;  // host copy (ptr null while only the GPU copy exists)
+  Deleter d;                 // releases `buffer`
+  allocator::Buffer gpu;     // GPU copy (ptr null when none), released by the CUDA backend
+  int gpu_stream = -1;       // the stream whose work wrote the GPU copy
+  uint8_t where = kHost;
+  bool gpu_cross_stream = false;  // read on another stream: its release waits for every stream
+  // Scalars keep their element here: one allocation fewer per scalar (graph overhead).
+  alignas(16) unsigned char small[16];
+  ArrayData(allocator::Buffer b, Deleter d) : buffer(b), d(std::move(d)) {}
+  explicit ArrayData(size_t nbytes) : buffer{small, nbytes} {}
+  /** GPU-only data (the CUDA backend's outputs). */
+  ArrayData(allocator::Buffer gpu_buffer, int stream) : gpu(gpu_buffer), gpu_stream(stream), where(kGpu) {}
+  ArrayData(const ArrayData&) = delete;
+  ~ArrayData();
+};
 
 namespace detail {
 // Writes `n` values of type T converted to `dtype` into `dst`.
@@ -32,6 +52,12 @@ void convert_into(const T* src, size_t n, Dtype dtype, void* dst);
 // Reads one element of `dtype` at `src` as T.
 template <typename T>
 void convert_from(Dtype dtype, const void* src, T* out);
+
+// The CUDA backend (backend/no_cuda without it): copy GPU-only data to the host (waiting for
+// the work that writes it), release a GPU copy, and whether this thread runs a GPU kernel.
+void ensure_host(ArrayData& d);
+void release_gpu(ArrayData& d);
+extern thread_local bool g_running_gpu_kernel;
 
 // How many transforms (vjp, jvp, vmap) are tracing on this thread. While one is, evaluation
 // keeps the graph of tracer nodes so the transform can still walk it.
@@ -66,7 +92,7 @@ class array {
   array(std::initializer_list<T> data, Shape shape, Dtype dtype = TypeToDtype<T>());
   /** An array with `shape` reading shape-product elements from iterator `data`. */
   template <typename It, typename = decltype(*std::declval<It>())>
-  array(It data, Shape shape, Dtype dtype = TypeToDtype<std::decay_t<decltype(*data)>>());
+  array(It data, Shape shape, Dtype dtype = TypeToDtype<std::decay_t<decltype(*std::declval<It>())>>());
   /** An array over an existing buffer; `deleter` releases it. */
   array(allocator::Buffer data, Shape shape, Dtype dtype, Deleter deleter = allocator::free);
   /** A lazy node: computed by `primitive` from `inputs`. */
@@ -102,9 +128,9 @@ class array {
   T item() const;
   /** Pointer to the first element; call eval() first. */
   template <typename T>
-  T* data() { return static_cast<T*>(desc_->data_ptr); }
+  T* data() { return static_cast<T*>(host_ptr()); }
   template <typename T>
-  const T* data() const { return static_cast<const T*>(desc_->data_ptr); }
+  const T* data() const { return static_cast<const T*>(host_ptr()); }
 
   enum Status { unscheduled, scheduled, available };
   Status status() const { return desc_->status; }
@@ -123,7 +149,9 @@ class array {
   size_t buffer_size() const { return desc_->data->buffer.size; }
   allocator::Buffer& buffer() { return desc_->data->buffer; }
   const allocator::Buffer& buffer() const { return desc_->data->buffer; }
-  int64_t offset() const;  // element offset of data_ptr into the buffer
+  int64_t offset() const { return desc_->byte_offset / static_cast<int64_t>(itemsize()); }  // in elements
+  /** Byte offset of the first element into the buffer (the same on the host and the GPU). */
+  int64_t byte_offset() const { return desc_->byte_offset; }
 
   bool has_primitive() const { return desc_->primitive != nullptr; }
   Primitive& primitive() const { return *desc_->primitive; }
@@ -139,8 +167,12 @@ class array {
   /** A unique id for the node. */
   uintptr_t id() const { return reinterpret_cast<uintptr_t>(desc_.get()); }
   bool is_same(const array& o) const { return desc_ == o.desc_; }
-  /** True if nobody else references the node or its buffer. */
-  bool is_donatable() const { return desc_.use_count() == 1 && desc_->data && desc_->data.use_count() == 1; }
+  /** True if nobody else references the node or its buffer, and its only current copy is on
+   * the side (host or GPU) of the kernel asking, which may then write into it. */
+  bool is_donatable() const {
+    return desc_.use_count() == 1 && desc_->data && desc_->data.use_count() == 1 &&
+           desc_->data->where == (detail::g_running_gpu_kernel ? ArrayData::kGpu : ArrayData::kHost);
+  }
   /** True while a transform is tracing through this node (see detail::TracingScope). */
   bool is_tracer() const { return desc_->is_tracer && detail::in_tracing(); }
   void set_tracer(bool t) { desc_->is_tracer = t; }
@@ -162,17 +194,11 @@ class array {
   /** Epoch mark used by graph walks to avoid revisiting nodes. */
   uint64_t& mark() const { return desc_->mark; }
 
-  /** A buffer and how to release it; views of an array share its Data. */
-  struct Data {
-    allocator::Buffer buffer;
-    Deleter d;
-    // Scalars keep their element here: one allocation fewer per scalar (graph overhead).
-    alignas(16) unsigned char small[16];
-    Data(allocator::Buffer b, Deleter d) : buffer(b), d(std::move(d)) {}
-    explicit Data(size_t nbytes) : buffer{small, nbytes} {}
-    Data(const Data&) = delete;
-    ~Data() { if (d) d(buffer); }
-  };
+  using Data = ArrayData;
+  /** The buffer record (null before evaluation); the CUDA backend reads and moves copies. */
+  Data* data_record() const { return desc_->data.get(); }
+  /** Gives the array GPU-only data with explicit strides and flags (the CUDA backend's outputs). */
+  void set_gpu_data(allocator::Buffer gpu_buffer, int stream, size_t data_size, Strides strides, Flags flags);
 
  private:
   struct ArrayDesc {
@@ -186,7 +212,7 @@ class array {
     uint32_t position = 0;
     uint64_t mark = 0;
     std::shared_ptr<Data> data;
-    void* data_ptr = nullptr;
+    int64_t byte_offset = 0;
     size_t data_size = 0;
     Flags flags{};
     std::vector<array> inputs;
@@ -200,6 +226,13 @@ class array {
   void init(It src);
   /** Gives a 0-d array its inline buffer (see Data::small). */
   void set_scalar_data();
+  /** Host address of the first element: brings the data to the host if only the GPU has it. */
+  void* host_ptr() const {
+    Data* d = desc_->data.get();
+    if (!d) return nullptr;
+    if (!(d->where & Data::kHost)) detail::ensure_host(*d);
+    return static_cast<char*>(d->buffer.ptr) + desc_->byte_offset;
+  }
   std::shared_ptr<ArrayDesc> desc_;
 };
 
@@ -212,7 +245,7 @@ void array::init(It src) {
   auto tmp = std::make_unique<T[]>(size());
   for (size_t i = 0; i < size(); ++i, ++src) tmp[i] = *src;
   set_data(allocator::malloc(nbytes()));
-  detail::convert_into<T>(tmp.get(), size(), dtype(), desc_->data_ptr);
+  detail::convert_into<T>(tmp.get(), size(), dtype(), host_ptr());
 }
 
 template <typename It, typename>
@@ -223,7 +256,7 @@ array::array(It data, Shape shape, Dtype dtype) : desc_(std::make_shared<ArrayDe
 template <typename T>
 array::array(T val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
   set_scalar_data();
-  detail::convert_into<T>(&val, 1, dtype, desc_->data_ptr);
+  detail::convert_into<T>(&val, 1, dtype, host_ptr());
 }
 
 template <typename T>

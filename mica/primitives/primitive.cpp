@@ -44,7 +44,7 @@ std::pair<std::vector<array>, std::vector<int>> Primitive::vmap(const std::vecto
 }
 
 const std::vector<const char*>& primitive_names() {
-#define MICA_NAME(NAME, FAMILY, KIND) #NAME,
+#define MICA_NAME(NAME, FAMILY, KIND, GPU) #NAME,
   static const std::vector<const char*> names = {MICA_PRIMITIVES(MICA_NAME)};
 #undef MICA_NAME
   return names;

@@ -1,52 +1,54 @@
-// Every primitive, listed once: X(ClassName, family, outputs) where outputs is U (one output)
-// or M (several). The no-GPU stubs, the list of names and the coverage test derive from it.
-// A primitive's class is declared in primitives/<family>.h, its rules defined in
-// primitives/<family>.cpp and its CPU kernels in backend/cpu/<family>.cpp.
+// Every primitive, listed once: X(ClassName, family, outputs, gpu) where outputs is U (one
+// output) or M (several) and gpu is K (a CUDA kernel in backend/cuda/<family>.cu) or F (runs its
+// CPU kernel for a GPU stream, data copied over and back; the reason per family is in
+// backend/cuda/fallback.cpp). The no-GPU stubs, the GPU fallbacks, the list of names and the
+// coverage test derive from it. A primitive's class is declared in primitives/<family>.h, its
+// rules defined in primitives/<family>.cpp and its CPU kernels in backend/cpu/<family>.cpp.
 #pragma once
 #include <vector>
 
 #define MICA_PRIMITIVES(X)                                                                  \
   /* creation */                                                                            \
-  X(Arange, creation, U)                                                                    \
+  X(Arange, creation, U, K)                                                                    \
   /* unary */                                                                               \
-  X(Abs, unary, U) X(ArcCos, unary, U) X(ArcCosh, unary, U) X(ArcSin, unary, U)             \
-  X(ArcSinh, unary, U) X(ArcTan, unary, U) X(ArcTanh, unary, U) X(BitwiseInvert, unary, U)  \
-  X(Ceil, unary, U) X(Conjugate, unary, U) X(Cos, unary, U) X(Cosh, unary, U)               \
-  X(Erf, unary, U) X(ErfInv, unary, U) X(Exp, unary, U) X(Expm1, unary, U)                  \
-  X(Floor, unary, U) X(Imag, unary, U) X(Log, unary, U) X(Log1p, unary, U)                  \
-  X(LogicalNot, unary, U) X(Negative, unary, U) X(Real, unary, U) X(Round, unary, U)        \
-  X(Sigmoid, unary, U) X(Sign, unary, U) X(Sin, unary, U) X(Sinh, unary, U)                 \
-  X(Sqrt, unary, U) X(Square, unary, U) X(Tan, unary, U) X(Tanh, unary, U)                  \
-  X(AsType, unary, U) X(StopGradient, unary, U)                                             \
+  X(Abs, unary, U, K) X(ArcCos, unary, U, K) X(ArcCosh, unary, U, K) X(ArcSin, unary, U, K)             \
+  X(ArcSinh, unary, U, K) X(ArcTan, unary, U, K) X(ArcTanh, unary, U, K) X(BitwiseInvert, unary, U, K)  \
+  X(Ceil, unary, U, K) X(Conjugate, unary, U, K) X(Cos, unary, U, K) X(Cosh, unary, U, K)               \
+  X(Erf, unary, U, K) X(ErfInv, unary, U, K) X(Exp, unary, U, K) X(Expm1, unary, U, K)                  \
+  X(Floor, unary, U, K) X(Imag, unary, U, K) X(Log, unary, U, K) X(Log1p, unary, U, K)                  \
+  X(LogicalNot, unary, U, K) X(Negative, unary, U, K) X(Real, unary, U, K) X(Round, unary, U, K)        \
+  X(Sigmoid, unary, U, K) X(Sign, unary, U, K) X(Sin, unary, U, K) X(Sinh, unary, U, K)                 \
+  X(Sqrt, unary, U, K) X(Square, unary, U, K) X(Tan, unary, U, K) X(Tanh, unary, U, K)                  \
+  X(AsType, unary, U, K) X(StopGradient, unary, U, K)                                             \
   /* binary and ternary elementwise */                                                      \
-  X(Add, binary, U) X(Subtract, binary, U) X(Multiply, binary, U) X(Divide, binary, U)      \
-  X(Remainder, binary, U) X(Power, binary, U) X(Maximum, binary, U) X(Minimum, binary, U)   \
-  X(ArcTan2, binary, U) X(LogAddExp, binary, U) X(Equal, binary, U) X(NotEqual, binary, U)  \
-  X(Greater, binary, U) X(GreaterEqual, binary, U) X(Less, binary, U)                       \
-  X(LessEqual, binary, U) X(LogicalAnd, binary, U) X(LogicalOr, binary, U)                  \
-  X(BitwiseBinary, binary, U) X(DivMod, binary, M) X(Select, binary, U)                     \
+  X(Add, binary, U, K) X(Subtract, binary, U, K) X(Multiply, binary, U, K) X(Divide, binary, U, K)      \
+  X(Remainder, binary, U, K) X(Power, binary, U, K) X(Maximum, binary, U, K) X(Minimum, binary, U, K)   \
+  X(ArcTan2, binary, U, K) X(LogAddExp, binary, U, K) X(Equal, binary, U, K) X(NotEqual, binary, U, K)  \
+  X(Greater, binary, U, K) X(GreaterEqual, binary, U, K) X(Less, binary, U, K)                       \
+  X(LessEqual, binary, U, K) X(LogicalAnd, binary, U, K) X(LogicalOr, binary, U, K)                  \
+  X(BitwiseBinary, binary, U, K) X(DivMod, binary, M, K) X(Select, binary, U, K)                     \
   /* reductions, scans, softmax */                                                          \
-  X(Reduce, reduce, U) X(ArgReduce, reduce, U) X(Scan, reduce, U) X(Softmax, reduce, U)     \
-  X(LogSumExp, reduce, U) X(Variance, reduce, U)                                            \
+  X(Reduce, reduce, U, K) X(ArgReduce, reduce, U, K) X(Scan, reduce, U, K) X(Softmax, reduce, U, K)     \
+  X(LogSumExp, reduce, U, K) X(Variance, reduce, U, K)                                            \
   /* shape and movement */                                                                  \
-  X(Reshape, movement, U) X(Transpose, movement, U) X(Broadcast, movement, U)               \
-  X(Copy, movement, U) X(AsStrided, movement, U) X(View, movement, U)                       \
-  X(Slice, movement, U) X(SliceUpdate, movement, U) X(DynamicSlice, movement, U)            \
-  X(DynamicSliceUpdate, movement, U) X(Concatenate, movement, U) X(Pad, movement, U)        \
+  X(Reshape, movement, U, K) X(Transpose, movement, U, K) X(Broadcast, movement, U, K)               \
+  X(Copy, movement, U, K) X(AsStrided, movement, U, K) X(View, movement, U, K)                       \
+  X(Slice, movement, U, K) X(SliceUpdate, movement, U, K) X(DynamicSlice, movement, U, K)            \
+  X(DynamicSliceUpdate, movement, U, K) X(Concatenate, movement, U, K) X(Pad, movement, U, K)        \
   /* indexing */                                                                            \
-  X(Gather, indexing, U) X(Scatter, indexing, U) X(GatherAxis, indexing, U)                 \
-  X(ScatterAxis, indexing, U) X(MaskedScatter, indexing, U)                                 \
+  X(Gather, indexing, U, F) X(Scatter, indexing, U, F) X(GatherAxis, indexing, U, F)                 \
+  X(ScatterAxis, indexing, U, F) X(MaskedScatter, indexing, U, F)                                 \
   /* matmul and conv */                                                                     \
-  X(Matmul, matmul, U) X(AddMM, matmul, U) X(Convolution, conv, U)                          \
+  X(Matmul, matmul, U, F) X(AddMM, matmul, U, F) X(Convolution, conv, U, F)                          \
   /* sort */                                                                                \
-  X(Sort, sort, U) X(ArgSort, sort, U) X(Partition, sort, U) X(ArgPartition, sort, U)      \
+  X(Sort, sort, U, F) X(ArgSort, sort, U, F) X(Partition, sort, U, F) X(ArgPartition, sort, U, F)      \
   /* random */                                                                              \
-  X(RandomBits, random, U)                                                                  \
+  X(RandomBits, random, U, K)                                                                  \
   /* fused (fast::) */                                                                      \
-  X(LayerNorm, fused, U) X(LayerNormVjp, fused, M) X(RMSNorm, fused, U) X(Gelu, fused, U)    \
-  X(AdamStep, fused, M)                                                                     \
+  X(LayerNorm, fused, U, F) X(LayerNormVjp, fused, M, F) X(RMSNorm, fused, U, F) X(Gelu, fused, U, F)    \
+  X(AdamStep, fused, M, F)                                                                     \
   /* made by the transforms (custom_function, checkpoint, depends) */                        \
-  X(CustomTransforms, custom, M) X(Depends, custom, M)
+  X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)
 
 namespace mica {
 /** Names of every registered primitive, in registry order. */

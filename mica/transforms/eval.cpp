@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "mica/backend/gpu_info.h"
 #include "mica/primitives/primitive.h"
 #include "mica/transforms.h"
 
@@ -59,6 +60,12 @@ Profile& profile() {
   return p;
 }
 
+// Marks this thread as running a GPU kernel (donation and copies follow the GPU's side).
+struct GpuKernelScope {
+  GpuKernelScope() { detail::g_running_gpu_kernel = true; }
+  ~GpuKernelScope() { detail::g_running_gpu_kernel = false; }
+};
+
 void eval_impl(std::vector<array>& outputs) {
   std::lock_guard<std::mutex> lk(eval_mutex());
   static uint64_t epoch = 0;
@@ -86,6 +93,7 @@ void eval_impl(std::vector<array>& outputs) {
   }
   bool record = g_record.load(std::memory_order_relaxed);
   Profile& prof = profile();
+  std::vector<int> gpu_streams;  // eval returns once the GPU work it queued has finished
   std::vector<array> outs;
   for (auto& slot : tape) {
     // Moving out of the tape keeps reference counts exact, so buffers can be donated.
@@ -101,8 +109,16 @@ void eval_impl(std::vector<array>& outputs) {
     if (a.siblings().empty()) outs.push_back(a);
     else outs = a.outputs();
     const auto t0 = prof.on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    if (p.device() == Device::cpu) p.eval_cpu(a.inputs(), outs);
-    else p.eval_gpu(a.inputs(), outs);
+    if (p.device() == Device::cpu) {
+      p.eval_cpu(a.inputs(), outs);
+    } else {
+      GpuKernelScope scope;
+      p.eval_gpu(a.inputs(), outs);
+      if (prof.on) gpu::synchronize(p.stream().index);  // time the kernels, not their launch
+      if (std::find(gpu_streams.begin(), gpu_streams.end(), p.stream().index) == gpu_streams.end()) {
+        gpu_streams.push_back(p.stream().index);
+      }
+    }
     if (prof.on) {
       std::string key = p.name();
       if (prof.shapes) {
@@ -120,6 +136,7 @@ void eval_impl(std::vector<array>& outputs) {
     outs.clear();  // holding outputs here would block donating them to their consumers
     if (!a.is_tracer()) a.detach();
   }
+  for (int s : gpu_streams) gpu::synchronize(s);
 }
 
 // async_eval runs graphs on one worker thread, in order; eval waits for earlier work first.
@@ -202,8 +219,14 @@ void async_eval(std::vector<array> outputs) {
   if (pending) async_queue().submit(std::move(outputs), detail::in_tracing());
 }
 
-void synchronize() { async_queue().wait_all(); }
-void synchronize(Stream) { async_queue().wait_all(); }
+void synchronize() {
+  async_queue().wait_all();
+  gpu::synchronize();
+}
+void synchronize(Stream s) {
+  async_queue().wait_all();
+  if (s.device == Device::gpu) gpu::synchronize(s.index);
+}
 
 namespace detail {
 void set_record_primitives(bool on) { g_record = on; }

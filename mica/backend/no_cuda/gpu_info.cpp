@@ -1,5 +1,29 @@
+// Builds without CUDA: no GPU, no GPU memory, and every array's data lives on the host.
 #include "mica/backend/gpu_info.h"
+
+#include <stdexcept>
+
+#include "mica/array.h"
 
 namespace mica::gpu {
 int device_count() { return 0; }
+void synchronize(int) {}
+void synchronize() {}
+size_t active_memory() { return 0; }
+size_t peak_memory() { return 0; }
+void reset_peak_memory() {}
+size_t cache_memory() { return 0; }
+size_t set_memory_limit(size_t) { return 0; }
+size_t memory_limit() { return 0; }
+size_t set_cache_limit(size_t) { return 0; }
+void clear_cache() {}
+size_t cpu_fallback_count() { return 0; }
+std::string cpu_fallback_reason(const std::string&) { return ""; }
 }  // namespace mica::gpu
+
+namespace mica::detail {
+void ensure_host(ArrayData& d) {
+  if (!(d.where & ArrayData::kHost)) throw std::logic_error("[data] array data on a GPU in a build without CUDA.");
+}
+void release_gpu(ArrayData&) {}
+}  // namespace mica::detail

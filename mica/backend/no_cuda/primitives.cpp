@@ -17,7 +17,7 @@ namespace {
   void NAME::eval_gpu(const std::vector<array>&, array&) { no_gpu(#NAME); }
 #define MICA_GPU_STUB_M(NAME) \
   void NAME::eval_gpu(const std::vector<array>&, std::vector<array>&) { no_gpu(#NAME); }
-#define MICA_GPU_STUB(NAME, FAMILY, KIND) MICA_GPU_STUB_##KIND(NAME)
+#define MICA_GPU_STUB(NAME, FAMILY, KIND, GPU) MICA_GPU_STUB_##KIND(NAME)
 MICA_PRIMITIVES(MICA_GPU_STUB)
 
 }  // namespace mica

@@ -1,0 +1,36 @@
+// Layout logic shared by the CPU and CUDA movement kernels: views (new strides over the same
+// buffer, wherever its data lives), reshape strides, dynamic-slice starts and pad maps.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "mica/array.h"
+#include "mica/primitives/movement.h"
+
+namespace mica::views {
+
+/** Flags and spanned element count of a view with these strides. */
+struct Layout {
+  array::Flags flags;
+  size_t data_size;
+};
+/** row/col-contiguous when strides are exactly row/column-major (size-1 dims ignored);
+ * contiguous when the elements fill data_size slots without gaps or overlaps. */
+Layout view_layout(const Shape& shape, const Strides& strides);
+/** Makes `out` a view of `in`'s buffer: element `offset` from in's first element, `strides`. */
+void make_view(const array& in, array& out, const Strides& strides, int64_t offset = 0);
+/** Strides of `out_shape` viewing the same elements as (in_shape, in_strides) in row-major
+ * order, or nothing when some merged group of input dims is not evenly strided. */
+std::optional<Strides> reshape_strides(const Shape& in_shape, const Strides& in_strides, const Shape& out_shape);
+/** Element k of a 0-d or 1-d integer array as int64 (reads the host copy). */
+int64_t read_index(const array& a, size_t k);
+/** Start offsets per axis of a dynamic slice of `size` within `shape`: negative starts count
+ * from the end, then the start is clamped so that the slice fits. */
+std::vector<int64_t> dynamic_starts(const array& start, const std::vector<int>& axes, const Shape& shape,
+                                    const Shape& size);
+/** Source coordinate of each output coordinate along one axis of extent n padded by (lo, hi);
+ * -1 where the pad value goes. */
+std::vector<int64_t> pad_map(int64_t n, int64_t lo, int64_t hi, Pad::Mode mode);
+
+}  // namespace mica::views

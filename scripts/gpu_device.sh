@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one script for the GPU machine: builds mica for sm_90a with the carried Debian packages
+# (.devdeps/*.deb, unpacked outside /), runs the GPU tests and the CPU suite, then the GPU
+# benchmarks beside PyTorch. Logs go to $OUT when set. Usage: scripts/gpu_device.sh [tests|bench|all]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+OUT=${OUT:-/tmp/mica-out}
+mkdir -p "$OUT"
+deps=/tmp/mica-deps
+if [ ! -d "$deps/usr" ]; then
+  for f in .devdeps/*.deb; do dpkg -x "$f" "$deps"; done
+fi
+export CMAKE_PREFIX_PATH=$deps/usr
+export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+build=build-gpu
+cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMICA_BUILD_EXAMPLES=OFF \
+  -DMICA_CUDA_ARCHITECTURES=90a > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+grep "mica:" "$OUT/configure.log"
+t0=$(date +%s)
+cmake --build $build -j 16 > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
+echo "build: $(( $(date +%s) - t0 )) s"
+if [ "$what" = tests ] || [ "$what" = all ]; then
+  (cd $build && ctest -R "_gpu_test" --output-on-failure -j 4 --timeout 600) > "$OUT/gpu_tests.log" 2>&1
+  grep -E "tests passed|Failed|FAILED|\*\*\*|skipped|Passed|Not Run" "$OUT/gpu_tests.log" | tail -40
+  (cd $build && ctest -E "_gpu_test|install_consumer" -j 16 --timeout 600) > "$OUT/cpu_tests.log" 2>&1
+  grep -E "tests passed|Failed|\*\*\*" "$OUT/cpu_tests.log" | tail -15
+fi
+if [ "$what" = bench ] || [ "$what" = all ]; then
+  PYTHONUNBUFFERED=1 python3 benchmarks/compare/gpu_vs_torch.py $build 2>&1 | tee "$OUT/bench.log"
+fi
