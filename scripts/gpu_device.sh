@@ -24,7 +24,7 @@ echo "build: $(( $(date +%s) - t0 )) s"
 if [ "$what" = tests ] || [ "$what" = all ]; then
   (cd $build && ctest -R "_gpu_test" --output-on-failure -j 4 --timeout 600) > "$OUT/gpu_tests.log" 2>&1
   grep -E "tests passed|Failed|FAILED|\*\*\*|skipped|Passed|Not Run" "$OUT/gpu_tests.log" | tail -40
-  (cd $build && ctest -E "_gpu_test|install_consumer" -j 16 --timeout 600) > "$OUT/cpu_tests.log" 2>&1
+  [ "${SKIP_CPU:-0}" = 1 ] || (cd $build && ctest -E "_gpu_test|install_consumer" -j 16 --timeout 600) > "$OUT/cpu_tests.log" 2>&1
   grep -E "tests passed|Failed|\*\*\*" "$OUT/cpu_tests.log" | tail -15
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then

@@ -62,6 +62,11 @@ def torch_cases():
         out["logsumexp" + sfx] = cuda_median(lambda: torch.logsumexp(m, -1))
         del a, b, m
         torch.cuda.empty_cache()
+    hc = torch.full((1 << 28,), 1.5)
+    out["host_to_gpu_f32"] = host_median(lambda: hc.cuda())
+    g = hc.cuda() * 2
+    out["gpu_to_host_f32"] = host_median(lambda: g.cpu())
+    del g
     x = torch.zeros((), device="cuda")
 
     def scalar_adds():
@@ -104,7 +109,8 @@ def main():
         sfx = "_bf16" if name.endswith("_bf16") else "_f32"
         copy_bw = mica["copy" + sfx][1] / mica["copy" + sfx][0] if "copy" + sfx in mica else 0
         bw = nbytes / t / 1e9 if nbytes else 0
-        frac = f"{bw * 1e9 / copy_bw:.2f}" if nbytes and copy_bw else "-"
+        on_gpu = "host" not in name
+        frac = f"{bw * 1e9 / copy_bw:.2f}" if nbytes and copy_bw and on_gpu else "-"
         tt = ref.get(name, float("nan"))
         bws = f"{bw:.0f}" if nbytes else "-"
         print(f"{name:<20}{t * 1e3:>10.3f}{tt * 1e3:>10.3f}{bws:>11}{frac:>9}{tt / t:>12.2f}")

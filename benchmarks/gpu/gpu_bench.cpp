@@ -62,6 +62,29 @@ int main(int argc, char** argv) {
     report("softmax" + sfx, median_seconds([&] { return mx::softmax(m, -1); }, reps), 2 * mb);
     report("logsumexp" + sfx, median_seconds([&] { return mx::logsumexp(m, -1); }, reps), mb);
   }
+  // Host <-> GPU: 1 GiB of float32 from pageable host memory to the GPU and back.
+  {
+    const int m = 1 << 28;
+    std::vector<float> host(m, 1.5f);
+    std::vector<double> up, down;
+    for (int r = 0; r < 5; ++r) {
+      mx::array h(mica::allocator::Buffer{host.data(), host.size() * 4}, {m}, mx::float32, [](mica::allocator::Buffer) {});
+      auto t0 = std::chrono::steady_clock::now();
+      mx::array g = mx::copy(h, mx::Device::gpu);
+      mx::eval(g);
+      up.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      mx::array g2 = mx::multiply(g, mx::array(2.0f));
+      mx::eval(g2);
+      t0 = std::chrono::steady_clock::now();
+      volatile float first = g2.data<float>()[0];
+      (void)first;
+      down.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(up.begin(), up.end());
+    std::sort(down.begin(), down.end());
+    report("host_to_gpu_f32", up[2], 4.0 * m);
+    report("gpu_to_host_f32", down[2], 4.0 * m);
+  }
   // Overhead: 10,000 scalar adds built and evaluated; a chain of 100 small elementwise ops.
   {
     mx::array x = mx::zeros({}, mx::float32);

@@ -115,6 +115,7 @@ void eval_impl(std::vector<array>& outputs) {
       GpuKernelScope scope;
       p.eval_gpu(a.inputs(), outs);
       if (prof.on) gpu::synchronize(p.stream().index);  // time the kernels, not their launch
+      if (record) recorded().insert(std::string("gpu:") + p.name());
       if (std::find(gpu_streams.begin(), gpu_streams.end(), p.stream().index) == gpu_streams.end()) {
         gpu_streams.push_back(p.stream().index);
       }

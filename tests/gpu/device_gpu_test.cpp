@@ -175,6 +175,20 @@ TEST(GpuDevice, Part2PrimitivesFallBackToCpu) {
   EXPECT_TRUE(all_close(to_vector(c), to_vector(exp(matmul(a, b, kCpu), kCpu)), 1e-5, 1e-6));
 }
 
+TEST(GpuDevice, MoreThan2To31Elements) {
+  MICA_REQUIRE_GPU();
+  // (2, 2^30 + 8) uint8: flat indices beyond int32 in the contiguous and strided kernels.
+  const int half = (1 << 30) + 8;
+  array a = contiguous(full({2, half}, array(3, uint8), kGpu), false, kGpu);
+  array b = add(a, a, kGpu);
+  array t = contiguous(transpose(b, kGpu), false, kGpu);  // strided read of 2^31 + 16 elements
+  array tail = slice(t, {half - 4, 0}, {half, 2}, kCpu);
+  auto v = to_vector(tail);
+  ASSERT_EQ(v.size(), 8u);
+  for (double x : v) EXPECT_EQ(x, 6.0);
+  EXPECT_EQ(to_vector(slice(b, {1, half - 3}, {2, half}, kCpu)), std::vector<double>(3, 6.0));
+}
+
 TEST(GpuDevice, BadInputIsAnError) {
   MICA_REQUIRE_GPU();
   EXPECT_THROW(add(zeros({2, 3}, kGpu), zeros({4}, kGpu), kGpu), std::invalid_argument);

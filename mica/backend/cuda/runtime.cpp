@@ -71,6 +71,63 @@ Runtime& rt() {
   return *r;
 }
 
+// Large host<->GPU copies go through two pinned chunks, so the DMA runs at pinned speed while
+// the host copies the next chunk (pageable memory otherwise takes the driver's slower path).
+constexpr size_t kStageMin = size_t(1) << 20;
+constexpr size_t kStageChunk = size_t(8) << 20;
+struct Staging {
+  std::mutex mu;
+  char* buf[2] = {nullptr, nullptr};
+  cudaEvent_t done[2];
+  Staging() {
+    void* p = nullptr;
+    MICA_CUDA_CHECK(cudaMallocHost(&p, 2 * kStageChunk));
+    buf[0] = static_cast<char*>(p);
+    buf[1] = buf[0] + kStageChunk;
+    for (auto& e : done) MICA_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  }
+};
+Staging& staging() {
+  static Staging* s = new Staging();
+  return *s;
+}
+
+// host -> GPU on stream s: chunk i is copied into slot i % 2 once that slot's last DMA is done.
+void stage_to_gpu(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+  auto& st = staging();
+  std::lock_guard<std::mutex> lk(st.mu);
+  for (size_t off = 0, i = 0; off < bytes; off += kStageChunk, ++i) {
+    size_t n = std::min(kStageChunk, bytes - off);
+    int slot = static_cast<int>(i % 2);
+    MICA_CUDA_CHECK(cudaEventSynchronize(st.done[slot]));
+    std::memcpy(st.buf[slot], static_cast<const char*>(src) + off, n);
+    MICA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + off, st.buf[slot], n, cudaMemcpyHostToDevice, s));
+    MICA_CUDA_CHECK(cudaEventRecord(st.done[slot], s));
+  }
+  // The staging slots are reused by the next copy only after their events fire.
+}
+
+// GPU -> host on stream s (after the work queued on s): chunk i+1's DMA overlaps chunk i's copy out.
+void stage_to_host(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+  auto& st = staging();
+  std::lock_guard<std::mutex> lk(st.mu);
+  size_t chunks = (bytes + kStageChunk - 1) / kStageChunk;
+  auto issue = [&](size_t i) {
+    size_t off = i * kStageChunk, n = std::min(kStageChunk, bytes - off);
+    int slot = static_cast<int>(i % 2);
+    MICA_CUDA_CHECK(cudaMemcpyAsync(st.buf[slot], static_cast<const char*>(src) + off, n, cudaMemcpyDeviceToHost, s));
+    MICA_CUDA_CHECK(cudaEventRecord(st.done[slot], s));
+  };
+  issue(0);
+  for (size_t i = 0; i < chunks; ++i) {
+    if (i + 1 < chunks) issue(i + 1);
+    int slot = static_cast<int>(i % 2);
+    MICA_CUDA_CHECK(cudaEventSynchronize(st.done[slot]));
+    size_t off = i * kStageChunk, n = std::min(kStageChunk, bytes - off);
+    std::memcpy(static_cast<char*>(dst) + off, st.buf[slot], n);
+  }
+}
+
 cudaEvent_t event_locked(Runtime& r, int index) {
   auto it = r.events.find(index);
   if (it != r.events.end()) return it->second;
@@ -198,7 +255,9 @@ void prepare(const array& a, const Stream& s) {
   size_t bytes = d->buffer.size;
   d->gpu = malloc(bytes, s);
   d->gpu_stream = s.index;
-  if (bytes > 0) {
+  if (bytes >= kStageMin) {
+    stage_to_gpu(d->gpu.ptr, d->buffer.ptr, bytes, stream(s));
+  } else if (bytes > 0) {
     // Pageable memory: the runtime stages the bytes before returning, so the host copy may be
     // freed at once.
     MICA_CUDA_CHECK(cudaMemcpyAsync(d->gpu.ptr, d->buffer.ptr, bytes, cudaMemcpyHostToDevice, stream(s)));
@@ -247,8 +306,13 @@ void ensure_host(ArrayData& d) {
       if (it == r.streams.end()) throw std::logic_error("[data] GPU data written by an unknown stream.");
       s = it->second;
     }
-    MICA_CUDA_CHECK(cudaMemcpyAsync(d.buffer.ptr, d.gpu.ptr, std::min(bytes, d.buffer.size), cudaMemcpyDeviceToHost, s));
-    MICA_CUDA_CHECK(cudaStreamSynchronize(s));
+    bytes = std::min(bytes, d.buffer.size);
+    if (bytes >= cu::kStageMin) {
+      cu::stage_to_host(d.buffer.ptr, d.gpu.ptr, bytes, s);
+    } else {
+      MICA_CUDA_CHECK(cudaMemcpyAsync(d.buffer.ptr, d.gpu.ptr, bytes, cudaMemcpyDeviceToHost, s));
+      MICA_CUDA_CHECK(cudaStreamSynchronize(s));
+    }
   }
   d.where |= ArrayData::kHost;
 }
