@@ -31,8 +31,6 @@ inline constexpr bool kFloat = cu::is_float_v<T>;
 template <typename T>
 inline constexpr bool kFloatC = cu::is_float_v<T> || cu::is_complex_v<T>;
 template <typename T>
-inline constexpr bool kInt = std::is_integral_v<T> && !std::is_same_v<T, bool>;
-template <typename T>
 inline constexpr bool kSignedNum = std::is_signed_v<T> || cu::is_float_v<T> || cu::is_complex_v<T>;
 template <typename T>
 inline constexpr bool kNum = !std::is_same_v<T, bool>;
@@ -65,7 +63,7 @@ struct Same {
 
 struct AbsOp {
   template <typename T>
-  static constexpr bool ok = kSignedNum<T>;
+  static constexpr bool ok() { return kSignedNum<T>; }
   template <typename T>
   using Out = std::conditional_t<cu::is_complex_v<T>, float, T>;
   template <typename C>
@@ -76,13 +74,13 @@ struct AbsOp {
 };
 struct NegativeOp : Same {
   template <typename T>
-  static constexpr bool ok = kNum<T>;
+  static constexpr bool ok() { return kNum<T>; }
   template <typename C>
   __device__ C operator()(C x) const { return static_cast<C>(-x); }
 };
 struct SignOp : Same {
   template <typename T>
-  static constexpr bool ok = kNum<T>;
+  static constexpr bool ok() { return kNum<T>; }
   template <typename C>
   __device__ C operator()(C x) const {
     if constexpr (cu::is_complex_v<C>) {
@@ -97,7 +95,7 @@ struct SignOp : Same {
 };
 struct SquareOp : Same {
   template <typename T>
-  static constexpr bool ok = kAny<T>;
+  static constexpr bool ok() { return kAny<T>; }
   template <typename C>
   __device__ C operator()(C x) const {
     if constexpr (std::is_same_v<C, bool>) return x;
@@ -106,42 +104,42 @@ struct SquareOp : Same {
   }
 };
 
-// Floating ops (complex too where the CPU takes it): m_NAME on reals, cuda::std::NAME on complex.
-#define MICA_FLOAT_OP(STRUCT, NAME, COMPLEX)                           \
-  struct STRUCT : Same {                                               \
-    template <typename T>                                              \
-    static constexpr bool ok = COMPLEX ? kFloatC<T> : kFloat<T>;      \
-    template <typename C>                                              \
-    __device__ C operator()(C x) const {                               \
-      if constexpr (cu::is_complex_v<C>) return cuda::std::NAME(x);    \
-      else return m_##NAME(x);                                         \
-    }                                                                  \
+// Floating ops that take complex too: m_NAME on reals, cuda::std::NAME on complex.
+#define MICA_FLOAT_OP(STRUCT, NAME)                                        \
+  struct STRUCT : Same {                                                   \
+    template <typename T>                                                  \
+    static constexpr bool ok() { return kFloatC<T>; }                      \
+    template <typename C>                                                  \
+    __device__ C operator()(C x) const {                                   \
+      if constexpr (cu::is_complex_v<C>) return cuda::std::NAME(x);        \
+      else return m_##NAME(x);                                             \
+    }                                                                      \
   };
-MICA_FLOAT_OP(SqrtOp, sqrt, true)
-MICA_FLOAT_OP(ExpOp, exp, true)
-MICA_FLOAT_OP(LogOp, log, true)
-MICA_FLOAT_OP(Log10Op, log10, true)
-MICA_FLOAT_OP(SinOp, sin, true)
-MICA_FLOAT_OP(CosOp, cos, true)
-MICA_FLOAT_OP(TanOp, tan, true)
-MICA_FLOAT_OP(ArcSinOp, asin, true)
-MICA_FLOAT_OP(ArcCosOp, acos, true)
-MICA_FLOAT_OP(ArcTanOp, atan, true)
-MICA_FLOAT_OP(SinhOp, sinh, true)
-MICA_FLOAT_OP(CoshOp, cosh, true)
-MICA_FLOAT_OP(TanhOp, tanh, true)
-MICA_FLOAT_OP(ArcSinhOp, asinh, true)
-MICA_FLOAT_OP(ArcCoshOp, acosh, true)
-MICA_FLOAT_OP(ArcTanhOp, atanh, true)
+MICA_FLOAT_OP(SqrtOp, sqrt)
+MICA_FLOAT_OP(ExpOp, exp)
+MICA_FLOAT_OP(LogOp, log)
+MICA_FLOAT_OP(Log10Op, log10)
+MICA_FLOAT_OP(SinOp, sin)
+MICA_FLOAT_OP(CosOp, cos)
+MICA_FLOAT_OP(TanOp, tan)
+MICA_FLOAT_OP(ArcSinOp, asin)
+MICA_FLOAT_OP(ArcCosOp, acos)
+MICA_FLOAT_OP(ArcTanOp, atan)
+MICA_FLOAT_OP(SinhOp, sinh)
+MICA_FLOAT_OP(CoshOp, cosh)
+MICA_FLOAT_OP(TanhOp, tanh)
+MICA_FLOAT_OP(ArcSinhOp, asinh)
+MICA_FLOAT_OP(ArcCoshOp, acosh)
+MICA_FLOAT_OP(ArcTanhOp, atanh)
 #undef MICA_FLOAT_OP
 
 // Real-only floating ops.
-#define MICA_REAL_OP(STRUCT, NAME)                                     \
-  struct STRUCT : Same {                                               \
-    template <typename T>                                              \
-    static constexpr bool ok = kFloat<T>;                              \
-    template <typename C>                                              \
-    __device__ C operator()(C x) const { return m_##NAME(x); }         \
+#define MICA_REAL_OP(STRUCT, NAME)                                         \
+  struct STRUCT : Same {                                                   \
+    template <typename T>                                                  \
+    static constexpr bool ok() { return kFloat<T>; }                       \
+    template <typename C>                                                  \
+    __device__ C operator()(C x) const { return m_##NAME(x); }             \
   };
 MICA_REAL_OP(Expm1Op, expm1)
 MICA_REAL_OP(Log1pOp, log1p)
@@ -153,7 +151,7 @@ MICA_REAL_OP(CeilOp, ceil)
 
 struct Log2Op : Same {
   template <typename T>
-  static constexpr bool ok = kFloatC<T>;
+  static constexpr bool ok() { return kFloatC<T>; }
   template <typename C>
   __device__ C operator()(C x) const {
     if constexpr (cu::is_complex_v<C>) return cuda::std::log(x) / 0.693147180559945309f;
@@ -162,7 +160,7 @@ struct Log2Op : Same {
 };
 struct RsqrtOp : Same {
   template <typename T>
-  static constexpr bool ok = kFloatC<T>;
+  static constexpr bool ok() { return kFloatC<T>; }
   template <typename C>
   __device__ C operator()(C x) const {
     if constexpr (cu::is_complex_v<C>) return C(1) / cuda::std::sqrt(x);
@@ -171,14 +169,14 @@ struct RsqrtOp : Same {
 };
 struct SigmoidOp : Same {
   template <typename T>
-  static constexpr bool ok = kFloat<T>;
+  static constexpr bool ok() { return kFloat<T>; }
   template <typename C>
   __device__ C operator()(C x) const { return C(1) / (C(1) + m_exp(-x)); }
 };
 // Half to even (rint in the default rounding mode), as the CPU's nearbyint.
 struct RoundOp : Same {
   template <typename T>
-  static constexpr bool ok = kFloatC<T>;
+  static constexpr bool ok() { return kFloatC<T>; }
   template <typename C>
   __device__ C operator()(C x) const {
     if constexpr (cu::is_complex_v<C>) return C(::rintf(x.real()), ::rintf(x.imag()));
@@ -187,26 +185,26 @@ struct RoundOp : Same {
 };
 struct RealOp {
   template <typename T>
-  static constexpr bool ok = cu::is_complex_v<T>;
+  static constexpr bool ok() { return cu::is_complex_v<T>; }
   template <typename T>
   using Out = float;
   __device__ float operator()(complex64 x) const { return x.real(); }
 };
 struct ImagOp {
   template <typename T>
-  static constexpr bool ok = cu::is_complex_v<T>;
+  static constexpr bool ok() { return cu::is_complex_v<T>; }
   template <typename T>
   using Out = float;
   __device__ float operator()(complex64 x) const { return x.imag(); }
 };
 struct ConjugateOp : Same {
   template <typename T>
-  static constexpr bool ok = cu::is_complex_v<T>;
+  static constexpr bool ok() { return cu::is_complex_v<T>; }
   __device__ complex64 operator()(complex64 x) const { return cuda::std::conj(x); }
 };
 struct LogicalNotOp {
   template <typename T>
-  static constexpr bool ok = kAny<T>;
+  static constexpr bool ok() { return kAny<T>; }
   template <typename T>
   using Out = bool;
   template <typename C>
@@ -214,7 +212,7 @@ struct LogicalNotOp {
 };
 struct BitwiseInvertOp : Same {
   template <typename T>
-  static constexpr bool ok = std::is_integral_v<T>;
+  static constexpr bool ok() { return std::is_integral_v<T>; }
   template <typename C>
   __device__ C operator()(C x) const {
     if constexpr (std::is_same_v<C, bool>) return !x;
@@ -308,7 +306,7 @@ template <typename Op>
 void unary(const char* name, const array& in, array& out, const Stream& s, const Op& op = {}) {
   cu::dispatch(in.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (Op::template ok<T>) launch<T, typename Op::template Out<T>>(name, in, out, s, op);
+    if constexpr (Op::template ok<T>()) launch<T, typename Op::template Out<T>>(name, in, out, s, op);
     else bad_type(name, in.dtype());
   });
 }
