@@ -149,6 +149,24 @@ TEST(GpuDevice, MovementMatchesCpu) {
   }
 }
 
+TEST(GpuDevice, DynamicSliceUpdateAndCustomNodes) {
+  MICA_REQUIRE_GPU();
+  array x = random_array({6, 9}, float32);
+  array upd = random_array({2, 3}, float32, -1, 1, 7);
+  array start = array({-1, 4}, int32);
+  EXPECT_TRUE(gpu_matches_cpu(
+      [&](auto& in, StreamOrDevice s) { return slice_update(in[0], in[1], in[2], {0, 1}, s); }, {x, upd, start}));
+  // checkpoint (CustomTransforms) and depends (Depends) evaluated on the GPU stream.
+  set_default_device(kGpu);
+  auto f = checkpoint([](const std::vector<array>& v) { return std::vector<array>{exp(multiply(v[0], v[0]))}; });
+  auto [outs, grads] = vjp(f, {x}, {ones_like(x)});
+  auto d = depends({outs[0]}, {grads[0]});
+  set_default_device(kCpu);
+  auto want = to_vector(multiply(multiply(exp(square(x)), x), array(2.0f)));
+  EXPECT_TRUE(all_close(to_vector(grads[0]), want, 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(to_vector(d[0]), to_vector(exp(square(x))), 1e-6, 1e-6));
+}
+
 TEST(GpuDevice, CastsBetweenAllDtypes) {
   MICA_REQUIRE_GPU();
   for (Dtype from : all_dtypes) {

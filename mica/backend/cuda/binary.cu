@@ -417,11 +417,6 @@ Strides broadcast_strides(const array& a, const Shape& shape) {
   return st;
 }
 
-// Donation writes in place on s: only when s is the stream that wrote the buffer (its release
-// and host copies are ordered on that stream).
-bool donatable(const array& in, const Stream& s) {
-  return in.is_donatable() && in.data_record()->gpu_stream == s.index;
-}
 
 bool full(const array& a, const Shape& shape) { return a.flags().contiguous && a.shape() == shape; }
 
@@ -445,7 +440,7 @@ const array* flat_layout(std::initializer_list<const array*> ins, const Shape& s
 void alloc_flat(array& out, const array& lay, std::array<const array*, 2>& donors, const Stream& s) {
   for (auto& d : donors) {
     if (d && d->itemsize() == out.itemsize() && d->data_size() == lay.data_size() && full(*d, out.shape()) &&
-        d->strides() == lay.strides() && donatable(*d, s)) {
+        d->strides() == lay.strides() && cu::donatable(*d, s)) {
       out.copy_shared_buffer(*d);
       d = nullptr;
       return;

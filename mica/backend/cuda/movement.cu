@@ -40,7 +40,7 @@ void write_region(const array& upd, array& out, const std::vector<int64_t>& star
 
 // Gives `out` src's values: src's own GPU buffer when donatable, else a row-major copy.
 void copy_or_donate(const array& src, array& out, const Stream& s) {
-  if (src.is_donatable() && src.flags().contiguous && src.itemsize() == out.itemsize()) {
+  if (cu::donatable(src, s) && src.flags().contiguous && src.itemsize() == out.itemsize()) {
     out.copy_shared_buffer(src);
   } else {
     cu::copy_to_row_contiguous(src, out, s);
@@ -72,7 +72,7 @@ void Copy::eval_gpu(const std::vector<array>& inputs, array& out) {
   const array& in = inputs[0];
   bool share = in.flags().row_contiguous || (col_ok() && in.flags().col_contiguous);
   if (mode() == if_needed && share) return out.copy_shared_buffer(in);
-  if (in.flags().row_contiguous && in.is_donatable()) return out.copy_shared_buffer(in);
+  if (in.flags().row_contiguous && cu::donatable(in, stream())) return out.copy_shared_buffer(in);
   cu::copy_to_row_contiguous(in, out, stream());
 }
 

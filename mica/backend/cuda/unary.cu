@@ -267,11 +267,6 @@ __global__ void unary_strided(const I* in, O* out, int64_t n, cu::Layout<1> l, O
   }
 }
 
-// Donation writes in place on s: only when s is the stream that wrote the buffer (its release
-// and host copies are ordered on that stream).
-bool donatable(const array& in, const Stream& s) {
-  return in.is_donatable() && in.data_record()->gpu_stream == s.index;
-}
 
 // out = op(in): in's layout when contiguous (or its buffer, donated), else row-major.
 template <typename I, typename O, bool Strided = true, typename Op>
@@ -280,7 +275,7 @@ void launch(const char* name, const array& in, array& out, const Stream& s, cons
   cu::prepare(in, s);
   cudaStream_t cs = cu::stream(s);
   if (in.flags().contiguous) {
-    if (sizeof(I) == sizeof(O) && donatable(in, s)) out.copy_shared_buffer(in);
+    if (sizeof(I) == sizeof(O) && cu::donatable(in, s)) out.copy_shared_buffer(in);
     else cu::alloc_output(out, s, in.data_size(), in.strides(), in.flags());
     const int64_t n = static_cast<int64_t>(in.data_size());
     if (n == 0) return;

@@ -54,6 +54,12 @@ void alloc_output(array& out, const Stream& s);
 /** Gives `out` a fresh GPU buffer of data_size elements with these strides and flags. */
 void alloc_output(array& out, const Stream& s, size_t data_size, Strides strides, array::Flags flags);
 
+/** True if a kernel on `s` may write into `in`'s GPU buffer: nobody else holds it, only the GPU
+ * copy is current, and `s` wrote it (its release and host copies are ordered on that stream). */
+inline bool donatable(const array& in, const Stream& s) {
+  return in.is_donatable() && in.data_record()->gpu_stream == s.index;
+}
+
 /** True if `a` is one element (or a broadcast of one) whose host copy is current: kernels take
  * its value as an argument instead of reading GPU memory. */
 bool is_host_scalar(const array& a);
