@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one script for the GPU machine: builds mica for sm_90a with the carried Debian packages
 # (.devdeps/*.deb, unpacked outside /), runs the GPU tests and the CPU suite, then the GPU
-# benchmarks beside PyTorch. Logs go to $OUT when set. Usage: scripts/gpu_device.sh [tests|bench|all]
+# benchmarks beside PyTorch. Logs go to $OUT when set.
+# Usage: scripts/gpu_device.sh [all|tests|bench|gpu]   (gpu: only the GPU targets, tests, bench)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -19,14 +20,23 @@ cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMICA_BUILD_EXAMPLES=O
   -DMICA_CUDA_ARCHITECTURES=90a > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 grep "mica:" "$OUT/configure.log"
 t0=$(date +%s)
-cmake --build $build -j 16 > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
+targets=()
+[ "$what" = gpu ] && targets=(--target device_gpu_test elementwise_gpu_test reduce_gpu_test gpu_bench coverage_check)
+cmake --build $build -j 16 "${targets[@]}" > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
+if [ "$what" = gpu ]; then
+  for t in device elementwise reduce; do
+    MICA_GPU_TEST=1 MICA_COVERAGE_DIR=$build/tests/coverage timeout 240 $build/tests/${t}_gpu_test > "$OUT/${t}_gpu.log" 2>&1
+    echo "${t}_gpu_test: exit $?"; grep -E "^\[  (FAILED|PASSED) |Failure|Expected|Which is|actual|error" "$OUT/${t}_gpu.log" | head -40
+  done
+  $build/tests/coverage_check $build/tests/coverage | grep -E "no GPU test|fall back"
+fi
 if [ "$what" = tests ] || [ "$what" = all ]; then
   (cd $build && ctest -R "_gpu_test" --output-on-failure -j 4 --timeout 600) > "$OUT/gpu_tests.log" 2>&1
   grep -E "tests passed|Failed|FAILED|\*\*\*|skipped|Passed|Not Run" "$OUT/gpu_tests.log" | tail -40
   [ "${SKIP_CPU:-0}" = 1 ] || (cd $build && ctest -E "_gpu_test|install_consumer" -j 16 --timeout 600) > "$OUT/cpu_tests.log" 2>&1
   grep -E "tests passed|Failed|\*\*\*" "$OUT/cpu_tests.log" | tail -15
 fi
-if [ "$what" = bench ] || [ "$what" = all ]; then
+if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = gpu ]; then
   PYTHONUNBUFFERED=1 python3 benchmarks/compare/gpu_vs_torch.py $build 2>&1 | tee "$OUT/bench.log"
 fi

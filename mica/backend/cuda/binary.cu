@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "mica/backend/cuda/device/elementwise.cuh"
+#include "mica/backend/cuda/device/limits.cuh"
 #include "mica/backend/cuda/device/types.cuh"
 #include "mica/backend/cuda/utils.h"
 #include "mica/primitives/binary.h"
@@ -51,11 +52,7 @@ __device__ __forceinline__ bool is_negative(T v) {
   if constexpr (std::is_signed_v<T>) return v < 0;
   else return false;
 }
-template <typename T>
-__device__ __forceinline__ bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>) return v != v;
-  else return false;
-}
+using cu::is_nan;
 
 // Integer division floors (Python's //) and x / 0 is 0; the remainder takes the divisor's sign.
 template <typename T>

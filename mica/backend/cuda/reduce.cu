@@ -18,6 +18,7 @@
 
 #include "mica/backend/cuda/copy.h"
 #include "mica/backend/cuda/device/elementwise.cuh"
+#include "mica/backend/cuda/device/limits.cuh"
 #include "mica/backend/cuda/device/types.cuh"
 #include "mica/backend/cuda/utils.h"
 #include "mica/primitives/reduce.h"
@@ -29,6 +30,10 @@ using cu::cast;
 using cu::is_complex_v;
 using cu::Vec;
 using cu::vec_width;
+using cu::greater;
+using cu::highest;
+using cu::is_nan;
+using cu::lowest;
 
 constexpr int kThreads = 256;           // every kernel here runs 256-thread blocks
 constexpr int kUnroll = 4;              // independent 16-byte loads in flight per thread
@@ -37,31 +42,6 @@ constexpr uint32_t kNone = 0xffffffffu; // "no element yet" in arg-reductions
 
 // ---- element operations (the CPU's, mica/backend/cpu/reduce.h) ----
 
-template <typename T>
-__device__ __forceinline__ bool is_nan(T x) {
-  if constexpr (std::is_floating_point_v<T>) return x != x;
-  else return false;
-}
-// a > b; complex numbers compare by real part, then imaginary part.
-template <typename T>
-__device__ __forceinline__ bool greater(T a, T b) {
-  if constexpr (is_complex_v<T>) return a.real() > b.real() || (a.real() == b.real() && a.imag() > b.imag());
-  else return a > b;
-}
-template <typename A>
-__device__ __forceinline__ A lowest() {
-  if constexpr (std::is_same_v<A, bool>) return false;
-  else if constexpr (is_complex_v<A>) return A(-cuda::std::numeric_limits<float>::infinity(), -cuda::std::numeric_limits<float>::infinity());
-  else if constexpr (std::is_floating_point_v<A>) return -cuda::std::numeric_limits<A>::infinity();
-  else return cuda::std::numeric_limits<A>::lowest();
-}
-template <typename A>
-__device__ __forceinline__ A highest() {
-  if constexpr (std::is_same_v<A, bool>) return true;
-  else if constexpr (is_complex_v<A>) return A(cuda::std::numeric_limits<float>::infinity(), cuda::std::numeric_limits<float>::infinity());
-  else if constexpr (std::is_floating_point_v<A>) return cuda::std::numeric_limits<A>::infinity();
-  else return cuda::std::numeric_limits<A>::max();
-}
 
 template <typename T>
 struct SumOp {
