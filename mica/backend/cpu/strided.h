@@ -10,10 +10,11 @@
 
 namespace mica::cpu {
 
-/** Shape and per-operand strides with mergeable dims merged (size-1 dims dropped). */
+/** Shape and per-operand strides with mergeable dims merged (size-1 dims dropped); merged
+ * extents may exceed int32, so they are int64. */
 template <size_t N>
 struct Collapsed {
-  Shape shape;
+  std::vector<int64_t> shape;
   std::array<Strides, N> strides;
 };
 

@@ -144,10 +144,18 @@ MICA_FLOAT_OP(ArcTanhOp, atanh)
 MICA_REAL_OP(Expm1Op, expm1)
 MICA_REAL_OP(Log1pOp, log1p)
 MICA_REAL_OP(ErfOp, erf)
-MICA_REAL_OP(ErfInvOp, erfinv)
 MICA_REAL_OP(FloorOp, floor)
 MICA_REAL_OP(CeilOp, ceil)
 #undef MICA_REAL_OP
+
+// erfinv in double, then rounded, as the CPU computes it: random::normal (erfinv of uniform
+// bits) then gives the same floats on both devices.
+struct ErfInvOp : Same {
+  template <typename T>
+  static constexpr bool ok() { return kFloat<T>; }
+  template <typename C>
+  __device__ C operator()(C x) const { return static_cast<C>(::erfinv(static_cast<double>(x))); }
+};
 
 struct Log2Op : Same {
   template <typename T>

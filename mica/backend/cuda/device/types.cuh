@@ -75,6 +75,13 @@ __device__ __forceinline__ To cast(From v) {
     return __float2bfloat16_rn(static_cast<float>(v));
   } else if constexpr (std::is_same_v<To, bool>) {
     return v != From(0);
+  } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
+    // Through int64 (unsigned 64-bit above 2^63 directly): out-of-range values wrap as the
+    // CPU's conversion does on x86-64 instead of saturating.
+    if constexpr (std::is_same_v<To, uint64_t>) {
+      if (v >= From(9223372036854775808.0)) return static_cast<To>(v);
+    }
+    return static_cast<To>(static_cast<int64_t>(v));
   } else {
     return static_cast<To>(v);
   }
