@@ -305,6 +305,8 @@ int run(const Options& o0) {
     if (!mx::is_available(mx::Device::gpu))
       throw UsageError("--device gpu: this build of mica has no usable GPU (no CUDA backend or no device); use --device cpu");
     mx::set_default_device(mx::Device::gpu);
+  } else {
+    mx::set_default_device(mx::Device::cpu);  // a GPU, when present, is otherwise the default
   }
 
   // Resuming: the model's shape, the seed and the phase come from the checkpoint.
