@@ -34,10 +34,10 @@ fi
 if [ "$what" = tests ] || [ "$what" = all ]; then
   (cd $build && ctest -R "_gpu_test" --output-on-failure -j 4 --timeout 600) > "$OUT/gpu_tests.log" 2>&1
   grep -E "tests passed|Failed|FAILED|\*\*\*|skipped|Passed|Not Run" "$OUT/gpu_tests.log" | tail -40
-  [ "${SKIP_CPU:-0}" = 1 ] || (cd $build && ctest -E "_gpu_test|install_consumer" -j 16 --timeout 600) > "$OUT/cpu_tests.log" 2>&1
+  [ "${SKIP_CPU:-0}" = 1 ] || (cd $build && ctest -E "_gpu_test|install_consumer" -j 16 --timeout 600 --output-on-failure) > "$OUT/cpu_tests.log" 2>&1
   grep -E "tests passed|Failed|\*\*\*" "$OUT/cpu_tests.log" | tail -15
   # The CPU suite again with the GPU as the default device (part-2 primitives fall back).
-  (cd $build && MICA_TEST_DEVICE=gpu ctest -E "_gpu_test|install_consumer|registry_coverage" -j 8 --timeout 300) \
+  (cd $build && MICA_TEST_DEVICE=gpu ctest -E "_gpu_test|install_consumer|registry_coverage" -j 8 --timeout 300 --output-on-failure) \
     > "$OUT/suite_on_gpu.log" 2>&1
   echo "suite on the GPU:"; grep -E "tests passed|Failed|\*\*\*" "$OUT/suite_on_gpu.log" | tail -25
 fi

@@ -245,7 +245,8 @@ array rnd_complex(const Shape& shape, uint32_t seed = 1) {
 const Dtype kDtypes[] = {bool_, uint8, uint16, uint32, uint64, int8, int16, int32, int64,
                          float16, float32, float64, bfloat16, complex64};
 
-bool shares(const array& a, const array& b) { return a.buffer().ptr == b.buffer().ptr; }
+// Views share their input's buffer record (on the host, the GPU or both).
+bool shares(const array& a, const array& b) { return a.data_record() == b.data_record(); }
 
 // ---- reshape and friends --------------------------------------------------------------------
 

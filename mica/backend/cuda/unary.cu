@@ -44,7 +44,7 @@ inline constexpr bool kAny = true;
 MICA_MATH(exp) MICA_MATH(expm1) MICA_MATH(log) MICA_MATH(log2) MICA_MATH(log10) MICA_MATH(log1p)
 MICA_MATH(sqrt) MICA_MATH(sin) MICA_MATH(cos) MICA_MATH(tan) MICA_MATH(asin) MICA_MATH(acos)
 MICA_MATH(atan) MICA_MATH(sinh) MICA_MATH(cosh) MICA_MATH(tanh) MICA_MATH(asinh) MICA_MATH(acosh)
-MICA_MATH(atanh) MICA_MATH(erf) MICA_MATH(erfinv) MICA_MATH(floor) MICA_MATH(ceil) MICA_MATH(rint)
+MICA_MATH(atanh) MICA_MATH(erf) MICA_MATH(floor) MICA_MATH(ceil) MICA_MATH(rint)
 #undef MICA_MATH
 
 // x * y wrapping modulo 2^bits (no signed overflow, no promotion to int).
