@@ -3,9 +3,17 @@
 # (.devdeps/*.deb, unpacked outside /), runs the GPU tests and the CPU suite, then the GPU
 # benchmarks beside PyTorch. Logs go to $OUT when set.
 # Usage: scripts/gpu_device.sh [all|tests|bench|gpu]   (gpu: only the GPU targets, tests, bench)
+#        scripts/gpu_device.sh fetch   (on the Debian machine first: downloads the .debs to carry;
+#                                       keep .devdeps/ out of git with .git/info/exclude)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
+if [ "$what" = fetch ]; then
+  mkdir -p .devdeps && cd .devdeps &&
+    apt-get download libdnnl-dev libdnnl2 libzip-dev libzip4 nlohmann-json3-dev libgtest-dev libbenchmark-dev \
+      libbenchmark1debian
+  exit
+fi
 OUT=${OUT:-/tmp/mica-out}
 mkdir -p "$OUT"
 deps=/tmp/mica-deps
