@@ -120,6 +120,15 @@ TEST(Unary, ExpEdgeCases) {
   EXPECT_TRUE(std::isinf(v[5]));
   EXPECT_TRUE(std::isinf(v[6]) && std::isinf(v[7]));
   EXPECT_TRUE(std::isnan(v[8]));
+  // sigmoid and tanh go through the same exp: IEEE limits at the infinities, NaN stays NaN.
+  auto s = to_vector(sigmoid(array({-inf, inf, NAN})));
+  EXPECT_EQ(s[0], 0.0);
+  EXPECT_EQ(s[1], 1.0);
+  EXPECT_TRUE(std::isnan(s[2]));
+  auto t = to_vector(tanh(array({-inf, inf, NAN})));
+  EXPECT_EQ(t[0], -1.0);
+  EXPECT_EQ(t[1], 1.0);
+  EXPECT_TRUE(std::isnan(t[2]));
 }
 
 TEST(Unary, Predicates) {

@@ -8,7 +8,10 @@ namespace mica::cpu::simd {
 
 /** exp(x) to ~2 ulp; NaN propagates, under/overflow go to 0/inf. */
 inline float exp_f32(float x) {
-  float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+  // The first comparison is false for NaN, which so becomes the lower bound: floor() below never
+  // converts NaN to int (UB); the NaN itself is returned at the end.
+  float xc = x > -104.0f ? x : -104.0f;
+  xc = xc < 89.0f ? xc : 89.0f;
   float fx = std::floor(xc * 1.44269504088896341f + 0.5f);
   float r = xc - fx * 0.693359375f;
   r = r + fx * 2.12194440e-4f;
