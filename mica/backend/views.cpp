@@ -107,13 +107,15 @@ std::optional<Strides> reshape_strides(const Shape& in_shape, const Strides& in_
   return out;
 }
 
-// Reads element k of a 0-d or 1-d integer array as int64.
+namespace {
+// Reads element k of a 0-d or 1-d integer array as int64 (the host copy).
 int64_t read_index(const array& a, size_t k) {
   int64_t v = 0;
   int64_t off = a.ndim() == 0 ? 0 : static_cast<int64_t>(k) * a.strides()[0];
   detail::convert_from<int64_t>(a.dtype(), static_cast<const char*>(a.data<void>()) + off * a.itemsize(), &v);
   return v;
 }
+}  // namespace
 
 // Start offsets per axis for a dynamic slice of `size` within `shape`: negative starts count
 // from the end, then the start is clamped so that the slice fits.
@@ -129,28 +131,9 @@ std::vector<int64_t> dynamic_starts(const array& start, const std::vector<int>& 
   return st;
 }
 
-// Source coordinate of each output coordinate along one axis of extent n padded by (lo, hi);
-// -1 where the pad value goes.
 std::vector<int64_t> pad_map(int64_t n, int64_t lo, int64_t hi, Pad::Mode mode) {
   std::vector<int64_t> m(n + lo + hi);
-  for (int64_t o = 0; o < static_cast<int64_t>(m.size()); ++o) {
-    int64_t i = o - lo;
-    if (i >= 0 && i < n) {
-      m[o] = i;
-    } else if (mode == Pad::Constant || n == 0) {
-      m[o] = -1;
-    } else if (mode == Pad::Edge || n == 1) {
-      m[o] = i < 0 ? 0 : n - 1;
-    } else if (mode == Pad::Reflect) {
-      // Period 2(n-1): 0 1 .. n-1 n-2 .. 1
-      int64_t p = 2 * (n - 1), r = ((i % p) + p) % p;
-      m[o] = r < n ? r : p - r;
-    } else {
-      // Symmetric, period 2n: 0 1 .. n-1 n-1 .. 0
-      int64_t p = 2 * n, r = ((i % p) + p) % p;
-      m[o] = r < n ? r : p - 1 - r;
-    }
-  }
+  for (int64_t o = 0; o < static_cast<int64_t>(m.size()); ++o) m[o] = pad_source(o, n, lo, mode);
   return m;
 }
 

@@ -23,14 +23,27 @@ void make_view(const array& in, array& out, const Strides& strides, int64_t offs
 /** Strides of `out_shape` viewing the same elements as (in_shape, in_strides) in row-major
  * order, or nothing when some merged group of input dims is not evenly strided. */
 std::optional<Strides> reshape_strides(const Shape& in_shape, const Strides& in_strides, const Shape& out_shape);
-/** Element k of a 0-d or 1-d integer array as int64 (reads the host copy). */
-int64_t read_index(const array& a, size_t k);
 /** Start offsets per axis of a dynamic slice of `size` within `shape`: negative starts count
  * from the end, then the start is clamped so that the slice fits. */
 std::vector<int64_t> dynamic_starts(const array& start, const std::vector<int>& axes, const Shape& shape,
                                     const Shape& size);
-/** Source coordinate of each output coordinate along one axis of extent n padded by (lo, hi);
- * -1 where the pad value goes. */
+/** Source coordinate of output coordinate `o` along one axis of extent n padded by `lo` before
+ * it; -1 where the pad value goes. constexpr so that the CUDA pad kernel calls it too. */
+constexpr int64_t pad_source(int64_t o, int64_t n, int64_t lo, int mode) {
+  int64_t i = o - lo;
+  if (i >= 0 && i < n) return i;
+  if (mode == Pad::Constant || n == 0) return -1;
+  if (mode == Pad::Edge || n == 1) return i < 0 ? 0 : n - 1;
+  if (mode == Pad::Reflect) {
+    // Period 2(n-1): 0 1 .. n-1 n-2 .. 1
+    int64_t p = 2 * (n - 1), r = ((i % p) + p) % p;
+    return r < n ? r : p - r;
+  }
+  // Symmetric, period 2n: 0 1 .. n-1 n-1 .. 0
+  int64_t p = 2 * n, r = ((i % p) + p) % p;
+  return r < n ? r : p - 1 - r;
+}
+/** pad_source for every output coordinate along one axis padded by (lo, hi). */
 std::vector<int64_t> pad_map(int64_t n, int64_t lo, int64_t hi, Pad::Mode mode);
 
 }  // namespace mica::views

@@ -42,40 +42,6 @@ const std::vector<Dtype> kNumeric = join({kReal, {complex64}});
 const std::vector<Dtype> kAll = join({{bool_}, kNumeric});
 const std::vector<Dtype> kFloatsC = join({kFloats, {complex64}});
 
-bool is_unsigned(Dtype d) { return d == uint8 || d == uint16 || d == uint32 || d == uint64; }
-
-// Random values in [lo, hi] (lo raised to 0 for unsigned dtypes); complex64 gets random real and
-// imaginary parts in that range.
-array make(const Shape& shape, Dtype d, double lo, double hi, uint32_t seed) {
-  if (is_unsigned(d)) lo = std::max(lo, 0.0);
-  if (d != complex64) return random_array(shape, d, lo, hi, seed);
-  array re = astype(random_array(shape, float32, lo, hi, seed), complex64, kCpu);
-  array im = astype(random_array(shape, float32, lo, hi, seed + 7919), complex64, kCpu);
-  array z = add(re, multiply(im, array(complex64_t(0.0f, 1.0f)), kCpu), kCpu);
-  eval(z);
-  return z;
-}
-
-// layouts() (gpu_checks.h), complex64 included, plus a contiguous view one element in (its
-// vectors are misaligned).
-std::vector<std::pair<std::string, array>> all_layouts(Dtype d, double lo, double hi, uint32_t seed = 1) {
-  std::vector<std::pair<std::string, array>> v;
-  if (d != complex64 && !is_unsigned(d)) {
-    v = layouts(d, kRows, kCols, lo, hi, seed);
-  } else {
-    v.emplace_back("row-major", make({kRows, kCols}, d, lo, hi, seed));
-    v.emplace_back("transposed", transpose(make({kCols, kRows}, d, lo, hi, seed + 1), kCpu));
-    v.emplace_back("broadcast", broadcast_to(make({1, kCols}, d, lo, hi, seed + 2), {kRows, kCols}, kCpu));
-    v.emplace_back("sliced", slice(make({kRows * 2, kCols + 3}, d, lo, hi, seed + 3), {0, 1}, {kRows * 2, kCols + 1},
-                                   {2, 1}, kCpu));
-    v.emplace_back("empty", make({0, kCols}, d, lo, hi, seed + 4));
-  }
-  array flat = make({kRows * kCols + 1}, d, lo, hi, seed + 5);
-  v.emplace_back("offset", reshape(slice(flat, {1}, {kRows * kCols + 1}, kCpu), {kRows, kCols}, kCpu));
-  for (auto& [name, a] : v) eval(a);
-  return v;
-}
-
 double rtol_for(Dtype d, double rtol) { return d == complex64 ? std::max(rtol, 1e-4) : rtol; }
 double atol_for(Dtype d, double atol) { return d == complex64 ? std::max(atol, 1e-5) : atol; }
 
@@ -96,7 +62,7 @@ struct UnaryCase {
 
 void check_unary(const UnaryCase& c) {
   for (Dtype d : c.dtypes) {
-    for (auto& [layout, x] : all_layouts(d, c.lo, c.hi)) {
+    for (auto& [layout, x] : layouts(d, kRows, kCols, c.lo, c.hi)) {
       EXPECT_TRUE(gpu_matches_cpu(unary_op(c.f), {x}, rtol_for(d, c.rtol), atol_for(d, c.atol)))
           << c.name << " " << d << " " << layout;
     }
@@ -118,7 +84,7 @@ void check_binary(const BinaryCase& c) {
     auto check = [&](const array& a, const array& b, const std::string& what) {
       EXPECT_TRUE(gpu_matches_cpu(op, {a, b}, rtol, atol)) << c.name << " " << d << " " << what;
     };
-    auto as = all_layouts(d, c.alo, c.ahi, 1), bs = all_layouts(d, c.blo, c.bhi, 11);
+    auto as = layouts(d, kRows, kCols, c.alo, c.ahi, 1), bs = layouts(d, kRows, kCols, c.blo, c.bhi, 11);
     for (size_t i = 0; i < as.size(); ++i) check(as[i].second, bs[i].second, as[i].first + " x2");
     // Mixed layouts (general strided path).
     check(as[0].second, bs[1].second, "row-major, transposed");
@@ -126,7 +92,7 @@ void check_binary(const BinaryCase& c) {
     check(as[2].second, bs[0].second, "broadcast, row-major");
     check(as.back().second, bs[0].second, "offset, row-major");
     // Host scalars on either side, or both.
-    array sa = make({}, d, c.alo, c.ahi, 21), sb = make({}, d, c.blo, c.bhi, 22);
+    array sa = random_input({}, d, c.alo, c.ahi, 21), sb = random_input({}, d, c.blo, c.bhi, 22);
     eval(sa, sb);
     check(as[0].second, sb, "row-major, scalar");
     check(sa, bs[1].second, "scalar, transposed");
@@ -141,8 +107,8 @@ void check_binary(const BinaryCase& c) {
     };
     EXPECT_TRUE(gpu_matches_cpu(dev_scalar, {as[0].second, sb}, rtol, atol)) << c.name << " " << d << " gpu scalar";
     // Broadcast pairs: (rows, 1) with (1, cols), and 3-d against 2-d.
-    check(make({kRows, 1}, d, c.alo, c.ahi, 31), make({1, kCols}, d, c.blo, c.bhi, 32), "(rows,1) + (1,cols)");
-    check(make({3, 1, kCols}, d, c.alo, c.ahi, 33), make({kRows, 1}, d, c.blo, c.bhi, 34), "(3,1,cols) + (rows,1)");
+    check(random_input({kRows, 1}, d, c.alo, c.ahi, 31), random_input({1, kCols}, d, c.blo, c.bhi, 32), "(rows,1) + (1,cols)");
+    check(random_input({3, 1, kCols}, d, c.alo, c.ahi, 33), random_input({kRows, 1}, d, c.blo, c.bhi, 34), "(3,1,cols) + (rows,1)");
   }
 }
 
@@ -237,7 +203,7 @@ TEST(GpuUnary, AsType) {
       if (from == to) continue;
       // Negative values have no unsigned counterpart (undefined in C++ on either device).
       double lo = is_unsigned(to) ? 0 : -4;
-      for (auto& [layout, x] : all_layouts(from, lo, 100)) {
+      for (auto& [layout, x] : layouts(from, kRows, kCols, lo, 100)) {
         GpuOp op = [to](const std::vector<array>& in, StreamOrDevice s) { return astype(in[0], to, s); };
         EXPECT_TRUE(gpu_matches_cpu(op, {x})) << "astype " << from << " -> " << to << " " << layout;
       }
@@ -256,7 +222,7 @@ TEST(GpuUnary, StopGradientAndDonation) {
   check_unary({"stop_gradient", U(stop_gradient), {float32, int32}});
   // Intermediates nobody else holds give their buffers to the next op (written in place).
   for (Dtype d : {float32, float16, float64}) {
-    for (auto& [layout, x] : all_layouts(d, -2, 2)) {
+    for (auto& [layout, x] : layouts(d, kRows, kCols, -2, 2)) {
       GpuOp chain = [](const std::vector<array>& in, StreamOrDevice s) {
         return tanh(exp(negative(sin(in[0], s), s), s), s);
       };
@@ -317,7 +283,7 @@ TEST(GpuBinary, Comparisons) {
     check_binary({name, f, kAll, -3, 3, -3, 3});
     // Equal operands (floats are rarely equal at random).
     for (Dtype d : kAll) {
-      auto ls = all_layouts(d, -3, 3);
+      auto ls = layouts(d, kRows, kCols, -3, 3);
       EXPECT_TRUE(gpu_matches_cpu(binary_op(f), {ls[0].second, ls[0].second})) << name << " self " << d;
       EXPECT_TRUE(gpu_matches_cpu(binary_op(f), {ls[1].second, ls[1].second})) << name << " self " << d;
     }
@@ -365,19 +331,19 @@ TEST(GpuBinary, LogicalAndBitwise) {
 TEST(GpuBinary, Where) {
   MICA_REQUIRE_GPU();
   GpuOp op = [](const std::vector<array>& in, StreamOrDevice s) { return where(in[0], in[1], in[2], s); };
-  auto conds = all_layouts(bool_, -1, 1, 41);
+  auto conds = layouts(bool_, kRows, kCols, -1, 1, 41);
   for (Dtype d : kAll) {
-    auto xs = all_layouts(d, -3, 3, 1), ys = all_layouts(d, -3, 3, 11);
+    auto xs = layouts(d, kRows, kCols, -3, 3, 1), ys = layouts(d, kRows, kCols, -3, 3, 11);
     for (size_t i = 0; i < conds.size(); ++i) {
       EXPECT_TRUE(gpu_matches_cpu(op, {conds[i].second, xs[i].second, ys[i].second})) << "where " << d << " " << xs[i].first;
     }
-    array sx = make({}, d, -3, 3, 21), sy = make({}, d, -3, 3, 22);
+    array sx = random_input({}, d, -3, 3, 21), sy = random_input({}, d, -3, 3, 22);
     eval(sx, sy);
     EXPECT_TRUE(gpu_matches_cpu(op, {conds[0].second, xs[0].second, sy})) << "where " << d << " scalar y";
     EXPECT_TRUE(gpu_matches_cpu(op, {conds[1].second, sx, ys[1].second})) << "where " << d << " scalar x";
     EXPECT_TRUE(gpu_matches_cpu(op, {conds[0].second, sx, sy})) << "where " << d << " two scalars";
     EXPECT_TRUE(gpu_matches_cpu(op, {conds[0].second, xs[1].second, ys[3].second})) << "where " << d << " mixed";
-    EXPECT_TRUE(gpu_matches_cpu(op, {make({kRows, 1}, bool_, -1, 1, 43), make({1, kCols}, d, -3, 3, 44), sy}))
+    EXPECT_TRUE(gpu_matches_cpu(op, {random_input({kRows, 1}, bool_, -1, 1, 43), random_input({1, kCols}, d, -3, 3, 44), sy}))
         << "where " << d << " broadcast";
   }
 }
@@ -386,7 +352,7 @@ TEST(GpuBinary, Donation) {
   MICA_REQUIRE_GPU();
   // Intermediates nobody else holds give their buffers to the next op (written in place).
   for (Dtype d : {float32, int32, float16}) {
-    auto as = all_layouts(d, 1, 5, 1), bs = all_layouts(d, 1, 5, 11);
+    auto as = layouts(d, kRows, kCols, 1, 5, 1), bs = layouts(d, kRows, kCols, 1, 5, 11);
     for (size_t i = 0; i < as.size(); ++i) {
       GpuOp chain = [](const std::vector<array>& in, StreamOrDevice s) {
         array t = multiply(add(in[0], in[1], s), in[1], s);

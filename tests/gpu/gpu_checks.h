@@ -6,6 +6,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -51,18 +52,37 @@ inline testing::AssertionResult gpu_matches_cpu(const GpuOp& op, const std::vect
   return same_values(gpu_out, cpu_out, rtol, atol);
 }
 
-/** The layouts a kernel must handle, each made from a random (rows, cols) input on the CPU:
- * row-major, transposed, broadcast from a row, sliced with a step, and empty. */
+inline bool is_unsigned(Dtype d) { return d == uint8 || d == uint16 || d == uint32 || d == uint64; }
+
+/** Random values in [lo, hi] made on the CPU and evaluated (lo raised to 0 for unsigned dtypes);
+ * complex64 gets random real and imaginary parts. */
+inline array random_input(const Shape& shape, Dtype d, double lo = -2, double hi = 2, uint32_t seed = 1) {
+  Device cpu(Device::cpu);
+  if (is_unsigned(d)) lo = std::max(lo, 0.0);
+  array a = random_array(shape, d == complex64 ? float32 : d, lo, hi, seed);
+  if (d == complex64) {
+    array im = random_array(shape, float32, lo, hi, seed + 7919);
+    a = add(astype(a, complex64, cpu), multiply(astype(im, complex64, cpu), array(complex64_t(0.0f, 1.0f)), cpu), cpu);
+  }
+  eval(a);
+  return a;
+}
+
+/** The layouts a kernel must handle, each made from random_input on the CPU: row-major,
+ * transposed, broadcast from a row, sliced with a step, empty, and contiguous but one element in
+ * (misaligned for 16-byte vectors). */
 inline std::vector<std::pair<std::string, array>> layouts(Dtype dtype, int rows, int cols, double lo = -2, double hi = 2,
                                                           uint32_t seed = 1) {
   Device cpu(Device::cpu);
   std::vector<std::pair<std::string, array>> v;
-  v.emplace_back("row-major", random_array({rows, cols}, dtype, lo, hi, seed));
-  v.emplace_back("transposed", transpose(random_array({cols, rows}, dtype, lo, hi, seed + 1), cpu));
-  v.emplace_back("broadcast", broadcast_to(random_array({1, cols}, dtype, lo, hi, seed + 2), {rows, cols}, cpu));
-  v.emplace_back("sliced", slice(random_array({rows * 2, cols + 3}, dtype, lo, hi, seed + 3), {0, 1}, {rows * 2, cols + 1},
+  v.emplace_back("row-major", random_input({rows, cols}, dtype, lo, hi, seed));
+  v.emplace_back("transposed", transpose(random_input({cols, rows}, dtype, lo, hi, seed + 1), cpu));
+  v.emplace_back("broadcast", broadcast_to(random_input({1, cols}, dtype, lo, hi, seed + 2), {rows, cols}, cpu));
+  v.emplace_back("sliced", slice(random_input({rows * 2, cols + 3}, dtype, lo, hi, seed + 3), {0, 1}, {rows * 2, cols + 1},
                                  {2, 1}, cpu));
-  v.emplace_back("empty", random_array({0, cols}, dtype, lo, hi, seed + 4));
+  v.emplace_back("empty", random_input({0, cols}, dtype, lo, hi, seed + 4));
+  array flat = random_input({rows * cols + 1}, dtype, lo, hi, seed + 5);
+  v.emplace_back("offset", reshape(slice(flat, {1}, {rows * cols + 1}, cpu), {rows, cols}, cpu));
   for (auto& [name, a] : v) eval(a);
   return v;
 }

@@ -31,39 +31,6 @@ const std::vector<Dtype> kInts{int8, int16, int32, int64, uint8, uint16, uint32,
 const std::vector<Dtype> kAll{bool_, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
                               float32, float16, bfloat16, float64, complex64};
 
-bool is_unsigned(Dtype d) { return d == uint8 || d == uint16 || d == uint32 || d == uint64; }
-
-// Random values in [lo, hi] (lo raised to 0 for unsigned dtypes); complex64 gets random real and
-// imaginary parts.
-array make(const Shape& shape, Dtype d, double lo = -2, double hi = 2, uint32_t seed = 1) {
-  if (is_unsigned(d)) lo = std::max(lo, 0.0);
-  if (d != complex64) {
-    array a = random_array(shape, d, lo, hi, seed);
-    eval(a);
-    return a;
-  }
-  array re = astype(random_array(shape, float32, lo, hi, seed), complex64, kCpu);
-  array im = astype(random_array(shape, float32, lo, hi, seed + 7919), complex64, kCpu);
-  array z = add(re, multiply(im, array(complex64_t(0.0f, 1.0f)), kCpu), kCpu);
-  eval(z);
-  return z;
-}
-
-// The layouts of gpu_checks.h's layouts() for any dtype, plus a contiguous view one element in
-// (misaligned for 16-byte vectors).
-std::vector<std::pair<std::string, array>> all_layouts(Dtype d, int rows, int cols, double lo = -2, double hi = 2) {
-  std::vector<std::pair<std::string, array>> v;
-  v.emplace_back("row-major", make({rows, cols}, d, lo, hi, 1));
-  v.emplace_back("transposed", transpose(make({cols, rows}, d, lo, hi, 2), kCpu));
-  v.emplace_back("broadcast", broadcast_to(make({1, cols}, d, lo, hi, 3), {rows, cols}, kCpu));
-  v.emplace_back("sliced", slice(make({rows * 2, cols + 3}, d, lo, hi, 4), {0, 1}, {rows * 2, cols + 1}, {2, 1}, kCpu));
-  v.emplace_back("empty", make({0, cols}, d, lo, hi, 5));
-  array flat = make({rows * cols + 1}, d, lo, hi, 6);
-  v.emplace_back("offset", reshape(slice(flat, {1}, {rows * cols + 1}, kCpu), {rows, cols}, kCpu));
-  for (auto& [name, a] : v) eval(a);
-  return v;
-}
-
 // Tolerances for a float reduction over `n` elements (rounding grows with the length).
 double rtol_n(Dtype d, int64_t n) {
   double eps = d == float64 ? 1e-13 : 1e-6;
@@ -113,12 +80,12 @@ TEST(ReduceGpu, LayoutsEveryDtype) {
   MICA_REQUIRE_GPU();
   for (Dtype d : kAll) {
     // Products stay finite with factors near 1.
-    for (auto& [name, a] : all_layouts(d, kRows, kCols, d == bool_ ? 0 : -2, 2)) {
+    for (auto& [name, a] : layouts(d, kRows, kCols, d == bool_ ? 0 : -2, 2)) {
       std::string where = dtype_to_string(d) + " " + name;
       for (auto axes : std::vector<std::vector<int>>{{0}, {1}, {0, 1}}) check_reduce(a, axes, where);
     }
     if (!is_inexact(d)) continue;
-    for (auto& [name, a] : all_layouts(d, kRows, kCols, 0.5, 1.5)) {
+    for (auto& [name, a] : layouts(d, kRows, kCols, 0.5, 1.5)) {
       for (int ax : {0, 1}) {
         SCOPED_TRACE(dtype_to_string(d) + " " + name + " prod axis " + std::to_string(ax));
         auto op = [ax](const std::vector<array>& in, StreamOrDevice s) { return prod(in[0], ax, false, s); };
@@ -163,10 +130,10 @@ TEST(ReduceGpu, ComplexProducts) {
 TEST(ReduceGpu, MiddleAxesAndPermutations) {
   MICA_REQUIRE_GPU();
   for (Dtype d : {float32, int32, bfloat16, uint8, bool_, complex64, float64}) {
-    array a3 = make({6, 7, 65}, d);
-    array p3 = transpose(make({65, 6, 7}, d, -2, 2, 9), {1, 2, 0}, kCpu);  // dense, permuted
-    array q3 = transpose(make({7, 6, 65}, d, -2, 2, 10), {1, 0, 2}, kCpu);  // kept dims reordered in memory
-    array a4 = make({3, 4, 5, 6}, d);
+    array a3 = random_input({6, 7, 65}, d);
+    array p3 = transpose(random_input({65, 6, 7}, d, -2, 2, 9), {1, 2, 0}, kCpu);  // dense, permuted
+    array q3 = transpose(random_input({7, 6, 65}, d, -2, 2, 10), {1, 0, 2}, kCpu);  // kept dims reordered in memory
+    array a4 = random_input({3, 4, 5, 6}, d);
     std::vector<std::vector<int>> ax3{{0}, {1}, {2}, {0, 1}, {1, 2}, {0, 2}, {0, 1, 2}};
     for (auto& ax : ax3) {
       check_reduce(a3, ax, dtype_to_string(d) + " 3-d");
@@ -177,8 +144,8 @@ TEST(ReduceGpu, MiddleAxesAndPermutations) {
       check_reduce(a4, ax, dtype_to_string(d) + " 4-d");
     }
     // Size-1 reduced dims (a conversion) and a 0-d input.
-    check_reduce(make({5, 1, 9}, d), {1}, dtype_to_string(d) + " size-1 axis");
-    check_reduce(make({}, d), {}, dtype_to_string(d) + " 0-d");
+    check_reduce(random_input({5, 1, 9}, d), {1}, dtype_to_string(d) + " size-1 axis");
+    check_reduce(random_input({}, d), {}, dtype_to_string(d) + " 0-d");
   }
 }
 
@@ -187,7 +154,7 @@ TEST(ReduceGpu, LongRowsAndColumns) {
   for (Dtype d : {float32, bfloat16, int32, int8, bool_, float64, complex64}) {
     std::string dn = dtype_to_string(d);
     for (auto shape : std::vector<Shape>{{1, 100000}, {100000, 3}, {3, 100000}, {4096, 300}, {300, 4096}, {2, 70001}}) {
-      array a = make(shape, d, d == bool_ ? 0 : -2, 2, 11);
+      array a = random_input(shape, d, d == bool_ ? 0 : -2, 2, 11);
       std::string where = dn + " " + std::to_string(shape[0]) + "x" + std::to_string(shape[1]);
       for (auto axes : std::vector<std::vector<int>>{{0}, {1}, {0, 1}}) {
         int64_t n = 1;
@@ -202,7 +169,7 @@ TEST(ReduceGpu, LongRowsAndColumns) {
     }
   }
   // A sum over 2^24 + 3 elements (the all-reduce split over the whole GPU).
-  array big = make({(1 << 24) + 3}, float32, 0, 1, 12);
+  array big = random_input({(1 << 24) + 3}, float32, 0, 1, 12);
   EXPECT_TRUE(check([](const std::vector<array>& in, StreamOrDevice s) { return sum(in[0], false, s); }, {big}, 1e-5, 0));
   EXPECT_TRUE(check([](const std::vector<array>& in, StreamOrDevice s) { return max(in[0], false, s); }, {big}));
 }
@@ -225,7 +192,7 @@ TEST(ReduceGpu, SpecialValues) {
   }
   // Reductions over an empty axis give the identity.
   for (Dtype d : kAll) {
-    array e = make({4, 0, 3}, d);
+    array e = random_input({4, 0, 3}, d);
     for (auto& r : kReduceOps) {
       if (std::string(r.name) == "max" || std::string(r.name) == "min") continue;
       SCOPED_TRACE(dtype_to_string(d) + " empty " + r.name);
@@ -255,12 +222,12 @@ void check_arg(const array& a, const std::string& where) {
 TEST(ArgReduceGpu, LayoutsEveryDtype) {
   MICA_REQUIRE_GPU();
   for (Dtype d : kAll) {
-    for (auto& [name, a] : all_layouts(d, kRows, kCols)) {
+    for (auto& [name, a] : layouts(d, kRows, kCols)) {
       if (a.size() == 0) continue;  // an error on every device
       check_arg(a, dtype_to_string(d) + " " + name);
     }
-    check_arg(make({5, 6, 33}, d), dtype_to_string(d) + " 3-d");
-    check_arg(transpose(make({33, 5, 6}, d), {1, 2, 0}, kCpu), dtype_to_string(d) + " 3-d permuted");
+    check_arg(random_input({5, 6, 33}, d), dtype_to_string(d) + " 3-d");
+    check_arg(transpose(random_input({33, 5, 6}, d), {1, 2, 0}, kCpu), dtype_to_string(d) + " 3-d permuted");
   }
 }
 
@@ -268,7 +235,7 @@ TEST(ArgReduceGpu, LongAndSpecial) {
   MICA_REQUIRE_GPU();
   for (Dtype d : {float32, bfloat16, int8, uint32, bool_, float64, complex64}) {
     for (auto shape : std::vector<Shape>{{1, 100000}, {100000, 3}, {3, 100000}, {4096, 300}}) {
-      check_arg(make(shape, d, -2, 2, 21), dtype_to_string(d) + " " + std::to_string(shape[0]) + "x" + std::to_string(shape[1]));
+      check_arg(random_input(shape, d, -2, 2, 21), dtype_to_string(d) + " " + std::to_string(shape[0]) + "x" + std::to_string(shape[1]));
     }
   }
   // Ties take the first index; a NaN counts as the extreme (its first index).
@@ -325,8 +292,8 @@ TEST(ScanGpu, LayoutsEveryDtype) {
   for (Dtype d : kAll) {
     // Factors near 1 keep products finite (integers: -1, 0, 1 wrap identically everywhere).
     double lo = d == bool_ ? 0 : (is_inexact(d) ? 0.5 : -1), hi = is_inexact(d) ? 1.5 : 1;
-    for (auto& [name, a] : all_layouts(d, kRows, kCols, lo, hi)) check_scan(a, dtype_to_string(d) + " " + name);
-    check_scan(make({4, 5, 67}, d, lo, hi, 31), dtype_to_string(d) + " 3-d");
+    for (auto& [name, a] : layouts(d, kRows, kCols, lo, hi)) check_scan(a, dtype_to_string(d) + " " + name);
+    check_scan(random_input({4, 5, 67}, d, lo, hi, 31), dtype_to_string(d) + " 3-d");
   }
 }
 
@@ -334,7 +301,7 @@ TEST(ScanGpu, LongAndSpecial) {
   MICA_REQUIRE_GPU();
   for (Dtype d : {float32, bfloat16, int32, int8, bool_, float64, complex64}) {
     for (auto shape : std::vector<Shape>{{1, 100000}, {100000, 3}, {3, 70001}, {2048, 520}, {8, 1000}, {1000, 8}}) {
-      check_scan(make(shape, d, d == bool_ ? 0 : -2, 2, 41),
+      check_scan(random_input(shape, d, d == bool_ ? 0 : -2, 2, 41),
                  dtype_to_string(d) + " " + std::to_string(shape[0]) + "x" + std::to_string(shape[1]), true);
     }
   }
@@ -381,24 +348,24 @@ TEST(RowsGpu, LayoutsAndSizes) {
   MICA_REQUIRE_GPU();
   for (Dtype d : kFloats) {
     std::string dn = dtype_to_string(d);
-    for (auto& [name, a] : all_layouts(d, kRows, kCols, -4, 4)) check_rows(a, dn + " " + name);
+    for (auto& [name, a] : layouts(d, kRows, kCols, -4, 4)) check_rows(a, dn + " " + name);
     // Row lengths around each kernel's boundaries: warp rows, 1..8 vectors a thread, a block
     // of 32..512 threads, and the two-read kernel past 16K (8K for float64) elements.
     for (int n : {1, 3, 8, 31, 100, 128, 1000, 1024, 1029, 4096, 8192, 8195, 16384, 16385, 40000, 100000}) {
       int rows = n >= 16384 ? 2 : (n >= 1000 ? 5 : 33);
-      check_rows(make({rows, n}, d, -4, 4, n), dn + " n=" + std::to_string(n), n < 5000);
+      check_rows(random_input({rows, n}, d, -4, 4, n), dn + " n=" + std::to_string(n), n < 5000);
     }
-    check_rows(make({100000, 3}, d, -4, 4, 3), dn + " 100000x3");
-    check_rows(make({3, 5, 0}, d), dn + " empty rows", false);
-    check_rows(make({2, 3, 7}, d), dn + " 3-d");
+    check_rows(random_input({100000, 3}, d, -4, 4, 3), dn + " 100000x3");
+    check_rows(random_input({3, 5, 0}, d), dn + " empty rows", false);
+    check_rows(random_input({2, 3, 7}, d), dn + " 3-d");
   }
   // Integer inputs are converted to float32 by the ops first.
-  check_rows(make({9, 50}, int32, -20, 20), "int32");
+  check_rows(random_input({9, 50}, int32, -20, 20), "int32");
   // Variance with n - ddof <= 0 divides by zero.
   for (Dtype d : kFloats) {
     auto op = [](const std::vector<array>& in, StreamOrDevice s) { return var(in[0], -1, false, 2, s); };
-    EXPECT_TRUE(check(op, {make({4, 2}, d)}));
-    EXPECT_TRUE(check(op, {make({4, 1}, d)}));
+    EXPECT_TRUE(check(op, {random_input({4, 2}, d)}));
+    EXPECT_TRUE(check(op, {random_input({4, 1}, d)}));
   }
 }
 

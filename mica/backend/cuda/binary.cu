@@ -11,7 +11,7 @@
 #include <type_traits>
 
 #include "mica/backend/cuda/device/elementwise.cuh"
-#include "mica/backend/cuda/device/limits.cuh"
+#include "mica/backend/cuda/device/reduce_ops.cuh"
 #include "mica/backend/cuda/device/types.cuh"
 #include "mica/backend/cuda/utils.h"
 #include "mica/primitives/binary.h"

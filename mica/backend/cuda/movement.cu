@@ -109,13 +109,7 @@ void SliceUpdate::eval_gpu(const std::vector<array>& inputs, array& out) {
 }
 
 // x: any layout, start: integers per axis (read on the host) -> out: view of slice_size.
-void DynamicSlice::eval_gpu(const std::vector<array>& inputs, array& out) {
-  const array& in = inputs[0];
-  auto st = dynamic_starts(inputs[1], axes_, in.shape(), slice_size_);
-  int64_t off = 0;
-  for (size_t d = 0; d < in.ndim(); ++d) off += st[d] * in.strides()[d];
-  make_view(in, out, in.strides(), off);
-}
+void DynamicSlice::eval_gpu(const std::vector<array>& inputs, array& out) { eval_cpu(inputs, out); }
 
 // src: any layout, update: full rank, start: integers per axis -> out: src with update written.
 void DynamicSliceUpdate::eval_gpu(const std::vector<array>& inputs, array& out) {
@@ -150,20 +144,6 @@ struct PadParams {
   int64_t lo[cu::kMaxDims];
 };
 
-// Source coordinate along one axis (see views::pad_map), -1 for the pad value.
-__device__ int64_t pad_source(int64_t o, int64_t n, int64_t lo, int mode) {
-  int64_t i = o - lo;
-  if (i >= 0 && i < n) return i;
-  if (mode == Pad::Constant || n == 0) return -1;
-  if (mode == Pad::Edge || n == 1) return i < 0 ? 0 : n - 1;
-  if (mode == Pad::Reflect) {
-    int64_t p = 2 * (n - 1), r = ((i % p) + p) % p;
-    return r < n ? r : p - r;
-  }
-  int64_t p = 2 * n, r = ((i % p) + p) % p;
-  return r < n ? r : p - 1 - r;
-}
-
 // x: any layout (p.in_strides); out: row-major p.out_shape; W: element-sized word.
 template <typename W>
 __global__ void pad_kernel(const W* __restrict__ in, W* __restrict__ out, W value, PadParams p, int64_t n) {
@@ -174,7 +154,7 @@ __global__ void pad_kernel(const W* __restrict__ in, W* __restrict__ out, W valu
     for (int d = p.ndim - 1; d >= 0; --d) {
       int64_t c = rem % p.out_shape[d];
       rem /= p.out_shape[d];
-      int64_t m = pad_source(c, p.in_shape[d], p.lo[d], p.mode);
+      int64_t m = views::pad_source(c, p.in_shape[d], p.lo[d], p.mode);
       if (m < 0) padded = true;
       else off += m * p.in_strides[d];
     }

@@ -17,7 +17,7 @@
 
 #include "mica/backend/cuda/copy.h"
 #include "mica/backend/cuda/device/elementwise.cuh"
-#include "mica/backend/cuda/device/limits.cuh"
+#include "mica/backend/cuda/device/reduce_ops.cuh"
 #include "mica/backend/cuda/device/types.cuh"
 #include "mica/backend/cuda/utils.h"
 #include "mica/primitives/reduce.h"
@@ -33,45 +33,15 @@ using cu::greater;
 using cu::highest;
 using cu::is_nan;
 using cu::lowest;
+using cu::MaxOp;
+using cu::MinOp;
+using cu::ProdOp;
+using cu::SumOp;
 
 constexpr int kThreads = 256;
 
-// ---- element operations (the CPU's, mica/backend/cpu/reduce.h) ----
+// ---- element operations: Sum/Prod/Max/Min in device/reduce_ops.cuh ----
 
-
-template <typename T>
-struct SumOp {
-  using A = T;
-  __device__ static A init() { return A(0); }
-  __device__ A operator()(A a, A b) const { return a + b; }
-};
-template <typename T>
-struct ProdOp {
-  using A = T;
-  __device__ static A init() { return A(1); }
-  __device__ A operator()(A a, A b) const {
-    if constexpr (std::is_same_v<A, bool>) return a && b;
-    else return a * b;
-  }
-};
-template <typename T>
-struct MaxOp {
-  using A = T;
-  __device__ static A init() { return lowest<A>(); }
-  __device__ A operator()(A a, A b) const {
-    if constexpr (std::is_same_v<A, bool>) return a || b;
-    else return (is_nan(a) || greater(a, b)) ? a : b;
-  }
-};
-template <typename T>
-struct MinOp {
-  using A = T;
-  __device__ static A init() { return highest<A>(); }
-  __device__ A operator()(A a, A b) const {
-    if constexpr (std::is_same_v<A, bool>) return a && b;
-    else return (is_nan(a) || greater(b, a)) ? a : b;
-  }
-};
 template <typename T>
 struct LogAddExpOp {
   using A = T;
