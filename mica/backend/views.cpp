@@ -131,6 +131,16 @@ std::vector<int64_t> dynamic_starts(const array& start, const std::vector<int>& 
   return st;
 }
 
+std::pair<int64_t, Strides> region(const array& out, const std::vector<int64_t>& start, const Shape& steps) {
+  int64_t off = 0;
+  Strides ds(out.ndim());
+  for (size_t d = 0; d < out.ndim(); ++d) {
+    off += start[d] * out.strides()[d];
+    ds[d] = out.strides()[d] * steps[d];
+  }
+  return {off, ds};
+}
+
 std::vector<int64_t> pad_map(int64_t n, int64_t lo, int64_t hi, Pad::Mode mode) {
   std::vector<int64_t> m(n + lo + hi);
   for (int64_t o = 0; o < static_cast<int64_t>(m.size()); ++o) m[o] = pad_source(o, n, lo, mode);

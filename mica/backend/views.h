@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "mica/array.h"
@@ -23,6 +24,8 @@ void make_view(const array& in, array& out, const Strides& strides, int64_t offs
 /** Strides of `out_shape` viewing the same elements as (in_shape, in_strides) in row-major
  * order, or nothing when some merged group of input dims is not evenly strided. */
 std::optional<Strides> reshape_strides(const Shape& in_shape, const Strides& in_strides, const Shape& out_shape);
+/** Element offset and strides of the region of `out` that starts at `start` and steps by `steps`. */
+std::pair<int64_t, Strides> region(const array& out, const std::vector<int64_t>& start, const Shape& steps);
 /** Start offsets per axis of a dynamic slice of `size` within `shape`: negative starts count
  * from the end, then the start is clamped so that the slice fits. */
 std::vector<int64_t> dynamic_starts(const array& start, const std::vector<int>& axes, const Shape& shape,

@@ -66,12 +66,7 @@ void copy_or_donate(const array& src, array& out) {
 // Writes `upd` (of the region's shape) into out at element offset `off` with steps `steps`.
 void write_region(const array& upd, array& out, const std::vector<int64_t>& start, const Shape& steps) {
   if (upd.size() == 0) return;
-  int64_t off = 0;
-  Strides ds(out.ndim());
-  for (size_t d = 0; d < out.ndim(); ++d) {
-    off += start[d] * out.strides()[d];
-    ds[d] = out.strides()[d] * steps[d];
-  }
+  auto [off, ds] = region(out, start, steps);
   strided_copy(upd.data<void>(), upd.strides(), byte_ptr(out, off), ds, upd.shape(), out.itemsize());
 }
 

@@ -27,12 +27,7 @@ array window(const array& out, const Shape& shape, const Strides& strides, int64
 // Writes `upd` (of the region's shape) into out at start with steps.
 void write_region(const array& upd, array& out, const std::vector<int64_t>& start, const Shape& steps, const Stream& s) {
   if (upd.size() == 0) return;
-  int64_t off = 0;
-  Strides ds(out.ndim());
-  for (size_t d = 0; d < out.ndim(); ++d) {
-    off += start[d] * out.strides()[d];
-    ds[d] = out.strides()[d] * steps[d];
-  }
+  auto [off, ds] = region(out, start, steps);
   cu::prepare(upd, s);
   array w = window(out, upd.shape(), ds, off);
   cu::copy_into(upd, w, s);
