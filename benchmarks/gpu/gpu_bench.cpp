@@ -1,119 +1,33 @@
-// GPU op benchmarks: prints one line per case, "name seconds bytes", for
-// benchmarks/compare/gpu_vs_torch.py, which times PyTorch on the same cases in the same run and
-// prints the ratios. Each case builds its graph, then times eval() (which waits for the GPU);
-// the median of several runs counts.
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <functional>
+// Runs the GPU op benchmarks of every family (benchmarks/gpu/*_bench.cpp), or of the families
+// named on the command line. Output: see bench.h.
+#include <map>
 #include <string>
-#include <vector>
 
-#include "mica/mica.h"
+#include "benchmarks/gpu/bench.h"
 
-namespace mx = mica;
-
+namespace mica_bench {
 namespace {
-
-double median_seconds(const std::function<mx::array()>& build, int reps) {
-  std::vector<double> t;
-  for (int r = 0; r < reps + 2; ++r) {
-    mx::array out = build();
-    auto t0 = std::chrono::steady_clock::now();
-    mx::eval(out);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (r >= 2) t.push_back(s);  // two warm-up runs: pool growth, module load
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+std::map<std::string, Family>& families() {
+  static std::map<std::string, Family> f;
+  return f;
 }
-
-void report(const std::string& name, double s, double bytes) { std::printf("%s %.9f %.0f\n", name.c_str(), s, bytes); }
-
 }  // namespace
+int add_family(const char* name, Family f) {
+  families()[name] = f;
+  return 0;
+}
+}  // namespace mica_bench
 
 int main(int argc, char** argv) {
-  if (!mx::is_available(mx::Device::gpu)) {
+  if (!mica::is_available(mica::Device::gpu)) {
     std::printf("no GPU\n");
     return 77;
   }
-  mx::set_default_device(mx::Device::gpu);
-  const int n = 1 << 28;
-  const int reps = 10;
-  for (mx::Dtype dt : {mx::float32, mx::bfloat16}) {
-    std::string sfx = dt == mx::float32 ? "_f32" : "_bf16";
-    double es = dt.size;
-    auto a = mx::astype(mx::random::uniform({n}, mx::float32), dt);
-    auto b = mx::astype(mx::random::uniform({n}, mx::float32), dt);
-    mx::eval(a, b);
-    report("copy" + sfx, median_seconds([&] { return mx::copy(a); }, reps), 2.0 * n * es);
-    report("add" + sfx, median_seconds([&] { return mx::add(a, b); }, reps), 3.0 * n * es);
-    report("multiply" + sfx, median_seconds([&] { return mx::multiply(a, b); }, reps), 3.0 * n * es);
-    report("exp" + sfx, median_seconds([&] { return mx::exp(a); }, reps), 2.0 * n * es);
-    if (dt == mx::float32) {
-      report("sum_all" + sfx, median_seconds([&] { return mx::sum(a); }, reps), 1.0 * n * es);
-    }
-    auto m = mx::reshape(a, {8192, n / 8192});
-    m = mx::slice(m, {0, 0}, {8192, 8192});
-    m = mx::contiguous(m);
-    mx::eval(m);
-    double mb = 8192.0 * 8192.0 * es;
-    if (dt == mx::float32) report("sum_rows" + sfx, median_seconds([&] { return mx::sum(m, -1); }, reps), mb);
-    report("softmax" + sfx, median_seconds([&] { return mx::softmax(m, -1); }, reps), 2 * mb);
-    report("logsumexp" + sfx, median_seconds([&] { return mx::logsumexp(m, -1); }, reps), mb);
+  mica::set_default_device(mica::Device::gpu);
+  for (auto& [name, run] : mica_bench::families()) {
+    bool wanted = argc == 1;
+    for (int i = 1; i < argc; ++i) wanted = wanted || name == argv[i];
+    if (wanted) run();
   }
-  // Host <-> GPU: 1 GiB of float32 from pageable host memory to the GPU and back.
-  {
-    const int m = 1 << 28;
-    std::vector<float> host(m, 1.5f);
-    std::vector<double> up, down;
-    for (int r = 0; r < 5; ++r) {
-      mx::array h(mica::allocator::Buffer{host.data(), host.size() * 4}, {m}, mx::float32, [](mica::allocator::Buffer) {});
-      auto t0 = std::chrono::steady_clock::now();
-      mx::array g = mx::copy(h, mx::Device::gpu);
-      mx::eval(g);
-      up.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      mx::array g2 = mx::multiply(g, mx::array(2.0f));
-      mx::eval(g2);
-      t0 = std::chrono::steady_clock::now();
-      volatile float first = g2.data<float>()[0];
-      (void)first;
-      down.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(up.begin(), up.end());
-    std::sort(down.begin(), down.end());
-    report("host_to_gpu_f32", up[2], 4.0 * m);
-    report("gpu_to_host_f32", down[2], 4.0 * m);
-  }
-  // Overhead: 10,000 scalar adds built and evaluated; a chain of 100 small elementwise ops.
-  {
-    mx::array x = mx::zeros({}, mx::float32);
-    mx::eval(x);
-    double s = median_seconds(
-        [&] {
-          mx::array y = x;
-          for (int i = 0; i < 10000; ++i) y = mx::add(y, mx::array(1.0f));
-          return y;
-        },
-        5);
-    report("scalar_adds_10000", s, 0);
-    mx::array y = mx::random::uniform({32, 256}, mx::float32);
-    mx::eval(y);
-    double c = median_seconds(
-        [&] {
-          mx::array z = y;
-          for (int i = 0; i < 25; ++i) {
-            z = mx::multiply(z, mx::array(0.5f));
-            z = mx::add(z, y);
-            z = mx::tanh(z);
-            z = mx::subtract(z, mx::array(0.25f));
-          }
-          return z;
-        },
-        20);
-    report("chain_100_small", c, 0);
-  }
-  (void)argc;
-  (void)argv;
   return 0;
 }

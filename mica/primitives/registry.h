@@ -36,17 +36,17 @@
   X(Slice, movement, U, K) X(SliceUpdate, movement, U, K) X(DynamicSlice, movement, U, K)            \
   X(DynamicSliceUpdate, movement, U, K) X(Concatenate, movement, U, K) X(Pad, movement, U, K)        \
   /* indexing */                                                                            \
-  X(Gather, indexing, U, F) X(Scatter, indexing, U, F) X(GatherAxis, indexing, U, F)                 \
-  X(ScatterAxis, indexing, U, F) X(MaskedScatter, indexing, U, F)                                 \
+  X(Gather, indexing, U, K) X(Scatter, indexing, U, K) X(GatherAxis, indexing, U, K)                 \
+  X(ScatterAxis, indexing, U, K) X(MaskedScatter, indexing, U, K)                                 \
   /* matmul and conv */                                                                     \
-  X(Matmul, matmul, U, F) X(AddMM, matmul, U, F) X(Convolution, conv, U, F)                          \
+  X(Matmul, matmul, U, K) X(AddMM, matmul, U, K) X(Convolution, conv, U, F)                          \
   /* sort */                                                                                \
-  X(Sort, sort, U, F) X(ArgSort, sort, U, F) X(Partition, sort, U, F) X(ArgPartition, sort, U, F)      \
+  X(Sort, sort, U, K) X(ArgSort, sort, U, K) X(Partition, sort, U, K) X(ArgPartition, sort, U, K)      \
   /* random */                                                                              \
   X(RandomBits, random, U, K)                                                                  \
   /* fused (fast::) */                                                                      \
-  X(LayerNorm, fused, U, F) X(LayerNormVjp, fused, M, F) X(RMSNorm, fused, U, F) X(Gelu, fused, U, F)    \
-  X(AdamStep, fused, M, F)                                                                     \
+  X(LayerNorm, fused, U, K) X(LayerNormVjp, fused, M, K) X(RMSNorm, fused, U, K) X(Gelu, fused, U, K)    \
+  X(AdamStep, fused, M, K)                                                                     \
   /* made by the transforms (custom_function, checkpoint, depends) */                        \
   X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)
 

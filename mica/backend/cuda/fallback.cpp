@@ -29,11 +29,7 @@ MICA_PRIMITIVES(MICA_FALLBACK)
 namespace gpu {
 std::string cpu_fallback_reason(const std::string& primitive) {
   static const std::map<std::string, std::string> by_family = {
-      {"indexing", "gather/scatter kernels are part 2 of the CUDA backend"},
-      {"matmul", "cuBLASLt matrix products are part 2 of the CUDA backend"},
       {"conv", "cuDNN convolutions are part 2 of the CUDA backend"},
-      {"sort", "sorting kernels are part 2 of the CUDA backend"},
-      {"fused", "fused kernels are part 2 of the CUDA backend"},
   };
 #define MICA_REASON(NAME, FAMILY, KIND, GPU) \
   if (primitive == #NAME && std::string(#GPU) == "F") return by_family.at(#FAMILY);

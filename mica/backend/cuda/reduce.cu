@@ -291,8 +291,11 @@ void reduce_rows(Ctx& c, const In* x, Out* y, int64_t rows, int64_t n) {
   using A = typename Op::A;
   constexpr int W = vec_width<In>;
   const int64_t vecs = ceil_div(n, W);
+  // Threads per row: enough for about 4 vectors each (up to 256), but no more than fill the GPU
+  // once rows are many, so long rows stream through one or two warps with few block barriers.
+  const int64_t resident = wave<row_reduce_kernel<Op, In, Out>>(c) * kThreads;
   int tl = 0;
-  while (tl < 8 && (int64_t(4) << tl) < vecs) ++tl;  // about 4+ vectors per thread, up to 256 threads
+  while (tl < 8 && (int64_t(4) << tl) < vecs && (tl < 5 || (rows << tl) < resident)) ++tl;
   if constexpr (Split) {
     if (tl == 8 && n >= 2 * kMinChunk) {
       const int64_t splits0 = std::min(wave<row_reduce_kernel<Op, In, A>>(c) / rows, ceil_div(n, kMinChunk));

@@ -114,7 +114,7 @@ __device__ __forceinline__ C lse_of(MaxSum<C> ms) {
 // a thread is element (k*G + lane)*W + w when `vec` (16-byte accesses), else j*G + lane. The
 // valid slots of a thread are j < cnt in both cases.
 template <int K, typename T, int NV>
-__global__ void __launch_bounds__(kMaxGroup) rows_reg_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows,
+__global__ void __launch_bounds__(kMaxGroup, 2) rows_reg_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows,
                                                              int64_t n, int gl, bool vec, int ddof) {
   using C = C_t<T>;
   constexpr int W = vec_width<T>;
@@ -162,32 +162,37 @@ __global__ void __launch_bounds__(kMaxGroup) rows_reg_kernel(const T* __restrict
     sq = group_all(sq, Plus<C>{}, G, smc);
     if (live && lane == 0) y[row] = cast<T>(sq / static_cast<C>(n - ddof > 0 ? n - ddof : 0));
   } else {
-    C m = -inf<C>();
+    // One exp per element: e = exp(x - m) against this thread's max m, kept in registers in
+    // place of x; the output is e * exp(m - M) / S with the row's max M and sum S.
+    C e[NV * W];
 #pragma unroll
     for (int k = 0; k < NV; ++k) {
 #pragma unroll
-      for (int w = 0; w < W; ++w) {
-        C v = cast<C>(r[k].v[w]);
-        if (k * W + w < cnt && v > m) m = v;
-      }
+      for (int w = 0; w < W; ++w) e[k * W + w] = cast<C>(r[k].v[w]);
+    }
+    C m = -inf<C>();
+#pragma unroll
+    for (int j = 0; j < NV * W; ++j) {
+      if (j < cnt && e[j] > m) m = e[j];
     }
     C s = 0;
 #pragma unroll
-    for (int k = 0; k < NV; ++k) {
-#pragma unroll
-      for (int w = 0; w < W; ++w) s += k * W + w < cnt ? term(cast<C>(r[k].v[w]), m) : C(0);
+    for (int j = 0; j < NV * W; ++j) {
+      e[j] = j < cnt ? term(e[j], m) : C(0);
+      s += e[j];
     }
     const MaxSum<C> ms = group_all(MaxSum<C>{m, s}, Merge<C>{}, G, sm);
     if constexpr (K == kLogSumExp) {
       if (live && lane == 0) y[row] = cast<T>(lse_of(ms));
     } else {
       const bool finite = ms.m != inf<C>() && ms.m != -inf<C>();
-      const C inv = C(1) / ms.s;
+      // exp(m - M) is 0 for a thread without valid slots (m = -inf), 1 when m == M.
+      const C scale = finite ? term(m, ms.m) / ms.s : qnan<C>();
 #pragma unroll
       for (int k = 0; k < NV; ++k) {
         Vec<T, W> o;
 #pragma unroll
-        for (int w = 0; w < W; ++w) o.v[w] = cast<T>(finite ? fast_exp(cast<C>(r[k].v[w]) - ms.m) * inv : qnan<C>());
+        for (int w = 0; w < W; ++w) o.v[w] = cast<T>(e[k * W + w] * scale);
         if (vec) {
           if (k * W < cnt) *reinterpret_cast<Vec<T, W>*>(y + off + (int64_t(k) * G + lane) * W) = o;
         } else {
