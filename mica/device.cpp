@@ -91,4 +91,12 @@ Stream to_stream(StreamOrDevice s, Device default_) {
 }
 Stream to_stream(StreamOrDevice s) { return to_stream(s, default_device()); }
 
+namespace gpu {
+namespace {
+std::atomic<bool> g_allow_tf32{false};
+}
+void set_allow_tf32(bool allow) { g_allow_tf32.store(allow); }
+bool allow_tf32() { return g_allow_tf32.load(); }
+}  // namespace gpu
+
 }  // namespace mica

@@ -53,4 +53,12 @@ Stream to_stream(StreamOrDevice s, Device default_);
 void synchronize();
 void synchronize(Stream s);
 
+namespace gpu {
+/** Whether float32 matrix products on the GPU may round their inputs to TF32 (tensor cores with
+ * 10-bit mantissas, float32 accumulation; several times faster). Off by default, so GPU results
+ * match the CPU to float32 tolerance, as PyTorch's `torch.backends.cuda.matmul.allow_tf32`. */
+void set_allow_tf32(bool allow);
+bool allow_tf32();
+}  // namespace gpu
+
 }  // namespace mica

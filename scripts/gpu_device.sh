@@ -29,13 +29,14 @@ cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMICA_BUILD_EXAMPLES=O
 grep "mica:" "$OUT/configure.log"
 t0=$(date +%s)
 targets=()
-[ "$what" = gpu ] && targets=(--target device_gpu_test elementwise_gpu_test reduce_gpu_test gpu_bench coverage_check)
+gpu_tests=${GPU_TESTS:-$(cd tests/gpu && ls *_gpu_test.cpp | sed "s/\.cpp$//")}
+[ "$what" = gpu ] && targets=(--target $gpu_tests gpu_bench coverage_check)
 cmake --build $build -j 16 "${targets[@]}" > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
 if [ "$what" = gpu ]; then
-  for t in device elementwise reduce; do
-    MICA_GPU_TEST=1 MICA_COVERAGE_DIR=$build/tests/coverage timeout 240 $build/tests/${t}_gpu_test > "$OUT/${t}_gpu.log" 2>&1
-    echo "${t}_gpu_test: exit $?"; grep -E "^\[  (FAILED|PASSED) |Failure|Expected|Which is|actual|error" "$OUT/${t}_gpu.log" | head -40
+  for t in $gpu_tests; do
+    MICA_GPU_TEST=1 MICA_COVERAGE_DIR=$build/tests/coverage timeout 240 $build/tests/$t > "$OUT/$t.log" 2>&1
+    echo "$t: exit $?"; grep -E "^\[  (FAILED|PASSED) |Failure|Expected|Which is|actual|error" "$OUT/$t.log" | head -40
   done
   $build/tests/coverage_check $build/tests/coverage | grep -E "no GPU test|fall back"
 fi
@@ -50,5 +51,5 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
   echo "suite on the GPU:"; grep -E "tests passed|Failed|\*\*\*" "$OUT/suite_on_gpu.log" | tail -25
 fi
 if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = gpu ]; then
-  PYTHONUNBUFFERED=1 python3 benchmarks/compare/gpu_vs_torch.py $build 2>&1 | tee "$OUT/bench.log"
+  PYTHONUNBUFFERED=1 python3 benchmarks/compare/gpu_vs_torch.py $build ${BENCH:-} 2>&1 | tee "$OUT/bench.log"
 fi

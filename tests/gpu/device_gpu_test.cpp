@@ -180,15 +180,16 @@ TEST(GpuDevice, CastsBetweenAllDtypes) {
 TEST(GpuDevice, Part2PrimitivesFallBackToCpu) {
   MICA_REQUIRE_GPU();
   size_t before = gpu::cpu_fallback_count();
-  array a = random_array({8, 16}, float32);
-  array b = random_array({16, 4}, float32);
-  EXPECT_TRUE(gpu_matches_cpu([](auto& in, StreamOrDevice s) { return matmul(in[0], in[1], s); }, {a, b}, 1e-5, 1e-5));
+  array x = random_array({2, 12, 3}, float32);
+  array w = random_array({4, 3, 3}, float32);
+  auto conv = [](auto& in, StreamOrDevice s) { return conv1d(in[0], in[1], 1, 1, 1, 1, s); };
+  EXPECT_TRUE(gpu_matches_cpu(conv, {x, w}, 1e-5, 1e-5));
   EXPECT_GT(gpu::cpu_fallback_count(), before);
-  EXPECT_FALSE(gpu::cpu_fallback_reason("Matmul").empty());
+  EXPECT_FALSE(gpu::cpu_fallback_reason("Convolution").empty());
   EXPECT_TRUE(gpu::cpu_fallback_reason("Add").empty());
   // A fallback's output feeds a GPU kernel again.
-  array c = exp(matmul(a, b, kGpu), kGpu);
-  EXPECT_TRUE(all_close(to_vector(c), to_vector(exp(matmul(a, b, kCpu), kCpu)), 1e-5, 1e-6));
+  array c = exp(conv1d(x, w, 1, 1, 1, 1, kGpu), kGpu);
+  EXPECT_TRUE(all_close(to_vector(c), to_vector(exp(conv1d(x, w, 1, 1, 1, 1, kCpu), kCpu)), 1e-5, 1e-6));
 }
 
 TEST(GpuDevice, MoreThan2To31Elements) {
