@@ -28,6 +28,24 @@ inline double median_seconds(const std::function<mica::array()>& build, int reps
   return t[t.size() / 2];
 }
 
+/** Seconds per op for short kernels: `n` independent copies of the op are built and evaluated
+ * together, so the GPU runs them back to back and one eval()'s host overhead (graph walk,
+ * launch latency, the final wait: ~10 us) is spread over n (PyTorch's side is timed with CUDA
+ * events, which leave it out too). */
+inline double median_seconds_n(const std::function<mica::array()>& build, int n, int reps = 10) {
+  std::vector<double> t;
+  for (int r = 0; r < reps + 2; ++r) {
+    std::vector<mica::array> outs;
+    for (int i = 0; i < n; ++i) outs.push_back(build());
+    auto t0 = std::chrono::steady_clock::now();
+    mica::eval(outs);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r >= 2) t.push_back(s / n);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
 /** bytes: the bytes a case must move (0: not a bandwidth case); flops: its arithmetic (0: none). */
 inline void report(const std::string& name, double s, double bytes, double flops = 0) {
   std::printf("%s %.9f %.0f %.0f\n", name.c_str(), s, bytes, flops);

@@ -28,4 +28,11 @@ MICA_GPU_BENCH(matmul) {
   product("gpt2_mlp_up_bf16", 8192, 768, 3072, mx::bfloat16, true);
   product("gpt2_lm_head_bf16", 8192, 768, 50304, mx::bfloat16, true);
   product("gpt2_lm_head_dw_bf16", 50304, 8192, 768, mx::bfloat16);
+  // nn::Linear with a bias over (8, 1024, 768) tokens: addmm with a bias row (the epilogue).
+  auto x = mx::astype(mx::random::uniform({8, 1024, 768}), mx::bfloat16);
+  auto w = mx::astype(mx::random::uniform({2304, 768}), mx::bfloat16);
+  auto bias = mx::astype(mx::random::uniform({2304}), mx::bfloat16);
+  mx::eval(x, w, bias);
+  report("gpt2_qkv_linear_bias_bf16", median_seconds([&] { return mx::addmm(bias, x, mx::transpose(w)); }), 0,
+         2.0 * 8192 * 768 * 2304);
 }

@@ -59,7 +59,7 @@ TEST(MatmulGpu, BatchesAndBroadcast) {
     array b = random_input({3, 4, 17, 6}, d, -1, 1, 22);
     EXPECT_TRUE(check_matmul(a, b)) << d << " batched";
     // One matrix against a batch on either side, and broadcasts inside the batch.
-    EXPECT_TRUE(check_matmul(random_input({17, 9}, d, -1, 1, 23), b)) << d;
+    EXPECT_TRUE(check_matmul(random_input({9, 17}, d, -1, 1, 23), b)) << d;
     EXPECT_TRUE(check_matmul(a, random_input({17, 6}, d, -1, 1, 24))) << d;
     EXPECT_TRUE(check_matmul(random_input({3, 1, 9, 17}, d, -1, 1, 25), random_input({1, 4, 17, 6}, d, -1, 1, 26)))
         << d;

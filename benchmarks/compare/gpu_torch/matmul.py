@@ -27,4 +27,8 @@ def cases():
     out["gpt2_mlp_up_bf16"] = product(8192, 768, 3072, torch.bfloat16, True)
     out["gpt2_lm_head_bf16"] = product(8192, 768, 50304, torch.bfloat16, True)
     out["gpt2_lm_head_dw_bf16"] = product(50304, 8192, 768, torch.bfloat16)
+    x = torch.rand(8, 1024, 768, device="cuda").to(torch.bfloat16)
+    w = torch.rand(2304, 768, device="cuda").to(torch.bfloat16)
+    b = torch.rand(2304, device="cuda").to(torch.bfloat16)
+    out["gpt2_qkv_linear_bias_bf16"] = cuda_median(lambda: torch.nn.functional.linear(x, w, b))
     return out

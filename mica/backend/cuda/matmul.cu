@@ -152,9 +152,11 @@ struct Lt {
     return it->second.ptr;
   }
 
-  Plan& plan(const Problem& p, const Types& t) {
-    auto& slot = plans[p.key()];
-    if (slot) return *slot;
+  // The cached plan of p; nullptr when p asks for the bias epilogue and cuBLASLt has no
+  // algorithm with it for this problem (the caller then accumulates c instead).
+  Plan* plan(const Problem& p, const Types& t) {
+    auto key = p.key();
+    if (auto it = plans.find(key); it != plans.end()) return it->second.get();
     if (!handle) MICA_CUBLAS_CHECK(cublasLtCreate(&handle));
     auto plan = std::make_unique<Plan>();
     cublasLtMatmulDesc_t d = nullptr;
@@ -194,16 +196,20 @@ struct Lt {
         cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
     cublasLtMatmulHeuristicResult_t res{};
     int found = 0;
-    MICA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, d, plan->a.get(), plan->b.get(), plan->c.get(),
-                                                     plan->c.get(), pref, 1, &res, &found));
+    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, d, plan->a.get(), plan->b.get(), plan->c.get(),
+                                                             plan->c.get(), pref, 1, &res, &found);
+    if (p.bias && (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && found == 0))) {
+      plans[key] = nullptr;
+      return nullptr;
+    }
+    MICA_CUBLAS_CHECK(st);
     if (found == 0) {
       throw std::runtime_error("[matmul] cuBLASLt has no algorithm for a (" + std::to_string(p.n) + " x " +
                                std::to_string(p.k) + ") @ (" + std::to_string(p.k) + " x " + std::to_string(p.m) +
                                ") product of this dtype and layout.");
     }
     plan->algo = res.algo;
-    slot = std::move(plan);
-    return *slot;
+    return (plans[key] = std::move(plan)).get();
   }
 };
 
@@ -271,16 +277,14 @@ void matmul_gpu(const Stream& s, array a, array b, array& out, float alpha, floa
     return;
   }
   // A bias row: c broadcast over M and every batch dim with unit stride along N, added by the
-  // epilogue. Any other c is copied into out and accumulated (cuBLASLt's C = D = out).
+  // epilogue where cuBLASLt has it. Any other c is copied into out and accumulated (cuBLASLt's
+  // C = D = out).
   bool bias = false;
   if (c && beta == 1.0f) {
     bias = (c->strides()[nd - 1] == 1 || N == 1) && (c->strides()[nd - 2] == 0 || M == 1);
     for (int d = 0; d < nd - 2; ++d) bias = bias && (c->strides()[d] == 0 || out.shape(d) == 1);
     bias = bias && alignment({reinterpret_cast<int64_t>(cu::ptr(*c))}) >= 16;
   }
-  const bool accumulate = c && !bias && beta != 0.0f;
-  if (accumulate) cu::copy_into(*c, out, s);
-  if (!accumulate) beta = 0.0f;
   auto la = matrix_layout(M, K, a.strides()[nd - 2], a.strides()[nd - 1]);
   if (!la.ok) {
     a = cu::ensure_row_contiguous(a, s);
@@ -292,15 +296,21 @@ void matmul_gpu(const Stream& s, array a, array b, array& out, float alpha, floa
     lb = matrix_layout(K, N, b.strides()[nd - 2], b.strides()[nd - 1]);
   }
   const std::vector<BatchDim> dims = batch_dims(a, b, out.strides());
-  const BatchDim inner = dims.empty() ? BatchDim{1, 0, 0, M * N} : dims.back();
+  BatchDim inner = dims.empty() ? BatchDim{1, 0, 0, M * N} : dims.back();
   int64_t outer = 1;
   for (size_t i = 0; i + 1 < dims.size(); ++i) outer *= dims[i].n;
+  // One b for a stack of row-major a's (a Linear layer over (batch, tokens, features)): a single
+  // (n * M) x K product, so the bias epilogue and the bigger tiles apply.
+  int64_t rows = M;
+  if (inner.n > 1 && inner.sb == 0 && !la.trans && inner.sa == M * la.ld && inner.so == M * N) {
+    rows = M * inner.n;
+    inner = {1, 0, 0, rows * N};
+  }
 
   const Types t = types_of(dt);
   char* pa = cu::ptr<char>(a);
   char* pb = cu::ptr<char>(b);
   char* po = cu::ptr<char>(out);
-  const char* pbias = bias ? cu::ptr<char>(*c) : nullptr;
   // Offsets of the outer loop's matrices, for the alignment every call must meet.
   std::vector<std::array<int64_t, 3>> offs(static_cast<size_t>(outer));
   int64_t or_a = 0, or_b = 0, or_o = 0;
@@ -316,16 +326,26 @@ void matmul_gpu(const Stream& s, array a, array b, array& out, float alpha, floa
   }
   Problem p{};
   p.dtype = static_cast<int64_t>(dt.val), p.compute = t.compute;
-  p.m = N, p.n = M, p.k = K, p.batch = inner.n;
+  p.m = N, p.n = rows, p.k = K, p.batch = inner.n;
   p.trans_a = lb.trans, p.lda = lb.ld, p.stride_a = inner.sb;
   p.trans_b = la.trans, p.ldb = la.ld, p.stride_b = inner.sa;
   p.stride_c = inner.so;
   p.align_a = alignment({reinterpret_cast<int64_t>(pb), inner.sb * es, lb.ld * es, or_b});
   p.align_b = alignment({reinterpret_cast<int64_t>(pa), inner.sa * es, la.ld * es, or_a});
   p.align_c = alignment({reinterpret_cast<int64_t>(po), inner.so * es, N * es, or_o});
-  p.bias = bias;
-  p.align_bias = bias ? 16 : 0;
 
+  Lt& lt = Lt::get();
+  std::lock_guard<std::mutex> lock(lt.mu);
+  Plan* plan = nullptr;
+  if (bias) {
+    p.bias = 1, p.align_bias = 16;
+    plan = lt.plan(p, t);
+    if (!plan) bias = false, p.bias = 0, p.align_bias = 0;
+  }
+  if (!plan) plan = lt.plan(p, t);
+  const bool accumulate = c && !bias && beta != 0.0f;
+  if (accumulate) cu::copy_into(*c, out, s);
+  if (!accumulate) beta = 0.0f;
   const float alpha_f = alpha, beta_f = beta;
   const double alpha_d = alpha, beta_d = beta;
   const float2 alpha_c{alpha, 0.0f}, beta_c{beta, 0.0f};
@@ -335,18 +355,16 @@ void matmul_gpu(const Stream& s, array a, array b, array& out, float alpha, floa
   const void* be = t.scale == CUDA_R_64F ? static_cast<const void*>(&beta_d)
                    : t.scale == CUDA_C_32F ? static_cast<const void*>(&beta_c)
                                            : static_cast<const void*>(&beta_f);
-  Lt& lt = Lt::get();
-  std::lock_guard<std::mutex> lock(lt.mu);
-  Plan& plan = lt.plan(p, t);
   void* ws = lt.workspace(s);
   if (bias) {
+    const char* pbias = cu::ptr<char>(*c);
     MICA_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(plan.desc.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, &pbias, sizeof pbias));
+        cublasLtMatmulDescSetAttribute(plan->desc.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, &pbias, sizeof pbias));
   }
   for (const auto& o : offs) {
     void* d = po + o[2];
-    MICA_CUBLAS_CHECK(cublasLtMatmul(lt.handle, plan.desc.get(), al, pb + o[1], plan.a.get(), pa + o[0],
-                                     plan.b.get(), be, d, plan.c.get(), d, plan.c.get(), &plan.algo, ws,
+    MICA_CUBLAS_CHECK(cublasLtMatmul(lt.handle, plan->desc.get(), al, pb + o[1], plan->a.get(), pa + o[0],
+                                     plan->b.get(), be, d, plan->c.get(), d, plan->c.get(), &plan->algo, ws,
                                      kWorkspace, cs));
   }
 }
