@@ -2,6 +2,8 @@
 // (layer norm) or 1/sqrt(mean(x^2) + eps) (RMS norm), the rules are written in plain ops over
 // the last axis; weight and bias gradients sum over every leading axis. vmap reuses the fused
 // primitive when only x is batched, and applies a batched weight or bias after it otherwise.
+// Each norm's vjp is one fused node (LayerNormVjp, RMSNormVjp) whose own rules transform the
+// composition.
 #include "mica/primitives/fused.h"
 
 #include <numeric>
@@ -125,18 +127,17 @@ std::pair<std::vector<array>, std::vector<int>> LayerNorm::vmap(const std::vecto
 // ---- RMSNorm: inputs x, [weight] ----
 std::vector<array> RMSNorm::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                                 const std::vector<int>& argnums, const std::vector<array>&) {
+  // One fused node computes both cotangents; each argnum takes its own output.
   const array& x = primals[0];
-  const array& c = cotangents[0];
-  array r = rms_r(x, eps_);
-  std::vector<array> g;
-  for (int a : argnums) {
-    if (a == 0) {
-      g.push_back(rms_dir(x, r, has_weight_ ? multiply(c, primals[1]) : c));
-    } else {
-      g.push_back(sum_leading(multiply(c, multiply(x, r))));
-    }
-  }
-  return g;
+  std::vector<array> in{x};
+  if (has_weight_) in.push_back(primals[1]);
+  in.push_back(cotangents[0]);
+  const int n = x.shape().back();
+  auto outs = array::make_arrays({x.shape(), {n}}, {x.dtype(), x.dtype()},
+                                 std::make_shared<RMSNormVjp>(stream(), eps_, has_weight_), in);
+  std::vector<array> r;
+  for (int a : argnums) r.push_back(a == 0 ? outs[0] : outs[1]);
+  return r;
 }
 
 std::vector<array> RMSNorm::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
@@ -201,6 +202,41 @@ std::pair<std::vector<array>, std::vector<int>> LayerNormVjp::vmap(const std::ve
                                                                    const std::vector<int>& axes) {
   auto f = [&](const std::vector<array>& x) { return layer_norm_vjp_composed(x, eps_, has_weight_); };
   return {mica::vmap(f, axes, {0, 0, 0})(inputs), {0, 0, 0}};
+}
+
+// ---- RMSNormVjp: inputs x, [weight], g; outputs dx, dweight ----
+// As LayerNormVjp's, its rules transform the composition of plain ops.
+namespace {
+std::vector<array> rms_norm_vjp_composed(const std::vector<array>& in, float eps, bool has_weight) {
+  const array& x = in[0];
+  const array& g = in.back();
+  array r = rms_r(x, eps);
+  return {rms_dir(x, r, has_weight ? multiply(g, in[1]) : g), sum_leading(multiply(g, multiply(x, r)))};
+}
+}  // namespace
+
+std::vector<array> RMSNormVjp::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                   const std::vector<int>& argnums, const std::vector<array>&) {
+  auto f = [&](const std::vector<array>& x) { return rms_norm_vjp_composed(x, eps_, has_weight_); };
+  auto all = mica::vjp(f, primals, cotangents).second;
+  std::vector<array> r;
+  for (int k : argnums) r.push_back(all[k]);
+  return r;
+}
+
+std::vector<array> RMSNormVjp::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                                   const std::vector<int>& argnums) {
+  std::vector<array> full;
+  for (const auto& x : primals) full.push_back(zeros_like(x));
+  for (size_t k = 0; k < argnums.size(); ++k) full[argnums[k]] = tangents[k];
+  auto f = [&](const std::vector<array>& x) { return rms_norm_vjp_composed(x, eps_, has_weight_); };
+  return mica::jvp(f, primals, full).second;
+}
+
+std::pair<std::vector<array>, std::vector<int>> RMSNormVjp::vmap(const std::vector<array>& inputs,
+                                                                 const std::vector<int>& axes) {
+  auto f = [&](const std::vector<array>& x) { return rms_norm_vjp_composed(x, eps_, has_weight_); };
+  return {mica::vmap(f, axes, {0, 0})(inputs), {0, 0}};
 }
 
 // GELU: order 0 is x Phi(x), order 1 its derivative Phi(x) + x phi(x) (a Gelu node too, so the

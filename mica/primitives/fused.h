@@ -63,6 +63,26 @@ class RMSNorm : public UnaryPrimitive {
   bool has_weight_;
 };
 
+/** RMSNorm's backward pass in one kernel: inputs x, [weight], then the cotangent g of the
+ *  output; outputs the cotangents of x (x's shape) and of the weight ((n,), summed over the
+ *  leading axes; computed for a unit weight when there is none). */
+class RMSNormVjp : public Primitive {
+ public:
+  RMSNormVjp(Stream s, float eps, bool has_weight) : Primitive(s), eps_(eps), has_weight_(has_weight) {}
+  MICA_DEFINE_PRIMITIVE_MEMBERS(RMSNormVjp)
+  MICA_DEFINE_GRADS
+  bool is_equivalent(const Primitive& o) const override {
+    auto* r = dynamic_cast<const RMSNormVjp*>(&o);
+    return r && r->eps_ == eps_ && r->has_weight_ == has_weight_;
+  }
+  float eps() const { return eps_; }
+  bool has_weight() const { return has_weight_; }
+
+ private:
+  float eps_;
+  bool has_weight_;
+};
+
 /** GELU with the exact normal CDF, x Phi(x), when order is 0; its derivative
  *  Phi(x) + x phi(x) when order is 1 (the backward pass of order 0). One elementwise pass where
  *  the composition x * (1 + erf(x / sqrt 2)) / 2 takes five, and its gradient ten. */

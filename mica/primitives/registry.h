@@ -45,8 +45,8 @@
   /* random */                                                                              \
   X(RandomBits, random, U, K)                                                                  \
   /* fused (fast::) */                                                                      \
-  X(LayerNorm, fused, U, K) X(LayerNormVjp, fused, M, K) X(RMSNorm, fused, U, K) X(Gelu, fused, U, K)    \
-  X(AdamStep, fused, M, K)                                                                     \
+  X(LayerNorm, fused, U, K) X(LayerNormVjp, fused, M, K) X(RMSNorm, fused, U, K) X(RMSNormVjp, fused, M, K) \
+  X(Gelu, fused, U, K) X(AdamStep, fused, M, K)                                                \
   /* made by the transforms (custom_function, checkpoint, depends) */                        \
   X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)
 

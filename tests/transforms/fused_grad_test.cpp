@@ -1,8 +1,13 @@
-// Transform rules of the fused ops (LayerNorm and RMSNorm with and without weight and bias, GELU):
-// vjp vs finite differences for x, weight and bias, jvp/vjp adjoint, vmap vs loop (x batched,
-// parameters batched, both); direct checks against the composition of plain ops.
+// Transform rules of the fused ops (LayerNorm and RMSNorm with and without weight and bias, their
+// fused backward nodes LayerNormVjp and RMSNormVjp, GELU, AdamStep): vjp vs finite differences
+// for x, weight and bias, jvp/vjp adjoint, vmap vs loop (x batched, parameters batched, both);
+// direct checks against the composition of plain ops.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <optional>
+
+#include "mica/primitives/fused.h"
 #include "reference/reference.h"
 #include "reference/transform_checks.h"
 
@@ -61,6 +66,24 @@ std::vector<GradCase> cases() {
                    return std::vector<array>{fast::layer_norm(a[0], std::nullopt, std::nullopt, 1e-5f)};
                  };
                  return vjp(ln, {x[0]}, {x[1]}).second[0];
+               },
+               {{3, 5}, {3, 5}}});
+  // RMSNorm's fused backward node (RMSNormVjp), the same way.
+  c.push_back({"rms_norm_vjp",
+               [](const std::vector<array>& x) {
+                 auto rn = [](const std::vector<array>& a) {
+                   return std::vector<array>{fast::rms_norm(a[0], a[1], 1e-5f)};
+                 };
+                 auto ct = vjp(rn, {x[0], x[1]}, {x[2]}).second;
+                 return ct[0] + ct[1] * 2.0;
+               },
+               {{2, 3, 4}, {4}, {2, 3, 4}}});
+  c.push_back({"rms_norm_vjp_no_weight",
+               [](const std::vector<array>& x) {
+                 auto rn = [](const std::vector<array>& a) {
+                   return std::vector<array>{fast::rms_norm(a[0], std::nullopt, 1e-5f)};
+                 };
+                 return vjp(rn, {x[0]}, {x[1]}).second[0];
                },
                {{3, 5}, {3, 5}}});
   // GELU, and its derivative (the Gelu node of order 1 its backward pass makes): the function
@@ -158,6 +181,54 @@ TEST(FusedRulesDirect, LayerNormBackwardInLowPrecision) {
           << dt << " input " << i;
     }
   }
+}
+
+// RMSNormVjp's outputs against the gradient of the composition of plain ops (float64), over
+// dtypes, with and without a weight, 1-d to 3-d inputs, rows long enough to be split among
+// threads, and no rows at all (dweight is then zero).
+TEST(FusedRulesDirect, RMSNormVjpMatchesTheComposition) {
+  for (Dtype dt : {float64, float32, float16, bfloat16}) {
+    for (Shape xs : {Shape{7}, Shape{3, 6}, Shape{2, 3, 5}, Shape{300, 40}, Shape{0, 4}}) {
+      const int n = xs.back();
+      array x = astype(mica::test::random_array(xs, float32, -2, 2, 21), dt);
+      array w = astype(mica::test::random_array({n}, float32, -2, 2, 22), dt);
+      array v = astype(mica::test::random_array(xs, float32, -1, 1, 23), dt);
+      for (bool has_w : {true, false}) {
+        std::vector<array> prim{x};
+        if (has_w) prim.push_back(w);
+        auto fused = [&](const std::vector<array>& a) {
+          return std::vector<array>{fast::rms_norm(a[0], has_w ? std::optional<array>(a[1]) : std::nullopt, 1e-5f)};
+        };
+        auto ref = [&](const std::vector<array>& a) {
+          return std::vector<array>{rms_norm_ref(a[0], has_w ? a[1] : ones({n}, float64), 1e-5)};
+        };
+        std::vector<array> prim64;
+        for (const auto& p : prim) prim64.push_back(astype(p, float64));
+        auto got = vjp(fused, prim, {v}).second;
+        auto want = vjp(ref, prim64, {astype(v, float64)}).second;
+        double tol = dt == float64 ? 1e-10 : dt == float32 ? 1e-4 : dt == float16 ? 2e-2 : 1e-1;
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(got[i].dtype(), dt);
+          EXPECT_EQ(got[i].shape(), prim[i].shape());
+          // dweight sums over the rows: its tolerance grows with their number.
+          double t = i == 1 ? tol * std::max(1.0, std::sqrt(xs.size() > 1 ? double(xs[0]) : 1.0)) : tol;
+          EXPECT_TRUE(mica::test::all_close(mica::test::to_vector(got[i]), mica::test::to_vector(want[i]), t, t))
+              << dt << " " << xs.size() << "-d n=" << n << (has_w ? " weight" : "") << " output " << i;
+        }
+      }
+    }
+  }
+  // The node itself, called on both outputs: dweight without a weight is the gradient of a unit
+  // weight, sum over rows of g x r.
+  array x = mica::test::random_array({4, 6}, float64, -2, 2, 24);
+  array g = mica::test::random_array({4, 6}, float64, -1, 1, 25);
+  auto outs = array::make_arrays({{4, 6}, {6}}, {float64, float64},
+                                 std::make_shared<RMSNormVjp>(default_stream(default_device()), 1e-5f, false), {x, g});
+  auto want = vjp([](const std::vector<array>& a) { return std::vector<array>{rms_norm_ref(a[0], a[1], 1e-5)}; },
+                  {x, ones({6}, float64)}, {g})
+                  .second;
+  EXPECT_TRUE(mica::test::all_close(mica::test::to_vector(outs[0]), mica::test::to_vector(want[0]), 1e-10, 1e-12));
+  EXPECT_TRUE(mica::test::all_close(mica::test::to_vector(outs[1]), mica::test::to_vector(want[1]), 1e-10, 1e-12));
 }
 
 TEST(FusedRulesDirect, PerExampleWeightGradients) {

@@ -1,6 +1,7 @@
-// CPU kernels of LayerNorm, RMSNorm and Gelu. Norms: x: (rows, n) row-major (copied when not); weight,
-// bias: (n,) of x's dtype; out: (rows, n) row-major. Rows are computed in float (double for
-// float64); the row stays in cache between the statistics pass and the output pass.
+// CPU kernels of LayerNorm, RMSNorm, their backward passes, Gelu and AdamStep. Norms: x: (rows, n)
+// row-major (copied when not); weight, bias: (n,) of x's dtype; out: (rows, n) row-major. Rows
+// are computed in float (double for float64); the row stays in cache between the statistics
+// pass and the output pass.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -80,25 +81,29 @@ void LayerNorm::eval_cpu(const std::vector<array>& inputs, array& out) {
   });
 }
 
-// LayerNormVjp: per row, xhat = (x - mean) r and t = g w; dx = r (t - mean(t) - xhat mean(t xhat)).
-// dweight = sum over rows of g xhat, dbias = sum of g: each of a fixed number of parts sums its
-// rows, then the parts are added in order, so the result does not depend on scheduling.
-void LayerNormVjp::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
-  dispatch_float("LayerNormVjp", inputs[0].dtype(), [&](auto tag) {
+// The norms' backward passes, per row: xhat = (x - mean) r (mean = 0 for RMS norm) and t = g w;
+// dx = r (t - mean(t) - xhat mean(t xhat)), without the mean(t) term for RMS norm (there
+// x r^2 mean(t x) = xhat mean(t xhat)). dweight = sum over rows of g xhat, dbias = sum of g: each
+// of a fixed number of parts sums its rows, then the parts are added in order, so the result
+// does not depend on scheduling. Outputs: dx, dweight and (layer norm) dbias.
+namespace {
+void norm_vjp(const char* name, const std::vector<array>& inputs, std::vector<array>& outputs, float eps_f,
+              bool has_weight, bool rms) {
+  dispatch_float(name, inputs[0].dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using C = acc_t<T>;
     const array x = cpu::ensure_row_contiguous(inputs[0]);
     const array g = cpu::ensure_row_contiguous(inputs.back());
     const int64_t n = x.shape().back();
     const int64_t rows = n == 0 ? 0 : static_cast<int64_t>(x.size()) / n;
-    auto w = param<T, C>(inputs, 1, has_weight_, n);
+    auto w = param<T, C>(inputs, 1, has_weight, n);
     for (auto& o : outputs) o.set_data(allocator::malloc(o.nbytes()));
     const int parts = static_cast<int>(std::clamp<int64_t>(rows, 1, cpu::num_threads()));
-    std::vector<std::vector<C>> pw(parts, std::vector<C>(n, C(0))), pb(parts, std::vector<C>(n, C(0)));
+    std::vector<std::vector<C>> pw(parts, std::vector<C>(n, C(0))), pb(parts, std::vector<C>(rms ? 0 : n, C(0)));
     const T* xp = x.data<T>();
     const T* gp = g.data<T>();
     T* dx = outputs[0].data<T>();
-    const C eps = static_cast<C>(eps_);
+    const C eps = static_cast<C>(eps_f);
     const int64_t per = (rows + parts - 1) / parts;
     cpu::parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
       std::vector<C> xh(n), gr(n), out(n);
@@ -108,7 +113,7 @@ void LayerNormVjp::eval_cpu(const std::vector<array>& inputs, std::vector<array>
         for (int64_t r = p * per; r < std::min(rows, (p + 1) * per); ++r) {
           convert_row(xp + r * n, xh.data(), n);
           convert_row(gp + r * n, gr.data(), n);
-          const C mean = row_sum(xh.data(), n) / static_cast<C>(n);
+          const C mean = rms ? C(0) : row_sum(xh.data(), n) / static_cast<C>(n);
           const C rstd = C(1) / std::sqrt(row_sum_sq_dev(xh.data(), n, mean) / static_cast<C>(n) + eps);
           C st = 0, stx = 0;
           for (int64_t i = 0; i < n; ++i) {
@@ -118,9 +123,9 @@ void LayerNormVjp::eval_cpu(const std::vector<array>& inputs, std::vector<array>
             st += t;
             stx += t * h;
             dw[i] += gr[i] * h;
-            db[i] += gr[i];
+            if (!rms) db[i] += gr[i];
           }
-          st /= static_cast<C>(n);
+          st = rms ? C(0) : st / static_cast<C>(n);
           stx /= static_cast<C>(n);
           for (int64_t i = 0; i < n; ++i) {
             const C t = w.empty() ? gr[i] : gr[i] * w[i];
@@ -131,11 +136,23 @@ void LayerNormVjp::eval_cpu(const std::vector<array>& inputs, std::vector<array>
       }
     });
     for (int p = 1; p < parts; ++p) {
-      for (int64_t i = 0; i < n; ++i) pw[0][i] += pw[p][i], pb[0][i] += pb[p][i];
+      for (int64_t i = 0; i < n; ++i) pw[0][i] += pw[p][i];
+      if (!rms) {
+        for (int64_t i = 0; i < n; ++i) pb[0][i] += pb[p][i];
+      }
     }
     convert_row(pw[0].data(), outputs[1].data<T>(), n);
-    convert_row(pb[0].data(), outputs[2].data<T>(), n);
+    if (!rms) convert_row(pb[0].data(), outputs[2].data<T>(), n);
   });
+}
+}  // namespace
+
+void LayerNormVjp::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  norm_vjp("LayerNormVjp", inputs, outputs, eps_, has_weight_, false);
+}
+
+void RMSNormVjp::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  norm_vjp("RMSNormVjp", inputs, outputs, eps_, has_weight_, true);
 }
 
 void RMSNorm::eval_cpu(const std::vector<array>& inputs, array& out) {

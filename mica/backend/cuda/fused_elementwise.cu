@@ -1,0 +1,208 @@
+// CUDA kernels of the fused family's elementwise ops (backend/cpu/fused.cpp's twin; the norms are
+// in fused.cu): Gelu of orders 0 and 1, computed in float for the half types, and AdamStep
+// (float32, float64). A contiguous input is walked flat with 16-byte vectors.
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "mica/backend/cuda/copy.h"
+#include "mica/backend/cuda/device/elementwise.cuh"
+#include "mica/backend/cuda/device/types.cuh"
+#include "mica/backend/cuda/utils.h"
+#include "mica/primitives/fused.h"
+
+namespace mica {
+
+namespace {
+using cu::cast;
+template <typename T>
+constexpr int W = cu::vec_width<T>;
+template <typename T>
+using Chunk = cu::Vec<T, W<T>>;
+template <typename T>
+using C_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+template <typename F>
+void dispatch_float(const char* name, Dtype d, F&& f) {
+  switch (d.val) {
+    case Dtype::Val::float32: return f(cu::Tag<float>{});
+    case Dtype::Val::float64: return f(cu::Tag<double>{});
+    case Dtype::Val::float16: return f(cu::Tag<__half>{});
+    case Dtype::Val::bfloat16: return f(cu::Tag<__nv_bfloat16>{});
+    default:
+      throw std::runtime_error(std::string("[") + name + "] kernel got unsupported dtype " + dtype_to_string(d) +
+                               " (the op should have rejected it).");
+  }
+}
+
+// ---- GELU ----
+
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+
+// Order 0: x Phi(x); order 1: Phi(x) + x phi(x); written as the CPU writes them.
+template <int Order>
+__device__ __forceinline__ float gelu_of(float x) {
+  if constexpr (Order == 0) return 0.5f * x * (1.0f + erff(x * float(kInvSqrt2)));
+  else return 0.5f * (1.0f + erff(x * float(kInvSqrt2))) + x * expf(-0.5f * x * x) * float(kInvSqrt2Pi);
+}
+template <int Order>
+__device__ __forceinline__ double gelu_of(double x) {
+  if constexpr (Order == 0) return 0.5 * x * (1.0 + erf(x * kInvSqrt2));
+  else return 0.5 * (1.0 + erf(x * kInvSqrt2)) + x * exp(-0.5 * x * x) * kInvSqrt2Pi;
+}
+template <int Order, typename T>
+__device__ __forceinline__ T gelu_t(T x) {
+  return cast<T>(gelu_of<Order>(cast<C_t<T>>(x)));
+}
+
+// x, y: n elements in one flat order (y may alias x); vec: both 16-byte aligned.
+template <typename T, int Order>
+__global__ void gelu_flat(const T* x, T* y, int64_t n, bool vec) {
+  const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
+  int64_t done = 0;
+  if (vec) {
+    const int64_t nv = n / W<T>;
+    for (int64_t i = first; i < nv; i += step) {
+      Chunk<T> v = reinterpret_cast<const Chunk<T>*>(x)[i];
+#pragma unroll
+      for (int e = 0; e < W<T>; ++e) v.v[e] = gelu_t<Order>(v.v[e]);
+      reinterpret_cast<Chunk<T>*>(y)[i] = v;
+    }
+    done = nv * W<T>;
+  }
+  for (int64_t i = done + first; i < n; i += step) y[i] = gelu_t<Order>(x[i]);
+}
+
+// x: shape and strides l (collapsed); y: n elements row-major.
+template <typename T, int Order>
+__global__ void gelu_strided(const T* __restrict__ x, T* __restrict__ y, int64_t n, cu::Layout<1> l) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t off[1];
+    cu::offsets(l, i, off);
+    y[i] = gelu_t<Order>(x[off[0]]);
+  }
+}
+
+// out = gelu(in): in's layout when contiguous (or its buffer, donated), else row-major.
+template <typename T, int Order>
+void gelu_launch(const array& in, array& out, const Stream& s) {
+  cudaStream_t cs = cu::stream(s);
+  if (in.flags().contiguous) {
+    if (cu::donatable(in, s)) out.copy_shared_buffer(in);
+    else cu::alloc_output(out, s, in.data_size(), in.strides(), in.flags());
+    const int64_t n = static_cast<int64_t>(in.data_size());
+    if (n == 0) return;
+    const T* px = cu::ptr<const T>(in);
+    T* py = cu::ptr<T>(out);
+    const bool vec = cu::aligned<T, W<T>>(px) && cu::aligned<T, W<T>>(py);
+    gelu_flat<T, Order><<<cu::grid_for(n, vec ? W<T> : 1), cu::kBlock, 0, cs>>>(px, py, n, vec);
+  } else {
+    cu::alloc_output(out, s);
+    const int64_t n = static_cast<int64_t>(out.size());
+    if (n == 0) return;
+    auto l = cu::make_layout<1>(in.shape(), {in.strides()}, "gelu");
+    gelu_strided<T, Order><<<cu::grid_for(n), cu::kBlock, 0, cs>>>(cu::ptr<const T>(in), cu::ptr<T>(out), n, l);
+  }
+  cu::check_launch("gelu");
+}
+
+// ---- AdamStep ----
+
+// p, g, m, v, po, mo, vo: n elements each, row-major (po may alias p, mo m, vo v); coef: c1, c2,
+// decay. vec: all 16-byte aligned.
+template <typename T>
+__global__ void adam_kernel(const T* p, const T* g, const T* m, const T* v, const T* __restrict__ coef, T* po, T* mo,
+                            T* vo, int64_t n, bool vec, T b1, T a1, T b2, T a2, T eps) {
+  const T c1 = coef[0], c2 = coef[1], decay = coef[2];
+  auto step = [&](T pi, T gi, T mi, T vi, T& pn, T& mn, T& vn) {
+    mn = mi * b1 + gi * a1;
+    vn = vi * b2 + gi * gi * a2;
+    pn = pi * decay - c1 * mn / (sqrt(vn) * c2 + eps);
+  };
+  const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t done = 0;
+  if (vec) {
+    const int64_t nv = n / W<T>;
+    for (int64_t i = first; i < nv; i += stride) {
+      const Chunk<T> pv = reinterpret_cast<const Chunk<T>*>(p)[i], gv = reinterpret_cast<const Chunk<T>*>(g)[i];
+      const Chunk<T> mv = reinterpret_cast<const Chunk<T>*>(m)[i], vv = reinterpret_cast<const Chunk<T>*>(v)[i];
+      Chunk<T> pn, mn, vn;
+#pragma unroll
+      for (int e = 0; e < W<T>; ++e) step(pv.v[e], gv.v[e], mv.v[e], vv.v[e], pn.v[e], mn.v[e], vn.v[e]);
+      reinterpret_cast<Chunk<T>*>(po)[i] = pn;
+      reinterpret_cast<Chunk<T>*>(mo)[i] = mn;
+      reinterpret_cast<Chunk<T>*>(vo)[i] = vn;
+    }
+    done = nv * W<T>;
+  }
+  for (int64_t i = done + first; i < n; i += stride) {
+    T pn, mn, vn;
+    step(p[i], g[i], m[i], v[i], pn, mn, vn);
+    po[i] = pn;
+    mo[i] = mn;
+    vo[i] = vn;
+  }
+}
+
+}  // namespace
+
+void Gelu::eval_gpu(const std::vector<array>& inputs, array& out) {
+  const array& in = inputs[0];
+  const Stream& s = stream();
+  cu::prepare(in, s);
+  dispatch_float("gelu", in.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (order_ == 0) gelu_launch<T, 0>(in, out, s);
+    else gelu_launch<T, 1>(in, out, s);
+  });
+}
+
+// AdamStep: p, g, m, v (any layout, made row-major), coef (3,) -> p', m', v' row-major; p, m
+// and v give their buffers to p', m', v' when nothing else holds them (as on the CPU; today
+// every output of a multi-output node holds its own copy of the input list, so an input is
+// never donatable here until the graph drops those copies before evaluation).
+void AdamStep::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  const Stream& s = stream();
+  cu::prepare(inputs, s);
+  dispatch_float("adam_step", inputs[0].dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      // Donate first: the row-contiguous handles below hold extra references to the buffers.
+      const int donor[3] = {0, 2, 3};  // p -> p', m -> m', v -> v'
+      for (int k = 0; k < 3; ++k) {
+        const array& d = inputs[donor[k]];
+        if (cu::donatable(d, s) && d.flags().row_contiguous && d.data_size() == d.size()) {
+          outputs[k].copy_shared_buffer(d);
+        } else {
+          cu::alloc_output(outputs[k], s);
+        }
+      }
+      const int64_t n = static_cast<int64_t>(outputs[0].size());
+      if (n == 0) return;
+      std::vector<array> in;
+      for (int i = 0; i < 5; ++i) in.push_back(cu::ensure_row_contiguous(inputs[i], s));
+      const T* p[4];
+      for (int i = 0; i < 4; ++i) p[i] = cu::ptr<const T>(in[i]);
+      T* o[3];
+      for (int k = 0; k < 3; ++k) o[k] = cu::ptr<T>(outputs[k]);
+      bool vec = true;
+      for (const void* q : {(const void*)p[0], (const void*)p[1], (const void*)p[2], (const void*)p[3], (const void*)o[0],
+                            (const void*)o[1], (const void*)o[2]}) {
+        vec = vec && cu::aligned<T, W<T>>(q);
+      }
+      // The constants round as the composition's weak scalars do (1 - beta in double, then T).
+      adam_kernel<T><<<cu::grid_for(n, vec ? W<T> : 1), cu::kBlock, 0, cu::stream(s)>>>(
+          p[0], p[1], p[2], p[3], cu::ptr<const T>(in[4]), o[0], o[1], o[2], n, vec, T(beta1_), T(1.0 - beta1_),
+          T(beta2_), T(1.0 - beta2_), T(eps_));
+      cu::check_launch("adam_step");
+    } else {
+      throw std::runtime_error("[adam_step] kernel got a half type (the op should have rejected it).");
+    }
+  });
+}
+
+}  // namespace mica
