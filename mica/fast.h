@@ -23,4 +23,12 @@ std::vector<array> adam_step(const array& p, const array& g, const array& m, con
                              double beta1, double beta2, double eps, StreamOrDevice s = {});
 array rms_norm(const array& x, const std::optional<array>& weight, float eps, StreamOrDevice s = {});
 
+/** Cross-entropy of each row of `logits` (last axis, V classes) against the class indices
+ *  `targets` (shape logits.shape[:-1], any integer dtype), with label smoothing s in [0, 1):
+ *  lse(x) - (1 - s) x[t] - s mean(x), one value per row in the logits' dtype (mica's addition,
+ *  behind nn::losses::cross_entropy). One pass over the logits forward and one backward, with
+ *  no softmax or one-hot array in between. Targets outside [0, V) are read as take_along_axis
+ *  reads them (a negative one counts from the end once, then it is clamped). */
+array cross_entropy(const array& logits, const array& targets, float label_smoothing = 0.0f, StreamOrDevice s = {});
+
 }  // namespace mica::fast

@@ -4,6 +4,7 @@
 #include <numbers>
 #include <stdexcept>
 
+#include "mica/fast.h"
 #include "mica/ops.h"
 #include "mica/ops/utils.h"
 
@@ -58,9 +59,14 @@ array cross_entropy(const array& logits, const array& targets, const std::option
     throw std::invalid_argument("[cross_entropy] expected integer class indices, got " +
                                 dtype_to_string(targets.dtype()) + ".");
   }
+  if (!probs) {
+    // Class indices: the fused row kernel (one pass forward, one backward).
+    array z = ax == static_cast<int>(logits.ndim()) - 1 ? logits : moveaxis(logits, ax, -1);
+    return reduce(weighted(name, fast::cross_entropy(z, targets, label_smoothing), weights), reduction, name);
+  }
   // Shifting by the (constant) max keeps exp in range without changing the loss.
   array z = subtract(logits, stop_gradient(max(logits, ax, true)));
-  array score = probs ? sum(multiply(z, targets), ax) : pick(z, targets, ax);
+  array score = sum(multiply(z, targets), ax);
   array loss = subtract(logsumexp(z, ax), score);
   if (label_smoothing > 0) {
     // (1 - s) * CE(target) + s * CE(uniform): the uniform part is lse - mean(z).

@@ -90,4 +90,29 @@ array gelu(const array& x, StreamOrDevice s) {
   return array(xf.shape(), xf.dtype(), std::make_shared<Gelu>(to_stream(s), 0), {xf});
 }
 
+array cross_entropy(const array& logits, const array& targets, float label_smoothing, StreamOrDevice s) {
+  const char* name = "cross_entropy";
+  if (logits.ndim() == 0) detail::fail(name, "expected logits with at least 1 dimension, got a 0-d array.");
+  if (issubdtype(logits.dtype(), complexfloating)) {
+    detail::fail(name, "expected real logits, got " + dtype_to_string(logits.dtype()) + ".");
+  }
+  if (logits.shape().back() == 0) detail::fail(name, "expected at least one class, got logits of shape " +
+                                                         detail::shape_str(logits.shape()) + ".");
+  Shape rows(logits.shape().begin(), logits.shape().end() - 1);
+  if (targets.shape() != rows) {
+    detail::fail(name, "expected targets of shape " + detail::shape_str(rows) + ", got " +
+                           detail::shape_str(targets.shape()) + ".");
+  }
+  if (!issubdtype(targets.dtype(), integer)) {
+    detail::fail(name, "expected integer class indices, got " + dtype_to_string(targets.dtype()) + ".");
+  }
+  if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f)) {
+    detail::fail(name, "expected label_smoothing in [0, 1), got " + std::to_string(label_smoothing) + ".");
+  }
+  array x = issubdtype(logits.dtype(), floating) ? logits : astype(logits, float32, s);
+  auto outs = array::make_arrays({rows, rows}, {x.dtype(), x.dtype() == float64 ? float64 : float32},
+                                 std::make_shared<CrossEntropy>(to_stream(s), label_smoothing), {x, targets});
+  return outs[0];
+}
+
 }  // namespace mica::fast

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "mica/ops.h"
+#include "mica/primitives/indexing.h"
 #include "mica/transforms.h"
 #include "mica/primitives/rules.h"
 
@@ -301,6 +302,106 @@ std::pair<std::vector<array>, std::vector<int>> AdamStep::vmap(const std::vector
                                                                const std::vector<int>& axes) {
   auto f = [&](const std::vector<array>& x) { return adam_step_composed(x, beta1_, beta2_, eps_); };
   return {mica::vmap(f, axes, {0, 0, 0})(inputs), {0, 0, 0}};
+}
+
+// ---- CrossEntropy: inputs logits (..., V), targets (...); outputs loss, lse ----
+// lse is only read by CrossEntropyVjp (fast::cross_entropy returns the loss alone), whose rules
+// recompute it from the logits, so no cotangent ever reaches it: the vjp reads only the loss's.
+namespace {
+Dtype lse_dtype(Dtype d) { return d == float64 ? float64 : float32; }
+
+// onehot(t) over the last axis of x (V classes), with t read as take_along_axis reads it.
+array one_hot_like(const array& x, const array& t) {
+  const int64_t v = x.shape().back();
+  array idx = expand_dims(detail::clamp_gather_indices(t, v, v - 1), -1);
+  return astype(equal(idx, arange(0.0, static_cast<double>(v), idx.dtype())), x.dtype());
+}
+
+std::vector<array> cross_entropy_composed(const array& x, const array& t, float s) {
+  array lse = logsumexp(x, -1);
+  array xt = squeeze(take_along_axis(x, expand_dims(t, -1), -1), -1);
+  array loss = subtract(lse, multiply(xt, array(1.0 - s, x.dtype())));
+  if (s > 0) loss = subtract(loss, multiply(mean(x, -1), array(static_cast<double>(s), x.dtype())));
+  return {loss, astype(lse, lse_dtype(x.dtype()))};
+}
+
+// g (softmax(x) - (1 - s) onehot(t) - s / V); inputs x, t, lse (unused), g.
+array cross_entropy_vjp_composed(const std::vector<array>& in, float s) {
+  const array &x = in[0], &t = in[1], &g = in[3];
+  const double v = static_cast<double>(x.shape().back());
+  array d = subtract(softmax(x, -1, true), multiply(one_hot_like(x, t), array(1.0 - s, x.dtype())));
+  if (s > 0) d = subtract(d, array(s / v, x.dtype()));
+  return multiply(d, expand_dims(astype(g, x.dtype()), -1));
+}
+
+// x and t with their batch axes first (a missing one broadcast in).
+std::pair<array, array> batch_first(const array& x, int xa, const array& t, int ta) {
+  const int64_t b = xa >= 0 ? x.shape(xa) : t.shape(ta);
+  auto front = [b](const array& a, int ax) {
+    if (ax >= 0) return moveaxis(a, ax, 0);
+    Shape sh = a.shape();
+    sh.insert(sh.begin(), b);
+    return broadcast_to(expand_dims(a, 0), sh);
+  };
+  return {front(x, xa), front(t, ta)};
+}
+}  // namespace
+
+std::vector<array> CrossEntropy::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                     const std::vector<int>& argnums, const std::vector<array>& outputs) {
+  const array &x = primals[0], &t = primals[1];
+  std::vector<array> r;
+  for (int a : argnums) {
+    if (a == 0) {
+      r.push_back(array(x.shape(), x.dtype(), std::make_shared<CrossEntropyVjp>(stream(), smoothing_),
+                        {x, t, outputs[1], cotangents[0]}));
+    } else {
+      r.push_back(zeros_like(t));  // integer class indices
+    }
+  }
+  return r;
+}
+
+std::vector<array> CrossEntropy::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                                     const std::vector<int>& argnums) {
+  std::vector<array> full;
+  for (const auto& x : primals) full.push_back(zeros_like(x));
+  for (size_t k = 0; k < argnums.size(); ++k) full[argnums[k]] = tangents[k];
+  auto f = [&](const std::vector<array>& x) { return cross_entropy_composed(x[0], x[1], smoothing_); };
+  return mica::jvp(f, primals, full).second;
+}
+
+std::pair<std::vector<array>, std::vector<int>> CrossEntropy::vmap(const std::vector<array>& inputs,
+                                                                   const std::vector<int>& axes) {
+  auto [x, t] = batch_first(inputs[0], axes[0], inputs[1], axes[1]);
+  auto outs = array::make_arrays({t.shape(), t.shape()}, {x.dtype(), lse_dtype(x.dtype())},
+                                 std::make_shared<CrossEntropy>(stream(), smoothing_), {x, t});
+  return {outs, {0, 0}};
+}
+
+// ---- CrossEntropyVjp: inputs logits, targets, lse, g; its rules transform the composition ----
+std::vector<array> CrossEntropyVjp::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                        const std::vector<int>& argnums, const std::vector<array>&) {
+  auto f = [&](const std::vector<array>& x) { return std::vector<array>{cross_entropy_vjp_composed(x, smoothing_)}; };
+  auto all = mica::vjp(f, primals, cotangents).second;
+  std::vector<array> r;
+  for (int k : argnums) r.push_back(all[k]);
+  return r;
+}
+
+std::vector<array> CrossEntropyVjp::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                                        const std::vector<int>& argnums) {
+  std::vector<array> full;
+  for (const auto& x : primals) full.push_back(zeros_like(x));
+  for (size_t k = 0; k < argnums.size(); ++k) full[argnums[k]] = tangents[k];
+  auto f = [&](const std::vector<array>& x) { return std::vector<array>{cross_entropy_vjp_composed(x, smoothing_)}; };
+  return mica::jvp(f, primals, full).second;
+}
+
+std::pair<std::vector<array>, std::vector<int>> CrossEntropyVjp::vmap(const std::vector<array>& inputs,
+                                                                      const std::vector<int>& axes) {
+  auto f = [&](const std::vector<array>& x) { return std::vector<array>{cross_entropy_vjp_composed(x, smoothing_)}; };
+  return {mica::vmap(f, axes, {0})(inputs), {0}};
 }
 
 }  // namespace mica

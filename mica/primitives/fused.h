@@ -123,4 +123,43 @@ class AdamStep : public Primitive {
   double beta1_, beta2_, eps_;
 };
 
+/** Cross-entropy of each row of logits (last axis) against a class index, with label smoothing
+ *  s: inputs logits (..., V) (floating) and targets (...) (any integer dtype); outputs the loss
+ *  lse(x) - (1 - s) x[t] - s mean(x) in the logits' dtype, and lse(x) (float32; float64 for
+ *  float64 logits), which the backward pass reads. A target outside [0, V) is read as
+ *  take_along_axis reads it: a negative one counts from the end once, then it is clamped. One
+ *  read of the logits where the composition of plain ops takes four. */
+class CrossEntropy : public Primitive {
+ public:
+  CrossEntropy(Stream s, float smoothing) : Primitive(s), smoothing_(smoothing) {}
+  MICA_DEFINE_PRIMITIVE_MEMBERS(CrossEntropy)
+  MICA_DEFINE_GRADS
+  bool is_equivalent(const Primitive& o) const override {
+    auto* r = dynamic_cast<const CrossEntropy*>(&o);
+    return r && r->smoothing_ == smoothing_;
+  }
+  float smoothing() const { return smoothing_; }
+
+ private:
+  float smoothing_;
+};
+
+/** CrossEntropy's backward pass in one read of the logits: inputs logits, targets, lse (as
+ *  CrossEntropy outputs it) and g (the loss's cotangent, shape (...)); output
+ *  g (softmax(x) - (1 - s) onehot(t) - s / V) in the logits' shape and dtype. */
+class CrossEntropyVjp : public UnaryPrimitive {
+ public:
+  CrossEntropyVjp(Stream s, float smoothing) : UnaryPrimitive(s), smoothing_(smoothing) {}
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(CrossEntropyVjp)
+  MICA_DEFINE_GRADS
+  bool is_equivalent(const Primitive& o) const override {
+    auto* r = dynamic_cast<const CrossEntropyVjp*>(&o);
+    return r && r->smoothing_ == smoothing_;
+  }
+  float smoothing() const { return smoothing_; }
+
+ private:
+  float smoothing_;
+};
+
 }  // namespace mica

@@ -1,10 +1,12 @@
 // Transform rules of the fused ops (LayerNorm and RMSNorm with and without weight and bias, their
-// fused backward nodes LayerNormVjp and RMSNormVjp, GELU, AdamStep): vjp vs finite differences
+// fused backward nodes LayerNormVjp and RMSNormVjp, GELU, AdamStep, cross-entropy and its
+// backward node CrossEntropyVjp): vjp vs finite differences
 // for x, weight and bias, jvp/vjp adjoint, vmap vs loop (x batched, parameters batched, both);
 // direct checks against the composition of plain ops.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <optional>
 
 #include "mica/primitives/fused.h"
@@ -100,6 +102,23 @@ std::vector<GradCase> cases() {
                  return r[0] + r[1] * 2.0 + r[2] * 3.0;
                },
                {{2, 3}, {2, 3}, {2, 3}, {2, 3}, {3}}, 0.2, 1.0});
+  // Fused cross-entropy (targets fixed: one of them negative, one past the last class), with and
+  // without label smoothing, and its backward node (CrossEntropyVjp) under grad of grad.
+  c.push_back({"cross_entropy",
+               [](const std::vector<array>& x) { return fast::cross_entropy(x[0], array({0, 4, -2})); }, {{3, 5}}});
+  c.push_back({"cross_entropy_smooth_3d",
+               [](const std::vector<array>& x) {
+                 return fast::cross_entropy(x[0], array({1, 3, 0, 9, 2, -1}, {2, 3}), 0.2f);
+               },
+               {{2, 3, 4}}});
+  c.push_back({"cross_entropy_vjp",
+               [](const std::vector<array>& x) {
+                 auto ce = [](const std::vector<array>& a) {
+                   return std::vector<array>{fast::cross_entropy(a[0], array({2, 0, 1}), 0.1f)};
+                 };
+                 return vjp(ce, {x[0]}, {x[1]}).second[0];
+               },
+               {{3, 4}, {3}}});
   return c;
 }
 const std::vector<GradCase> kFused = cases();
@@ -245,6 +264,51 @@ TEST(FusedRulesDirect, PerExampleWeightGradients) {
   }
 }
 
+// The fused cross-entropy against the composition lse(x) - (1 - s) x[t] - s mean(x), forward
+// and gradient, in float64 and in bfloat16; targets batched under vmap.
+namespace {
+testing::AssertionResult close(const array& got, const array& want, double rtol, double atol) {
+  if (got.shape() != want.shape()) return testing::AssertionFailure() << "shapes differ";
+  return mica::test::all_close(mica::test::to_vector(got), mica::test::to_vector(want), rtol, atol);
+}
+}  // namespace
+
+TEST(FusedRulesDirect, CrossEntropyMatchesTheComposition) {
+  array t = array({3, 0, 6, -7, 2, 5}, {2, 3});  // -7 counts from the end (0), 6 clamps to 4
+  array tc = array({3, 0, 4, 0, 2, 4}, {2, 3});
+  for (float s : {0.0f, 0.3f}) {
+    auto ref = [&](const array& x) {
+      array xt = squeeze(take_along_axis(x, expand_dims(tc, -1), -1), -1);
+      return logsumexp(x, -1) - xt * (1.0 - s) - mean(x, -1) * static_cast<double>(s);
+    };
+    array x = mica::test::random_array({2, 3, 5}, float64, -3, 3, 7);
+    EXPECT_TRUE(close(fast::cross_entropy(x, t, s), ref(x), 1e-12, 1e-12)) << s;
+    auto g = grad([&](const array& a) { return sum(fast::cross_entropy(a, t, s) * reshape(arange(6.0), {2, 3})); })(x);
+    auto gr = grad([&](const array& a) { return sum(ref(a) * reshape(arange(6.0), {2, 3})); })(x);
+    EXPECT_TRUE(close(g, gr, 1e-12, 1e-12)) << s;
+    array xb = astype(x, bfloat16);
+    array lb = fast::cross_entropy(xb, t, s);
+    EXPECT_EQ(lb.dtype(), bfloat16);
+    EXPECT_TRUE(close(astype(lb, float64), ref(astype(xb, float64)), 2e-2, 2e-2)) << s;
+  }
+  // Targets batched (and logits not): each batch element against its own targets.
+  array x = mica::test::random_array({3, 5}, float64, -3, 3, 8);
+  array tb = array({0, 1, 2, 4, 3, 2}, {2, 3});
+  array out = vmap([&](const std::vector<array>& a) { return std::vector<array>{fast::cross_entropy(x, a[0])}; },
+                   {0})({tb})[0];
+  for (int b = 0; b < 2; ++b) {
+    array tt = squeeze(slice(tb, {b, 0}, {b + 1, 3}), 0);
+    EXPECT_TRUE(close(squeeze(slice(out, {b, 0}, {b + 1, 3}), 0), fast::cross_entropy(x, tt), 1e-12,
+                                    1e-12));
+  }
+  // An infinite logit makes its row's loss infinite (lse - x[t] with lse = inf, as MLX's
+  // logsumexp - take_along_axis composition gives); other rows are untouched.
+  array xi = array({1.0, std::numeric_limits<double>::infinity(), 2.0, 0.5, 0.25, 3.0}, {2, 3});
+  auto li = mica::test::to_vector(fast::cross_entropy(xi, array({0, 1})));
+  EXPECT_TRUE(std::isinf(li[0]) && li[0] > 0);
+  EXPECT_NEAR(li[1], std::log(std::exp(0.5) + std::exp(0.25) + std::exp(3.0)) - 0.25, 1e-12);
+}
+
 TEST(FusedRulesDirect, BadInput) {
   array x = ones({2, 4}, float64);
   // A weight batched with a size that disagrees with x's batch.
@@ -261,4 +325,10 @@ TEST(FusedRulesDirect, BadInput) {
   EXPECT_TRUE(mica::test::throws_op<std::invalid_argument>("grad", [&] {
     grad([](const array& a) { return fast::rms_norm(a, std::nullopt, 1e-5f); })(x);
   }));
+  using mica::test::throws_op;
+  EXPECT_TRUE(throws_op<std::invalid_argument>("cross_entropy", [&] { fast::cross_entropy(x, array({1, 2, 3})); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("cross_entropy", [&] { fast::cross_entropy(x, array({1.0f, 2.0f})); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("cross_entropy", [&] { fast::cross_entropy(x, array({1, 2}), 1.0f); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("cross_entropy", [&] { fast::cross_entropy(ones({2, 0}), array({0, 0})); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("cross_entropy", [&] { fast::cross_entropy(array(1.0f), array(0)); }));
 }

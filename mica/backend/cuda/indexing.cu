@@ -71,23 +71,6 @@ void dispatch_bytes(size_t size, F&& f) {
 
 // ---- indices ----
 
-// Index dtypes as the code of cu::load_index.
-int index_code(Dtype d, const char* op) {
-  switch (d.val) {
-    case Dtype::Val::int8: return 0;
-    case Dtype::Val::int16: return 1;
-    case Dtype::Val::int32: return 2;
-    case Dtype::Val::int64: return 3;
-    case Dtype::Val::uint8: return 4;
-    case Dtype::Val::uint16: return 5;
-    case Dtype::Val::uint32: return 6;
-    case Dtype::Val::uint64: return 7;
-    default:
-      throw std::runtime_error(std::string("[") + op + "] kernel got indices of dtype " + dtype_to_string(d) +
-                               " (the op should have rejected them).");
-  }
-}
-
 // pre[p] (and pre_key[p]) for index arrays past the first kMaxIdx: one chunk per launch, each
 // adding to the last (ix.pre points at the same arrays then).
 __global__ void fold_indices_kernel(Indices ix, int64_t* pre, int64_t* pre_key, bool gather, int64_t npos) {
@@ -126,7 +109,7 @@ IndexArgs make_indices(const std::vector<array>& idx, const std::vector<int>& ax
   for (size_t k = 0; k < n; ++k) {
     array c = cu::ensure_row_contiguous(idx[k], s);
     const int ax = axes[k];
-    all[k] = {index_code(c.dtype(), op), cu::ptr(c), shape[ax], shape[ax] - win[ax], strides[ax], 0};
+    all[k] = {cu::index_code(c.dtype(), op), cu::ptr(c), shape[ax], shape[ax] - win[ax], strides[ax], 0};
     r.keep.push_back(std::move(c));
   }
   for (size_t k = n; k-- > 0;) {
@@ -549,7 +532,7 @@ void GatherAxis::eval_gpu(const std::vector<array>& inputs, array& out) {
   Strides as = a.strides();
   as[axis_] = 0;
   const auto l = cu::make_layout<2>(out.shape(), {as, idx.strides()}, "take_along_axis");
-  const int code = index_code(idx.dtype(), "take_along_axis");
+  const int code = cu::index_code(idx.dtype(), "take_along_axis");
   const int64_t n = static_cast<int64_t>(out.size()), dim = a.shape(axis_), sa = a.strides()[axis_];
   dispatch_bytes(a.itemsize(), [&](auto t) {
     using U = typename decltype(t)::type;
@@ -573,7 +556,7 @@ void ScatterAxis::eval_gpu(const std::vector<array>& inputs, array& out) {
   const int ax = axis_;
   const int64_t dim = out.shape(ax), m = idx.shape(ax), so = out.strides()[ax];
   const int64_t n = static_cast<int64_t>(idx.size()), ncols = n / m;
-  const int code = index_code(idx.dtype(), name);
+  const int code = cu::index_code(idx.dtype(), name);
   cudaStream_t cs = cu::stream(s);
   // None with several updates per column: a thread per column walks them in order when that
   // gives enough threads (or the columns are short, or an owner table would dwarf the work).

@@ -32,6 +32,23 @@ __device__ __forceinline__ int64_t load_index(const void* p, int code, int64_t i
   }
 }
 
+/** An index dtype as the code of load_index (throws for other dtypes). */
+inline int index_code(Dtype d, const char* op) {
+  switch (d.val) {
+    case Dtype::Val::int8: return 0;
+    case Dtype::Val::int16: return 1;
+    case Dtype::Val::int32: return 2;
+    case Dtype::Val::int64: return 3;
+    case Dtype::Val::uint8: return 4;
+    case Dtype::Val::uint16: return 5;
+    case Dtype::Val::uint32: return 6;
+    case Dtype::Val::uint64: return 7;
+    default:
+      throw std::runtime_error(std::string("[") + op + "] kernel got indices of dtype " + dtype_to_string(d) +
+                               " (the op should have rejected them).");
+  }
+}
+
 /** A gather's index: a negative one counts from the end once, then it is clamped into [0, hi]. */
 __device__ __forceinline__ int64_t clamp_index(int64_t i, int64_t dim, int64_t hi) {
   if (i < 0) i += dim;
