@@ -3,10 +3,13 @@
 #include <type_traits>
 
 #include "mica/dtype.h"
+#include "mica/types/float_to_int.h"
 
 namespace mica {
 
-/** Converts one element, the way astype does (complex -> real keeps the real part). */
+/** Converts one element, the way astype does: complex -> real keeps the real part, anything ->
+ * bool tests for non-zero, floating -> integer as types/float_to_int.h defines for every input
+ * (NaN, infinities and out-of-range values included). */
 template <typename To, typename From>
 inline To cast_to(From v) {
   if constexpr (std::is_same_v<To, From>) {
@@ -20,9 +23,11 @@ inline To cast_to(From v) {
     if constexpr (is_half_v<From>) return static_cast<float>(v) != 0.0f;
     else return v != From(0);
   } else if constexpr (is_half_v<From>) {
-    return static_cast<To>(static_cast<float>(v));
+    return cast_to<To>(static_cast<float>(v));
   } else if constexpr (is_half_v<To>) {
     return To(static_cast<float>(v));
+  } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
+    return detail::float_to_int<To>(v);
   } else {
     return static_cast<To>(v);
   }

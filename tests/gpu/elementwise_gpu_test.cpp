@@ -364,5 +364,22 @@ TEST(GpuBinary, Donation) {
   }
 }
 
+// Floating -> integer on NaN, infinities, negatives and values out of range: the GPU gives the
+// CPU's defined result (types/float_to_int.h) for every source and target dtype.
+TEST(GpuBinary, FloatToIntEveryInput) {
+  MICA_REQUIRE_GPU();
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  array x = array({-1.0f, 300.0f, -3e9f, 3e9f, nan, inf, -inf, 1e20f, -1e20f, 2.5f, -2.5f, 70000.0f, -40000.0f,
+                   9.3e18f, 1.8e19f, -0.0f});
+  for (Dtype from : {float32, float64, float16, bfloat16}) {
+    array xf = astype(x, from, Device(Device::cpu));
+    eval(xf);
+    for (Dtype to : {uint8, int8, uint16, int16, uint32, int32, uint64, int64}) {
+      EXPECT_TRUE(gpu_matches_cpu([to](auto& in, StreamOrDevice s) { return astype(in[0], to, s); }, {xf}))
+          << dtype_to_string(from) << " -> " << dtype_to_string(to);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mica::test

@@ -107,12 +107,13 @@ std::vector<array> norm_inputs(const Shape& xs, Dtype d, uint32_t seed, double l
           random_input({n}, d, -2, 2, seed + 2), random_input(xs, d, -1, 1, seed + 3)};
 }
 
-// Every check of the norms on one set of inputs.
-void check_norms(const std::vector<array>& in, const std::string& where) {
+// Every check of the norms on one set of inputs; `scale` widens the absolute tolerance of the
+// column sums (rows far from zero: the mean's rounding, |x| / sigma ulps, shifts xhat).
+void check_norms(const std::vector<array>& in, const std::string& where, double scale = 1) {
   const Dtype d = in[0].dtype();
   const int64_t n = in[0].ndim() ? in[0].shape().back() : 1;
   const int64_t rows = n ? static_cast<int64_t>(in[0].size()) / n : 0;
-  const double rtol = rtol_for(d), atol = atol_for(d, rows);
+  const double rtol = rtol_for(d), atol = atol_for(d, rows) * scale;
   for (bool rms : {false, true}) {
     for (int mask = 0; mask < 4; ++mask) {
       if (rms && (mask & 2)) continue;
@@ -151,7 +152,7 @@ TEST(FusedGpu, NormManyRows) {
     auto far = norm_inputs({64, 4096}, d, 6);
     far[0] = add(far[0], array(100.0, d), kCpu);
     eval(far[0]);
-    check_norms(far, dn + " offset 100");
+    check_norms(far, dn + " offset 100", 20);
   }
 }
 

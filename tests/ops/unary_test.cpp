@@ -1,5 +1,7 @@
 // Unary ops against double-precision references, over dtypes, views and empty arrays.
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 #include "reference/reference.h"
 
@@ -183,6 +185,48 @@ TEST(Unary, Astype) {
       EXPECT_EQ(y.dtype(), b);
     }
   }
+}
+
+// Floating -> integer: every input has a defined result (types/float_to_int.h), the one MLX 0.32
+// gives on x86-64 (`mx.array(xs, mx.float32).astype(d).tolist()`, pasted below).
+TEST(Unary, AstypeFloatToIntEveryInput) {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> xs = {-1.0, 300.0, -3e9, 3e9, nan, inf, -inf, 1e20, -1e20, 2.5, -2.5, 70000.0, -40000.0,
+                                  9.3e18, 1.8e19};
+  const std::vector<std::pair<Dtype, std::vector<double>>> want = {
+      {uint8, {255, 44, 0, 0, 0, 0, 0, 0, 0, 2, 254, 112, 192, 0, 0}},
+      {int8, {-1, 44, 0, 0, 0, 0, 0, 0, 0, 2, -2, 112, -64, 0, 0}},
+      {uint16, {65535, 300, 0, 0, 0, 0, 0, 0, 0, 2, 65534, 4464, 25536, 0, 0}},
+      {int16, {-1, 300, 0, 0, 0, 0, 0, 0, 0, 2, -2, 4464, 25536, 0, 0}},
+      {uint32, {4294967295.0, 300, 2147483648.0, 3000000000.0, 2147483648.0, 0, 2147483648.0, 0, 2147483648.0, 2,
+                4294967294.0, 70000, 4294927296.0, 0, 0}},
+      {int32, {-1, 300, -2147483648.0, -2147483648.0, -2147483648.0, -2147483648.0, -2147483648.0, -2147483648.0,
+               -2147483648.0, 2, -2, 70000, -40000, -2147483648.0, -2147483648.0}},
+  };
+  const std::vector<float> xf(xs.begin(), xs.end());
+  array x(xf.begin(), {static_cast<int>(xs.size())}, float32);
+  for (auto& [d, w] : want) EXPECT_TRUE(matches(astype(x, d), {static_cast<int>(xs.size())}, w, 0, 0)) << d;
+  // 64-bit results compared bit for bit (doubles cannot hold them all).
+  auto u64 = astype(x, uint64), i64 = astype(x, int64);
+  eval(u64, i64);
+  const std::vector<uint64_t> want_u = {18446744073709551615ull, 300, 18446744070709551616ull, 3000000000ull,
+                                        9223372036854775808ull, 0, 9223372036854775808ull, 0, 9223372036854775808ull,
+                                        2, 18446744073709551614ull, 70000, 18446744073709511616ull,
+                                        9300000300729368576ull, 18000000404716257280ull};
+  const std::vector<int64_t> want_i = {-1, 300, -3000000000ll, 3000000000ll, INT64_MIN, INT64_MIN, INT64_MIN,
+                                       INT64_MIN, INT64_MIN, 2, -2, 70000, -40000, INT64_MIN, INT64_MIN};
+  for (size_t i = 0; i < xs.size(); ++i) {
+    EXPECT_EQ(u64.data<uint64_t>()[i], want_u[i]) << xs[i];
+    EXPECT_EQ(i64.data<int64_t>()[i], want_i[i]) << xs[i];
+  }
+  // float64, float16 and bfloat16 sources follow the same rule (halves through float32).
+  array xd = astype(x, float64);
+  EXPECT_TRUE(matches(astype(xd, int32), {static_cast<int>(xs.size())}, want[5].second, 0, 0));
+  EXPECT_TRUE(matches(astype(xd, uint8), {static_cast<int>(xs.size())}, want[0].second, 0, 0));
+  array h = astype(array({-1.0f, 300.0f, 65504.0f}), float16);
+  EXPECT_TRUE(matches(astype(h, uint8), {3}, {255, 44, 224}, 0, 0));
+  EXPECT_TRUE(matches(astype(astype(x, bfloat16), int32), {static_cast<int>(xs.size())},
+                      to_vector(astype(astype(astype(x, bfloat16), float32), int32)), 0, 0));
 }
 
 TEST(Unary, BadInputs) {

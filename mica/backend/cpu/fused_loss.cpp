@@ -111,7 +111,7 @@ void CrossEntropy::eval_cpu(const std::vector<array>& inputs, std::vector<array>
         for (int64_t j = 0; j < v; ++j) sum += std::exp(xr[j] - m);
         lse = m + std::log(sum);
       }
-      C l = lse - C(1.0 - s) * xr[t[r]];
+      C l = lse - (C(1) - C(s)) * xr[t[r]];
       if (s > 0) l -= C(s) * row_sum(xr, v) / C(v);
       loss[r] = cast_to<T>(l);
       lse_out[r] = static_cast<L>(lse);
@@ -135,7 +135,7 @@ void CrossEntropyVjp::eval_cpu(const std::vector<array>& inputs, array& out) {
     const std::vector<L> gv = read_all<L>(inputs[3]);
     const L* gp = gv.data();
     T* dst = out.data<T>();
-    const C off = C(s) / C(v), hit = C(1.0 - s);
+    const C off = C(s) / C(v), hit = C(1) - C(s);
     each_row<T>(x, rows, v, [&](int64_t r, const C* xr) {
       const C gr = static_cast<C>(gp[r]), l = static_cast<C>(lp[r]);
       T* y = dst + r * v;

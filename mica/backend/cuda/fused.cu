@@ -61,6 +61,9 @@ template <typename T>
 constexpr int kFwdNV = std::is_same_v<T, double> ? 4 : 32 / W<T>;
 template <typename T>
 constexpr int kBwdNV = cu::is_half_v<T> ? 1 : 2;
+// Static shared memory of norm_bwd_reg (its sm array), beside the dynamic running sums.
+template <typename T>
+constexpr size_t kBwdStaticSmem = 2 * kMaxGroup / 32 * sizeof(std::conditional_t<std::is_same_v<T, double>, double, float>);
 
 // ---- forward ----
 
@@ -434,7 +437,8 @@ void backward_reg(const Stream& s, const Bwd<T>& b, int gl, size_t smem, const N
   cudaStream_t cs = cu::stream(s);
   const int G = 1 << gl, block = std::max(G, kMinBlock), R = block / G;
   auto kernel = norm_bwd_reg<T, NV>;
-  if (smem > 48 * 1024) {
+  // The kernel's static shared memory counts against the same 48 KiB default limit.
+  if (smem + kBwdStaticSmem<T> > 48 * 1024) {
     MICA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   }
   const int64_t P = std::min((b.rows + R - 1) / R, resident_blocks(kernel, block, smem));
@@ -484,7 +488,7 @@ void norm_backward(const Stream& s, const array& x, const array* w, const array&
     const int block = std::max(1 << gl, kMinBlock), R = block >> gl;
     const size_t smem = (static_cast<size_t>(R) * (a.rms ? 1 : 2) * sizeof(C) + (b.w ? sizeof(T) : 0)) * b.n;
     static const size_t max_smem = max_shared_per_block();
-    if (smem <= max_smem) {
+    if (smem + kBwdStaticSmem<T> <= max_smem) {
       if (per <= 1) return backward_reg<T, 1>(s, b, gl, smem, a);
       if constexpr (NVmax == 2) return backward_reg<T, 2>(s, b, gl, smem, a);
     }

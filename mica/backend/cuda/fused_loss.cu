@@ -96,7 +96,7 @@ __global__ void __launch_bounds__(kThreads) ce_forward_kernel(const T* __restric
   if (threadIdx.x == 0) {
     const C lse = cu::lse_of(st.ms);
     const int64_t t = cu::clamp_index(cu::load_index(targets, code, r), v, v - 1);
-    C l = lse - C(1.0f - s) * cast<C>(row[t]);
+    C l = lse - (C(1) - C(s)) * cast<C>(row[t]);
     if (s > 0) l -= C(s) * st.sum / C(v);
     loss[r] = cast<T>(l);
     lse_out[r] = lse;
@@ -116,7 +116,7 @@ __global__ void __launch_bounds__(kThreads) ce_backward_kernel(const T* __restri
   T* out = dx + r * v;
   const C gr = cast<C>(g[r]), l = lse[r], off = C(s) / C(v);
   const int64_t t = cu::clamp_index(cu::load_index(targets, code, r), v, v - 1);
-  const C hit = C(1.0f - s);
+  const C hit = C(1) - C(s);
   auto value = [&](int64_t j, C xv) { return gr * (cu::fast_exp(xv - l) - off - (j == t ? hit : C(0))); };
   if (vec) {
     const auto* p = reinterpret_cast<const Vec<T, W>*>(row);

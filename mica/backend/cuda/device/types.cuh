@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "mica/dtype.h"
+#include "mica/types/float_to_int.h"
 
 namespace mica::cu {
 
@@ -56,7 +57,8 @@ template <typename T>
 using compute_t = std::conditional_t<is_half_v<T>, float, T>;
 
 /** Converts between any two device element types with the CPU's rules (mica/types/cast.h):
- * complex to real keeps the real part, to bool tests for non-zero, float to integer truncates. */
+ * complex to real keeps the real part, to bool tests for non-zero, float to integer by
+ * types/float_to_int.h (the same result for every input). */
 template <typename To, typename From>
 __device__ __forceinline__ To cast(From v) {
   if constexpr (std::is_same_v<To, From>) {
@@ -76,12 +78,7 @@ __device__ __forceinline__ To cast(From v) {
   } else if constexpr (std::is_same_v<To, bool>) {
     return v != From(0);
   } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
-    // Through int64 (unsigned 64-bit above 2^63 directly): out-of-range values wrap as the
-    // CPU's conversion does on x86-64 instead of saturating.
-    if constexpr (std::is_same_v<To, uint64_t>) {
-      if (v >= From(9223372036854775808.0)) return static_cast<To>(v);
-    }
-    return static_cast<To>(static_cast<int64_t>(v));
+    return ::mica::detail::float_to_int<To>(v);  // the CPU's rule (types/float_to_int.h)
   } else {
     return static_cast<To>(v);
   }
