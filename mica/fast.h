@@ -1,6 +1,7 @@
-// mica::fast: fused ops (layer_norm, rms_norm), as MLX's mx.fast.
+// mica::fast: fused ops (layer_norm, rms_norm, scaled_dot_product_attention), as MLX's mx.fast.
 #pragma once
 #include <optional>
+#include <string>
 
 #include "mica/array.h"
 
@@ -30,5 +31,21 @@ array rms_norm(const array& x, const std::optional<array>& weight, float eps, St
  *  no softmax or one-hot array in between. Targets outside [0, V) are read as take_along_axis
  *  reads them (a negative one counts from the end once, then it is clamped). */
 array cross_entropy(const array& logits, const array& targets, float label_smoothing = 0.0f, StreamOrDevice s = {});
+
+/** softmax(queries keys^T * scale + mask) values, fused (no (L_q, L_kv) score matrix; on a GPU
+ *  stream the composition of plain ops until the CUDA kernel lands), as MLX's
+ *  mx.fast.scaled_dot_product_attention. queries (B, N_q, L_q, D), keys (B, N_kv, L_kv, D),
+ *  values (B, N_kv, L_kv, D_v) -> (B, N_q, L_q, D_v) in their promoted (floating) dtype; the
+ *  softmax runs in float32 (float64 for float64). N_q is a multiple of N_kv (grouped-query
+ *  attention: query head h uses kv head h / (N_q / N_kv)). mask_mode is "" or "array" (no mask,
+ *  or the `mask` array) or "causal" (query i sees keys j <= i + L_kv - L_q: lower-right aligned;
+ *  no `mask` then). `mask`: at most 4-D, broadcastable to (B, N_q, L_q, L_kv); bool keeps the
+ *  true positions (a row with none averages all values, as MLX), any other dtype must promote
+ *  to the result dtype and is added to the scores. `sinks`: (N_q,) per-head logits that join
+ *  the softmax denominator only. Gradients flow to queries, keys, values and sinks, not to the
+ *  mask. */
+array scaled_dot_product_attention(const array& queries, const array& keys, const array& values, float scale,
+                                   const std::string& mask_mode = "", const std::optional<array>& mask = std::nullopt,
+                                   const std::optional<array>& sinks = std::nullopt, StreamOrDevice s = {});
 
 }  // namespace mica::fast

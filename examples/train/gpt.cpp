@@ -19,9 +19,10 @@ Block::Block(int dims, int heads) {
   set("mlp_out", std::make_shared<nn::Linear>(4 * dims, dims));
 }
 
-array Block::operator()(const array& x, const array& mask) const {
+array Block::operator()(const array& x) const {
   array y = call("ln1", x);
-  array h = x + (*child<nn::MultiHeadAttention>("attn"))(y, y, y, mask);
+  // Causal self-attention through the fused kernel: no (T, T) mask or score matrix is formed.
+  array h = x + (*child<nn::MultiHeadAttention>("attn"))(y, y, y, "causal");
   return h + call("mlp_out", nn::gelu(call("mlp_in", call("ln2", h))));
 }
 
@@ -47,11 +48,10 @@ array GPT::operator()(const array& tokens) {
     throw std::invalid_argument("[GPT] expected tokens (batch, time) with time <= " + std::to_string(config_.context));
   const int T = tokens.shape(1);
   array x = call("wte", tokens) + call("wpe", mx::arange(T));
-  array mask = nn::MultiHeadAttention::create_additive_causal_mask(T);
   for (const auto& b : (*this)["blocks"].as_list()) {
     const auto* block = b.is_module() ? dynamic_cast<const Block*>(&b.as_module()) : nullptr;
     if (!block) throw std::invalid_argument("[GPT] expected every entry of blocks to be a Block, got " + b.kind_name());
-    x = (*block)(x, mask);
+    x = (*block)(x);
   }
   return call("head", call("ln_f", x));
 }

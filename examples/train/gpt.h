@@ -25,7 +25,7 @@ class Block : public mica::nn::Module {
  public:
   Block(int dims, int heads);
   std::string name() const override { return "Block"; }
-  array operator()(const array& x, const array& mask) const;
+  array operator()(const array& x) const;
 };
 
 /** Token and position embeddings (`wte`, `wpe`), the list `blocks`, a final LayerNorm `ln_f`

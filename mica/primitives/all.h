@@ -1,5 +1,6 @@
 // Every primitive family's declarations.
 #pragma once
+#include "mica/primitives/attention.h"
 #include "mica/primitives/binary.h"
 #include "mica/primitives/conv.h"
 #include "mica/primitives/creation.h"

@@ -47,6 +47,8 @@
   /* fused (fast::) */                                                                      \
   X(LayerNorm, fused, U, K) X(LayerNormVjp, fused, M, K) X(RMSNorm, fused, U, K) X(RMSNormVjp, fused, M, K) \
   X(Gelu, fused, U, K) X(AdamStep, fused, M, K) X(CrossEntropy, fused, M, K) X(CrossEntropyVjp, fused, U, K) \
+  /* attention (fast::scaled_dot_product_attention) */                                       \
+  X(ScaledDotProductAttention, attention, M, F) X(ScaledDotProductAttentionVjp, attention, M, F)  \
   /* made by the transforms (custom_function, checkpoint, depends) */                        \
   X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)
 

@@ -297,6 +297,26 @@ TEST(MultiHeadAttention, GradientsMatchFiniteDifferences) {
       param_case("mha_params", m, [m, q, kv](const std::vector<array>&) { return (*m)(q, kv, kv); })));
 }
 
+TEST(MultiHeadAttention, CausalModeMatchesTheCausalMask) {
+  // mask "causal" (fused, no mask array) equals the additive causal mask, values and gradients;
+  // with fewer queries than keys the last query aligns with the last key, as MLX's.
+  nn::MultiHeadAttention m(6, 3, {.bias = true});
+  m.set_dtype(float64);
+  array x = test::random_array({2, 5, 6}, float64, -1.0, 1.0, 60);
+  array mask = nn::MultiHeadAttention::create_additive_causal_mask(5, float64);
+  EXPECT_TRUE(test::matches(m(x, x, x, "causal"), {2, 5, 6}, to_vector(m(x, x, x, mask)), 1e-12, 1e-12));
+  auto loss = [&](bool causal) {
+    return [&, causal](const std::vector<array>& in) { return sum(square(causal ? m(in[0], in[0], in[0], "causal")
+                                                                                 : m(in[0], in[0], in[0], mask))); };
+  };
+  EXPECT_TRUE(test::matches(grad(loss(true))({x})[0], {2, 5, 6}, to_vector(grad(loss(false))({x})[0]), 1e-10, 1e-12));
+  array kv = test::random_array({2, 7, 6}, float64, -1.0, 1.0, 61);
+  array shifted = concatenate({zeros({5, 2}, float64), mask}, 1);  // query i sees keys j <= i + 2
+  EXPECT_TRUE(test::matches(m(x, kv, kv, "causal"), {2, 5, 6}, to_vector(m(x, kv, kv, shifted)), 1e-12, 1e-12));
+  EXPECT_TRUE(test::matches(m(x, kv, kv, ""), {2, 5, 6}, to_vector(m(x, kv, kv)), 0, 0));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("MultiHeadAttention", [&] { m(x, x, x, "upper"); }));
+}
+
 TEST(MultiHeadAttention, BadArguments) {
   EXPECT_TRUE(test::throws_op<std::invalid_argument>("MultiHeadAttention", [] { nn::MultiHeadAttention(5, 2); }));
   EXPECT_TRUE(test::throws_op<std::invalid_argument>("MultiHeadAttention", [] { nn::MultiHeadAttention(4, 0); }));

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "mica/fast.h"
 #include "mica/nn/layers/dropout.h"
 #include "mica/nn/layers/linear.h"
 #include "mica/nn/layers/normalization.h"
@@ -42,18 +43,16 @@ void check_3d(const char* what, const array& x) {
   }
 }
 
-// softmax(q k^T * scale + mask) v over (B, H, L, d) heads. Bool masks keep their true entries
-// (the others get the dtype's lowest value, so a fully masked row is uniform, as in MLX).
-array attention(const array& q, const array& k, const array& v, double scale, const std::optional<array>& mask) {
-  array scores = matmul(multiply(q, array(scale, q.dtype())), swapaxes(k, -1, -2));
-  if (mask) {
-    if (mask->dtype() == bool_) {
-      scores = where(*mask, scores, array(finfo(scores.dtype()).min, scores.dtype()));
-    } else {
-      scores = add(scores, astype(*mask, scores.dtype()));
-    }
-  }
-  return matmul(softmax(scores, -1, true), v);
+// softmax(q k^T * scale + mask) v over (B, H, L, d) heads, fused (fast::scaled_dot_product_attention:
+// no (L, L) score matrix). Bool masks keep their true entries (a fully masked row is uniform, as
+// in MLX); any other mask is cast to the queries' dtype and added, as the composition did.
+array attention(const array& q, const array& k, const array& v, double scale, const std::optional<array>& mask,
+                const std::string& mask_mode = "") {
+  std::optional<array> m = mask;
+  if (m && m->dtype() != bool_) m = astype(*m, q.dtype());
+  // The op's scale is a float (as MLX's): float64 queries are scaled here to keep their precision.
+  if (q.dtype() == float64) return fast::scaled_dot_product_attention(q * scale, k, v, 1.0f, mask_mode, m);
+  return fast::scaled_dot_product_attention(q, k, v, static_cast<float>(scale), mask_mode, m);
 }
 
 // The layers of a stack's `layers` list as T (throws if an entry is another module).
@@ -116,6 +115,20 @@ MultiHeadAttention::MultiHeadAttention(int dims, int num_heads, const MultiHeadA
 
 array MultiHeadAttention::operator()(const array& queries, const array& keys, const array& values,
                                      const std::optional<array>& mask) {
+  return attend(queries, keys, values, mask, "");
+}
+
+array MultiHeadAttention::operator()(const array& queries, const array& keys, const array& values,
+                                     const std::string& mask_mode) {
+  if (mask_mode != "" && mask_mode != "causal") {
+    throw std::invalid_argument("[MultiHeadAttention] expected the mask \"causal\" or \"\", got \"" + mask_mode +
+                                "\".");
+  }
+  return attend(queries, keys, values, std::nullopt, mask_mode);
+}
+
+array MultiHeadAttention::attend(const array& queries, const array& keys, const array& values,
+                                 const std::optional<array>& mask, const std::string& mask_mode) {
   check_3d("queries", queries);
   check_3d("keys", keys);
   check_3d("values", values);
@@ -128,7 +141,7 @@ array MultiHeadAttention::operator()(const array& queries, const array& keys, co
   array k = split_heads(call("key_proj", keys), num_heads_, "key");
   array v = split_heads(call("value_proj", values), num_heads_, "value");
   double scale = std::sqrt(1.0 / q.shape(-1));
-  array o = attention(q, k, v, scale, mask);  // (B, H, Lq, dv)
+  array o = attention(q, k, v, scale, mask, mask_mode);  // (B, H, Lq, dv)
   o = transpose(o, {0, 2, 1, 3});
   o = reshape(o, {o.shape(0), o.shape(1), o.shape(2) * o.shape(3)});
   return call("out_proj", o);

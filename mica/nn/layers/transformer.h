@@ -26,7 +26,8 @@ struct MultiHeadAttentionOptions {
 
 /** Multi-head scaled dot-product attention: queries (B, Lq, Dq), keys (B, Lk, Dk) and values
  *  (B, Lk, Dv) are projected, split into num_heads heads, attended with scale
- *  1/sqrt(head dims) and an optional mask, merged and projected by out_proj. */
+ *  1/sqrt(head dims) and an optional mask (fast::scaled_dot_product_attention), merged and
+ *  projected by out_proj. */
 class MultiHeadAttention : public Module {
  public:
   /** Attention with model dims `dims` (divisible by num_heads). */
@@ -38,12 +39,17 @@ class MultiHeadAttention : public Module {
    *  number excludes a position). */
   array operator()(const array& queries, const array& keys, const array& values,
                    const std::optional<array>& mask = std::nullopt);
+  /** The same with mask_mode "causal" (query i sees keys j <= i + Lk - Lq, as MLX's
+   *  mask="causal"; no mask array is formed) or "" (no mask). */
+  array operator()(const array& queries, const array& keys, const array& values, const std::string& mask_mode);
   /** The (N, N) additive mask with 0 on and below the diagonal and finfo(dtype).min above it. */
   static array create_additive_causal_mask(int N, Dtype dtype = float32);
   /** The number of heads. */
   int num_heads() const { return num_heads_; }
 
  private:
+  array attend(const array& queries, const array& keys, const array& values, const std::optional<array>& mask,
+               const std::string& mask_mode);
   int num_heads_;
 };
 
