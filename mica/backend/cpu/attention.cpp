@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mica/backend/cpu/copy.h"
+#include "mica/backend/cpu/dispatch_float.h"
 #include "mica/backend/cpu/gemm.h"
 #include "mica/backend/cpu/parallel.h"
 #include "mica/backend/cpu/reduce.h"
@@ -25,6 +26,7 @@
 namespace mica {
 
 namespace {
+using cpu::dispatch_float;
 using cpu::red::exp_of;
 using cpu::red::row_max;
 
@@ -35,19 +37,6 @@ constexpr int64_t kBlockK = 256;   // forward: keys per tile
 constexpr int64_t kBlockKB = 128;  // backward: keys per tile (the rows of dK and dV a task owns)
 constexpr int64_t kBlockQB = 512;  // backward: query rows per tile
 constexpr int64_t kMaxSplits = 8;  // backward: parts of a kv head's keys run apart (each its own dQ)
-
-template <typename F>
-void dispatch_float(const char* name, Dtype d, F&& f) {
-  switch (d.val) {
-    case Dtype::Val::float32: return f(type_tag<float>{});
-    case Dtype::Val::float64: return f(type_tag<double>{});
-    case Dtype::Val::float16: return f(type_tag<float16_t>{});
-    case Dtype::Val::bfloat16: return f(type_tag<bfloat16_t>{});
-    default:
-      throw std::runtime_error(std::string("[") + name + "] kernel got unsupported dtype " + dtype_to_string(d) +
-                               " (the op should have rejected it).");
-  }
-}
 
 // `a` as a row-major array of dtype c (itself when it is one already).
 array as_compute(const array& a, Dtype c) {

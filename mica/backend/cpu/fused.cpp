@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "mica/backend/cpu/copy.h"
+#include "mica/backend/cpu/dispatch_float.h"
 #include "mica/backend/cpu/parallel.h"
 #include "mica/backend/cpu/reduce.h"
 #include "mica/backend/cpu/unary.h"
@@ -19,21 +20,9 @@ extern "C" float expf(float) noexcept __attribute__((simd("notinbranch")));
 namespace mica {
 
 namespace {
+using cpu::dispatch_float;
 using namespace cpu::red;
 using cpu::parallel_for;
-
-template <typename F>
-void dispatch_float(const char* name, Dtype d, F&& f) {
-  switch (d.val) {
-    case Dtype::Val::float32: return f(type_tag<float>{});
-    case Dtype::Val::float64: return f(type_tag<double>{});
-    case Dtype::Val::float16: return f(type_tag<float16_t>{});
-    case Dtype::Val::bfloat16: return f(type_tag<bfloat16_t>{});
-    default:
-      throw std::runtime_error(std::string("[") + name + "] kernel got unsupported dtype " + dtype_to_string(d) +
-                               " (the op should have rejected it).");
-  }
-}
 
 // A 1-D parameter as a compute-type vector (empty when absent).
 template <typename T, typename C>

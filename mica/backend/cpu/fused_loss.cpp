@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "mica/backend/cpu/copy.h"
+#include "mica/backend/cpu/dispatch_float.h"
 #include "mica/backend/cpu/parallel.h"
 #include "mica/backend/cpu/reduce.h"
 #include "mica/primitives/fused.h"
@@ -13,21 +14,9 @@
 namespace mica {
 
 namespace {
+using cpu::dispatch_float;
 using namespace cpu::red;
 using cpu::parallel_for;
-
-template <typename F>
-void dispatch_logits(const char* name, Dtype d, F&& f) {
-  switch (d.val) {
-    case Dtype::Val::float32: return f(type_tag<float>{});
-    case Dtype::Val::float64: return f(type_tag<double>{});
-    case Dtype::Val::float16: return f(type_tag<float16_t>{});
-    case Dtype::Val::bfloat16: return f(type_tag<bfloat16_t>{});
-    default:
-      throw std::runtime_error(std::string("[") + name + "] kernel got unsupported dtype " + dtype_to_string(d) +
-                               " (the op should have rejected it).");
-  }
-}
 
 // Elements of a row-major array of dtype `d` converted to To.
 template <typename To>
@@ -95,7 +84,7 @@ void CrossEntropy::eval_cpu(const std::vector<array>& inputs, std::vector<array>
   auto t = class_indices(inputs[1], v);
   const float s = smoothing_;
   for (auto& o : outputs) o.set_data(allocator::malloc(o.nbytes()));
-  dispatch_logits("CrossEntropy", x.dtype(), [&](auto tag) {
+  dispatch_float("CrossEntropy", x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using C = acc_t<T>;
     using L = std::conditional_t<std::is_same_v<T, double>, double, float>;
@@ -126,7 +115,7 @@ void CrossEntropyVjp::eval_cpu(const std::vector<array>& inputs, array& out) {
   auto t = class_indices(inputs[1], v);
   out.set_data(allocator::malloc(out.nbytes()));
   const float s = smoothing_;
-  dispatch_logits("CrossEntropyVjp", x.dtype(), [&](auto tag) {
+  dispatch_float("CrossEntropyVjp", x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using C = acc_t<T>;
     using L = std::conditional_t<std::is_same_v<T, double>, double, float>;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "mica/backend/cpu/copy.h"
+#include "mica/backend/cpu/dispatch_float.h"
 #include "mica/backend/cpu/parallel.h"
 #include "mica/backend/cpu/reduce.h"
 #include "mica/primitives/reduce.h"
@@ -11,13 +12,9 @@
 namespace mica {
 
 namespace {
+using cpu::dispatch_float;
 using namespace cpu::red;
 using cpu::parallel_for;
-
-[[noreturn]] void bad_type(const char* name, Dtype d) {
-  throw std::runtime_error(std::string("[") + name + "] kernel got unsupported dtype " + dtype_to_string(d) +
-                           " (the op should have rejected it).");
-}
 
 // Calls f(row_in, row_out, n) over all rows with C (float or double) compute rows; the input
 // row is C* for float32/float64 and a converted scratch row for the half types. out_n is the
@@ -47,16 +44,6 @@ C logsumexp_row(const C* x, int64_t n) {
   return m + std::log(s);
 }
 
-template <typename F>
-void dispatch_float(const char* name, Dtype d, F&& f) {
-  switch (d.val) {
-    case Dtype::Val::float32: return f(type_tag<float>{});
-    case Dtype::Val::float64: return f(type_tag<double>{});
-    case Dtype::Val::float16: return f(type_tag<float16_t>{});
-    case Dtype::Val::bfloat16: return f(type_tag<bfloat16_t>{});
-    default: bad_type(name, d);
-  }
-}
 }  // namespace
 
 void Softmax::eval_cpu(const std::vector<array>& inputs, array& out) {

@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "mica/backend/cuda/copy.h"
+#include "mica/backend/cuda/device/dispatch_float.cuh"
 #include "mica/backend/cuda/device/elementwise.cuh"
 #include "mica/backend/cuda/device/norm_rows.cuh"
 #include "mica/backend/cuda/device/types.cuh"
@@ -38,6 +39,7 @@
 namespace mica {
 
 namespace {
+using cu::dispatch_float;
 using cu::cast;
 using cu::rows::add_terms;
 using cu::rows::affine_chunk;
@@ -326,19 +328,6 @@ __global__ void col_sum(const C_t<T>* __restrict__ part0, T* __restrict__ out0, 
 }
 
 // ---- host side of the norms ----
-
-template <typename F>
-void dispatch_float(const char* name, Dtype d, F&& f) {
-  switch (d.val) {
-    case Dtype::Val::float32: return f(cu::Tag<float>{});
-    case Dtype::Val::float64: return f(cu::Tag<double>{});
-    case Dtype::Val::float16: return f(cu::Tag<__half>{});
-    case Dtype::Val::bfloat16: return f(cu::Tag<__nv_bfloat16>{});
-    default:
-      throw std::runtime_error(std::string("[") + name + "] kernel got unsupported dtype " + dtype_to_string(d) +
-                               " (the op should have rejected it).");
-  }
-}
 
 // True if rows of n elements of T allow 16-byte chunks at every (non-null) pointer.
 template <typename T>

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mica/backend/cuda/copy.h"
+#include "mica/backend/cuda/device/dispatch_float.cuh"
 #include "mica/backend/cuda/device/elementwise.cuh"
 #include "mica/backend/cuda/device/types.cuh"
 #include "mica/backend/cuda/utils.h"
@@ -17,6 +18,7 @@
 namespace mica {
 
 namespace {
+using cu::dispatch_float;
 using cu::cast;
 template <typename T>
 constexpr int W = cu::vec_width<T>;
@@ -24,19 +26,6 @@ template <typename T>
 using Chunk = cu::Vec<T, W<T>>;
 template <typename T>
 using C_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
-
-template <typename F>
-void dispatch_float(const char* name, Dtype d, F&& f) {
-  switch (d.val) {
-    case Dtype::Val::float32: return f(cu::Tag<float>{});
-    case Dtype::Val::float64: return f(cu::Tag<double>{});
-    case Dtype::Val::float16: return f(cu::Tag<__half>{});
-    case Dtype::Val::bfloat16: return f(cu::Tag<__nv_bfloat16>{});
-    default:
-      throw std::runtime_error(std::string("[") + name + "] kernel got unsupported dtype " + dtype_to_string(d) +
-                               " (the op should have rejected it).");
-  }
-}
 
 // ---- GELU ----
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "mica/backend/cuda/copy.h"
+#include "mica/backend/cuda/device/dispatch_float.cuh"
 #include "mica/backend/cuda/device/elementwise.cuh"
 #include "mica/backend/cuda/device/index_walk.cuh"
 #include "mica/backend/cuda/device/online_softmax.cuh"
@@ -20,6 +21,7 @@
 namespace mica {
 
 namespace {
+using cu::dispatch_float;
 using cu::cast;
 using cu::MaxSum;
 using cu::Vec;
@@ -144,19 +146,6 @@ __global__ void __launch_bounds__(kThreads) ce_backward_kernel(const T* __restri
   }
 }
 
-template <typename F>
-void dispatch_logits(const char* name, Dtype d, F&& f) {
-  switch (d.val) {
-    case Dtype::Val::float32: return f(cu::Tag<float>{});
-    case Dtype::Val::float64: return f(cu::Tag<double>{});
-    case Dtype::Val::float16: return f(cu::Tag<__half>{});
-    case Dtype::Val::bfloat16: return f(cu::Tag<__nv_bfloat16>{});
-    default:
-      throw std::runtime_error(std::string("[") + name + "] kernel got unsupported dtype " + dtype_to_string(d) +
-                               " (the op should have rejected it).");
-  }
-}
-
 // Threads per row block: a warp per 8 vectors of the row, 32..kThreads.
 int threads_for(int64_t v, int w) {
   int t = 32;
@@ -175,7 +164,7 @@ void CrossEntropy::eval_gpu(const std::vector<array>& inputs, std::vector<array>
   const int code = cu::index_code(t.dtype(), "CrossEntropy");
   const int64_t v = x.shape().back();
   const int64_t rows = static_cast<int64_t>(x.size()) / v;
-  dispatch_logits("CrossEntropy", x.dtype(), [&](auto tag) {
+  dispatch_float("CrossEntropy", x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     constexpr int W = vec_width<T>;
     const T* px = cu::ptr<T>(x);
@@ -198,13 +187,13 @@ void CrossEntropyVjp::eval_gpu(const std::vector<array>& inputs, array& out) {
   const int code = cu::index_code(t.dtype(), "CrossEntropyVjp");
   const int64_t v = x.shape().back();
   const int64_t rows = static_cast<int64_t>(x.size()) / v;
-  dispatch_logits("CrossEntropyVjp", x.dtype(), [&](auto tag) {
+  dispatch_float("CrossEntropyVjp", x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     constexpr int W = vec_width<T>;
     const T* px = cu::ptr<T>(x);
     T* py = cu::ptr<T>(out);
     const bool vec = v % W == 0 && cu::aligned<T, W>(px) && cu::aligned<T, W>(py);
-    dispatch_logits("CrossEntropyVjp", g.dtype(), [&](auto gtag) {
+    dispatch_float("CrossEntropyVjp", g.dtype(), [&](auto gtag) {
       using G = typename decltype(gtag)::type;
       ce_backward_kernel<T, G><<<static_cast<unsigned>(rows), threads_for(v, W), 0, cu::stream(s)>>>(
           px, cu::ptr(t), code, cu::ptr<C_t<T>>(lse), cu::ptr<G>(g), py, v, smoothing_, vec);
