@@ -1,6 +1,7 @@
 // CPU kernels of the fused cross-entropy (fused family): CrossEntropy and CrossEntropyVjp over
 // the last axis of the logits, one row at a time, computed in float (double for float64).
 // Half rows go through a float scratch row.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -96,8 +97,15 @@ void CrossEntropy::eval_cpu(const std::vector<array>& inputs, std::vector<array>
       if (std::isinf(m)) {
         lse = row_has_nan(xr, v) ? std::numeric_limits<C>::quiet_NaN() : m;
       } else {
+        // exp(x - m) in cache-sized chunks through the vectorized exp and row sum.
+        constexpr int64_t kChunk = 1024;
+        C buf[kChunk];
         C sum = 0;
-        for (int64_t j = 0; j < v; ++j) sum += std::exp(xr[j] - m);
+        for (int64_t b = 0; b < v; b += kChunk) {
+          const int64_t len = std::min(kChunk, v - b);
+          row_exp_shifted(xr + b, buf, len, m);
+          sum += row_sum(buf, len);
+        }
         lse = m + std::log(sum);
       }
       C l = lse - (C(1) - C(s)) * xr[t[r]];
@@ -128,8 +136,8 @@ void CrossEntropyVjp::eval_cpu(const std::vector<array>& inputs, array& out) {
     each_row<T>(x, rows, v, [&](int64_t r, const C* xr) {
       const C gr = static_cast<C>(gp[r]), l = static_cast<C>(lp[r]);
       T* y = dst + r * v;
-      for (int64_t j = 0; j < v; ++j) y[j] = cast_to<T>(gr * (std::exp(xr[j] - l) - off));
-      y[t[r]] = cast_to<T>(gr * (std::exp(xr[t[r]] - l) - off - hit));
+      for (int64_t j = 0; j < v; ++j) y[j] = cast_to<T>(gr * (exp_of(xr[j] - l) - off));
+      y[t[r]] = cast_to<T>(gr * (exp_of(xr[t[r]] - l) - off - hit));
     });
   });
 }
