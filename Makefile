@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps configure build test fuzz demo bench clean
+.PHONY: deps configure build test fuzz sanitize demo bench clean
 
 deps:
 	./scripts/install_deps.sh
@@ -20,6 +20,11 @@ test: build
 # The io fuzz targets (libFuzzer, ~30 s each, run together); `make test` runs them too.
 fuzz: build
 	./fuzz/run.sh $(BUILD)
+
+# ASan + UBSan (float-cast-overflow too) build of the library, tests and examples, then the
+# suite and a short mica-train run; see scripts/sanitize.sh.
+sanitize: deps
+	./scripts/sanitize.sh
 
 # The main job: mica-train on Debian's fortunes (about four minutes on two cores), then a sample.
 demo: build
