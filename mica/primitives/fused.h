@@ -118,6 +118,8 @@ class AdamStep : public Primitive {
   double beta1() const { return beta1_; }
   double beta2() const { return beta2_; }
   double eps() const { return eps_; }
+  /** p', m' and v' take over p, m and v when nothing else holds them (an update in place). */
+  bool outputs_may_take_inputs() const override { return true; }
 
  private:
   double beta1_, beta2_, eps_;

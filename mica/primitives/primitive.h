@@ -45,6 +45,11 @@ class Primitive {
   virtual bool is_equivalent(const Primitive&) const { return false; }
   /** Prints name and parameters. */
   virtual void print(std::ostream& os) { os << name(); }
+  /** True for a multi-output primitive whose kernels may give an output the buffer of an input
+   *  they no longer need (each element read before the same element of any output is written).
+   *  eval then keeps one copy of the node's input list while it runs, so such inputs can be
+   *  donated; other multi-output kernels (DivMod) read every input again for each output. */
+  virtual bool outputs_may_take_inputs() const { return false; }
 
   const Stream& stream() const { return stream_; }
   Device device() const { return stream_.device; }

@@ -108,18 +108,36 @@ void eval_impl(std::vector<array>& outputs) {
     if (record) recorded().insert(p.name());
     if (a.siblings().empty()) outs.push_back(a);
     else outs = a.outputs();
-    const auto t0 = prof.on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    if (p.device() == Device::cpu) {
-      p.eval_cpu(a.inputs(), outs);
-    } else {
-      GpuKernelScope scope;
-      p.eval_gpu(a.inputs(), outs);
-      if (prof.on) gpu::synchronize(p.stream().index);  // time the kernels, not their launch
-      if (record) recorded().insert(std::string("gpu:") + p.name());
-      if (std::find(gpu_streams.begin(), gpu_streams.end(), p.stream().index) == gpu_streams.end()) {
-        gpu_streams.push_back(p.stream().index);
+    // Every output of a multi-output node holds its own copy of the same input list. For a
+    // primitive whose outputs may take over its inputs (AdamStep), only this one is kept while
+    // the kernel runs, so an input nothing else holds can be donated; the copies come back if
+    // the kernel throws.
+    std::vector<array> dropped;
+    if (p.outputs_may_take_inputs() && !a.is_tracer()) {
+      for (array s : a.siblings()) {
+        if (s.inputs().empty()) continue;
+        s.inputs().clear();
+        dropped.push_back(std::move(s));
       }
     }
+    const auto t0 = prof.on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    try {
+      if (p.device() == Device::cpu) {
+        p.eval_cpu(a.inputs(), outs);
+      } else {
+        GpuKernelScope scope;
+        p.eval_gpu(a.inputs(), outs);
+        if (prof.on) gpu::synchronize(p.stream().index);  // time the kernels, not their launch
+        if (record) recorded().insert(std::string("gpu:") + p.name());
+        if (std::find(gpu_streams.begin(), gpu_streams.end(), p.stream().index) == gpu_streams.end()) {
+          gpu_streams.push_back(p.stream().index);
+        }
+      }
+    } catch (...) {
+      for (auto& s : dropped) s.inputs() = a.inputs();
+      throw;
+    }
+    dropped.clear();
     if (prof.on) {
       std::string key = p.name();
       if (prof.shapes) {
