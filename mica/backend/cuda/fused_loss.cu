@@ -28,10 +28,9 @@ using cu::Vec;
 using cu::vec_width;
 
 constexpr int kThreads = 512;  // one block per row
-constexpr int kUnroll = 4;     // 16-byte loads in flight per thread
 
 template <typename T>
-using C_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+using C_t = cu::row_compute_t<T>;
 
 template <typename C>
 struct RowStats {
@@ -47,35 +46,6 @@ __device__ __forceinline__ RowStats<C> shfl_xor(RowStats<C> v, int o) {
   return {cu::shfl_xor(v.ms, o), __shfl_xor_sync(0xffffffffu, v.sum, o)};
 }
 
-// Calls f(j, value) for x[0, v) split over the block's threads; 16-byte vectors when `vec`.
-template <typename T, typename F>
-__device__ __forceinline__ void each(const T* __restrict__ x, int64_t v, bool vec, F&& f) {
-  using C = C_t<T>;
-  constexpr int W = vec_width<T>;
-  const int G = blockDim.x, lane = threadIdx.x;
-  if (vec) {
-    const auto* p = reinterpret_cast<const Vec<T, W>*>(x);
-    const int64_t nv = v / W;
-    for (int64_t b = lane; b < nv; b += int64_t(kUnroll) * G) {
-      Vec<T, W> r[kUnroll];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        if (b + int64_t(u) * G < nv) r[u] = p[b + int64_t(u) * G];
-      }
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int64_t i = b + int64_t(u) * G;
-        if (i < nv) {
-#pragma unroll
-          for (int w = 0; w < W; ++w) f(i * W + w, cast<C>(r[u].v[w]));
-        }
-      }
-    }
-  } else {
-    for (int64_t j = lane; j < v; j += G) f(j, cast<C>(x[j]));
-  }
-}
-
 // loss[r] = lse - (1 - s) x[t] - s mean(x); lse_out[r] = lse.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) ce_forward_kernel(const T* __restrict__ x, const void* __restrict__ targets,
@@ -86,7 +56,7 @@ __global__ void __launch_bounds__(kThreads) ce_forward_kernel(const T* __restric
   const int64_t r = blockIdx.x;
   const T* row = x + r * v;
   RowStats<C> st{{-cu::inf<C>(), C(0)}, C(0)};
-  each(row, v, vec, [&](int64_t, C xv) {
+  cu::stream_row(row, v, vec, threadIdx.x, blockDim.x, [&](C xv, int64_t) {
     if (xv > st.ms.m) {
       st.ms.s *= cu::term(st.ms.m, xv);
       st.ms.m = xv;
@@ -124,14 +94,14 @@ __global__ void __launch_bounds__(kThreads) ce_backward_kernel(const T* __restri
     const auto* p = reinterpret_cast<const Vec<T, W>*>(row);
     auto* q = reinterpret_cast<Vec<T, W>*>(out);
     const int64_t nv = v / W;
-    for (int64_t b = threadIdx.x; b < nv; b += int64_t(kUnroll) * blockDim.x) {
-      Vec<T, W> in[kUnroll];
+    for (int64_t b = threadIdx.x; b < nv; b += int64_t(cu::kRowUnroll) * blockDim.x) {
+      Vec<T, W> in[cu::kRowUnroll];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
+      for (int u = 0; u < cu::kRowUnroll; ++u) {
         if (b + int64_t(u) * blockDim.x < nv) in[u] = p[b + int64_t(u) * blockDim.x];
       }
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
+      for (int u = 0; u < cu::kRowUnroll; ++u) {
         const int64_t i = b + int64_t(u) * blockDim.x;
         if (i < nv) {
           Vec<T, W> o;

@@ -35,6 +35,7 @@ using cu::MaxSum;
 using cu::Merge;
 using cu::Plus;
 using cu::qnan;
+using cu::stream_row;
 using cu::term;
 using cu::fast_exp;
 using cu::Vec;
@@ -45,10 +46,10 @@ constexpr int kMaxGroup = 512;  // threads per row at most
 // 16-byte vectors per thread held in registers: at most 32 elements (8 float32, 4 halves).
 template <typename T>
 constexpr int kMaxNV = vec_width<T> * 8 > 32 ? 32 / vec_width<T> : 8;
-constexpr int kUnroll = 4;      // vectors in flight per thread when streaming
 
+using cu::row_compute_t;
 template <typename T>
-using C_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+using C_t = row_compute_t<T>;
 
 // x: (rows, n) row-major; y: (rows, n) softmax or (rows,) logsumexp / variance. Groups of 2^gl
 // threads per row (32..512), each thread holding NV vectors of W elements; slot j = k*W + w of
@@ -142,45 +143,6 @@ __global__ void __launch_bounds__(kMaxGroup, 2) rows_reg_kernel(const T* __restr
             if (k * W + w < cnt) y[off + int64_t(k * W + w) * G + lane] = o.v[w];
           }
         }
-      }
-    }
-  }
-}
-
-// Calls f(value, index) for p[0, n) split over the `G` threads of a block (this one is
-// `lane`), kUnroll 16-byte vectors in flight when `vec`.
-template <typename T, typename F>
-__device__ __forceinline__ void stream_row(const T* __restrict__ p, int64_t n, bool vec, int lane, int G, F&& f) {
-  using C = C_t<T>;
-  constexpr int W = vec_width<T>;
-  if (vec) {
-    const auto* v = reinterpret_cast<const Vec<T, W>*>(p);
-    const int64_t nv = n / W;
-    for (int64_t b = lane; b < nv; b += int64_t(kUnroll) * G) {
-      Vec<T, W> r[kUnroll];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        if (b + int64_t(u) * G < nv) r[u] = v[b + int64_t(u) * G];
-      }
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int64_t i = b + int64_t(u) * G;
-        if (i < nv) {
-#pragma unroll
-          for (int w = 0; w < W; ++w) f(cast<C>(r[u].v[w]), i * W + w);
-        }
-      }
-    }
-  } else {
-    for (int64_t b = lane; b < n; b += int64_t(kUnroll) * G) {
-      T r[kUnroll];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        if (b + int64_t(u) * G < n) r[u] = p[b + int64_t(u) * G];
-      }
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        if (b + int64_t(u) * G < n) f(cast<C>(r[u]), b + int64_t(u) * G);
       }
     }
   }

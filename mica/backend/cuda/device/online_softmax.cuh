@@ -1,10 +1,14 @@
 // Device pieces of the row kernels that reduce with a running maximum and a sum of
-// exponentials (softmax, logsumexp, cross-entropy): the (max, sum) pair, its merge, and a
-// reduction over groups of threads. Matching the CPU on special values: the max ignores NaN,
+// exponentials (softmax, logsumexp, cross-entropy): the (max, sum) pair, its merge, a
+// reduction over groups of threads, and the streamed walk over a row too long for registers. Matching the CPU on special values: the max ignores NaN,
 // exp(x - m) is taken as 1 when x == m (so infinite maxima carry no inf - inf), and the sum is
 // NaN exactly when a NaN was seen.
 #pragma once
 #include <cuda/std/limits>
+#include <type_traits>
+
+#include "mica/backend/cuda/device/elementwise.cuh"
+#include "mica/backend/cuda/device/types.cuh"
 
 namespace mica::cu {
 
@@ -75,6 +79,52 @@ template <typename C>
 __device__ __forceinline__ C lse_of(MaxSum<C> ms) {
   if (ms.m == inf<C>() || ms.m == -inf<C>()) return ms.s != ms.s ? qnan<C>() : ms.m;
   return ms.m + log(ms.s);
+}
+
+/** The type a row kernel computes in: double for float64, float otherwise. */
+template <typename T>
+using row_compute_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+/** 16-byte loads in flight per thread in stream_row. */
+inline constexpr int kRowUnroll = 4;
+
+// Calls f(value, index) for p[0, n) split over the `G` threads of a block (this one is
+// `lane`), kRowUnroll 16-byte vectors in flight when `vec`.
+template <typename T, typename F>
+__device__ __forceinline__ void stream_row(const T* __restrict__ p, int64_t n, bool vec, int lane, int G, F&& f) {
+  using C = row_compute_t<T>;
+  constexpr int W = vec_width<T>;
+  if (vec) {
+    const auto* v = reinterpret_cast<const Vec<T, W>*>(p);
+    const int64_t nv = n / W;
+    for (int64_t b = lane; b < nv; b += int64_t(kRowUnroll) * G) {
+      Vec<T, W> r[kRowUnroll];
+#pragma unroll
+      for (int u = 0; u < kRowUnroll; ++u) {
+        if (b + int64_t(u) * G < nv) r[u] = v[b + int64_t(u) * G];
+      }
+#pragma unroll
+      for (int u = 0; u < kRowUnroll; ++u) {
+        const int64_t i = b + int64_t(u) * G;
+        if (i < nv) {
+#pragma unroll
+          for (int w = 0; w < W; ++w) f(cast<C>(r[u].v[w]), i * W + w);
+        }
+      }
+    }
+  } else {
+    for (int64_t b = lane; b < n; b += int64_t(kRowUnroll) * G) {
+      T r[kRowUnroll];
+#pragma unroll
+      for (int u = 0; u < kRowUnroll; ++u) {
+        if (b + int64_t(u) * G < n) r[u] = p[b + int64_t(u) * G];
+      }
+#pragma unroll
+      for (int u = 0; u < kRowUnroll; ++u) {
+        if (b + int64_t(u) * G < n) f(cast<C>(r[u]), b + int64_t(u) * G);
+      }
+    }
+  }
 }
 
 }  // namespace mica::cu
