@@ -33,7 +33,8 @@ array rms_norm(const array& x, const std::optional<array>& weight, float eps, St
 array cross_entropy(const array& logits, const array& targets, float label_smoothing = 0.0f, StreamOrDevice s = {});
 
 /** softmax(queries keys^T * scale + mask) values, fused (no (L_q, L_kv) score matrix; on a GPU
- *  stream the composition of plain ops until the CUDA kernel lands), as MLX's
+ *  stream cuDNN's flash attention for float16 and bfloat16 where cuDNN takes the case, else the
+ *  composition of plain ops on the GPU), as MLX's
  *  mx.fast.scaled_dot_product_attention. queries (B, N_q, L_q, D), keys (B, N_kv, L_kv, D),
  *  values (B, N_kv, L_kv, D_v) -> (B, N_q, L_q, D_v) in their promoted (floating) dtype; the
  *  softmax runs in float32 (float64 for float64). N_q is a multiple of N_kv (grouped-query

@@ -12,6 +12,7 @@ if [ "$what" = fetch ]; then
   mkdir -p .devdeps && cd .devdeps &&
     apt-get download libdnnl-dev libdnnl2 libzip-dev libzip4 nlohmann-json3-dev libgtest-dev libbenchmark-dev \
       libbenchmark1debian
+  cd .. && scripts/fetch_cudnn_frontend.sh .devdeps/cudnn_frontend
   exit
 fi
 OUT=${OUT:-/tmp/mica-out}
@@ -25,8 +26,9 @@ export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 build=build-gpu
 cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMICA_BUILD_EXAMPLES=OFF \
-  -DMICA_CUDA_ARCHITECTURES=90a > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+  -DMICA_CUDA_ARCHITECTURES=90a -DMICA_CUDNN_FRONTEND_INCLUDE=$PWD/.devdeps/cudnn_frontend/include > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 grep "mica:" "$OUT/configure.log"
+python3 -c "import torch; print('torch', torch.__version__, 'cuDNN', torch.backends.cudnn.version())"
 t0=$(date +%s)
 targets=()
 gpu_tests=${GPU_TESTS:-$(cd tests/gpu && ls *_gpu_test.cpp | sed "s/\.cpp$//")}

@@ -19,3 +19,8 @@ if ! python3 -c "import numpy, safetensors, gguf, mlx.core" >/dev/null 2>&1; the
   python3 -m pip install -q --timeout 20 --retries 1 --break-system-packages numpy safetensors gguf "mlx[cpu]" >/dev/null 2>&1 ||
     echo "install_deps: pip could not install numpy/safetensors/gguf/mlx; io_crosscheck will be skipped"
 fi
+# CUDA builds use cuDNN through its header-only C++ frontend (a Python wheel); best effort.
+if [ -x /usr/local/cuda/bin/nvcc ] && [ -d "$(dirname "$0")/../mica" ]; then
+  "$(dirname "$0")/fetch_cudnn_frontend.sh" ||
+    echo "install_deps: no cuDNN frontend; attention and convolutions will use their CPU kernels on the GPU"
+fi

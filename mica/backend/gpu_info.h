@@ -2,6 +2,7 @@
 // CUDA (no GPU, nothing to wait for, no GPU memory).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace mica::gpu {
@@ -21,6 +22,20 @@ size_t set_memory_limit(size_t limit);
 size_t memory_limit();
 size_t set_cache_limit(size_t limit);
 void clear_cache();
+
+/** A scaled_dot_product_attention call, as the fused GPU kernel sees it: q (B, N_q, L_q, D),
+ * k and v (B, N_kv, L_kv, D or D_v), an additive mask of (mask_batch, mask_heads, L_q, L_kv)
+ * when mask_batch > 0. */
+struct AttentionCase {
+  bool bf16;  // else float16
+  int64_t batch, q_heads, kv_heads, q_len, kv_len, head_dim, value_dim;
+  bool causal;
+  float scale;
+  int64_t mask_batch = 0, mask_heads = 0;
+};
+/** True if the GPU's fused attention (cuDNN) takes this case, forward and backward; false
+ * without cuDNN. The answer is cached per case. */
+bool fused_attention_supported(const AttentionCase& c);
 
 /** How many primitives ran their CPU kernel for a GPU stream because they have no GPU kernel
  * yet (their data copied over and back). */

@@ -2,6 +2,7 @@
 // ScaledDotProductAttention node (primitives/attention.h).
 #include <string>
 
+#include "mica/backend/gpu_info.h"
 #include "mica/fast.h"
 #include "mica/ops.h"
 #include "mica/ops/utils.h"
@@ -85,12 +86,29 @@ array scaled_dot_product_attention(const array& queries, const array& keys, cons
     }
     inputs.push_back(astype(*sinks, dt, st));
   }
-  // No CUDA kernel yet (registry column F): on a GPU stream the composition runs on the GPU's own
-  // kernels, as MLX falls back where it has no fused kernel, rather than the CPU kernel with
-  // copies both ways and a host synchronization in the middle of a training step.
+  // On a GPU stream the fused node runs through cuDNN where cuDNN takes the case (float16 or
+  // bfloat16, its head sizes, no sinks; backend/cuda/cudnn/attention.cpp); elsewhere the
+  // composition runs on the GPU's own kernels, as MLX falls back where it has no fused kernel,
+  // rather than the CPU kernel with copies both ways in the middle of a training step.
   if (st.device.type == Device::gpu) {
-    return detail::sdpa_composed(inputs[0], inputs[1], inputs[2], mask ? &inputs[3] : nullptr,
-                                 sinks ? &inputs.back() : nullptr, scale, causal)[0];
+    gpu::AttentionCase c{dt == bfloat16, B, nq, nkv, lq, lkv, queries.shape(3), values.shape(3), causal, scale};
+    if (mask) {
+      c.mask_batch = inputs[3].shape(0);
+      c.mask_heads = inputs[3].shape(1);
+    }
+    const bool fused = (dt == float16 || dt == bfloat16) && !sinks && (!causal || lq <= lkv) &&
+                       gpu::fused_attention_supported(c);
+    if (!fused) {
+      return detail::sdpa_composed(inputs[0], inputs[1], inputs[2], mask ? &inputs[3] : nullptr,
+                                   sinks ? &inputs.back() : nullptr, scale, causal)[0];
+    }
+    if (mask) {
+      // cuDNN adds a bias of the mask's batch and heads over the full (L_q, L_kv): a bool mask
+      // becomes 0 / finfo(dtype).min (a row with nothing to see averages the values, as above).
+      array& m = inputs[3];
+      if (m.dtype() == bool_) m = where(m, array(0.0f, dt), array(static_cast<float>(finfo(dt).min), dt), st);
+      m = contiguous(broadcast_to(m, {m.shape(0), m.shape(1), lq, lkv}, st), false, st);
+    }
   }
   const Dtype lse_type = dt == float64 ? float64 : float32;
   return array::make_arrays({{B, nq, lq, values.shape(3)}, {B, nq, lq}}, {dt, lse_type},

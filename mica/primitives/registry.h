@@ -48,7 +48,7 @@
   X(LayerNorm, fused, U, K) X(LayerNormVjp, fused, M, K) X(RMSNorm, fused, U, K) X(RMSNormVjp, fused, M, K) \
   X(Gelu, fused, U, K) X(AdamStep, fused, M, K) X(CrossEntropy, fused, M, K) X(CrossEntropyVjp, fused, U, K) \
   /* attention (fast::scaled_dot_product_attention) */                                       \
-  X(ScaledDotProductAttention, attention, M, F) X(ScaledDotProductAttentionVjp, attention, M, F)  \
+  X(ScaledDotProductAttention, attention, M, K) X(ScaledDotProductAttentionVjp, attention, M, K)  \
   /* made by the transforms (custom_function, checkpoint, depends) */                        \
   X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)
 
