@@ -39,7 +39,7 @@
   X(Gather, indexing, U, K) X(Scatter, indexing, U, K) X(GatherAxis, indexing, U, K)                 \
   X(ScatterAxis, indexing, U, K) X(MaskedScatter, indexing, U, K)                                 \
   /* matmul and conv */                                                                     \
-  X(Matmul, matmul, U, K) X(AddMM, matmul, U, K) X(Convolution, conv, U, F)                          \
+  X(Matmul, matmul, U, K) X(AddMM, matmul, U, K) X(Convolution, conv, U, K)                          \
   /* sort */                                                                                \
   X(Sort, sort, U, K) X(ArgSort, sort, U, K) X(Partition, sort, U, K) X(ArgPartition, sort, U, K)      \
   /* random */                                                                              \

@@ -70,7 +70,8 @@ TensorPtr tensor(Graph& g, const char* name, int64_t uid, const Desc& d) {
   return g.tensor(fe::graph::Tensor_attributes().set_name(name).set_uid(uid).set_dim(d.dim).set_stride(d.stride));
 }
 
-const Plan& plan(const std::string& key, const std::function<std::shared_ptr<Graph>()>& make) {
+const Plan& plan(const std::string& key, const std::function<std::shared_ptr<Graph>()>& make,
+                 const std::vector<fe::NumericalNote_t>& exclude) {
   State& st = state();
   std::lock_guard<std::mutex> lock(st.mu);
   auto it = st.plans.find(key);
@@ -78,7 +79,12 @@ const Plan& plan(const std::string& key, const std::function<std::shared_ptr<Gra
   Plan p;
   cudnnHandle_t h = handle_locked();
   auto g = make();
-  auto status = g->build(h, {fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK});
+  auto status = g->validate();
+  if (status.is_good()) status = g->build_operation_graph(h);
+  if (status.is_good()) status = g->create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK});
+  if (status.is_good() && !exclude.empty()) g->deselect_numeric_notes(exclude);
+  if (status.is_good()) status = g->check_support(h);
+  if (status.is_good()) status = g->build_plans();
   if (status.is_good()) status = g->get_workspace_size(p.workspace);
   if (status.is_good()) p.graph = std::move(g);
   else p.why = status.get_message();

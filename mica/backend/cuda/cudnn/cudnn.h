@@ -41,8 +41,10 @@ struct Plan {
 
 /** The plan cached under key, built with make() (which declares the graph's tensors and
  * operations) on first use: validated, lowered and given the heuristics' first engine that
- * supports it. */
-const Plan& plan(const std::string& key, const std::function<std::shared_ptr<Graph>()>& make);
+ * supports it, leaving out engines with any of the `exclude` notes (e.g. TENSOR_CORE for exact
+ * float32). */
+const Plan& plan(const std::string& key, const std::function<std::shared_ptr<Graph>()>& make,
+                 const std::vector<fe::NumericalNote_t>& exclude = {});
 
 /** Runs plan on stream s with the tensors' device addresses by uid; throws `[op] cuDNN …`. */
 void execute(const Plan& plan, std::unordered_map<int64_t, void*>& pack, const Stream& s, const char* op);
