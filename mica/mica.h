@@ -2,6 +2,7 @@
 #pragma once
 #include "mica/allocator.h"
 #include "mica/array.h"
+#include "mica/autocast.h"
 #include "mica/device.h"
 #include "mica/dtype.h"
 #include "mica/fast.h"

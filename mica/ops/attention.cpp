@@ -2,6 +2,7 @@
 // ScaledDotProductAttention node (primitives/attention.h).
 #include <string>
 
+#include "mica/autocast.h"
 #include "mica/backend/gpu_info.h"
 #include "mica/fast.h"
 #include "mica/ops.h"
@@ -50,7 +51,8 @@ array scaled_dot_product_attention(const array& queries, const array& keys, cons
     detail::fail(kOp, "expected a number of query heads that is a multiple of the key/value heads (" +
                           std::to_string(nkv) + "), got " + std::to_string(nq) + ".");
   }
-  const Dtype dt = promote_types(promote_types(queries.dtype(), keys.dtype()), values.dtype());
+  const Dtype dt =
+      detail::autocast_product_type(promote_types(promote_types(queries.dtype(), keys.dtype()), values.dtype()));
   if (!issubdtype(dt, floating)) {
     detail::fail(kOp, "expected floating queries, keys and values, got " + dtype_to_string(dt) + ".");
   }

@@ -3,6 +3,7 @@
 #include <climits>
 #include <string>
 
+#include "mica/autocast.h"
 #include "mica/ops/unary.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/conv.h"
@@ -50,7 +51,7 @@ array conv_impl(const char* op, array input, array weight, std::vector<int> stri
     fail(op, "expected a " + std::to_string(nd) + "-D weight (C_out, *kernel, C_in / groups) for input of shape " +
                  shape_str(input.shape()) + ", got weight of shape " + shape_str(weight.shape()) + ".");
   }
-  Dtype t = promote_types(input.dtype(), weight.dtype());
+  Dtype t = detail::autocast_product_type(promote_types(input.dtype(), weight.dtype()));
   if (!is_floating(input.dtype()) || !is_floating(weight.dtype())) {
     fail(op, "expected floating point input and weight, got " + dtype_to_string(input.dtype()) + " and " +
                  dtype_to_string(weight.dtype()) + ".");

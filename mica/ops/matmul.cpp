@@ -5,6 +5,7 @@
 #include <numeric>
 #include <set>
 
+#include "mica/autocast.h"
 #include "mica/ops/binary.h"
 #include "mica/ops/movement.h"
 #include "mica/ops/reduce.h"
@@ -144,14 +145,14 @@ array tensordot_impl(const char* op, const array& a, const array& b, const std::
 
 array matmul(const array& in_a, const array& in_b, StreamOrDevice s) {
   auto m = prepare_matmul("matmul", in_a, in_b, s);
-  Dtype t = product_type("matmul", {in_a, in_b});
+  Dtype t = detail::autocast_product_type(product_type("matmul", {in_a, in_b}));
   array out(m.out_shape, t, std::make_shared<Matmul>(to_stream(s)), {cast(m.a, t, s), cast(m.b, t, s)});
   return m.final_shape == m.out_shape ? out : reshape(out, m.final_shape, s);
 }
 
 array addmm(array c, array a, array b, const float& alpha, const float& beta, StreamOrDevice s) {
   auto m = prepare_matmul("addmm", a, b, s);
-  Dtype t = product_type("addmm", {c, a, b});
+  Dtype t = detail::autocast_product_type(product_type("addmm", {c, a, b}));
   Shape cs;
   try {
     cs = broadcast_shapes(c.shape(), m.final_shape);
