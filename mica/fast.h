@@ -26,7 +26,8 @@ array rms_norm(const array& x, const std::optional<array>& weight, float eps, St
 
 /** Cross-entropy of each row of `logits` (last axis, V classes) against the class indices
  *  `targets` (shape logits.shape[:-1], any integer dtype), with label smoothing s in [0, 1):
- *  lse(x) - (1 - s) x[t] - s mean(x), one value per row in the logits' dtype (mica's addition,
+ *  lse(x) - (1 - s) x[t] - s mean(x), one value per row, computed in float32 and returned in the
+ *  logits' dtype (in float32 inside an Autocast scope, as PyTorch's autocast) (mica's addition,
  *  behind nn::losses::cross_entropy). One pass over the logits forward and one backward, with
  *  no softmax or one-hot array in between. Targets outside [0, V) are read as take_along_axis
  *  reads them (a negative one counts from the end once, then it is clamped). */

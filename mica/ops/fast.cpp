@@ -1,5 +1,6 @@
 #include "mica/fast.h"
 
+#include "mica/autocast.h"
 #include "mica/ops/unary.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/fused.h"
@@ -110,9 +111,11 @@ array cross_entropy(const array& logits, const array& targets, float label_smoot
     detail::fail(name, "expected label_smoothing in [0, 1), got " + std::to_string(label_smoothing) + ".");
   }
   array x = issubdtype(logits.dtype(), floating) ? logits : astype(logits, float32, s);
-  auto outs = array::make_arrays({rows, rows}, {x.dtype(), x.dtype() == float64 ? float64 : float32},
-                                 std::make_shared<CrossEntropy>(to_stream(s), label_smoothing), {x, targets});
-  return outs[0];
+  const Dtype acc = x.dtype() == float64 ? float64 : float32;
+  auto outs = array::make_arrays({rows, rows}, {acc, acc}, std::make_shared<CrossEntropy>(to_stream(s), label_smoothing),
+                                 {x, targets});
+  // The loss is computed in float32; MLX returns it in the logits' dtype, autocast keeps float32.
+  return autocast_dtype() || x.dtype() == acc ? outs[0] : astype(outs[0], x.dtype(), s);
 }
 
 }  // namespace mica::fast

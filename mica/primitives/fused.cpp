@@ -322,7 +322,7 @@ std::vector<array> cross_entropy_composed(const array& x, const array& t, float 
   array xt = squeeze(take_along_axis(x, expand_dims(t, -1), -1), -1);
   array loss = subtract(lse, multiply(xt, array(1.0 - s, x.dtype())));
   if (s > 0) loss = subtract(loss, multiply(mean(x, -1), array(static_cast<double>(s), x.dtype())));
-  return {loss, astype(lse, lse_dtype(x.dtype()))};
+  return {astype(loss, lse_dtype(x.dtype())), astype(lse, lse_dtype(x.dtype()))};
 }
 
 // g (softmax(x) - (1 - s) onehot(t) - s / V); inputs x, t, lse (unused), g.
@@ -374,7 +374,7 @@ std::vector<array> CrossEntropy::jvp(const std::vector<array>& primals, const st
 std::pair<std::vector<array>, std::vector<int>> CrossEntropy::vmap(const std::vector<array>& inputs,
                                                                    const std::vector<int>& axes) {
   auto [x, t] = batch_first(inputs[0], axes[0], inputs[1], axes[1]);
-  auto outs = array::make_arrays({t.shape(), t.shape()}, {x.dtype(), lse_dtype(x.dtype())},
+  auto outs = array::make_arrays({t.shape(), t.shape()}, {lse_dtype(x.dtype()), lse_dtype(x.dtype())},
                                  std::make_shared<CrossEntropy>(stream(), smoothing_), {x, t});
   return {outs, {0, 0}};
 }

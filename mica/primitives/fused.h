@@ -127,8 +127,9 @@ class AdamStep : public Primitive {
 
 /** Cross-entropy of each row of logits (last axis) against a class index, with label smoothing
  *  s: inputs logits (..., V) (floating) and targets (...) (any integer dtype); outputs the loss
- *  lse(x) - (1 - s) x[t] - s mean(x) in the logits' dtype, and lse(x) (float32; float64 for
- *  float64 logits), which the backward pass reads. A target outside [0, V) is read as
+ *  lse(x) - (1 - s) x[t] - s mean(x) and lse(x), which the backward pass reads, both in float32
+ *  (float64 for float64 logits; fast::cross_entropy rounds the loss to the logits' dtype outside
+ *  an Autocast scope). A target outside [0, V) is read as
  *  take_along_axis reads it: a negative one counts from the end once, then it is clamped. One
  *  read of the logits where the composition of plain ops takes four. */
 class CrossEntropy : public Primitive {

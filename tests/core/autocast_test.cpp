@@ -87,6 +87,19 @@ TEST(Autocast, GradientsOfFloat32WeightsAreFloat32) {
   expect_same(g_auto[0], g_ref[0]);
 }
 
+// The fused cross-entropy computes in float32; inside a scope its loss stays float32 (as
+// PyTorch's autocast runs the loss in float32), outside it is rounded to the logits' dtype.
+TEST(Autocast, CrossEntropyLossIsFloat32) {
+  array logits = astype(random_array({6, 50}, float32, -4, 4, 10), bfloat16);
+  array t = array({3, 0, 49, 7, 7, 12});
+  array exact = fast::cross_entropy(astype(logits, float32), t);
+  EXPECT_EQ(fast::cross_entropy(logits, t).dtype(), bfloat16);
+  Autocast ac(bfloat16);
+  array l = fast::cross_entropy(logits, t);
+  ASSERT_EQ(l.dtype(), float32);
+  EXPECT_TRUE(test::all_close(to_vector(l), to_vector(exact), 1e-6, 1e-6));
+}
+
 TEST(Autocast, RefusesOtherDtypes) {
   EXPECT_THROW({ Autocast ac(float32); }, std::invalid_argument);
   EXPECT_THROW({ Autocast ac(int8); }, std::invalid_argument);

@@ -89,7 +89,7 @@ void CrossEntropy::eval_cpu(const std::vector<array>& inputs, std::vector<array>
     using T = typename decltype(tag)::type;
     using C = acc_t<T>;
     using L = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    T* loss = outputs[0].data<T>();
+    L* loss = outputs[0].data<L>();
     L* lse_out = outputs[1].data<L>();
     each_row<T>(x, rows, v, [&](int64_t r, const C* xr) {
       C m = row_max(xr, v);
@@ -110,7 +110,7 @@ void CrossEntropy::eval_cpu(const std::vector<array>& inputs, std::vector<array>
       }
       C l = lse - (C(1) - C(s)) * xr[t[r]];
       if (s > 0) l -= C(s) * row_sum(xr, v) / C(v);
-      loss[r] = cast_to<T>(l);
+      loss[r] = static_cast<L>(l);
       lse_out[r] = static_cast<L>(lse);
     });
   });

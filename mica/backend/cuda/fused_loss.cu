@@ -49,7 +49,7 @@ __device__ __forceinline__ RowStats<C> shfl_xor(RowStats<C> v, int o) {
 // loss[r] = lse - (1 - s) x[t] - s mean(x); lse_out[r] = lse.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) ce_forward_kernel(const T* __restrict__ x, const void* __restrict__ targets,
-                                                              int code, T* __restrict__ loss, C_t<T>* __restrict__ lse_out,
+                                                              int code, C_t<T>* __restrict__ loss, C_t<T>* __restrict__ lse_out,
                                                               int64_t v, float s, bool vec) {
   using C = C_t<T>;
   __shared__ RowStats<C> sm[kThreads / 32];
@@ -70,7 +70,7 @@ __global__ void __launch_bounds__(kThreads) ce_forward_kernel(const T* __restric
     const int64_t t = cu::clamp_index(cu::load_index(targets, code, r), v, v - 1);
     C l = lse - (C(1) - C(s)) * cast<C>(row[t]);
     if (s > 0) l -= C(s) * st.sum / C(v);
-    loss[r] = cast<T>(l);
+    loss[r] = l;
     lse_out[r] = lse;
   }
 }
@@ -140,7 +140,7 @@ void CrossEntropy::eval_gpu(const std::vector<array>& inputs, std::vector<array>
     const T* px = cu::ptr<T>(x);
     const bool vec = v % W == 0 && cu::aligned<T, W>(px);
     ce_forward_kernel<T><<<static_cast<unsigned>(rows), threads_for(v, W), 0, cu::stream(s)>>>(
-        px, cu::ptr(t), code, cu::ptr<T>(outputs[0]), cu::ptr<C_t<T>>(outputs[1]), v, smoothing_, vec);
+        px, cu::ptr(t), code, cu::ptr<C_t<T>>(outputs[0]), cu::ptr<C_t<T>>(outputs[1]), v, smoothing_, vec);
   });
   cu::check_launch("CrossEntropy");
 }
