@@ -63,21 +63,45 @@ std::string read_corpus(const std::string& path) {
   return text;
 }
 
-Dataset::Dataset(const std::string& text, int context, double val_fraction) : context_(context) {
-  const std::size_t n = text.size();
+bool is_token_file(const std::string& path) { return fs::path(path).extension() == ".npy"; }
+
+std::vector<int32_t> read_tokens(const std::string& path, int vocab) {
+  if (!fs::is_regular_file(path)) throw std::runtime_error("token file " + path + " does not exist");
+  mica::array a = mica::load(path, mica::Device::cpu);
+  if (a.ndim() != 1 || !(a.dtype() == mica::uint16 || a.dtype() == mica::int32 || a.dtype() == mica::uint32 ||
+                         a.dtype() == mica::int64))
+    throw std::runtime_error("token file " + path + ": expected a 1-D array of uint16, int32, uint32 or int64 ids, got " +
+                             std::to_string(a.ndim()) + "-D " + mica::dtype_to_string(a.dtype()));
+  mica::array ids = mica::astype(a, mica::int64, mica::Device::cpu);
+  mica::eval(ids);
+  const int64_t* p = ids.data<int64_t>();
+  std::vector<int32_t> v(ids.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (p[i] < 0 || p[i] >= vocab)
+      throw std::runtime_error("token file " + path + ": id " + std::to_string(p[i]) + " at position " +
+                               std::to_string(i) + " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
+    v[i] = static_cast<int32_t>(p[i]);
+  }
+  return v;
+}
+
+Dataset::Dataset(const std::string& text, int context, double val_fraction)
+    : Dataset(std::vector<int32_t>(text.begin(), text.end()), context, val_fraction) {
+  for (auto& t : train_) t &= 0xFF;  // bytes, not signed chars
+  for (auto& t : val_) t &= 0xFF;
+}
+
+Dataset::Dataset(std::vector<int32_t> tokens, int context, double val_fraction) : context_(context) {
+  const std::size_t n = tokens.size();
   const std::size_t n_val = static_cast<std::size_t>(static_cast<double>(n) * val_fraction);
   const std::size_t need = static_cast<std::size_t>(context) + 1;
   if (n - n_val < need || n_val < need)
-    throw std::runtime_error("corpus too small: " + std::to_string(n) + " bytes, need at least " +
+    throw std::runtime_error("corpus too small: " + std::to_string(n) + " tokens, need at least " +
                              std::to_string(static_cast<std::size_t>(double(need) / std::min(val_fraction, 1 - val_fraction)) + 1) +
                              " for a context of " + std::to_string(context));
-  auto bytes = [&](std::size_t b, std::size_t e) {
-    std::vector<int32_t> v(e - b);
-    for (std::size_t i = b; i < e; ++i) v[i - b] = static_cast<unsigned char>(text[i]);
-    return v;
-  };
-  train_ = bytes(0, n - n_val);
-  val_ = bytes(n - n_val, n);
+  val_.assign(tokens.begin() + static_cast<std::ptrdiff_t>(n - n_val), tokens.end());
+  tokens.resize(n - n_val);
+  train_ = std::move(tokens);
 }
 
 mica::array Dataset::windows(const std::vector<int32_t>& part, uint64_t seed, int batch) const {

@@ -35,7 +35,7 @@ GPT::GPT(const GPTConfig& c) : config_(c) {
   for (int i = 0; i < c.layers; ++i) blocks.push_back(std::make_shared<Block>(c.dims, c.heads));
   set("blocks", std::move(blocks));
   set("ln_f", std::make_shared<nn::LayerNorm>(c.dims));
-  set("head", std::make_shared<nn::Linear>(c.dims, c.vocab, false));
+  if (!c.tied) set("head", std::make_shared<nn::Linear>(c.dims, c.vocab, false));
   // GPT-2's initialization: matrices N(0, 0.02), biases zero (LayerNorms keep ones and zeros).
   apply([](const array& p) { return p.ndim() == 2 ? mx::random::normal(p.shape(), 0.0f, 0.02f) : p; });
   apply_to_modules([](const std::string&, nn::Module& m) {
@@ -53,7 +53,9 @@ array GPT::operator()(const array& tokens) {
     if (!block) throw std::invalid_argument("[GPT] expected every entry of blocks to be a Block, got " + b.kind_name());
     x = (*block)(x);
   }
-  return call("head", call("ln_f", x));
+  x = call("ln_f", x);
+  if (config_.tied) return child<nn::Embedding>("wte")->as_linear(x);
+  return call("head", x);
 }
 
 LoRALinear::LoRALinear(std::shared_ptr<nn::Module> linear, int rank, float alpha) : scale_(alpha / rank) {

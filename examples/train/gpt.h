@@ -10,9 +10,10 @@ namespace mica_train {
 
 using mica::array;
 
-/** The shape of the decoder. The vocabulary is the 256 byte values. */
+/** The shape of the decoder. The vocabulary is the 256 byte values unless the data are token ids. */
 struct GPTConfig {
   int vocab = 256;
+  bool tied = false;  // the output projection is the token embedding's table (GPT-2's), no `head`
   int context = 128;  // longest sequence (learned positions)
   int dims = 256;
   int layers = 4;
@@ -29,7 +30,7 @@ class Block : public mica::nn::Module {
 };
 
 /** Token and position embeddings (`wte`, `wpe`), the list `blocks`, a final LayerNorm `ln_f`
- *  and an output projection `head` without bias. */
+ *  and an output projection `head` without bias (with `tied`, wte's table transposed instead). */
 class GPT : public mica::nn::Module {
  public:
   /** A decoder with GPT-2's initialization: N(0, 0.02) matrices, zero biases, unit norms. */

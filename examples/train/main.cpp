@@ -4,6 +4,7 @@
 // and text sampling at the end. `mica-train --help` lists the flags.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -36,11 +38,16 @@ Trains a GPT-style decoder over bytes. With no flags it trains on the fortunes o
 `fortunes` package (600 steps, two to three minutes on two cores) and samples text at the end.
 
 data and output
-  --data PATH            text file, or a directory of fortune files (default )" "/usr/share/games/fortunes" R"()
+  --data PATH            text file, a directory of fortune files, or a .npy of token ids (uint16,
+                         int32, uint32 or int64; 1-D) (default )" "/usr/share/games/fortunes" R"()
   --out DIR              checkpoint, metrics.csv and loss.svg go here (default runs/mica-train)
   --resume [PATH]        continue from a checkpoint (default DIR/checkpoint.safetensors)
 model (taken from the checkpoint when resuming)
   --layers N (4)  --dims N (256)  --heads N (4)  --context N (128)
+  --vocab N              vocabulary of token-id data (default: the largest id + 1, rounded up to 64;
+                         256 bytes for text)
+  --preset gpt2-124m     GPT-2 small: 12 layers, 768 dims, 12 heads, context 1024, vocabulary 50304,
+                         output projection tied to the token embedding (flags given override it)
 training
   --steps N              pre-training steps (default 600)
   --batch N              sequences per step (default 16)
@@ -64,6 +71,9 @@ sampling
   --temperature X        sampling temperature (default 0.8)
 other
   --device cpu|gpu       where to train (default cpu)
+  --precision P          fp32, or bf16: matrix products and attention in bfloat16 under mica::Autocast,
+                         float32 weights, optimizer state, norms and loss (default bf16 on the GPU,
+                         fp32 on the CPU)
   --init PATH            start from these weights (a .safetensors of the model's parameters)
   --save-init PATH       write the initial weights there (for benchmarks/compare)
   --dump-batches PATH    write the pre-training batches as a (steps, batch, context+1) .npy
@@ -76,7 +86,7 @@ struct UsageError : std::runtime_error {
 
 struct Options {
   std::string data = kFortunesDir, out = "runs/mica-train", resume, finetune_data, init, save_init, dump_batches;
-  std::string prompt = "\n", schedule = "cosine", device = "cpu";
+  std::string prompt = "\n", schedule = "cosine", device = "cpu", preset, precision;
   GPTConfig model;
   int64_t steps = 600, finetune = 0;
   int batch = 16, warmup = 20, eval_every = 50, eval_batches = 8, save_every = 50, lora = 0, sample = 300;
@@ -138,6 +148,15 @@ Options parse(int argc, char** argv) {
     else if (f == "--dims") o.model.dims = int(parse_int(f, value(), 1, 65536));
     else if (f == "--heads") o.model.heads = int(parse_int(f, value(), 1, 1024));
     else if (f == "--context") o.model.context = int(parse_int(f, value(), 1, 1 << 20));
+    else if (f == "--vocab") o.model.vocab = int(parse_int(f, value(), 2, 1 << 24));
+    else if (f == "--preset") {
+      o.preset = value();
+      if (o.preset != "gpt2-124m") throw UsageError("--preset expects gpt2-124m, got '" + o.preset + "'");
+    } else if (f == "--precision") {
+      o.precision = value();
+      if (o.precision != "fp32" && o.precision != "bf16")
+        throw UsageError("--precision expects fp32 or bf16, got '" + o.precision + "'");
+    }
     else if (f == "--steps") o.steps = parse_int(f, value(), 0, kBig);
     else if (f == "--batch") o.batch = int(parse_int(f, value(), 1, 1 << 20));
     else if (f == "--lr") o.lr = parse_float(f, value(), 0, 10);
@@ -167,6 +186,18 @@ Options parse(int argc, char** argv) {
     else if (f == "--dump-batches") o.dump_batches = value();
     else throw UsageError("unknown flag '" + f + "' (see --help)");
   }
+  if (o.preset == "gpt2-124m") {
+    auto unless_given = [&](const char* flag, int& field, int v) {
+      if (!o.given.contains(flag)) field = v;
+    };
+    unless_given("--layers", o.model.layers, 12);
+    unless_given("--dims", o.model.dims, 768);
+    unless_given("--heads", o.model.heads, 12);
+    unless_given("--context", o.model.context, 1024);
+    unless_given("--vocab", o.model.vocab, 50304);
+    o.model.tied = true;
+  }
+  if (o.precision.empty()) o.precision = o.device == "gpu" ? "bf16" : "fp32";
   if (o.model.dims % o.model.heads != 0)
     throw UsageError("--heads (" + std::to_string(o.model.heads) + ") must divide --dims (" +
                      std::to_string(o.model.dims) + ")");
@@ -250,7 +281,10 @@ std::shared_ptr<optim::Optimizer> make_optimizer(const Options& o, bool finetune
   return std::make_shared<optim::AdamW>(lr, std::pair{0.9, 0.999}, 1e-8, o.weight_decay, true);
 }
 
-mx::array batch_loss(GPT& model, const mx::array& batch) {
+mx::array batch_loss(GPT& model, const mx::array& batch, bool bf16) {
+  // bf16: the matrix products and attention in bfloat16, everything else as it is (mica/autocast.h).
+  std::optional<mx::Autocast> autocast;
+  if (bf16) autocast.emplace(mx::bfloat16);
   const int T = batch.shape(1) - 1;
   mx::array x = mx::slice(batch, {0, 0}, {batch.shape(0), T});
   mx::array y = mx::slice(batch, {0, 1}, {batch.shape(0), T + 1});
@@ -261,7 +295,8 @@ mx::array batch_loss(GPT& model, const mx::array& batch) {
 
 double validation_loss(GPT& model, const Dataset& data, const Options& o) {
   double total = 0;
-  for (int i = 0; i < o.eval_batches; ++i) total += batch_loss(model, data.val_batch(i, o.batch)).item<float>();
+  for (int i = 0; i < o.eval_batches; ++i)
+    total += batch_loss(model, data.val_batch(i, o.batch), o.precision == "bf16").item<float>();
   return total / o.eval_batches;
 }
 
@@ -326,6 +361,9 @@ int run(const Options& o0) {
     take("--dims", "dims", o.model.dims);
     take("--heads", "heads", o.model.heads);
     take("--context", "context", o.model.context);
+    // Checkpoints of byte-level models written before token-id data existed lack these two.
+    if (ckpt->meta.contains("vocab")) take("--vocab", "vocab", o.model.vocab);
+    o.model.tied = ckpt->meta.contains("tied") && ckpt->meta["tied"] == "1";
     o.seed = static_cast<uint64_t>(meta_int(*ckpt, "seed", o.resume));
     start = meta_int(*ckpt, "step", o.resume);
     ckpt_lora = static_cast<int>(meta_int(*ckpt, "lora", o.resume));
@@ -341,10 +379,22 @@ int run(const Options& o0) {
                   o.resume.c_str(), static_cast<long long>(start));
   }
 
-  const std::string text = read_corpus(o.data);
-  const Dataset data(text, o.model.context);
+  // Token-id data (.npy) or the bytes of a text; the vocabulary of ids defaults to the largest + 1.
+  const bool token_data = is_token_file(o.data);
+  if (token_data && !o.given.contains("--vocab") && o.preset.empty() && !(ckpt && ckpt->meta.contains("vocab"))) {
+    std::vector<int32_t> ids = read_tokens(o.data, 1 << 30);
+    const int top = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
+    o.model.vocab = (top + 1 + 63) / 64 * 64;
+  }
+  auto make_data = [&](const std::string& path) {
+    return is_token_file(path) ? Dataset(read_tokens(path, o.model.vocab), o.model.context)
+                               : Dataset(read_corpus(path), o.model.context);
+  };
+  if (!token_data && o.model.vocab < 256)
+    throw UsageError("--vocab " + std::to_string(o.model.vocab) + " is too small for text (256 byte values)");
+  const Dataset data = make_data(o.data);
   std::optional<Dataset> ft_data;
-  if (o.finetune > 0 && o.finetune_data != o.data) ft_data.emplace(read_corpus(o.finetune_data), o.model.context);
+  if (o.finetune > 0 && o.finetune_data != o.data) ft_data.emplace(make_data(o.finetune_data));
 
   fs::create_directories(o.out);
   const std::string ckpt_path = (fs::path(o.out) / "checkpoint.safetensors").string();
@@ -354,10 +404,11 @@ int run(const Options& o0) {
   mx::random::seed(o.seed);
   GPT model(o.model);
   if (!o.init.empty()) load_into(model, mx::load_safetensors(o.init).first, o.init);
-  std::printf("GPT: %d layers, %d dims, %d heads, context %d, %zu parameters; corpus %s: %zu training bytes, "
-              "%zu validation bytes\n",
-              o.model.layers, o.model.dims, o.model.heads, o.model.context, count_parameters(model.parameters()),
-              o.data.c_str(), data.train_size(), data.val_size());
+  std::printf("GPT: %d layers, %d dims, %d heads, context %d, vocabulary %d%s, %zu parameters, %s on the %s; "
+              "corpus %s: %zu training %s, %zu validation\n",
+              o.model.layers, o.model.dims, o.model.heads, o.model.context, o.model.vocab,
+              o.model.tied ? " (tied)" : "", count_parameters(model.parameters()), o.precision.c_str(),
+              o.device.c_str(), o.data.c_str(), data.train_size(), token_data ? "tokens" : "bytes", data.val_size());
   if (!o.save_init.empty()) {
     std::unordered_map<std::string, mx::array> init;
     for (auto& [k, a] : mx::tree_flatten_arrays(model.parameters())) init.emplace(k, a);
@@ -386,7 +437,8 @@ int run(const Options& o0) {
         {"step", std::to_string(step)},         {"phase", ft ? "finetune" : "pretrain"},
         {"layers", std::to_string(o.model.layers)}, {"dims", std::to_string(o.model.dims)},
         {"heads", std::to_string(o.model.heads)},   {"context", std::to_string(o.model.context)},
-        {"seed", std::to_string(o.seed)},           {"lora", std::to_string(ft ? o.lora : 0)}};
+        {"seed", std::to_string(o.seed)},           {"lora", std::to_string(ft ? o.lora : 0)},
+        {"vocab", std::to_string(o.model.vocab)},   {"tied", o.model.tied ? "1" : "0"}};
   };
   auto save_all = [&](int64_t step, Progress* bar) {
     save_checkpoint(ckpt_path, model, *opt, meta(step, finetuning));
@@ -400,7 +452,7 @@ int run(const Options& o0) {
   std::signal(SIGTERM, on_signal);
 
   const int64_t last = o.steps + o.finetune;
-  auto vg = nn::value_and_grad(model, [&](const mx::array& b) { return batch_loss(model, b); });
+  auto vg = nn::value_and_grad(model, [&](const mx::array& b) { return batch_loss(model, b, o.precision == "bf16"); });
   Progress bar(start, last, ::isatty(STDOUT_FILENO));
   const auto t_run = std::chrono::steady_clock::now();
   double first_val = -1, last_val = -1;
@@ -460,7 +512,9 @@ int run(const Options& o0) {
   if (first_val >= 0 && last_val >= 0 && start < last)
     std::printf("validation loss %.4f -> %.4f; metrics in %s, curve in %s, checkpoint %s\n", first_val, last_val,
                 csv_path.c_str(), svg_path.c_str(), ckpt_path.c_str());
-  if (o.sample > 0) {
+  if (o.sample > 0 && (token_data || o.model.vocab != 256)) {
+    std::printf("(no sample: sampling prints bytes, and this model reads token ids)\n");
+  } else if (o.sample > 0) {
     std::printf("--- sample (temperature %.2f) ---\n%s%s\n---\n", o.temperature, o.prompt.c_str(),
                 sample_text(model, o).c_str());
   }

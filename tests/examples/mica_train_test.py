@@ -127,6 +127,40 @@ check(changed and all(k.endswith(".bias") or ".lora_" in k for k in changed),
 check(any(".lora_b" in k for k in changed), "the LoRA weights trained")
 
 # 4. Bad input: a message and a non-zero exit.
+# Token-id data (.npy, uint16): the vocabulary comes from the largest id, the run trains in bf16
+# autocast (matrix products in bfloat16, weights float32), resumes, and the checkpoint records
+# the vocabulary; the GPT-2 preset ties the output projection to the token embedding.
+def save_npy(path, values, code):
+    """A 1-D .npy (format 1.0) of `values` with struct type code `code` ('H' uint16, 'i' int32)."""
+    descr = {"H": "<u2", "i": "<i4"}[code]
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({len(values)},), }}"
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        f.write(struct.pack(f"<{len(values)}{code}", *values))
+
+
+tok = os.path.join(WORK, "tokens.npy")
+save_npy(tok, [(7 * i + (i // 5)) % 300 for i in range(6000)], "H")
+T = os.path.join(WORK, "T")
+p = run("--data", tok, "--out", T, "--steps", "30", "--lr", "3e-3", "--precision", "bf16", "--eval-every", "10",
+        *TINY)
+check("vocabulary 320" in p.stdout and "bf16" in p.stdout, f"token data header: {p.stdout[:300]}")
+losses_t = [float(r["train_loss"]) for r in metrics(T)]
+check(losses_t[-1] < losses_t[0] - 0.5, f"bf16 token-id loss falls: {losses_t[0]} -> {losses_t[-1]}")
+meta, tensors = read_safetensors(os.path.join(T, "checkpoint.safetensors"))
+check(meta.get("vocab") == "320" and meta.get("tied") == "0", f"checkpoint vocab/tied: {meta}")
+check(tensors["model.wte.weight"][0] == "F32", "bf16 autocast keeps float32 master weights")
+run("--data", tok, "--out", T, "--resume", "--steps", "33", "--eval-every", "0", *TINY)
+check(len(metrics(T)) == 33, "token-id run resumes")
+G = os.path.join(WORK, "G")
+p = run("--preset", "gpt2-124m", "--layers", "1", "--dims", "64", "--heads", "2", "--context", "32", "--data", tok,
+        "--out", G, "--steps", "2", "--batch", "2", "--eval-every", "0")
+meta, tensors = read_safetensors(os.path.join(G, "checkpoint.safetensors"))
+check(meta.get("vocab") == "50304" and meta.get("tied") == "1" and "model.head.weight" not in tensors,
+      f"gpt2-124m preset: vocabulary 50304, tied head: {meta}")
+bad_ids = os.path.join(WORK, "bad_ids.npy")
+save_npy(bad_ids, [1, 2, 400] * 100, "i")
 empty = os.path.join(WORK, "empty.txt")
 open(empty, "w").close()
 garbage = os.path.join(WORK, "garbage.safetensors")
@@ -144,6 +178,10 @@ cases = [
     (["--data", corpus, "--out", A, "--resume", "--layers", "2"], 2, "does not match the checkpoint"),
     (["--data", corpus, "--init", os.path.join(A, "loss.svg"), *TINY], 1, "loss.svg"),
     (["--data", corpus, "--context", "100000"], 1, "corpus too small"),
+    (["--data", bad_ids, "--vocab", "300", *TINY], 1, "outside the vocabulary"),
+    (["--data", corpus, "--vocab", "100", *TINY], 2, "too small for text"),
+    (["--preset", "gpt3"], 2, "--preset expects gpt2-124m"),
+    (["--precision", "fp8"], 2, "--precision expects fp32 or bf16"),
 ]
 for args, code, msg in cases:
     p = run(*args, "--out", os.path.join(WORK, "bad"), ok=False) if "--out" not in args else run(*args, ok=False)
