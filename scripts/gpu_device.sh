@@ -3,6 +3,8 @@
 # (.devdeps/*.deb, unpacked outside /), runs the GPU tests and the CPU suite, then the GPU
 # benchmarks beside PyTorch. Logs go to $OUT when set.
 # Usage: scripts/gpu_device.sh [all|tests|bench|gpu]   (gpu: only the GPU targets, tests, bench)
+#        env: GPU_TESTS (test binaries), BENCH (benchmark families), SKIP_CPU=1 (no CPU suite),
+#             GPT2=1 (the GPT-2 training comparison, GPT2_ARGS its flags)
 #        scripts/gpu_device.sh fetch   (on the Debian machine first: downloads the .debs to carry;
 #                                       keep .devdeps/ out of git with .git/info/exclude)
 set -uo pipefail
@@ -51,6 +53,12 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
   (cd $build && MICA_TEST_DEVICE=gpu ctest -E "_gpu_test|install_consumer|registry_coverage" -j 8 --timeout 300 --output-on-failure) \
     > "$OUT/suite_on_gpu.log" 2>&1
   echo "suite on the GPU:"; grep -E "tests passed|Failed|\*\*\*" "$OUT/suite_on_gpu.log" | tail -25
+fi
+# GPT2=1: GPT-2 124M training, mica-train beside PyTorch (benchmarks/compare/gpt2_gpu.py).
+if [ "${GPT2:-0}" = 1 ]; then
+  cmake -S . -B $build -DMICA_BUILD_EXAMPLES=ON > /dev/null &&
+    cmake --build $build -j 16 --target mica-train > "$OUT/build_train.log" 2>&1 || tail -30 "$OUT/build_train.log"
+  PYTHONUNBUFFERED=1 python3 benchmarks/compare/gpt2_gpu.py $build ${GPT2_ARGS:-} 2>&1 | tee "$OUT/gpt2.log"
 fi
 if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = gpu ]; then
   PYTHONUNBUFFERED=1 python3 benchmarks/compare/gpu_vs_torch.py $build ${BENCH:-} 2>&1 | tee "$OUT/bench.log"

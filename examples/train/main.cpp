@@ -509,6 +509,8 @@ int run(const Options& o0) {
     mx::save(o.dump_batches, mx::array(dumped.data(), {static_cast<int>(dumped.size() / (o.batch * (o.model.context + 1))),
                                                        o.batch, o.model.context + 1}, mx::int32));
   }
+  if (o.device == "gpu")
+    std::printf("peak GPU memory: %.3f GiB\n", double(mx::get_peak_memory(mx::Device::gpu)) / (1 << 30));
   if (first_val >= 0 && last_val >= 0 && start < last)
     std::printf("validation loss %.4f -> %.4f; metrics in %s, curve in %s, checkpoint %s\n", first_val, last_val,
                 csv_path.c_str(), svg_path.c_str(), ckpt_path.c_str());
