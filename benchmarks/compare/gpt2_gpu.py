@@ -136,7 +136,8 @@ def main():
     peak = next((v for k, v in PEAK_BF16.items() if k in gpu), 989e12)
     ok = True
     for batch in (int(b) for b in cfg.batches.split(",")):
-        init, bpath, out = (os.path.join(tmp, f"{n}{batch}") for n in ("init.safetensors", "batches.npy", "run"))
+        init, bpath, out = (os.path.join(tmp, f"{n}{batch}{ext}") for n, ext in
+                            (("init", ".safetensors"), ("batches", ".npy"), ("run", "")))
         cmd = [exe, "--preset", "gpt2-124m", "--layers", str(cfg.layers), "--device", "gpu", "--precision",
                cfg.precision, "--data", data, "--steps", str(cfg.steps), "--batch", str(batch), "--schedule",
                "constant", "--lr", str(cfg.lr), "--clip", "0", "--weight-decay", str(cfg.weight_decay),

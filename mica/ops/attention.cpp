@@ -92,23 +92,27 @@ array scaled_dot_product_attention(const array& queries, const array& keys, cons
   // bfloat16, its head sizes, no sinks; backend/cuda/cudnn/attention.cpp); elsewhere the
   // composition runs on the GPU's own kernels, as MLX falls back where it has no fused kernel,
   // rather than the CPU kernel with copies both ways in the middle of a training step.
-  if (st.device.type == Device::gpu) {
+  // (Empty problems go to the node, whose CPU kernel defines them.)
+  const bool empty = B == 0 || nq == 0 || lq == 0 || lkv == 0 || queries.shape(3) == 0 || values.shape(3) == 0;
+  if (st.device.type == Device::gpu && !empty) {
     gpu::AttentionCase c{dt == bfloat16, B, nq, nkv, lq, lkv, queries.shape(3), values.shape(3), causal, scale};
     if (mask) {
       c.mask_batch = inputs[3].shape(0);
       c.mask_heads = inputs[3].shape(1);
     }
-    const bool fused = (dt == float16 || dt == bfloat16) && !sinks && (!causal || lq <= lkv) &&
+    // A bool mask stays with the composition: a row it masks entirely averages the values
+    // (finfo.min scores), and cuDNN's backward cannot recompute that row's probabilities from its
+    // log-sum-exp (finfo.min + log(L_kv) is not a float32), so its gradients would be wrong.
+    const bool bool_mask = mask && mask->dtype() == bool_;
+    const bool fused = (dt == float16 || dt == bfloat16) && !sinks && !bool_mask && (!causal || lq <= lkv) &&
                        gpu::fused_attention_supported(c);
     if (!fused) {
       return detail::sdpa_composed(inputs[0], inputs[1], inputs[2], mask ? &inputs[3] : nullptr,
                                    sinks ? &inputs.back() : nullptr, scale, causal)[0];
     }
     if (mask) {
-      // cuDNN adds a bias of the mask's batch and heads over the full (L_q, L_kv): a bool mask
-      // becomes 0 / finfo(dtype).min (a row with nothing to see averages the values, as above).
+      // cuDNN adds a bias of the mask's batch and heads over the full (L_q, L_kv).
       array& m = inputs[3];
-      if (m.dtype() == bool_) m = where(m, array(0.0f, dt), array(static_cast<float>(finfo(dt).min), dt), st);
       m = contiguous(broadcast_to(m, {m.shape(0), m.shape(1), lq, lkv}, st), false, st);
     }
   }
