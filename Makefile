@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps configure build test fuzz sanitize demo bench clean
+.PHONY: deps configure build test fuzz sanitize sanitize-thread demo bench clean
 
 deps:
 	./scripts/install_deps.sh
@@ -25,6 +25,11 @@ fuzz: build
 # suite and a short mica-train run; see scripts/sanitize.sh.
 sanitize: deps
 	./scripts/sanitize.sh
+
+# ThreadSanitizer build of the library and the tests that use threads (eval, async_eval, the
+# thread pool); see scripts/sanitize_thread.sh.
+sanitize-thread: deps
+	./scripts/sanitize_thread.sh
 
 # The main job: mica-train on Debian's fortunes (about four minutes on two cores), then a sample.
 demo: build
