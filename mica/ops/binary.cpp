@@ -85,7 +85,11 @@ std::vector<array> divmod(const array& a, const array& b, StreamOrDevice s) {
   Shape shape = broadcast_shapes(a.shape(), b.shape());
   return array::make_arrays({shape, shape}, {d, d}, std::make_shared<DivMod>(st), {astype(a, d, st), astype(b, d, st)});
 }
-array power(const array& a, const array& b, StreamOrDevice s) { return arith<Power>(a, b, s); }
+array power(const array& a, const array& b, StreamOrDevice s) {
+  // bool ** bool stays bool as in MLX: x ** False is True, x ** True is x.
+  if (a.dtype() == bool_ && b.dtype() == bool_) return logical_or(a, logical_not(b, s), s);
+  return arith<Power>(a, b, s);
+}
 array maximum(const array& a, const array& b, StreamOrDevice s) { return arith<Maximum>(a, b, s); }
 array minimum(const array& a, const array& b, StreamOrDevice s) { return arith<Minimum>(a, b, s); }
 array arctan2(const array& a, const array& b, StreamOrDevice s) { return real_float<ArcTan2>("arctan2", a, b, s); }
@@ -142,13 +146,15 @@ array clip(const array& a, const std::optional<array>& a_min, const std::optiona
 array isclose(const array& a, const array& b, double rtol, double atol, bool equal_nan, StreamOrDevice s) {
   Dtype d = detail::to_float_type(promote_types(a.dtype(), b.dtype()));
   Dtype real_d = d == complex64 ? float32 : d;
-  auto lhs = abs(subtract(a, b, s), s);
-  auto rhs = add(array(atol, real_d), multiply(array(rtol, real_d), abs(b, s), s), s);
+  // Compared in floating point, so bool and integer inputs subtract without wrapping.
+  array x = astype(a, d, s), y = astype(b, d, s);
+  auto lhs = abs(subtract(x, y, s), s);
+  auto rhs = add(array(atol, real_d), multiply(array(rtol, real_d), abs(y, s), s), s);
   auto out = less_equal(lhs, rhs, s);
-  // Infinities are close only to themselves.
-  auto both_inf = logical_and(equal(a, b, s), logical_or(isinf(a, s), isinf(b, s), s), s);
-  out = logical_or(out, both_inf, s);
-  if (equal_nan) out = logical_or(out, logical_and(isnan(a, s), isnan(b, s), s), s);
+  // An infinity is close only to the same infinity: the tolerance (itself infinite when b is)
+  // does not apply where either side is infinite.
+  out = where(logical_or(isinf(x, s), isinf(y, s), s), equal(x, y, s), out, s);
+  if (equal_nan) out = logical_or(out, logical_and(isnan(x, s), isnan(y, s), s), s);
   return out;
 }
 

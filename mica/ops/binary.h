@@ -21,6 +21,7 @@ array floor_divide(const array& a, const array& b, StreamOrDevice s = {});
 array remainder(const array& a, const array& b, StreamOrDevice s = {});
 /** (floor_divide(a, b), remainder(a, b)). */
 std::vector<array> divmod(const array& a, const array& b, StreamOrDevice s = {});
+/** a ** b; bool ** bool is bool (a or not b), as in MLX. */
 array power(const array& a, const array& b, StreamOrDevice s = {});
 array maximum(const array& a, const array& b, StreamOrDevice s = {});
 array minimum(const array& a, const array& b, StreamOrDevice s = {});
@@ -46,7 +47,8 @@ array where(const array& condition, const array& x, const array& y, StreamOrDevi
 /** Clamps to [a_min, a_max]; either bound may be absent. */
 array clip(const array& a, const std::optional<array>& a_min, const std::optional<array>& a_max,
            StreamOrDevice s = {});
-/** |a - b| <= atol + rtol * |b| elementwise. */
+/** |a - b| <= atol + rtol * |b| elementwise; an infinity is close only to the same infinity,
+ * NaN only to NaN and only with equal_nan. */
 array isclose(const array& a, const array& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false,
               StreamOrDevice s = {});
 /** True (a bool scalar array) when isclose holds everywhere. */

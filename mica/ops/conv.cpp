@@ -90,7 +90,7 @@ array conv_impl(const char* op, array input, array weight, std::vector<int> stri
                    ", padding " + list_str(padding_lo) + " / " + list_str(padding_hi) + " at spatial dim " +
                    std::to_string(d) + ".");
     }
-    out_shape.push_back(static_cast<int>((padded - k_dil) / stride[d] + 1));
+    out_shape.push_back(detail::checked_dim((padded - k_dil) / stride[d] + 1, op));
   }
   out_shape.push_back(c_out);
   if (input.dtype() != t) input = astype(input, t, s);
@@ -120,9 +120,10 @@ array conv_transpose_impl(const char* op, const array& input, const array& weigh
   per_dim(op, "output padding", output_padding, dims, 0, 0);
   std::vector<int> lo(dims), hi(dims);
   for (int d = 0; d < dims; ++d) {
-    int k_dil = (weight.shape(d + 1) - 1) * dilation[d] + 1;
-    lo[d] = k_dil - 1 - padding[d];
-    hi[d] = k_dil - 1 - padding[d] + output_padding[d];
+    // The implied padding of the equivalent convolution must itself be a 32-bit value.
+    int64_t k_dil = int64_t(weight.shape(d + 1) - 1) * dilation[d] + 1;
+    lo[d] = detail::checked_dim(k_dil - 1 - padding[d], op);
+    hi[d] = detail::checked_dim(k_dil - 1 - padding[d] + output_padding[d], op);
   }
   return conv_impl(op, input, weight, std::vector<int>(dims, 1), lo, hi, dilation, stride, groups, true, s);
 }

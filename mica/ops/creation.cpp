@@ -58,10 +58,15 @@ array full(Shape shape, array vals, StreamOrDevice s) {
 array zeros(const Shape& shape, Dtype dtype, StreamOrDevice s) { return full(shape, array(0, dtype), s); }
 array zeros(const Shape& shape, StreamOrDevice s) { return zeros(shape, float32, s); }
 array zeros_like(const array& a, StreamOrDevice s) { return zeros(a.shape(), a.dtype(), s); }
+array zeros_like(const array& a, Dtype dtype, StreamOrDevice s) { return zeros(a.shape(), dtype, s); }
 array ones(const Shape& shape, Dtype dtype, StreamOrDevice s) { return full(shape, array(1, dtype), s); }
 array ones(const Shape& shape, StreamOrDevice s) { return ones(shape, float32, s); }
 array ones_like(const array& a, StreamOrDevice s) { return ones(a.shape(), a.dtype(), s); }
+array ones_like(const array& a, Dtype dtype, StreamOrDevice s) { return ones(a.shape(), dtype, s); }
 array full_like(const array& a, const array& vals, StreamOrDevice s) { return full(a.shape(), vals, a.dtype(), s); }
+array full_like(const array& a, const array& vals, Dtype dtype, StreamOrDevice s) {
+  return full(a.shape(), vals, dtype, s);
+}
 
 array eye(int n, int m, int k, Dtype dtype, StreamOrDevice s) {
   if (n < 0 || m < 0) {

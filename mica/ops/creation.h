@@ -33,10 +33,16 @@ array full(Shape shape, T val, StreamOrDevice s = {}) {
 array zeros(const Shape& shape, Dtype dtype, StreamOrDevice s = {});
 array zeros(const Shape& shape, StreamOrDevice s = {});
 array zeros_like(const array& a, StreamOrDevice s = {});
+/** Zeros of a's shape in `dtype`. */
+array zeros_like(const array& a, Dtype dtype, StreamOrDevice s = {});
 array ones(const Shape& shape, Dtype dtype, StreamOrDevice s = {});
 array ones(const Shape& shape, StreamOrDevice s = {});
 array ones_like(const array& a, StreamOrDevice s = {});
+/** Ones of a's shape in `dtype`. */
+array ones_like(const array& a, Dtype dtype, StreamOrDevice s = {});
 array full_like(const array& a, const array& vals, StreamOrDevice s = {});
+/** vals broadcast to a's shape, converted to `dtype`. */
+array full_like(const array& a, const array& vals, Dtype dtype, StreamOrDevice s = {});
 /** n x m matrix with ones on diagonal k. */
 array eye(int n, int m, int k, Dtype dtype = float32, StreamOrDevice s = {});
 array eye(int n, Dtype dtype = float32, StreamOrDevice s = {});

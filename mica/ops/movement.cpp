@@ -3,6 +3,7 @@
 #include "mica/ops/movement.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
 
 #include "mica/ops/unary.h"
@@ -137,7 +138,7 @@ array reshape(const array& a, Shape shape, StreamOrDevice s) {
       detail::fail("reshape", "expected a shape whose -1 can be inferred, got " + detail::shape_str(shape) +
                                   " for an array of size " + std::to_string(size) + ".");
     }
-    if (size % known == 0) shape[infer] = static_cast<int32_t>(size / known);
+    if (size % known == 0) shape[infer] = detail::checked_dim(size / known, "reshape");
   }
   if (infer >= 0 ? size % known != 0 : known != size) {
     detail::fail("reshape", "expected a shape with " + std::to_string(size) + " elements, got " +
@@ -161,7 +162,7 @@ array flatten(const array& a, int start_axis, int end_axis, StreamOrDevice s) {
   Shape shape(a.shape().begin(), a.shape().begin() + start_axis);
   int64_t n = 1;
   for (int d = start_axis; d <= end_axis; ++d) n *= a.shape()[d];
-  shape.push_back(static_cast<int32_t>(n));
+  shape.push_back(detail::checked_dim(n, "flatten"));
   shape.insert(shape.end(), a.shape().begin() + end_axis + 1, a.shape().end());
   return reshape(a, shape, s);
 }
@@ -321,7 +322,7 @@ array concatenate(std::vector<array> arrays, int axis, StreamOrDevice s) {
                                         ".");
       }
     }
-    shape[axis] += x.shape()[axis];
+    shape[axis] = detail::checked_dim(int64_t(shape[axis]) + x.shape()[axis], "concatenate");
     dtype = promote_types(dtype, x.dtype());
   }
   for (auto& x : arrays) {
@@ -391,12 +392,12 @@ std::vector<array> unstack(const array& a, StreamOrDevice s) { return unstack(a,
 array repeat(const array& a, int repeats, int axis, StreamOrDevice s) {
   axis = detail::normalize_axis(axis, static_cast<int>(a.ndim()), "repeat");
   if (repeats < 0) detail::fail("repeat", "expected a non-negative number of repeats, got " + std::to_string(repeats) + ".");
+  Shape out = a.shape();
+  out[axis] = detail::checked_dim(int64_t(out[axis]) * repeats, "repeat");
   // (.., n, ..) -> (.., n, 1, ..) -> broadcast (.., n, r, ..) -> (.., n * r, ..)
   array x = expand_dims(a, axis + 1, s);
   Shape bshape = x.shape();
   bshape[axis + 1] = repeats;
-  Shape out = a.shape();
-  out[axis] *= repeats;
   return reshape(broadcast_to(x, bshape, s), out, s);
 }
 array repeat(const array& a, int repeats, StreamOrDevice s) { return repeat(flatten(a, s), repeats, 0, s); }
@@ -414,7 +415,7 @@ array tile(const array& a, std::vector<int> reps, StreamOrDevice s) {
   for (size_t d = 0; d < nd; ++d) {
     expanded.insert(expanded.end(), {1, shape[d]});
     bshape.insert(bshape.end(), {reps[d], shape[d]});
-    out.push_back(reps[d] * shape[d]);
+    out.push_back(detail::checked_dim(int64_t(reps[d]) * shape[d], "tile"));
   }
   return reshape(broadcast_to(reshape(a, expanded, s), bshape, s), out, s);
 }
@@ -442,7 +443,7 @@ array pad(const array& a, const std::vector<int>& axes, const Shape& low_pad_siz
     if (widened && shape[ax[k]] == 0 && (m == Pad::Reflect || m == Pad::Symmetric)) {
       detail::fail("pad", "expected a non-empty axis for mode '" + mode + "', got empty axis " + std::to_string(ax[k]) + ".");
     }
-    shape[ax[k]] += low_pad_size[k] + high_pad_size[k];
+    shape[ax[k]] = detail::checked_dim(int64_t(shape[ax[k]]) + low_pad_size[k] + high_pad_size[k], "pad");
   }
   if (pad_value.size() == 0) detail::fail("pad", "expected a pad value, got an empty array.");
   // The pad value is a scalar of a's dtype (the first element when more are given).
@@ -574,6 +575,7 @@ array diag(const array& a, int k, StreamOrDevice s) {
     detail::fail("diag", "expected a 1-d or 2-d array, got " + std::to_string(a.ndim()) + " dimensions.");
   }
   int m = a.shape()[0];
+  detail::checked_dim(int64_t(m) + std::abs(int64_t(k)), "diag");
   int ak = k < 0 ? -k : k;
   if (m == 0) return zeros_view({ak, ak}, a.dtype(), s);
   // [v | 0_(m x m)] flattened: row i holds v[i] at column i once cut to m*m and reshaped.
@@ -623,7 +625,7 @@ array view(const array& a, const Dtype& dtype, StreamOrDevice s) {
       detail::fail("view", "expected the last axis to hold a whole number of " + dtype_to_string(dtype) +
                                " elements, got " + std::to_string(bytes) + " bytes.");
     }
-    shape.back() = static_cast<int32_t>(bytes / ob);
+    shape.back() = detail::checked_dim(bytes / static_cast<int64_t>(ob), "view");
   }
   return array(shape, dtype, std::make_shared<View>(to_stream(s), dtype), {a});
 }

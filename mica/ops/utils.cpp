@@ -1,6 +1,7 @@
 #include "mica/ops/utils.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace mica {
 
@@ -24,6 +25,16 @@ Shape broadcast_shapes(const std::vector<Shape>& shapes) {
   Shape out = shapes[0];
   for (size_t i = 1; i < shapes.size(); ++i) out = broadcast_shapes(out, shapes[i]);
   return out;
+}
+
+Dtype result_type(const std::vector<array>& arrays) {
+  Dtype d = bool_;
+  for (const auto& x : arrays) d = promote_types(d, x.dtype());
+  return d;
+}
+Dtype result_type(const array& a, const array& b) { return promote_types(a.dtype(), b.dtype()); }
+Dtype result_type(const array& a, const array& b, const array& c) {
+  return promote_types(result_type(a, b), c.dtype());
 }
 
 namespace detail {
@@ -55,6 +66,16 @@ std::vector<int> normalize_axes(const std::vector<int>& axes, int ndim, const ch
     throw std::invalid_argument(std::string("[") + op + "] expected distinct axes, got a repeated axis.");
   }
   return out;
+}
+
+int32_t checked_dim(int64_t n, const char* op) {
+  if (n < std::numeric_limits<int32_t>::min() || n > std::numeric_limits<int32_t>::max()) {
+    throw std::overflow_error(std::string("[") + op + "] expected dimensions within the 32-bit range [" +
+                              std::to_string(std::numeric_limits<int32_t>::min()) + ", " +
+                              std::to_string(std::numeric_limits<int32_t>::max()) + "], got " + std::to_string(n) +
+                              ".");
+  }
+  return static_cast<int32_t>(n);
 }
 
 Dtype to_float_type(Dtype d) { return is_inexact(d) ? d : float32; }

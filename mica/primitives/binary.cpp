@@ -44,6 +44,11 @@ std::pair<std::vector<array>, std::vector<int>> vmap_elementwise(const std::vect
     return {{op(in[0], in[1], in[2])}, {0}};
   }
 }
+// Divide's inputs share one dtype; integer ones come from floor_divide (the kernel floors), so
+// replaying the node must not turn them into a true division.
+array divide_like(const array& a, const array& b) {
+  return is_integral(a.dtype()) && is_integral(b.dtype()) ? floor_divide(a, b) : divide(a, b);
+}
 }  // namespace
 
 // Rules from the partial derivatives: DA and DB in terms of a, b and out.
@@ -68,7 +73,7 @@ std::pair<std::vector<array>, std::vector<int>> vmap_elementwise(const std::vect
   }
 
 MICA_BINARY_RULES(Multiply, multiply, b, a)
-MICA_BINARY_RULES(Divide, divide, reciprocal(b), -out / b)
+MICA_BINARY_RULES(Divide, divide_like, reciprocal(b), -out / b)
 MICA_BINARY_RULES(Remainder, remainder, ones_like(a), -floor_divide(a, b))
 // d a^b / da = b a^(b-1); d a^b / db = a^b log a, taken as 0 where a <= 0 (where a^b is 0 or
 // not real).

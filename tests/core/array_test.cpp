@@ -73,6 +73,27 @@ TEST(Dtype, PromotionAndCategories) {
   EXPECT_TRUE(test::throws_op<std::invalid_argument>("iinfo", [] { iinfo f(float32); }));
 }
 
+// result_type folds promote_types over the arrays, starting from bool (MLX's rule), and agrees
+// with the dtype the arithmetic ops produce.
+TEST(Dtype, ResultType) {
+  auto z = [](Dtype d) { return zeros({2}, d); };
+  EXPECT_EQ(result_type({z(uint8), z(int8), z(float16)}), float16);
+  EXPECT_EQ(result_type({z(int32), z(bfloat16)}), bfloat16);
+  EXPECT_EQ(result_type({z(uint32), z(int64)}), int64);
+  EXPECT_EQ(result_type({z(bool_), z(uint16)}), uint16);
+  EXPECT_EQ(result_type({z(uint64), z(int8), z(float64)}), float64);
+  EXPECT_EQ(result_type({z(complex64)}), complex64);
+  EXPECT_EQ(result_type(std::vector<array>{}), bool_);
+  EXPECT_EQ(result_type(z(uint8), z(int8)), int16);
+  EXPECT_EQ(result_type(z(uint8), z(int8), z(bfloat16)), bfloat16);
+  for (Dtype a : all_dtypes) {
+    for (Dtype b : all_dtypes) {
+      EXPECT_EQ(result_type({z(a), z(b)}), promote_types(a, b)) << a << " " << b;
+      EXPECT_EQ(result_type({z(a), z(b)}), add(z(a), z(b)).dtype()) << a << " " << b;
+    }
+  }
+}
+
 TEST(Dtype, HalfConversionsRoundToNearestEven) {
   EXPECT_EQ(static_cast<float>(float16_t(1.0f + 1.0f / 2048)), 1.0f);   // tie -> even
   EXPECT_EQ(static_cast<float>(float16_t(65520.0f)), INFINITY);

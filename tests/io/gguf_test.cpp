@@ -175,6 +175,40 @@ TEST(Gguf, BadArgumentsToSave) {
   EXPECT_TRUE(dir.files().empty());
 }
 
+// Dtypes GGUF has no tensor type for (MLX refuses these too; mica also writes bfloat16, float64
+// and int64, which MLX refuses) fail before anything is evaluated or written, name the dtype and
+// the array, and leave an existing file as it was.
+TEST(Gguf, RefusedDtypesLeaveNoFileAndKeepAnOldOne) {
+  TempDir dir;
+  auto fresh = dir / "fresh.gguf";
+  auto keep = dir / "keep.gguf";
+  save_gguf(keep, {{"x", array({1.5f, -2.0f})}});
+  std::string before = read_file(keep);
+  for (Dtype d : {bool_, uint8, uint16, uint32, uint64, complex64}) {
+    for (const auto& p : {fresh, keep}) {
+      try {
+        save_gguf(p, {{"ok", array({1, 2}, int32)}, {"bad", zeros({3}, d)}});
+        ADD_FAILURE() << d << ": no error";
+      } catch (const std::invalid_argument& e) {
+        std::string msg = e.what();
+        EXPECT_EQ(msg.rfind("[save_gguf] expected ", 0), 0u) << msg;
+        EXPECT_NE(msg.find("got " + dtype_to_string(d) + " for 'bad'"), std::string::npos) << msg;
+      }
+    }
+  }
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"keep.gguf"});
+  EXPECT_EQ(read_file(keep), before);
+  auto g = load_gguf(keep);
+  EXPECT_TRUE(same(g.first.at("x"), array({1.5f, -2.0f})));
+  // The dtypes mica writes round-trip.
+  for (Dtype d : {float32, float16, bfloat16, float64, int8, int16, int32, int64}) {
+    save_gguf(fresh, {{"t", astype(array({1.0f, -2.0f, 3.0f}), d)}});
+    auto r = load_gguf(fresh).first.at("t");
+    EXPECT_EQ(r.dtype(), d);
+    EXPECT_TRUE(test::matches(r, {3}, {1, -2, 3})) << d;
+  }
+}
+
 // A valid little file to corrupt: header, one kv, one tensor.
 ByteBuilder gguf_prefix(uint64_t n_tensors, uint64_t n_kv) {
   ByteBuilder b;

@@ -144,6 +144,54 @@ TEST(Binary, NanAndInf) {
   EXPECT_TRUE(matches(logaddexp(array({-INFINITY}), array({-INFINITY})), {1}, {-INFINITY}));
 }
 
+// MLX's answers: an infinity is close only to the same infinity (even with an infinite atol, and
+// although rtol * |inf| is infinite), NaN only to NaN and only with equal_nan.
+TEST(Binary, IscloseInfinitiesAndNan) {
+  auto a = array({INFINITY, -INFINITY, INFINITY, 1.0f, INFINITY, NAN, NAN, 1.0f, -INFINITY});
+  auto b = array({INFINITY, -INFINITY, -INFINITY, INFINITY, 1.0f, NAN, 1.0f, 1.0f, NAN});
+  EXPECT_TRUE(matches(isclose(a, b), {9}, {1, 1, 0, 0, 0, 0, 0, 1, 0}));
+  EXPECT_TRUE(matches(isclose(b, a), {9}, {1, 1, 0, 0, 0, 0, 0, 1, 0}));
+  EXPECT_TRUE(matches(isclose(a, b, 1e-5, 1e-8, true), {9}, {1, 1, 0, 0, 0, 1, 0, 1, 0}));
+  EXPECT_TRUE(matches(isclose(array({1.0f, INFINITY}), array({INFINITY, INFINITY}), 0.0, INFINITY), {2}, {0, 1}));
+  EXPECT_TRUE(matches(isclose(astype(a, float16), astype(b, bfloat16)), {9}, {1, 1, 0, 0, 0, 0, 0, 1, 0}));
+  EXPECT_TRUE(matches(isclose(astype(a, float64), astype(b, float64)), {9}, {1, 1, 0, 0, 0, 0, 0, 1, 0}));
+  // Broadcasting a scalar infinity.
+  EXPECT_TRUE(matches(isclose(array({INFINITY, -INFINITY, 5.0f}), array(INFINITY)), {3}, {1, 0, 0}));
+
+  EXPECT_TRUE(allclose(array({INFINITY, -INFINITY, 2.0f}), array({INFINITY, -INFINITY, 2.0f})).item<bool>());
+  EXPECT_FALSE(allclose(array({INFINITY}), array({-INFINITY})).item<bool>());
+  EXPECT_FALSE(allclose(array({1.0f}), array({INFINITY})).item<bool>());
+  EXPECT_FALSE(allclose(array({NAN, 1.0f}), array({NAN, 1.0f})).item<bool>());
+  EXPECT_TRUE(allclose(array({NAN, 1.0f}), array({NAN, 1.0f}), 1e-5, 1e-8, true).item<bool>());
+  EXPECT_FALSE(allclose(array({NAN, INFINITY}), array({NAN, -INFINITY}), 1e-5, 1e-8, true).item<bool>());
+
+  // Bool and integer inputs compare as numbers.
+  EXPECT_TRUE(matches(isclose(array({true, false}), array({true, true})), {2}, {1, 0}));
+  EXPECT_TRUE(matches(isclose(array({true}), array({false}), 0.0, 1.0), {1}, {1}));
+  EXPECT_TRUE(matches(isclose(array({1, 2}, int32), array({1, 3}, int32)), {2}, {1, 0}));
+  EXPECT_TRUE(allclose(array({1, 2}, int32), array({1.0f, 2.0f})).item<bool>());
+}
+
+// bool ** bool is bool in MLX (a or not b); a bool next to a number promotes as usual.
+TEST(Binary, PowerOfBools) {
+  auto a = array({true, true, false, false}), b = array({true, false, true, false});
+  auto p = power(a, b);
+  EXPECT_EQ(p.dtype(), bool_);
+  EXPECT_TRUE(matches(p, {4}, {1, 1, 0, 1}));
+  auto q = power(array({true, true, false, false}, {1, 4}), array({true, false}, {2, 1}));
+  EXPECT_EQ(q.dtype(), bool_);
+  EXPECT_TRUE(matches(q, {2, 4}, {1, 1, 0, 0, 1, 1, 1, 1}));
+  EXPECT_TRUE(matches(power(array({true, false}), array(true)), {2}, {1, 0}));
+  auto i = power(array({true, false}), array({2, 0}, int32));
+  EXPECT_EQ(i.dtype(), int32);
+  EXPECT_TRUE(matches(i, {2}, {1, 1}));
+  auto f = power(array({true, false}), array({2.0f, 0.5f}));
+  EXPECT_EQ(f.dtype(), float32);
+  EXPECT_TRUE(matches(f, {2}, {1, 0}));
+  EXPECT_EQ(power(array({3}, uint8), array({true})).dtype(), uint8);
+  EXPECT_EQ(power(zeros({0}, bool_), zeros({0}, bool_)).size(), 0u);
+}
+
 TEST(Binary, WhereAndClip) {
   auto c = array({true, false, true}), x = random_array({2, 3}, float32), y = array(-1.0f);
   auto want = test::binary_ref(to_vector(x), {2, 3}, to_vector(c), {3}, {2, 3},

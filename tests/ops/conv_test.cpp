@@ -1,6 +1,7 @@
 // Tests of the conv family (conv1d/2d/3d, conv_general, conv_transpose1d/2d/3d) against
 // double-precision loops over strides, padding, dilations, groups, flips, dtypes, strided views,
 // empty arrays and bad inputs.
+#include <limits>
 #include <string>
 
 #include "reference/reference.h"
@@ -265,6 +266,49 @@ TEST(ConvTranspose, Values) {
   array xh = random_array({2, 5, 4}, float16, -2, 2, 5), wh = random_array({3, 3, 4}, float16, -2, 2, 6);
   want = ref_conv_transpose(xh, wh, {2}, {0}, {1}, {0}, 1, shape);
   EXPECT_TRUE(matches(conv_transpose1d(xh, wh, 2), shape, want, 1e-2, 2e-2));
+}
+
+// An output size beyond int32 is std::overflow_error at the call (MLX's sizes), including the
+// padding a transposed convolution implies; nothing is allocated or evaluated.
+TEST(Conv, OutputSizeOverflow) {
+  constexpr int kMax = std::numeric_limits<int32_t>::max();
+  auto overflows = [](const char* op, auto f, int64_t dim) -> testing::AssertionResult {
+    try {
+      f();
+    } catch (const std::overflow_error& e) {
+      std::string msg = e.what();
+      if (msg.rfind(std::string("[") + op + "] expected", 0) != 0 ||
+          msg.find("got " + std::to_string(dim) + ".") == std::string::npos) {
+        return testing::AssertionFailure() << "message: " << msg;
+      }
+      return testing::AssertionSuccess();
+    } catch (const std::exception& e) {
+      return testing::AssertionFailure() << "other exception: " << e.what();
+    }
+    return testing::AssertionFailure() << "did not throw";
+  };
+  auto x = zeros({1, 4, 1}), w = zeros({1, 2, 1});
+  EXPECT_TRUE(overflows("conv1d", [&] { conv1d(x, w, 1, 1 << 30); }, (int64_t{1} << 31) + 3));
+  EXPECT_TRUE(overflows("conv1d", [&] { conv1d(x, w, 1, kMax - 1); }, (int64_t{1} << 32) - 1));
+  EXPECT_TRUE(overflows("conv2d", [&] { conv2d(zeros({1, 4, 4, 1}), zeros({1, 2, 2, 1}), {1, 1}, {0, 1 << 30}); },
+                        (int64_t{1} << 31) + 3));
+  EXPECT_TRUE(overflows("conv_general", [&] {
+    conv_general(x, w, std::vector<int>{1}, std::vector<int>{0}, std::vector<int>{0}, std::vector<int>{1},
+                 std::vector<int>{1 << 30});
+  }, 3 * (int64_t{1} << 30)));
+  // Transposed: a huge stride (input dilation), kernel dilation, negative padding or output
+  // padding.
+  EXPECT_TRUE(overflows("conv_transpose1d", [&] {
+    conv_transpose1d(broadcast_to(zeros({1, 1, 1}), {1, 1 << 30, 1}), w, 4);
+  }, (int64_t{1} << 32) - 2));
+  EXPECT_TRUE(overflows("conv_transpose1d", [&] { conv_transpose1d(x, w, 1, 0, kMax); }, (int64_t{1} << 31) + 3));
+  EXPECT_TRUE(overflows("conv_transpose1d", [&] { conv_transpose1d(x, w, 1, -kMax); }, int64_t{1} << 31));
+  EXPECT_TRUE(overflows("conv_transpose1d", [&] { conv_transpose1d(x, w, kMax, 0, 1, kMax - 1); }, 4 * int64_t{kMax} + 1));
+  EXPECT_TRUE(overflows("conv_transpose2d", [&] {
+    conv_transpose2d(zeros({1, 4, 4, 1}), zeros({1, 2, 2, 1}), {1, 1}, {0, 0}, {1, kMax});
+  }, (int64_t{1} << 31) + 3));
+  // Just inside the range the node is built (and not evaluated).
+  EXPECT_EQ(conv1d(x, w, 1, (1 << 30) - 2).shape(), Shape({1, kMax, 1}));
 }
 
 TEST(Conv, BadInputs) {

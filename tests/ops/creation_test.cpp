@@ -38,6 +38,28 @@ TEST(Creation, LinspaceFullZerosOnes) {
   EXPECT_TRUE(test::throws_op<std::invalid_argument>("broadcast_to", [] { full({2, 2}, array({1, 2, 3})); }));
 }
 
+// MLX's dtype overloads: a's shape, the given dtype (values converted as astype does).
+TEST(Creation, LikeWithDtype) {
+  auto r = test::random_array({2, 3}, float16);
+  auto z = zeros_like(r, int32);
+  EXPECT_EQ(z.dtype(), int32);
+  EXPECT_TRUE(matches(z, {2, 3}, {0, 0, 0, 0, 0, 0}));
+  auto o = ones_like(r, bool_);
+  EXPECT_EQ(o.dtype(), bool_);
+  EXPECT_TRUE(matches(o, {2, 3}, {1, 1, 1, 1, 1, 1}));
+  auto f = full_like(r, array(2.7), int32);
+  EXPECT_EQ(f.dtype(), int32);
+  EXPECT_TRUE(matches(f, {2, 3}, {2, 2, 2, 2, 2, 2}));
+  auto fb = full_like(r, array({1.5f, -2.5f, 3.9f}), int8);
+  EXPECT_EQ(fb.dtype(), int8);
+  EXPECT_TRUE(matches(fb, {2, 3}, {1, -2, 3, 1, -2, 3}));
+  auto e = ones_like(zeros({0, 3}), complex64);
+  EXPECT_EQ(e.dtype(), complex64);
+  EXPECT_EQ(e.shape(), (Shape{0, 3}));
+  EXPECT_EQ(zeros_like(array(5), float64).item<double>(), 0.0);
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("broadcast_to", [&] { full_like(r, array({1, 2}), int32); }));
+}
+
 TEST(Creation, EyeTriMeshgrid) {
   EXPECT_TRUE(matches(eye(3), {3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1}));
   EXPECT_TRUE(matches(eye(2, 3, 1), {2, 3}, {0, 1, 0, 0, 0, 1}));

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -1228,6 +1229,58 @@ TEST(Chains, ConsumersOfViews) {
   EXPECT_TRUE(test::matches(add(t, b), {3, 4}, want, 1e-6, 1e-6));
   EXPECT_TRUE(test::matches(negative(t), {3, 4}, test::map_ref(rt.v, [](double v) { return -v; })));
   EXPECT_TRUE(test::matches(negative(b), {3, 4}, test::map_ref(rb.v, [](double v) { return -v; })));
+}
+
+// A result dimension beyond int32 is std::overflow_error at the call, as in MLX (the numbers are
+// MLX's), before any buffer exists; one just inside the range still builds (lazily).
+TEST(ShapeOverflow, ThrowsAtTheCall) {
+  constexpr int kMax = std::numeric_limits<int32_t>::max();
+  auto overflows = [](const char* op, auto f, int64_t dim) -> testing::AssertionResult {
+    try {
+      f();
+    } catch (const std::overflow_error& e) {
+      std::string msg = e.what();
+      if (msg.rfind(std::string("[") + op + "] expected", 0) != 0 ||
+          msg.find("got " + std::to_string(dim) + ".") == std::string::npos) {
+        return testing::AssertionFailure() << "message: " << msg;
+      }
+      return testing::AssertionSuccess();
+    } catch (const std::exception& e) {
+      return testing::AssertionFailure() << "other exception: " << e.what();
+    }
+    return testing::AssertionFailure() << "did not throw";
+  };
+  reset_peak_memory();
+  size_t before = get_active_memory();
+  auto two = zeros({2});
+  auto big = broadcast_to(zeros({1}), {(1 << 30) + 5});  // a view: no buffer of its size
+  auto square = broadcast_to(zeros({1, 1}), {1 << 16, 1 << 16});
+  EXPECT_TRUE(overflows("tile", [&] { tile(two, {1 << 30}); }, int64_t{1} << 31));
+  EXPECT_TRUE(overflows("tile", [&] { tile(two, {kMax}); }, 2 * int64_t{kMax}));
+  EXPECT_TRUE(overflows("tile", [&] { tile(zeros({2, 3}), {1, kMax}); }, 3 * int64_t{kMax}));
+  EXPECT_TRUE(overflows("pad", [&] { pad(two, {{kMax, 0}}); }, int64_t{kMax} + 2));
+  EXPECT_TRUE(overflows("pad", [&] { pad(two, {{1 << 30, 1 << 30}}); }, (int64_t{1} << 31) + 2));
+  EXPECT_TRUE(overflows("pad", [&] { pad(zeros({2, 2}), {1}, {kMax}, {kMax}, array(0.0f)); }, 2 * int64_t{kMax} + 2));
+  EXPECT_TRUE(overflows("concatenate", [&] { concatenate({big, big}); }, 2 * ((int64_t{1} << 30) + 5)));
+  EXPECT_TRUE(overflows("concatenate", [&] { concatenate({big, big}, 0); }, 2 * ((int64_t{1} << 30) + 5)));
+  EXPECT_TRUE(overflows("repeat", [&] { repeat(zeros({4}), 1 << 30); }, int64_t{1} << 32));
+  EXPECT_TRUE(overflows("repeat", [&] { repeat(zeros({2, 3}), kMax, 1); }, 3 * int64_t{kMax}));
+  EXPECT_TRUE(overflows("flatten", [&] { flatten(square); }, int64_t{1} << 32));
+  EXPECT_TRUE(overflows("reshape", [&] { reshape(square, {-1}); }, int64_t{1} << 32));
+  EXPECT_TRUE(overflows("diag", [&] { diag(zeros({4}), kMax - 1); }, int64_t{kMax} + 3));
+  EXPECT_TRUE(overflows("diag", [&] { diag(zeros({4}), std::numeric_limits<int32_t>::min()); }, (int64_t{1} << 31) + 4));
+  EXPECT_TRUE(overflows("view", [&] { view(broadcast_to(zeros({1}, int64), {1 << 29}), uint8); }, int64_t{1} << 32));
+  // Just inside the range: built, not evaluated.
+  EXPECT_EQ(tile(two, {(1 << 30) - 1}).shape(), Shape({kMax - 1}));
+  EXPECT_EQ(pad(two, {{kMax - 2, 0}}).shape(), Shape({kMax}));
+  EXPECT_EQ(concatenate({big, zeros({kMax - (1 << 30) - 5})}).shape(), Shape({kMax}));
+  EXPECT_EQ(repeat(zeros({2}), (1 << 30) - 1).shape(), Shape({kMax - 1}));
+  EXPECT_EQ(reshape(square, {1 << 16, -1, 1 << 15}).shape(), Shape({1 << 16, 2, 1 << 15}));
+  EXPECT_EQ(stack({big, big}).shape(), Shape({2, (1 << 30) + 5}));
+  // broadcast_to takes its 32-bit shape as given: only negative sizes are refused.
+  EXPECT_TRUE(throws_op<std::invalid_argument>("broadcast_to", [&] { broadcast_to(zeros({1}), {-5}); }));
+  EXPECT_EQ(broadcast_to(zeros({1}), {kMax}).shape(), Shape({kMax}));
+  EXPECT_LT(get_peak_memory(), before + (1 << 20));
 }
 
 }  // namespace

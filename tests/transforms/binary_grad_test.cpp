@@ -69,3 +69,38 @@ const std::vector<GradCase> kBinary = cases();
 
 class BinaryRules : public mica::test::GradRules {};
 MICA_GRAD_RULE_TESTS(BinaryRules, kBinary);
+
+// Integer floor_divide is a Divide node on integers; replayed under vmap it must stay a floor
+// division in the integer dtype, equal to the op applied to each batch element.
+TEST(BinaryVmap, IntegerFloorDivideKeepsItsDtype) {
+  auto fd = [](const std::vector<array>& x) { return std::vector<array>{floor_divide(x[0], x[1])}; };
+  for (Dtype d : {int8, int16, int32, int64, uint8, uint32, uint64}) {
+    bool sign = issubdtype(d, signedinteger);
+    std::vector<int> av = sign ? std::vector<int>{7, -7, 9, 10, -1, 0} : std::vector<int>{7, 8, 9, 10, 1, 0};
+    std::vector<int> bv = sign ? std::vector<int>{2, 2, -4, 3, 5, -3} : std::vector<int>{2, 3, 4, 3, 5, 3};
+    auto a = astype(array(av.begin(), {2, 3}), d), b = astype(array(bv.begin(), {2, 3}), d);
+    auto want = floor_divide(a, b);
+    ASSERT_EQ(want.dtype(), d);
+    auto both = vmap(fd, {0, 0})({a, b})[0];
+    EXPECT_EQ(both.dtype(), d) << d;
+    EXPECT_TRUE(array_equal(both, want).item<bool>()) << d;
+    // Columns of the first input against elements of the second (batch axes 1 and 0).
+    auto row = slice(b, {0, 0}, {1, 3});
+    auto col = vmap(fd, {1, 0}, {1})({a, reshape(row, {3})})[0];
+    EXPECT_EQ(col.dtype(), d) << d;
+    auto want_col = floor_divide(a, row);
+    EXPECT_TRUE(array_equal(col, want_col).item<bool>()) << d;
+    // A scalar divisor next to a batched integer array.
+    auto sc = vmap(fd, {0, -1})({a, astype(array(2), d)})[0];
+    EXPECT_EQ(sc.dtype(), d) << d;
+    EXPECT_TRUE(array_equal(sc, floor_divide(a, astype(array(2), d))).item<bool>()) << d;
+  }
+  // bool // bool computes in uint8 outside vmap and inside it.
+  auto p = array({true, false, true, true}, {2, 2}), q = array({true, true, true, true}, {2, 2});
+  auto bb = vmap(fd, {0, 0})({p, q})[0];
+  EXPECT_EQ(bb.dtype(), floor_divide(p, q).dtype());
+  EXPECT_TRUE(array_equal(bb, floor_divide(p, q)).item<bool>());
+  // Float floor_divide under vmap is unchanged.
+  auto fa = array({7.5f, -7.5f, 3.0f, 1.0f}, {2, 2}), fb = array({2.0f, 2.0f, -2.0f, 4.0f}, {2, 2});
+  EXPECT_TRUE(mica::test::matches(vmap(fd, {0, 0})({fa, fb})[0], {2, 2}, {3, -4, -2, 0}));
+}

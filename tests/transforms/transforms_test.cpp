@@ -322,3 +322,33 @@ TEST(Errors, GradAndVmapBadInput) {
     vmap([](const array& x) { return array(sum(x).item<float>()); })(m);
   }));
 }
+
+// Out-of-range in_axes / out_axes entries, negative or positive, in every vmap form, are
+// std::invalid_argument before anything is traced or evaluated; in-range negative axes count
+// from the end (-1 alone means "not mapped").
+TEST(Errors, VmapAxesOutOfRange) {
+  auto h = [](const std::vector<array>& x) { return std::vector<array>{x[0] * 2.0f}; };
+  auto m = array({1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}, {3, 2});
+  for (int ax : {2, 3, -3, 100, INT32_MAX, INT32_MIN}) {
+    EXPECT_TRUE(throws_op<std::invalid_argument>("vmap", [&] { vmap(h, {ax})({m}); })) << ax;
+    EXPECT_TRUE(throws_op<std::invalid_argument>("vmap", [&] { vmap([](const array& x) { return -x; }, ax, 0)(m); }))
+        << ax;
+    EXPECT_TRUE(throws_op<std::invalid_argument>(
+        "vmap", [&] { vmap([](const array& a, const array& b) { return a + b; }, 0, ax)(m, m); }))
+        << ax;
+  }
+  // The batched output has 2 dimensions: out axes in [-2, 2).
+  for (int ax : {2, -3, 50, INT32_MAX, INT32_MIN}) {
+    EXPECT_TRUE(throws_op<std::invalid_argument>("vmap", [&] { vmap(h, {0}, {ax})({m}); })) << ax;
+    EXPECT_TRUE(throws_op<std::invalid_argument>("vmap", [&] { vmap([](const array& x) { return -x; }, 0, ax)(m); }))
+        << ax;
+  }
+  // A scalar input has no axis to map; an unmapped scalar output gains only the batch axis.
+  EXPECT_TRUE(throws_op<std::invalid_argument>("vmap", [&] { vmap(h, {0})({array(1.0f)}); }));
+  auto c = [](const std::vector<array>&) { return std::vector<array>{array(1.0f)}; };
+  EXPECT_TRUE(throws_op<std::invalid_argument>("vmap", [&] { vmap(c, {0}, {1})({m}); }));
+  EXPECT_TRUE(matches(vmap(c, {0}, {-1})({m})[0], {3}, {1, 1, 1}));
+  // In range: -2 is axis 0 of the input; out axis -1 puts the batch last.
+  EXPECT_TRUE(matches(vmap(h, {-2}, {-1})({m})[0], {2, 3}, {2, 6, 10, 4, 8, 12}));
+  EXPECT_TRUE(matches(vmap(h, {1}, {0})({m})[0], {2, 3}, {2, 6, 10, 4, 8, 12}));
+}
