@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <numeric>
 
+#include "mica/ops/binary.h"
+#include "mica/ops/creation.h"
 #include "mica/ops/unary.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/movement.h"
@@ -578,9 +580,8 @@ array diag(const array& a, int k, StreamOrDevice s) {
   detail::checked_dim(int64_t(m) + std::abs(int64_t(k)), "diag");
   int ak = k < 0 ? -k : k;
   if (m == 0) return zeros_view({ak, ak}, a.dtype(), s);
-  // [v | 0_(m x m)] flattened: row i holds v[i] at column i once cut to m*m and reshaped.
-  array c = concatenate({reshape(a, {m, 1}, s), zeros_view({m, m}, a.dtype(), s)}, 1, s);
-  array d = reshape(slice(flatten(c, s), {0}, {m * m}, s), {m, m}, s);
+  // v[i] where i == j, else 0 (no intermediate longer than the (m, m) result: m*m may pass 2^31).
+  array d = where(eye(m, m, 0, bool_, s), reshape(a, {m, 1}, s), array(0, a.dtype()), s);
   if (k == 0) return d;
   Shape low = k > 0 ? Shape{0, k} : Shape{ak, 0};
   Shape high = k > 0 ? Shape{k, 0} : Shape{0, ak};

@@ -1084,6 +1084,15 @@ TEST(Diag, Values) {
     return w;
   }()));
   EXPECT_TRUE(same(diag(rnd({0}), 2), Ref{{2, 2}, {0, 0, 0, 0}}));
+  // Infinities and NaN stay on the diagonal (zeros elsewhere); a vector longer than 46340 gives an
+  // (m, m) result whose m*m passes 2^31 without any intermediate of that length (built lazily).
+  auto inf = std::numeric_limits<float>::infinity();
+  array dn = diag(array({inf, std::nanf(""), 1.0f}));
+  auto dv = to_vector(dn);
+  EXPECT_EQ(dv[0], inf);
+  EXPECT_TRUE(std::isnan(dv[4]));
+  for (int i : {1, 2, 3, 5, 6, 7}) EXPECT_EQ(dv[i], 0.0) << i;
+  EXPECT_EQ(diag(zeros({50000})).shape(), (Shape{50000, 50000}));
   array m = rnd({3, 4}, int32, 3);
   EXPECT_TRUE(same(diag(m, 1), ref_diagonal(ref_of(m), 1, 0, 1)));
   EXPECT_TRUE(same(diag(m, -5), Ref{{0}, {}}));
