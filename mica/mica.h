@@ -6,6 +6,7 @@
 #include "mica/device.h"
 #include "mica/dtype.h"
 #include "mica/fast.h"
+#include "mica/graph_utils.h"
 #include "mica/io.h"
 #include "mica/nn.h"
 #include "mica/ops.h"

@@ -1,6 +1,7 @@
 #include "mica/ops/matmul.h"
 
 #include <algorithm>
+#include <climits>
 #include <map>
 #include <numeric>
 #include <set>
@@ -75,9 +76,10 @@ MatmulOperands prepare_matmul(const char* op, array a, array b, StreamOrDevice s
                  " and " + shape_str(sb) + ".");
   }
   Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
-  if (!batch_a.empty() && batch_b.empty()) {
+  if (!batch_a.empty() && batch_b.empty() && static_cast<int64_t>(prod(batch_a)) * M <= INT32_MAX) {
     // (batch..., M, K) @ (K, N) is one (batch * M, K) @ (K, N) product: one large GEMM instead
-    // of a batch of small ones, and b's gradient is one GEMM too, with no sum over the batch.
+    // of a batch of small ones, and b's gradient is one GEMM too, with no sum over the batch
+    // (unless batch * M leaves the 32-bit dimensions: then the batched product below).
     int rows = static_cast<int>(prod(batch_a)) * M;
     MatmulOperands r{reshape(a, {rows, K}, s), b, {rows, N}, batch_a};
     if (!row) r.final_shape.push_back(M);

@@ -1,5 +1,6 @@
 #include "mica/ops/reduce.h"
 
+#include <climits>
 #include <numeric>
 
 #include "mica/ops/binary.h"
@@ -45,16 +46,25 @@ bool trailing(const std::vector<int>& ax, int ndim) {
   }
   return !ax.empty();
 }
+// True if the trailing k dims of x fold into one 32-bit dimension (the fused row kernels' form);
+// larger products take the compositions, which reduce axis by axis.
+bool foldable(const array& x, size_t k) {
+  int64_t n = 1;
+  for (size_t d = x.ndim() - k; d < x.ndim(); ++d) n *= x.shape()[d];
+  return n <= INT32_MAX;
+}
 // x reshaped to (leading dims..., product of the trailing k dims).
 array rows_of(const array& x, size_t k, StreamOrDevice s) {
   if (k == 1) return x;
   Shape sh(x.shape().begin(), x.shape().end() - k);
   int64_t n = 1;
   for (size_t d = x.ndim() - k; d < x.ndim(); ++d) n *= x.shape()[d];
-  sh.push_back(static_cast<int32_t>(n));
+  sh.push_back(detail::checked_dim(n, "reduce"));
   return reshape(x, sh, s);
 }
-array flat(const array& a, StreamOrDevice s) { return reshape(a, {static_cast<int32_t>(a.size())}, s); }
+array flat(const array& a, StreamOrDevice s) {
+  return reshape(a, {detail::checked_dim(static_cast<int64_t>(a.size()), "flatten")}, s);
+}
 Shape last_to_one(Shape shape) {
   shape.back() = 1;
   return shape;
@@ -192,7 +202,7 @@ array variance(const char* name, const array& a, const std::vector<int>& axes, b
   int nd = static_cast<int>(a.ndim());
   auto ax = detail::normalize_axes(axes, nd, name);
   array x = astype(a, dt, s);
-  if (dt != complex64 && trailing(ax, nd)) {
+  if (dt != complex64 && trailing(ax, nd) && foldable(x, ax.size())) {
     // One pass per row with the fused kernel.
     array rows = rows_of(x, ax.size(), s);
     array r(last_to_one(rows.shape()), dt, std::make_shared<Variance>(to_stream(s), ddof), {rows});
@@ -252,9 +262,10 @@ array logsumexp(const array& a, const std::vector<int>& axes, bool keepdims, Str
   array x = astype(a, dt, s);
   if (ax.empty()) return x;
   Shape out_shape = keepdims ? keep_shape(a.shape(), ax) : drop_shape(a.shape(), ax);
-  if (trailing(ax, nd) || ax.size() == 1) {
+  const bool fold = trailing(ax, nd) && foldable(x, ax.size());
+  if (fold || ax.size() == 1) {
     // The fused kernel works on the last axis: merge trailing axes or move the one axis there.
-    array rows = trailing(ax, nd) ? rows_of(x, ax.size(), s) : moveaxis(x, ax[0], -1, s);
+    array rows = fold ? rows_of(x, ax.size(), s) : moveaxis(x, ax[0], -1, s);
     array r(last_to_one(rows.shape()), dt, std::make_shared<LogSumExp>(to_stream(s)), {rows});
     return reshape(r, out_shape, s);
   }
@@ -276,7 +287,7 @@ array softmax(const array& a, const std::vector<int>& axes, bool precise, Stream
   auto ax = detail::normalize_axes(axes, nd, "softmax");
   Dtype dt = detail::to_float_type(a.dtype());
   array x = astype(a, dt, s);
-  if (trailing(ax, nd)) {
+  if (trailing(ax, nd) && foldable(x, ax.size())) {
     array rows = rows_of(x, ax.size(), s);
     array r(rows.shape(), dt, std::make_shared<Softmax>(to_stream(s), precise), {rows});
     return ax.size() == 1 ? r : reshape(r, a.shape(), s);

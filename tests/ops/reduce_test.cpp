@@ -640,3 +640,19 @@ TEST(Scan, FlattenedLargeAndNan) {
 
 }  // namespace
 }  // namespace mica::test
+
+namespace mica {
+namespace {
+// Reductions over trailing axes whose product passes 2^31 cannot fold them into one 32-bit row:
+// they take the axis-by-axis compositions (built lazily here: 2^32 elements are never made) and
+// give the right shapes; a batched matmul whose batch * M passes 2^31 stays batched.
+TEST(Reduce, TrailingAxesBeyond32Bits) {
+  array square = broadcast_to(zeros({1, 1}), {1 << 16, 1 << 16});
+  EXPECT_EQ(logsumexp(square).shape(), Shape{});
+  EXPECT_EQ(softmax(square, std::vector<int>{0, 1}).shape(), (Shape{1 << 16, 1 << 16}));
+  EXPECT_EQ(var(square).shape(), Shape{});
+  array cube = broadcast_to(zeros({1, 1, 2}), {1 << 16, 1 << 16, 2});
+  EXPECT_EQ(matmul(cube, zeros({2, 3})).shape(), (Shape{1 << 16, 1 << 16, 3}));
+}
+}  // namespace
+}  // namespace mica
