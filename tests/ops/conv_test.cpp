@@ -4,6 +4,7 @@
 #include <limits>
 #include <string>
 
+#include "reference/overflow.h"
 #include "reference/reference.h"
 
 namespace mica {
@@ -272,21 +273,7 @@ TEST(ConvTranspose, Values) {
 // padding a transposed convolution implies; nothing is allocated or evaluated.
 TEST(Conv, OutputSizeOverflow) {
   constexpr int kMax = std::numeric_limits<int32_t>::max();
-  auto overflows = [](const char* op, auto f, int64_t dim) -> testing::AssertionResult {
-    try {
-      f();
-    } catch (const std::overflow_error& e) {
-      std::string msg = e.what();
-      if (msg.rfind(std::string("[") + op + "] expected", 0) != 0 ||
-          msg.find("got " + std::to_string(dim) + ".") == std::string::npos) {
-        return testing::AssertionFailure() << "message: " << msg;
-      }
-      return testing::AssertionSuccess();
-    } catch (const std::exception& e) {
-      return testing::AssertionFailure() << "other exception: " << e.what();
-    }
-    return testing::AssertionFailure() << "did not throw";
-  };
+  using test::overflows;
   auto x = zeros({1, 4, 1}), w = zeros({1, 2, 1});
   EXPECT_TRUE(overflows("conv1d", [&] { conv1d(x, w, 1, 1 << 30); }, (int64_t{1} << 31) + 3));
   EXPECT_TRUE(overflows("conv1d", [&] { conv1d(x, w, 1, kMax - 1); }, (int64_t{1} << 32) - 1));

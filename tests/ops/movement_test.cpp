@@ -8,6 +8,7 @@
 #include <numeric>
 #include <random>
 
+#include "reference/overflow.h"
 #include "reference/reference.h"
 
 namespace mica {
@@ -1244,21 +1245,7 @@ TEST(Chains, ConsumersOfViews) {
 // MLX's), before any buffer exists; one just inside the range still builds (lazily).
 TEST(ShapeOverflow, ThrowsAtTheCall) {
   constexpr int kMax = std::numeric_limits<int32_t>::max();
-  auto overflows = [](const char* op, auto f, int64_t dim) -> testing::AssertionResult {
-    try {
-      f();
-    } catch (const std::overflow_error& e) {
-      std::string msg = e.what();
-      if (msg.rfind(std::string("[") + op + "] expected", 0) != 0 ||
-          msg.find("got " + std::to_string(dim) + ".") == std::string::npos) {
-        return testing::AssertionFailure() << "message: " << msg;
-      }
-      return testing::AssertionSuccess();
-    } catch (const std::exception& e) {
-      return testing::AssertionFailure() << "other exception: " << e.what();
-    }
-    return testing::AssertionFailure() << "did not throw";
-  };
+  using test::overflows;
   reset_peak_memory();
   size_t before = get_active_memory();
   auto two = zeros({2});
