@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -381,12 +382,17 @@ int run(const Options& o0) {
 
   // Token-id data (.npy) or the bytes of a text; the vocabulary of ids defaults to the largest + 1.
   const bool token_data = is_token_file(o.data);
-  if (token_data && !o.given.contains("--vocab") && o.preset.empty() && !(ckpt && ckpt->meta.contains("vocab"))) {
-    std::vector<int32_t> ids = read_tokens(o.data, 1 << 30);
-    const int top = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
-    o.model.vocab = (top + 1 + 63) / 64 * 64;
+  std::optional<std::vector<int32_t>> ids;  // --data's token ids, read once
+  if (token_data) {
+    const bool infer = !o.given.contains("--vocab") && o.preset.empty() && !(ckpt && ckpt->meta.contains("vocab"));
+    ids = read_tokens(o.data, infer ? INT32_MAX : o.model.vocab);
+    if (infer) {
+      const int top = ids->empty() ? 0 : *std::max_element(ids->begin(), ids->end());
+      o.model.vocab = (top + 1 + 63) / 64 * 64;
+    }
   }
   auto make_data = [&](const std::string& path) {
+    if (path == o.data && ids) return Dataset(std::move(*ids), o.model.context);
     return is_token_file(path) ? Dataset(read_tokens(path, o.model.vocab), o.model.context)
                                : Dataset(read_corpus(path), o.model.context);
   };
