@@ -6,13 +6,16 @@
 // bias: (n,) (copied when not contiguous). Half types compute in float, float64 in double. One
 // kernel serves both norms: RMS norm is layer norm with the mean fixed at 0, and its backward
 // pass drops the mean(t) term (x r^2 mean(t x) = xhat mean(t xhat) with xhat = x r).
-// - Rows that fit in registers (forward: 512 threads x 32 elements, 16K (float64 4K); backward,
-//   x and g both held: 1024 x 8, 8K (float64 4K)) are read once by a group of 1..512 (1024)
-//   threads, several rows per block when short. The statistics are sums over the group
-//   (shuffles, then shared memory across warps); mean and variance are two passes over the
-//   registers, as on the CPU; the output is written from the registers. Every kernel stays
-//   within 64 registers a thread (more elements a thread spill).
-// - Longer rows stream through a block of 1024 threads, one read per statistic (mostly L2).
+// - A row's statistics take one reduction over its group of threads: each thread's chunks give
+//   count, mean and sum of squared deviations (and, backward, sum t and sum t (x - mean) with
+//   t = g w), merged exactly across threads (Chan's pairwise update: no cancellation of
+//   sum x^2 - n mean^2), by shuffles and then shared memory across warps, in lane order.
+// - Rows that fit in registers (forward: 512 threads x 32 elements, 16K (float64 2K); backward,
+//   x and g both held: 1024 x 8, 8K (float64 2K, halves 16K) are read once by a group of
+//   1..512 (1024) threads, several rows per block when short; the output is written from the
+//   registers. Every kernel stays within 64 registers a thread (more elements a thread spill).
+// - Longer rows stream through a block of 1024 threads: one read for the statistics, one for
+//   the output (mostly from L2).
 // - dweight and dbias are column sums over the rows. The backward grid is persistent (as many
 //   blocks as fit on the GPU at once, one row in flight per group, the next one prefetched to
 //   L2); each block adds g xhat and g of its rows into running sums of its own (shared memory;
@@ -41,15 +44,18 @@ namespace mica {
 namespace {
 using cu::dispatch_float;
 using cu::cast;
-using cu::rows::add_terms;
 using cu::rows::affine_chunk;
 using cu::rows::C_t;
+using cu::rows::chunk_stats;
 using cu::rows::Chunk;
-using cu::rows::dx_chunk;
 using cu::rows::for_chunks;
-using cu::rows::group_sum;
+using cu::rows::grad_chunk;
+using cu::rows::group_stats;
+using cu::rows::load_chunk;
 using cu::rows::load_row;
+using cu::rows::merge;
 using cu::rows::prefetch_l2;
+using cu::rows::RowStats;
 using cu::rows::store_chunk;
 template <typename T>
 constexpr int W = cu::rows::W<T>;
@@ -57,15 +63,19 @@ constexpr int W = cu::rows::W<T>;
 constexpr int kMinBlock = 256;     // threads per block of the register kernels, at least
 constexpr int kFwdMaxGroup = 512;  // threads per row: forward register kernel
 constexpr int kMaxGroup = 1024;    // threads per row: backward register kernel, streaming kernels
-// Chunks per thread held in registers (at most 64 registers a thread): forward 32 elements (8
-// float64); backward 8 of x and 8 of g (4 float64; halves are held as floats once converted).
+// Chunks per thread held in registers (at most 64 registers a thread): forward 32 elements (4
+// float64); backward 2 chunks of x and 2 of g (8 floats, 16 halves or 2 float64 each).
 template <typename T>
-constexpr int kFwdNV = std::is_same_v<T, double> ? 4 : 32 / W<T>;
+constexpr int kFwdNV = std::is_same_v<T, double> ? 2 : 32 / W<T>;
 template <typename T>
-constexpr int kBwdNV = cu::is_half_v<T> ? 1 : 2;
+constexpr int kBwdNV = std::is_same_v<T, double> ? 1 : 2;
+// The same for rows not in 16-byte chunks (their element-wise loads and stores take more
+// registers: 2 chunks of halves would spill).
+template <typename T>
+constexpr int kBwdScalarNV = cu::is_half_v<T> ? 1 : kBwdNV<T>;
 // Static shared memory of norm_bwd_reg (its sm array), beside the dynamic running sums.
 template <typename T>
-constexpr size_t kBwdStaticSmem = 2 * kMaxGroup / 32 * sizeof(std::conditional_t<std::is_same_v<T, double>, double, float>);
+constexpr size_t kBwdStaticSmem = 5 * kMaxGroup / 32 * sizeof(std::conditional_t<std::is_same_v<T, double>, double, float>);
 
 // ---- forward ----
 
@@ -76,7 +86,7 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
     norm_fwd_reg(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
                  int64_t rows, int n, int gl, bool vec, bool rms, C_t<T> eps) {
   using C = C_t<T>;
-  __shared__ C sm[kFwdMaxGroup / 32];
+  __shared__ C sm[5 * kFwdMaxGroup / 32];
   const int G = 1 << gl, lane = threadIdx.x & (G - 1), R = blockDim.x >> gl;
   for (int64_t base = int64_t(blockIdx.x) * R; base < rows; base += int64_t(gridDim.x) * R) {
     const int64_t row = base + (threadIdx.x >> gl);
@@ -84,28 +94,11 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
     const int64_t off = live ? row * n : 0;
     Chunk<T> r[NV];
     load_row(x + off, n, lane, G, vec, live, r);
-    C s[1] = {C(0)};
-    C mean = 0;
-    if (!rms) {
+    RowStats<C> st{};
 #pragma unroll
-      for (int k = 0; k < NV; ++k) {
-#pragma unroll
-        for (int e = 0; e < W<T>; ++e) s[0] += cast<C>(r[k].v[e]);  // zeros past the row
-      }
-      group_sum(s, G, sm);
-      mean = s[0] / static_cast<C>(n);
-      s[0] = 0;
-    }
-#pragma unroll
-    for (int k = 0; k < NV; ++k) {
-#pragma unroll
-      for (int e = 0; e < W<T>; ++e) {
-        const C d = cast<C>(r[k].v[e]) - mean;
-        if ((k * G + lane) * W<T> + e < n) s[0] += d * d;
-      }
-    }
-    group_sum(s, G, sm);
-    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
+    for (int k = 0; k < NV; ++k) st = merge(st, chunk_stats<false>(r[k], r[k], r[k], false, (k * G + lane) * W<T>, n, rms));
+    group_stats<false>(st, G, sm);
+    const C mean = st.mean, rstd = C(1) / sqrt(st.m2 / static_cast<C>(n) + eps);
     if (!live) continue;
     T* yr = y + off;
 #pragma unroll
@@ -116,36 +109,22 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
   }
 }
 
-// As norm_fwd_reg for long rows: one block (1024 threads) per row at a time, three reads.
+// As norm_fwd_reg for long rows: one block (1024 threads) per row at a time, two reads.
 template <typename T>
 __global__ void __launch_bounds__(kMaxGroup, 1)
     norm_fwd_stream(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
                     int64_t rows, int64_t n, bool vec, bool rms, C_t<T> eps) {
   using C = C_t<T>;
-  __shared__ C sm[kMaxGroup / 32];
+  __shared__ C sm[5 * kMaxGroup / 32];
   const int G = blockDim.x, lane = threadIdx.x;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* const px[1] = {x + row * n};
-    C s[1] = {C(0)};
-    C mean = 0;
-    if (!rms) {
-      for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t) {
-#pragma unroll
-        for (int e = 0; e < W<T>; ++e) s[0] += cast<C>(v[0].v[e]);
-      });
-      group_sum(s, G, sm);
-      mean = s[0] / static_cast<C>(n);
-      s[0] = 0;
-    }
+    RowStats<C> st{};
     for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t c0) {
-#pragma unroll
-      for (int e = 0; e < W<T>; ++e) {
-        const C d = cast<C>(v[0].v[e]) - mean;
-        if (c0 + e < n) s[0] += d * d;
-      }
+      st = merge(st, chunk_stats<false>(v[0], v[0], v[0], false, c0, n, rms));
     });
-    group_sum(s, G, sm);
-    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
+    group_stats<false>(st, G, sm);
+    const C mean = st.mean, rstd = C(1) / sqrt(st.m2 / static_cast<C>(n) + eps);
     T* py = y + row * n;
     for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t c0) {
       store_chunk(py, c0, n, vec, affine_chunk(v[0], wgt, bia, c0, n, vec, mean, rstd));
@@ -159,15 +138,17 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
 // g xhat and (layer norm) of g, one row per block. Groups as in norm_fwd_reg (1..1024 threads);
 // the grid is persistent: block i takes rows i R .. i R + R - 1, then every (gridDim.x R)-th.
 // Dynamic shared memory: the block's running sums, (R, n) of each, then the weight (n,) (read
-// from there: the compiler keeps no copy of it in registers across the row's sums).
-template <typename T, int NV>
+// from there: the compiler keeps no copy of it in registers across the row's sums). Vec: rows
+// in 16-byte chunks (a template argument: the element-wise paths compiled beside the vector
+// ones would take registers enough to spill).
+template <typename T, int NV, bool Vec>
 __global__ void __launch_bounds__(kMaxGroup, 1)
     norm_bwd_reg(const T* __restrict__ x, const T* __restrict__ wgt_g, const T* __restrict__ g, T* __restrict__ dx,
-                 C_t<T>* __restrict__ pw, C_t<T>* __restrict__ pb, int64_t rows, int n, int gl, bool vec, bool rms,
-                 C_t<T> eps) {
+                 C_t<T>* __restrict__ pw, C_t<T>* __restrict__ pb, int64_t rows, int n, int gl, bool rms, C_t<T> eps) {
+  constexpr bool vec = Vec;
   using C = C_t<T>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ C sm[2 * kMaxGroup / 32];
+  __shared__ C sm[5 * kMaxGroup / 32];
   const int G = 1 << gl, lane = threadIdx.x & (G - 1), R = blockDim.x >> gl, sub = threadIdx.x >> gl;
   C* aw = reinterpret_cast<C*>(smem_raw);
   C* ab = aw + R * n;
@@ -202,42 +183,24 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
         }
       }
     }
-    C s1[1] = {C(0)};
-    C mean = 0;
-    if (!rms) {
-#pragma unroll
-      for (int k = 0; k < NV; ++k) {
-#pragma unroll
-        for (int e = 0; e < W<T>; ++e) s1[0] += cast<C>(xr[k].v[e]);
-      }
-      group_sum(s1, G, sm);
-      mean = s1[0] / static_cast<C>(n);
-      s1[0] = 0;
-    }
+    RowStats<C> st{};
 #pragma unroll
     for (int k = 0; k < NV; ++k) {
-#pragma unroll
-      for (int e = 0; e < W<T>; ++e) {
-        const C d = cast<C>(xr[k].v[e]) - mean;
-        if ((k * G + lane) * W<T> + e < n) s1[0] += d * d;
-      }
+      const int c0 = (k * G + lane) * W<T>;
+      const Chunk<T> wv = has_w && c0 < n ? load_chunk(wgt, c0, n, vec) : Chunk<T>{};
+      st = merge(st, chunk_stats<true>(xr[k], gr[k], wv, has_w, c0, n, rms));
     }
-    group_sum(s1, G, sm);
-    const C rstd = C(1) / sqrt(s1[0] / static_cast<C>(n) + eps);
-    C s2[2] = {C(0), C(0)};
-#pragma unroll
-    for (int k = 0; k < NV; ++k) {
-      add_terms(xr[k], gr[k], wgt, has_w, (k * G + lane) * W<T>, n, vec, mean, rstd, s2, mw, mb, live, !rms);
-    }
-    group_sum(s2, G, sm);
+    group_stats<true>(st, G, sm);
     if (!live) continue;
-    const C st = rms ? C(0) : s2[0] / static_cast<C>(n), stx = s2[1] / static_cast<C>(n);
+    const C mean = st.mean, rstd = C(1) / sqrt(st.m2 / static_cast<C>(n) + eps);
+    const C mt = rms ? C(0) : st.t / static_cast<C>(n), mtx = rstd * st.u / static_cast<C>(n);
     T* dxr = dx + off;
 #pragma unroll
     for (int k = 0; k < NV; ++k) {
       const int c0 = (k * G + lane) * W<T>;
       if (c0 >= n) continue;
-      store_chunk(dxr, c0, n, vec, dx_chunk(xr[k], gr[k], wgt, has_w, c0, n, vec, mean, rstd, st, stx));
+      const Chunk<T> wv = has_w ? load_chunk(wgt, c0, n, vec) : Chunk<T>{};
+      store_chunk(dxr, c0, n, vec, grad_chunk(xr[k], gr[k], wv, has_w, c0, n, vec, mean, rstd, mt, mtx, mw, mb, true, !rms));
     }
   }
   __syncthreads();
@@ -261,44 +224,25 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
                     C_t<T>* __restrict__ pw, C_t<T>* __restrict__ pb, int64_t rows, int64_t n, bool vec, bool rms,
                     C_t<T> eps) {
   using C = C_t<T>;
-  __shared__ C sm[2 * kMaxGroup / 32];
+  __shared__ C sm[5 * kMaxGroup / 32];
   const int G = blockDim.x, lane = threadIdx.x;
   C* mw = pw + int64_t(blockIdx.x) * n;
   C* mb = rms ? mw : pb + int64_t(blockIdx.x) * n;
   const bool has_w = wgt != nullptr;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const T* const px[1] = {x + row * n};
     const T* const pxg[2] = {x + row * n, g + row * n};
-    C s1[1] = {C(0)};
-    C mean = 0;
-    if (!rms) {
-      for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t) {
-#pragma unroll
-        for (int e = 0; e < W<T>; ++e) s1[0] += cast<C>(v[0].v[e]);
-      });
-      group_sum(s1, G, sm);
-      mean = s1[0] / static_cast<C>(n);
-      s1[0] = 0;
-    }
-    for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t c0) {
-#pragma unroll
-      for (int e = 0; e < W<T>; ++e) {
-        const C d = cast<C>(v[0].v[e]) - mean;
-        if (c0 + e < n) s1[0] += d * d;
-      }
+    RowStats<C> st{};
+    for_chunks(pxg, n, vec, lane, G, [&](const Chunk<T>(&v)[2], int64_t c0) {
+      const Chunk<T> wv = has_w ? load_chunk(wgt, c0, n, vec) : Chunk<T>{};
+      st = merge(st, chunk_stats<true>(v[0], v[1], wv, has_w, c0, n, rms));
     });
-    group_sum(s1, G, sm);
-    const C rstd = C(1) / sqrt(s1[0] / static_cast<C>(n) + eps);
-    C s2[2] = {C(0), C(0)};
-    for_chunks(pxg, n, vec, lane, G,
-               [&](const Chunk<T>(&v)[2], int64_t c0) {
-                 add_terms(v[0], v[1], wgt, has_w, c0, n, vec, mean, rstd, s2, mw, mb, true, !rms);
-               });
-    group_sum(s2, G, sm);
-    const C st = rms ? C(0) : s2[0] / static_cast<C>(n), stx = s2[1] / static_cast<C>(n);
+    group_stats<true>(st, G, sm);
+    const C mean = st.mean, rstd = C(1) / sqrt(st.m2 / static_cast<C>(n) + eps);
+    const C mt = rms ? C(0) : st.t / static_cast<C>(n), mtx = rstd * st.u / static_cast<C>(n);
     T* pd = dx + row * n;
     for_chunks(pxg, n, vec, lane, G, [&](const Chunk<T>(&v)[2], int64_t c0) {
-      store_chunk(pd, c0, n, vec, dx_chunk(v[0], v[1], wgt, has_w, c0, n, vec, mean, rstd, st, stx));
+      const Chunk<T> wv = has_w ? load_chunk(wgt, c0, n, vec) : Chunk<T>{};
+      store_chunk(pd, c0, n, vec, grad_chunk(v[0], v[1], wv, has_w, c0, n, vec, mean, rstd, mt, mtx, mw, mb, true, !rms));
     });
   }
 }
@@ -397,8 +341,10 @@ void norm_forward(const Stream& s, const array& x, const array* w, const array* 
     auto [gl, per] = group_for(chunks, NVmax);
     if (per <= 1) launch_fwd<T, 1>(cs, px, pw, pb, py, rows, n, gl, vec, a);
     else if (per <= 2) launch_fwd<T, 2>(cs, px, pw, pb, py, rows, n, gl, vec, a);
-    else if (per <= 4 || NVmax == 4) launch_fwd<T, 4>(cs, px, pw, pb, py, rows, n, gl, vec, a);
-    else if constexpr (NVmax == 8) launch_fwd<T, 8>(cs, px, pw, pb, py, rows, n, gl, vec, a);
+    else if constexpr (NVmax >= 4) {
+      if (per <= 4) launch_fwd<T, 4>(cs, px, pw, pb, py, rows, n, gl, vec, a);
+      else if constexpr (NVmax == 8) launch_fwd<T, 8>(cs, px, pw, pb, py, rows, n, gl, vec, a);
+    }
   }
   cu::check_launch(a.name);
 }
@@ -425,7 +371,10 @@ void backward_reg(const Stream& s, const Bwd<T>& b, int gl, size_t smem, const N
   using C = C_t<T>;
   cudaStream_t cs = cu::stream(s);
   const int G = 1 << gl, block = std::max(G, kMinBlock), R = block / G;
-  auto kernel = norm_bwd_reg<T, NV>;
+  auto kernel = norm_bwd_reg<T, NV, true>;
+  if constexpr (kBwdScalarNV<T> >= NV) {
+    if (!b.vec) kernel = norm_bwd_reg<T, NV, false>;
+  }
   // The kernel's static shared memory counts against the same 48 KiB default limit.
   if (smem + kBwdStaticSmem<T> > 48 * 1024) {
     MICA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
@@ -434,7 +383,7 @@ void backward_reg(const Stream& s, const Bwd<T>& b, int gl, size_t smem, const N
   cu::Scratch part(static_cast<size_t>(P * b.n * (a.rms ? 1 : 2)) * sizeof(C), s);
   C* pw = static_cast<C*>(part.get());
   kernel<<<static_cast<unsigned>(P), block, smem, cs>>>(b.x, b.w, b.g, b.dx, pw, pw + P * b.n, b.rows,
-                                                        static_cast<int>(b.n), gl, b.vec, a.rms, static_cast<C>(a.eps));
+                                                        static_cast<int>(b.n), gl, a.rms, static_cast<C>(a.eps));
   cu::check_launch(a.name);
   finish_columns(cs, b, pw, P, a);
 }
@@ -472,8 +421,9 @@ void norm_backward(const Stream& s, const array& x, const array* w, const array&
   b.vec = chunked<T>(b.n, {b.x, b.w, b.g, b.dx});
   const int64_t chunks = (b.n + W<T> - 1) / W<T>;
   constexpr int NVmax = kBwdNV<T>;
-  if (chunks <= int64_t(kMaxGroup) * NVmax) {
-    auto [gl, per] = group_for(chunks, NVmax);
+  const int nv_max = b.vec ? NVmax : kBwdScalarNV<T>;
+  if (chunks <= int64_t(kMaxGroup) * nv_max) {
+    auto [gl, per] = group_for(chunks, nv_max);
     const int block = std::max(1 << gl, kMinBlock), R = block >> gl;
     const size_t smem = (static_cast<size_t>(R) * (a.rms ? 1 : 2) * sizeof(C) + (b.w ? sizeof(T) : 0)) * b.n;
     static const size_t max_smem = max_shared_per_block();

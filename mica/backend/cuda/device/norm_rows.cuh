@@ -1,7 +1,7 @@
 // Device helpers of the row-norm kernels (backend/cuda/fused.cu): a row of n elements split
 // into 16-byte chunks dealt round-robin to a group of G threads, chunk loads and stores (vector
 // accesses when the row is aligned, element by element otherwise), streaming over a long row,
-// sums over a group of threads, and the norms' arithmetic on one chunk.
+// a row's statistics merged over a group of threads, and the norms' arithmetic on one chunk.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -62,32 +62,97 @@ __device__ __forceinline__ void load_row(const T* __restrict__ p, int n, int lan
   }
 }
 
-/** Sums each of v[0..N) over groups of G (1..1024, a power of two, block-uniform) consecutive
- * threads; every thread of a group gets the same sums. Every thread of the block must call it.
- * sm: N values per warp of the block. */
-template <int N, typename C>
-__device__ __forceinline__ void group_sum(C (&v)[N], int G, C* sm) {
+/** Statistics of a part of a row: its count n, mean, m2 = the sum of squared deviations from
+ * the mean and, for the backward pass (t = g w, or g without a weight), t = sum t and u = sum
+ * t (x - mean). RMS norm keeps the mean at 0 (m2 is then the sum of squares, u = sum t x).
+ * Parts merge exactly (Chan, Golub and LeVeque's pairwise update), so one reduction over a
+ * row gives mean, variance and both sums of the backward pass without the cancellation of
+ * sum x^2 - n mean^2. */
+template <typename C>
+struct RowStats {
+  C n, mean, m2, t, u;
+};
+
+/** The statistics of parts a and b together (a first: the result's rounding depends on the
+ * order, so every thread merges in the same order). */
+template <typename C>
+__device__ __forceinline__ RowStats<C> merge(const RowStats<C>& a, const RowStats<C>& b) {
+  const C n = a.n + b.n;
+  if (n == C(0)) return a;
+  const C d = b.mean - a.mean, fb = b.n / n;
+  const C mean = a.mean + d * fb;
+  return {n, mean, a.m2 + b.m2 + d * d * a.n * fb, a.t + b.t, a.u + b.u + (a.mean - mean) * a.t + (b.mean - mean) * b.t};
+}
+
+/** The statistics of one chunk (elements c0 .. c0 + W - 1 of which those before n count): of
+ * x alone (G false: t = u = 0), or with g and the weight chunk w (has_w) for the backward pass.
+ * rms: mean 0. */
+template <bool Grad, typename T, typename I>
+__device__ __forceinline__ RowStats<C_t<T>> chunk_stats(const Chunk<T>& xv, const Chunk<T>& gv, const Chunk<T>& wv,
+                                                        bool has_w, I c0, I n, bool rms) {
+  using C = C_t<T>;
+  C cnt = 0, sum = 0;
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
+  for (int e = 0; e < W<T>; ++e) {
+    if (c0 + e < n) {
+      cnt += C(1);
+      sum += cast<C>(xv.v[e]);
+    }
+  }
+  RowStats<C> r{cnt, rms || cnt == C(0) ? C(0) : sum / cnt, C(0), C(0), C(0)};
+#pragma unroll
+  for (int e = 0; e < W<T>; ++e) {
+    if (c0 + e < n) {
+      const C d = cast<C>(xv.v[e]) - r.mean;
+      r.m2 += d * d;
+      if constexpr (Grad) {
+        const C gg = cast<C>(gv.v[e]);
+        const C t = has_w ? gg * cast<C>(wv.v[e]) : gg;
+        r.t += t;
+        r.u += t * d;
+      }
+    }
+  }
+  return r;
+}
+
+/** Merges s over groups of G (1..1024, a power of two, block-uniform) consecutive threads, in
+ * lane order, so every thread of a group gets the same statistics. Every thread of the block
+ * must call it. sm: 5 values per warp of the block. Grad false: t and u are not exchanged. */
+template <bool Grad, typename C>
+__device__ __forceinline__ void group_stats(RowStats<C>& s, int G, C* sm) {
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
     if (o < G) {
-#pragma unroll
-      for (int k = 0; k < N; ++k) v[k] += __shfl_xor_sync(0xffffffffu, v[k], o);
+      RowStats<C> other{};
+      other.n = __shfl_xor_sync(0xffffffffu, s.n, o);
+      other.mean = __shfl_xor_sync(0xffffffffu, s.mean, o);
+      other.m2 = __shfl_xor_sync(0xffffffffu, s.m2, o);
+      if constexpr (Grad) {
+        other.t = __shfl_xor_sync(0xffffffffu, s.t, o);
+        other.u = __shfl_xor_sync(0xffffffffu, s.u, o);
+      }
+      s = (threadIdx.x & o) ? merge(other, s) : merge(s, other);
     }
   }
   if (G > 32) {
     const int warp = threadIdx.x / 32, wpg = G / 32, first = warp - warp % wpg;
     __syncthreads();  // an earlier call may still be reading sm
     if (threadIdx.x % 32 == 0) {
-#pragma unroll
-      for (int k = 0; k < N; ++k) sm[warp * N + k] = v[k];
+      C* p = sm + warp * 5;
+      p[0] = s.n;
+      p[1] = s.mean;
+      p[2] = s.m2;
+      p[3] = s.t;
+      p[4] = s.u;
     }
     __syncthreads();
-#pragma unroll
-    for (int k = 0; k < N; ++k) {
-      C s = sm[first * N + k];
-      for (int j = 1; j < wpg; ++j) s += sm[(first + j) * N + k];
-      v[k] = s;
+    RowStats<C> acc{};
+    for (int j = 0; j < wpg; ++j) {
+      const C* p = sm + (first + j) * 5;
+      acc = merge(acc, RowStats<C>{p[0], p[1], p[2], p[3], p[4]});
     }
+    s = acc;
   }
 }
 
@@ -133,34 +198,16 @@ __device__ __forceinline__ Chunk<T> affine_chunk(const Chunk<T>& xv, const T* __
   return o;
 }
 
-// The backward pass of one chunk, c0 < n, with xhat = (x - mean) r and t = g w (g when
-// !has_w): dx = r (t - st - xhat stx).
+// The backward pass of one chunk, c0 < n, with xhat = (x - mean) r and t = g w (g without a
+// weight): returns dx = r (t - st - xhat stx) and, when `acc` (a live row), adds g xhat into
+// the running column sums aw[c0 ..] and g into ab[c0 ..] when `bias` (16 bytes at a time when
+// `vec`: aw + c0, ab + c0 are then aligned; element by element up to n otherwise).
 template <typename T, typename I, typename C>
-__device__ __forceinline__ Chunk<T> dx_chunk(const Chunk<T>& xv, const Chunk<T>& gv, const T* wgt, bool has_w, I c0,
-                                             I n, bool vec, C mean, C rstd, C st, C stx) {
-  Chunk<T> wv{}, o;
-  if (has_w) wv = load_chunk(wgt, c0, n, vec);
-#pragma unroll
-  for (int e = 0; e < W<T>; ++e) {
-    const C h = (cast<C>(xv.v[e]) - mean) * rstd;
-    const C gg = cast<C>(gv.v[e]);
-    const C t = has_w ? gg * cast<C>(wv.v[e]) : gg;
-    o.v[e] = cast<T>(rstd * (t - st - h * stx));
-  }
-  return o;
-}
-
-// One chunk's terms of the row's sums s = (sum t, sum t xhat), and, when `acc` (a live row),
-// of the running column sums: g xhat added to aw[c0 ..], and g to ab[c0 ..] when `bias`. Sums
-// are read and written 16 bytes at a time when `vec` (aw + c0, ab + c0 then aligned), else
-// element by element up to n.
-template <typename T, typename I, typename C>
-__device__ __forceinline__ void add_terms(const Chunk<T>& xv, const Chunk<T>& gv, const T* wgt, bool has_w, I c0, I n,
-                                          bool vec, C mean, C rstd, C (&s)[2], C* aw, C* ab, bool acc, bool bias) {
-  if (c0 >= n) return;
+__device__ __forceinline__ Chunk<T> grad_chunk(const Chunk<T>& xv, const Chunk<T>& gv, const Chunk<T>& wv, bool has_w,
+                                               I c0, I n, bool vec, C mean, C rstd, C st, C stx, C* aw, C* ab,
+                                               bool acc, bool bias) {
   constexpr int U = 16 / sizeof(C);
-  Chunk<T> wv{};
-  if (has_w) wv = load_chunk(wgt, c0, n, vec);
+  Chunk<T> o;
 #pragma unroll
   for (int q = 0; q < W<T> / U; ++q) {
     cu::Vec<C, U> sw{}, sb{};
@@ -174,13 +221,10 @@ __device__ __forceinline__ void add_terms(const Chunk<T>& xv, const Chunk<T>& gv
       const C h = (cast<C>(xv.v[e]) - mean) * rstd;
       const C gg = cast<C>(gv.v[e]);
       const C t = has_w ? gg * cast<C>(wv.v[e]) : gg;
-      if (c0 + e < n) {
-        s[0] += t;
-        s[1] += t * h;
-        if (acc && !vec) {
-          aw[c0 + e] += gg * h;
-          if (bias) ab[c0 + e] += gg;
-        }
+      o.v[e] = cast<T>(rstd * (t - st - h * stx));
+      if (acc && !vec && c0 + e < n) {
+        aw[c0 + e] += gg * h;
+        if (bias) ab[c0 + e] += gg;
       }
       sw.v[u] += gg * h;
       sb.v[u] += gg;
@@ -190,6 +234,7 @@ __device__ __forceinline__ void add_terms(const Chunk<T>& xv, const Chunk<T>& gv
       if (bias) reinterpret_cast<cu::Vec<C, U>*>(ab + c0)[q] = sb;
     }
   }
+  return o;
 }
 
 /** Asks L2 for the 128-byte line holding p (no register waits for it). */
