@@ -4,7 +4,7 @@
 # benchmarks beside PyTorch. Logs go to $OUT when set.
 # Usage: scripts/gpu_device.sh [all|tests|bench|gpu]   (gpu: only the GPU targets, tests, bench)
 #        env: GPU_TESTS (test binaries), BENCH (benchmark families), SKIP_CPU=1 (no CPU suite),
-#             GPT2=1 (the GPT-2 training comparison, GPT2_ARGS its flags)
+#             GPT2=1 (the GPT-2 training comparison, GPT2_ARGS its flags; GPT2_PROFILE=1 a profile)
 #        scripts/gpu_device.sh fetch   (on the Debian machine first: downloads the .debs to carry;
 #                                       keep .devdeps/ out of git with .git/info/exclude)
 set -uo pipefail
@@ -62,6 +62,12 @@ if [ "${GPT2:-0}" = 1 ]; then
   cmake -S . -B $build -DMICA_BUILD_EXAMPLES=ON > /dev/null &&
     cmake --build $build -j 16 --target mica-train > "$OUT/build_train.log" 2>&1 || tail -30 "$OUT/build_train.log"
   PYTHONUNBUFFERED=1 python3 benchmarks/compare/gpt2_gpu.py $build ${GPT2_ARGS:-} 2>&1 | tee "$OUT/gpt2.log"
+fi
+# GPT2_PROFILE=1: time per primitive of a few GPT-2 steps (MICA_PROFILE: each kernel waited for).
+if [ "${GPT2_PROFILE:-0}" = 1 ]; then
+  python3 -c "import numpy as n; n.save('/tmp/gpt2_ids.npy', n.random.default_rng(0).integers(0, 50257, 1 << 21).astype(n.int32))"
+  MICA_PROFILE=1 $build/examples/mica-train --preset gpt2-124m --device gpu --data /tmp/gpt2_ids.npy --batch 8 \
+    --steps 8 --eval-every 0 --save-every 1000 --out /tmp/gpt2_profile 2>&1 | tail -40 | tee "$OUT/gpt2_profile.log"
 fi
 if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = gpu ]; then
   PYTHONUNBUFFERED=1 python3 benchmarks/compare/gpu_vs_torch.py $build ${BENCH:-} 2>&1 | tee "$OUT/bench.log"

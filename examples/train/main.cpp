@@ -461,16 +461,67 @@ int run(const Options& o0) {
   auto vg = nn::value_and_grad(model, [&](const mx::array& b) { return batch_loss(model, b, o.precision == "bf16"); });
   Progress bar(start, last, ::isatty(STDOUT_FILENO));
   const auto t_run = std::chrono::steady_clock::now();
+  auto t_done = t_run;  // when the previous step's results were read
   double first_val = -1, last_val = -1;
-  int64_t step = start;
-  for (; step < last; ++step) {
+  // Steps are pipelined: step k + 1's graph is built while step k runs (async_eval), and step
+  // k's loss is read after that. A step whose end needs the model itself (validation, a
+  // checkpoint, the switch to fine-tuning, an interrupt, the last step) is finished before the
+  // next graph is built: once it is, the module holds the next step's (pending) parameters.
+  struct Pending {
+    int64_t step;
+    mx::array loss, lr;
+  };
+  std::optional<Pending> pending;
+  auto model_due = [&](int64_t step) {  // step: 0-based, just run
+    const int64_t done = step + 1;
+    return done == last || (!finetuning && done == o.steps) || g_stop.load() ||
+           (o.eval_every > 0 && (done % o.eval_every == 0 || step == start)) || done % o.save_every == 0;
+  };
+  // Reads step p's results; with_model: validation and checkpoints too. True: stop (interrupted).
+  auto finish = [&](const Pending& p, bool with_model) {
+    const double loss_v = p.loss.item<float>();
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(now - t_done).count();
+    t_done = now;
+    if (!std::isfinite(loss_v)) {
+      bar.finish();
+      throw std::runtime_error("the loss diverged (" + std::to_string(loss_v) + ") at step " +
+                               std::to_string(p.step + 1) + "; lower --lr");
+    }
+    MetricRow r{p.step + 1, loss_v, std::nullopt, o.batch * o.model.context / dt, p.lr.item<float>(),
+                elapsed_before + std::chrono::duration<double>(now - t_run).count()};
+    bar.update(p.step + 1, loss_v, r.tokens_per_s, finetuning ? "finetune" : "train");
+    const int64_t done = p.step + 1;
+    if (with_model && o.eval_every > 0 && (done % o.eval_every == 0 || done == last || p.step == start)) {
+      r.val_loss = validation_loss(model, finetuning && ft_data ? *ft_data : data, o);
+      if (first_val < 0) first_val = *r.val_loss;
+      last_val = *r.val_loss;
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "  step %lld: validation loss %.4f", static_cast<long long>(done), *r.val_loss);
+      bar.message(buf);
+    }
+    rows.push_back(r);
+    if (!with_model) return false;
+    const bool stop = g_stop.load();
+    if (done % o.save_every == 0 || done == last || stop) save_all(done, &bar);
+    if (stop) {
+      bar.finish();
+      std::printf("interrupted after step %lld; continue with: --resume %s\n", static_cast<long long>(done),
+                  ckpt_path.c_str());
+    }
+    return stop;
+  };
+  for (int64_t step = start; step < last; ++step) {
+    if (pending && model_due(pending->step)) {
+      if (finish(*pending, true)) return 130;
+      pending.reset();
+    }
     if (!finetuning && step >= o.steps) {  // the pre-training phase ends here
       bar.finish();
       enter_finetune(model, o, o.lora, true);
       finetuning = true;
       opt = make_optimizer(o, true);
     }
-    const auto t0 = std::chrono::steady_clock::now();
     const Dataset& d = finetuning && ft_data ? *ft_data : data;
     mx::array batch = d.train_batch(o.seed, step, o.batch);
     if (!o.dump_batches.empty() && !finetuning) {
@@ -479,37 +530,16 @@ int run(const Options& o0) {
     }
     auto [loss, grads] = vg(batch);
     if (o.clip > 0) grads = optim::clip_grad_norm(grads, static_cast<float>(o.clip)).first;
-    const float lr = opt->learning_rate().item<float>();
+    mx::array lr = opt->learning_rate();
     opt->update(model, grads);
-    mx::eval(mx::Tree(mx::Tree::List{mx::Tree(loss), model.parameters(), opt->state()}));
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double loss_v = loss.item<float>();
-    if (!std::isfinite(loss_v)) {
-      bar.finish();
-      throw std::runtime_error("the loss diverged (" + std::to_string(loss_v) + ") at step " + std::to_string(step + 1) +
-                               "; lower --lr");
-    }
-    MetricRow r{step + 1, loss_v, std::nullopt, o.batch * o.model.context / dt, lr,
-                elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count()};
-    bar.update(step + 1, loss_v, r.tokens_per_s, finetuning ? "finetune" : "train");
-    if (o.eval_every > 0 && ((step + 1) % o.eval_every == 0 || step + 1 == last || step == start)) {
-      r.val_loss = validation_loss(model, d, o);
-      if (first_val < 0) first_val = *r.val_loss;
-      last_val = *r.val_loss;
-      char buf[128];
-      std::snprintf(buf, sizeof buf, "  step %lld: validation loss %.4f", static_cast<long long>(step + 1), *r.val_loss);
-      bar.message(buf);
-    }
-    rows.push_back(r);
-    const bool stop = g_stop.load();
-    if ((step + 1) % o.save_every == 0 || step + 1 == last || stop) save_all(step + 1, &bar);
-    if (stop) {
-      bar.finish();
-      std::printf("interrupted after step %lld; continue with: --resume %s\n", static_cast<long long>(step + 1),
-                  ckpt_path.c_str());
-      return 130;
-    }
+    if (pending) finish(*pending, false);  // its end needs no model (model_due was false)
+    std::vector<mx::array> outs{loss, lr};
+    for (auto& [k, a] : mx::tree_flatten_arrays(model.parameters())) outs.push_back(a);
+    for (auto& [k, a] : mx::tree_flatten_arrays(opt->state())) outs.push_back(a);
+    mx::async_eval(std::move(outs));
+    pending = Pending{step, loss, lr};
   }
+  if (pending && finish(*pending, true)) return 130;
   bar.finish();
   if (!o.dump_batches.empty()) {
     mx::save(o.dump_batches, mx::array(dumped.data(), {static_cast<int>(dumped.size() / (o.batch * (o.model.context + 1))),

@@ -6,15 +6,17 @@
 // bias: (n,) (copied when not contiguous). Half types compute in float, float64 in double. One
 // kernel serves both norms: RMS norm is layer norm with the mean fixed at 0, and its backward
 // pass drops the mean(t) term (x r^2 mean(t x) = xhat mean(t xhat) with xhat = x r).
-// - A row's statistics take one reduction over its group of threads: each thread's chunks give
-//   count, mean and sum of squared deviations (and, backward, sum t and sum t (x - mean) with
-//   t = g w), merged exactly across threads (Chan's pairwise update: no cancellation of
-//   sum x^2 - n mean^2), by shuffles and then shared memory across warps, in lane order.
+// - A row's statistics are sums over its group of threads (shuffles, then shared memory across
+//   warps, in a fixed order), in two rounds as on the CPU: the mean, then the squared
+//   deviations from it (backward: with sum t and sum t (x - mean), t = g w, in the same round;
+//   RMS norm skips the first round). A single round merging per-thread means (Chan's update)
+//   was tried: the divisions of its merges, 32 in a row across the warps of a 1024-thread
+//   group, made the f32 backward twice as slow.
 // - Rows that fit in registers (forward: 512 threads x 32 elements, 16K (float64 2K); backward,
 //   x and g both held: 1024 x 8, 8K (float64 2K, halves 16K) are read once by a group of
 //   1..512 (1024) threads, several rows per block when short; the output is written from the
 //   registers. Every kernel stays within 64 registers a thread (more elements a thread spill).
-// - Longer rows stream through a block of 1024 threads: one read for the statistics, one for
+// - Longer rows stream through a block of 1024 threads: a read per round of sums and one for
 //   the output (mostly from L2).
 // - dweight and dbias are column sums over the rows. The backward grid is persistent (as many
 //   blocks as fit on the GPU at once, one row in flight per group, the next one prefetched to
@@ -46,16 +48,15 @@ using cu::dispatch_float;
 using cu::cast;
 using cu::rows::affine_chunk;
 using cu::rows::C_t;
-using cu::rows::chunk_stats;
+using cu::rows::add_deviations;
+using cu::rows::add_sum;
 using cu::rows::Chunk;
 using cu::rows::for_chunks;
 using cu::rows::grad_chunk;
-using cu::rows::group_stats;
+using cu::rows::group_sum;
 using cu::rows::load_chunk;
 using cu::rows::load_row;
-using cu::rows::merge;
 using cu::rows::prefetch_l2;
-using cu::rows::RowStats;
 using cu::rows::store_chunk;
 template <typename T>
 constexpr int W = cu::rows::W<T>;
@@ -75,7 +76,7 @@ template <typename T>
 constexpr int kBwdScalarNV = cu::is_half_v<T> ? 1 : kBwdNV<T>;
 // Static shared memory of norm_bwd_reg (its sm array), beside the dynamic running sums.
 template <typename T>
-constexpr size_t kBwdStaticSmem = 5 * kMaxGroup / 32 * sizeof(std::conditional_t<std::is_same_v<T, double>, double, float>);
+constexpr size_t kBwdStaticSmem = 3 * kMaxGroup / 32 * sizeof(std::conditional_t<std::is_same_v<T, double>, double, float>);
 
 // ---- forward ----
 
@@ -86,7 +87,7 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
     norm_fwd_reg(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
                  int64_t rows, int n, int gl, bool vec, bool rms, C_t<T> eps) {
   using C = C_t<T>;
-  __shared__ C sm[5 * kFwdMaxGroup / 32];
+  __shared__ C sm[kFwdMaxGroup / 32];
   const int G = 1 << gl, lane = threadIdx.x & (G - 1), R = blockDim.x >> gl;
   for (int64_t base = int64_t(blockIdx.x) * R; base < rows; base += int64_t(gridDim.x) * R) {
     const int64_t row = base + (threadIdx.x >> gl);
@@ -94,11 +95,19 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
     const int64_t off = live ? row * n : 0;
     Chunk<T> r[NV];
     load_row(x + off, n, lane, G, vec, live, r);
-    RowStats<C> st{};
+    C s[1] = {C(0)};
+    C mean = 0;
+    if (!rms) {
 #pragma unroll
-    for (int k = 0; k < NV; ++k) st = merge(st, chunk_stats<false>(r[k], r[k], r[k], false, (k * G + lane) * W<T>, n, rms));
-    group_stats<false>(st, G, sm);
-    const C mean = st.mean, rstd = C(1) / sqrt(st.m2 / static_cast<C>(n) + eps);
+      for (int k = 0; k < NV; ++k) add_sum(r[k], s[0]);
+      group_sum(s, G, sm);
+      mean = s[0] / static_cast<C>(n);
+      s[0] = 0;
+    }
+#pragma unroll
+    for (int k = 0; k < NV; ++k) add_deviations(r[k], r[k], r[k], false, (k * G + lane) * W<T>, n, mean, s);
+    group_sum(s, G, sm);
+    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
     if (!live) continue;
     T* yr = y + off;
 #pragma unroll
@@ -109,22 +118,28 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
   }
 }
 
-// As norm_fwd_reg for long rows: one block (1024 threads) per row at a time, two reads.
+// As norm_fwd_reg for long rows: one block (1024 threads) per row at a time, three reads.
 template <typename T>
 __global__ void __launch_bounds__(kMaxGroup, 1)
     norm_fwd_stream(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
                     int64_t rows, int64_t n, bool vec, bool rms, C_t<T> eps) {
   using C = C_t<T>;
-  __shared__ C sm[5 * kMaxGroup / 32];
+  __shared__ C sm[kMaxGroup / 32];
   const int G = blockDim.x, lane = threadIdx.x;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* const px[1] = {x + row * n};
-    RowStats<C> st{};
-    for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t c0) {
-      st = merge(st, chunk_stats<false>(v[0], v[0], v[0], false, c0, n, rms));
-    });
-    group_stats<false>(st, G, sm);
-    const C mean = st.mean, rstd = C(1) / sqrt(st.m2 / static_cast<C>(n) + eps);
+    C s[1] = {C(0)};
+    C mean = 0;
+    if (!rms) {
+      for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t) { add_sum(v[0], s[0]); });
+      group_sum(s, G, sm);
+      mean = s[0] / static_cast<C>(n);
+      s[0] = 0;
+    }
+    for_chunks(px, n, vec, lane, G,
+               [&](const Chunk<T>(&v)[1], int64_t c0) { add_deviations(v[0], v[0], v[0], false, c0, n, mean, s); });
+    group_sum(s, G, sm);
+    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
     T* py = y + row * n;
     for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t c0) {
       store_chunk(py, c0, n, vec, affine_chunk(v[0], wgt, bia, c0, n, vec, mean, rstd));
@@ -148,7 +163,7 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
   constexpr bool vec = Vec;
   using C = C_t<T>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ C sm[5 * kMaxGroup / 32];
+  __shared__ C sm[3 * kMaxGroup / 32];
   const int G = 1 << gl, lane = threadIdx.x & (G - 1), R = blockDim.x >> gl, sub = threadIdx.x >> gl;
   C* aw = reinterpret_cast<C*>(smem_raw);
   C* ab = aw + R * n;
@@ -183,17 +198,25 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
         }
       }
     }
-    RowStats<C> st{};
+    C mean = 0;
+    if (!rms) {
+      C s1[1] = {C(0)};
+#pragma unroll
+      for (int k = 0; k < NV; ++k) add_sum(xr[k], s1[0]);
+      group_sum(s1, G, sm);
+      mean = s1[0] / static_cast<C>(n);
+    }
+    C s[3] = {C(0), C(0), C(0)};
 #pragma unroll
     for (int k = 0; k < NV; ++k) {
       const int c0 = (k * G + lane) * W<T>;
       const Chunk<T> wv = has_w && c0 < n ? load_chunk(wgt, c0, n, vec) : Chunk<T>{};
-      st = merge(st, chunk_stats<true>(xr[k], gr[k], wv, has_w, c0, n, rms));
+      add_deviations(xr[k], gr[k], wv, has_w, c0, n, mean, s);
     }
-    group_stats<true>(st, G, sm);
+    group_sum(s, G, sm);
     if (!live) continue;
-    const C mean = st.mean, rstd = C(1) / sqrt(st.m2 / static_cast<C>(n) + eps);
-    const C mt = rms ? C(0) : st.t / static_cast<C>(n), mtx = rstd * st.u / static_cast<C>(n);
+    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
+    const C mt = rms ? C(0) : s[1] / static_cast<C>(n), mtx = rstd * s[2] / static_cast<C>(n);
     T* dxr = dx + off;
 #pragma unroll
     for (int k = 0; k < NV; ++k) {
@@ -224,21 +247,29 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
                     C_t<T>* __restrict__ pw, C_t<T>* __restrict__ pb, int64_t rows, int64_t n, bool vec, bool rms,
                     C_t<T> eps) {
   using C = C_t<T>;
-  __shared__ C sm[5 * kMaxGroup / 32];
+  __shared__ C sm[3 * kMaxGroup / 32];
   const int G = blockDim.x, lane = threadIdx.x;
   C* mw = pw + int64_t(blockIdx.x) * n;
   C* mb = rms ? mw : pb + int64_t(blockIdx.x) * n;
   const bool has_w = wgt != nullptr;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* const pxg[2] = {x + row * n, g + row * n};
-    RowStats<C> st{};
+    C mean = 0;
+    if (!rms) {
+      const T* const px[1] = {x + row * n};
+      C s1[1] = {C(0)};
+      for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t) { add_sum(v[0], s1[0]); });
+      group_sum(s1, G, sm);
+      mean = s1[0] / static_cast<C>(n);
+    }
+    C s[3] = {C(0), C(0), C(0)};
     for_chunks(pxg, n, vec, lane, G, [&](const Chunk<T>(&v)[2], int64_t c0) {
       const Chunk<T> wv = has_w ? load_chunk(wgt, c0, n, vec) : Chunk<T>{};
-      st = merge(st, chunk_stats<true>(v[0], v[1], wv, has_w, c0, n, rms));
+      add_deviations(v[0], v[1], wv, has_w, c0, n, mean, s);
     });
-    group_stats<true>(st, G, sm);
-    const C mean = st.mean, rstd = C(1) / sqrt(st.m2 / static_cast<C>(n) + eps);
-    const C mt = rms ? C(0) : st.t / static_cast<C>(n), mtx = rstd * st.u / static_cast<C>(n);
+    group_sum(s, G, sm);
+    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
+    const C mt = rms ? C(0) : s[1] / static_cast<C>(n), mtx = rstd * s[2] / static_cast<C>(n);
     T* pd = dx + row * n;
     for_chunks(pxg, n, vec, lane, G, [&](const Chunk<T>(&v)[2], int64_t c0) {
       const Chunk<T> wv = has_w ? load_chunk(wgt, c0, n, vec) : Chunk<T>{};

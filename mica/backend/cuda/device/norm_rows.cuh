@@ -1,7 +1,7 @@
 // Device helpers of the row-norm kernels (backend/cuda/fused.cu): a row of n elements split
 // into 16-byte chunks dealt round-robin to a group of G threads, chunk loads and stores (vector
 // accesses when the row is aligned, element by element otherwise), streaming over a long row,
-// a row's statistics merged over a group of threads, and the norms' arithmetic on one chunk.
+// sums over a group of threads, and the norms' arithmetic on one chunk.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -62,97 +62,58 @@ __device__ __forceinline__ void load_row(const T* __restrict__ p, int n, int lan
   }
 }
 
-/** Statistics of a part of a row: its count n, mean, m2 = the sum of squared deviations from
- * the mean and, for the backward pass (t = g w, or g without a weight), t = sum t and u = sum
- * t (x - mean). RMS norm keeps the mean at 0 (m2 is then the sum of squares, u = sum t x).
- * Parts merge exactly (Chan, Golub and LeVeque's pairwise update), so one reduction over a
- * row gives mean, variance and both sums of the backward pass without the cancellation of
- * sum x^2 - n mean^2. */
-template <typename C>
-struct RowStats {
-  C n, mean, m2, t, u;
-};
-
-/** The statistics of parts a and b together (a first: the result's rounding depends on the
- * order, so every thread merges in the same order). */
-template <typename C>
-__device__ __forceinline__ RowStats<C> merge(const RowStats<C>& a, const RowStats<C>& b) {
-  const C n = a.n + b.n;
-  if (n == C(0)) return a;
-  const C d = b.mean - a.mean, fb = b.n / n;
-  const C mean = a.mean + d * fb;
-  return {n, mean, a.m2 + b.m2 + d * d * a.n * fb, a.t + b.t, a.u + b.u + (a.mean - mean) * a.t + (b.mean - mean) * b.t};
-}
-
-/** The statistics of one chunk (elements c0 .. c0 + W - 1 of which those before n count): of
- * x alone (G false: t = u = 0), or with g and the weight chunk w (has_w) for the backward pass.
- * rms: mean 0. */
-template <bool Grad, typename T, typename I>
-__device__ __forceinline__ RowStats<C_t<T>> chunk_stats(const Chunk<T>& xv, const Chunk<T>& gv, const Chunk<T>& wv,
-                                                        bool has_w, I c0, I n, bool rms) {
-  using C = C_t<T>;
-  C cnt = 0, sum = 0;
+/** Sums each of v[0..N) over groups of G (1..1024, a power of two, block-uniform) consecutive
+ * threads; every thread of a group gets the same sums. Every thread of the block must call it.
+ * sm: N values per warp of the block. */
+template <int N, typename C>
+__device__ __forceinline__ void group_sum(C (&v)[N], int G, C* sm) {
 #pragma unroll
-  for (int e = 0; e < W<T>; ++e) {
-    if (c0 + e < n) {
-      cnt += C(1);
-      sum += cast<C>(xv.v[e]);
-    }
-  }
-  RowStats<C> r{cnt, rms || cnt == C(0) ? C(0) : sum / cnt, C(0), C(0), C(0)};
-#pragma unroll
-  for (int e = 0; e < W<T>; ++e) {
-    if (c0 + e < n) {
-      const C d = cast<C>(xv.v[e]) - r.mean;
-      r.m2 += d * d;
-      if constexpr (Grad) {
-        const C gg = cast<C>(gv.v[e]);
-        const C t = has_w ? gg * cast<C>(wv.v[e]) : gg;
-        r.t += t;
-        r.u += t * d;
-      }
-    }
-  }
-  return r;
-}
-
-/** Merges s over groups of G (1..1024, a power of two, block-uniform) consecutive threads, in
- * lane order, so every thread of a group gets the same statistics. Every thread of the block
- * must call it. sm: 5 values per warp of the block. Grad false: t and u are not exchanged. */
-template <bool Grad, typename C>
-__device__ __forceinline__ void group_stats(RowStats<C>& s, int G, C* sm) {
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
+  for (int o = 16; o > 0; o >>= 1) {
     if (o < G) {
-      RowStats<C> other{};
-      other.n = __shfl_xor_sync(0xffffffffu, s.n, o);
-      other.mean = __shfl_xor_sync(0xffffffffu, s.mean, o);
-      other.m2 = __shfl_xor_sync(0xffffffffu, s.m2, o);
-      if constexpr (Grad) {
-        other.t = __shfl_xor_sync(0xffffffffu, s.t, o);
-        other.u = __shfl_xor_sync(0xffffffffu, s.u, o);
-      }
-      s = (threadIdx.x & o) ? merge(other, s) : merge(s, other);
+#pragma unroll
+      for (int k = 0; k < N; ++k) v[k] += __shfl_xor_sync(0xffffffffu, v[k], o);
     }
   }
   if (G > 32) {
     const int warp = threadIdx.x / 32, wpg = G / 32, first = warp - warp % wpg;
     __syncthreads();  // an earlier call may still be reading sm
     if (threadIdx.x % 32 == 0) {
-      C* p = sm + warp * 5;
-      p[0] = s.n;
-      p[1] = s.mean;
-      p[2] = s.m2;
-      p[3] = s.t;
-      p[4] = s.u;
+#pragma unroll
+      for (int k = 0; k < N; ++k) sm[warp * N + k] = v[k];
     }
     __syncthreads();
-    RowStats<C> acc{};
-    for (int j = 0; j < wpg; ++j) {
-      const C* p = sm + (first + j) * 5;
-      acc = merge(acc, RowStats<C>{p[0], p[1], p[2], p[3], p[4]});
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      C s = sm[first * N + k];
+      for (int j = 1; j < wpg; ++j) s += sm[(first + j) * N + k];
+      v[k] = s;
     }
-    s = acc;
+  }
+}
+
+/** Adds one chunk's elements to s (those past n are loaded as zeros). */
+template <typename T, typename C>
+__device__ __forceinline__ void add_sum(const Chunk<T>& xv, C& s) {
+#pragma unroll
+  for (int e = 0; e < W<T>; ++e) s += cast<C>(xv.v[e]);
+}
+
+/** Adds one chunk's terms of a row's second sums (elements c0 .. before n), d = x - mean:
+ * s[0] += d^2 and, for the backward pass (N = 3, t = g w or g without a weight), s[1] += t and
+ * s[2] += t d. */
+template <int N, typename T, typename I, typename C>
+__device__ __forceinline__ void add_deviations(const Chunk<T>& xv, const Chunk<T>& gv, const Chunk<T>& wv, bool has_w,
+                                               I c0, I n, C mean, C (&s)[N]) {
+#pragma unroll
+  for (int e = 0; e < W<T>; ++e) {
+    const C d = cast<C>(xv.v[e]) - mean;
+    if (c0 + e < n) s[0] += d * d;
+    if constexpr (N == 3) {
+      const C gg = cast<C>(gv.v[e]);
+      const C t = has_w ? gg * cast<C>(wv.v[e]) : gg;  // 0 past n: g is loaded as zeros there
+      s[1] += t;
+      s[2] += t * d;
+    }
   }
 }
 
