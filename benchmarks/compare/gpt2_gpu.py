@@ -121,6 +121,7 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--data", default=None)
+    ap.add_argument("--no-repeat", action="store_true", help="skip the second mica run (the reproducibility check)")
     cfg = ap.parse_args()
     import torch
 
@@ -143,15 +144,30 @@ def main():
                "constant", "--lr", str(cfg.lr), "--clip", "0", "--weight-decay", str(cfg.weight_decay),
                "--eval-every", "0", "--sample", "0", "--save-every", str(10**9), "--out", out, "--save-init", init,
                "--dump-batches", bpath]
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        if p.returncode != 0:
-            print(p.stdout[-3000:], p.stderr[-3000:])
-            sys.exit(f"gpt2_gpu: mica-train failed ({p.returncode})")
+        def mica_run(cmd, out):
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            if p.returncode != 0:
+                print(p.stdout[-3000:], p.stderr[-3000:])
+                sys.exit(f"gpt2_gpu: mica-train failed ({p.returncode})")
+            with open(os.path.join(out, "metrics.csv")) as f:
+                rows = list(csv.DictReader(f))
+            with open(os.path.join(out, "checkpoint.safetensors"), "rb") as f:
+                ckpt = f.read()
+            return p, [r["train_loss"] for r in rows], rows, ckpt
+
+        p, m_loss_text, rows, ckpt = mica_run(cmd, out)
         mica_mem = float(re.search(r"peak GPU memory: ([0-9.]+) GiB", p.stdout).group(1))
-        with open(os.path.join(out, "metrics.csv")) as f:
-            rows = list(csv.DictReader(f))
-        m_loss = [float(r["train_loss"]) for r in rows]
+        m_loss = [float(x) for x in m_loss_text]
         m_tps = [float(r["tokens_per_s"]) for r in rows]
+        # Reproducibility: the same run again gives the same losses (as printed) and the same
+        # checkpoint (weights and optimizer state) to the bit.
+        repeat = None
+        if not cfg.no_repeat:
+            out2 = out + "-again"
+            cmd2 = [c if c != out else out2 for c in cmd[: cmd.index("--save-init")]]
+            _, loss2, _, ckpt2 = mica_run(cmd2, out2)
+            repeat = loss2 == m_loss_text and ckpt2 == ckpt
+            ok &= repeat
         weights, batches = load_safetensors(init), np.load(bpath)
         t_loss, t_times, t_mem, t_name = torch_run(weights, batches, cfg.layers, 768, 12, cfg.lr, cfg.weight_decay,
                                                    cfg.precision)
@@ -173,6 +189,9 @@ def main():
                   f"peak memory {mem:6.2f} GiB")
         print(f"  mica / torch: {m_rate / t_rate:.2f}x tokens/s; largest relative loss difference {rel:.2e} "
               f"(bound {bound:g}: {'ok' if rel <= bound else 'ABOVE'})")
+        if repeat is not None:
+            print(f"  mica run twice: losses and checkpoint {'bit-identical' if repeat else 'DIFFER'} "
+                  f"over {cfg.steps} steps")
     return 0 if ok else 1
 
 

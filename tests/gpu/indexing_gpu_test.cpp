@@ -292,6 +292,25 @@ TEST(ScatterGpu, SpecialValuesDonationAndLongWindows) {
   check_scatters(big, {array({3, -1, 0}, int32)}, {0}, bu, bu, "long windows");
 }
 
+// Floating sums of row windows (the embedding gradient) add in window order, without atomics:
+// two runs agree to the bit, and with the CPU, which adds window by window too.
+TEST(ScatterGpu, RowSumsAreReproducibleAndInWindowOrder) {
+  MICA_REQUIRE_GPU();
+  array id = indices({8192}, int32, -40, 340, 310);  // repeats, negative and dropped ids
+  for (Dtype d : {float32, bfloat16, float16, float64}) {
+    array g = random_input({8192, 1, 768}, d, -1, 1, 311);
+    auto grad = [&](Device dev) {
+      array r = scatter_add(zeros({300, 768}, d, dev), id, g, 0, dev);
+      eval(r);
+      return astype(r, float64, kCpu);
+    };
+    array cpu = grad(kCpu), first = grad(kGpu), second = grad(kGpu);
+    eval({cpu, first, second});
+    EXPECT_TRUE(array_equal(first, second, false, kCpu).item<bool>()) << dn(d) << ": two GPU runs differ";
+    EXPECT_TRUE(array_equal(first, cpu, false, kCpu).item<bool>()) << dn(d) << ": GPU and CPU orders differ";
+  }
+}
+
 TEST(ScatterGpu, ManyIndexArrays) {
   MICA_REQUIRE_GPU();
   Shape shape{2, 3, 2, 3, 2, 3, 2, 3, 2, 3};

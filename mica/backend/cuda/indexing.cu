@@ -11,13 +11,16 @@
 // it resolves the window's indices once, then moves the row in 16-byte words where both sides
 // are contiguous and aligned (the embedding lookup: a warp per row of the (V, D) table), element
 // by element elsewhere. Scatter Sum/Prod/Max/Min combine atomically (device/atomics.cuh; float,
-// half and bfloat16 Sum rows with 16-byte vector reductions on sm_90). Scatter None is
+// half and bfloat16 Sum rows with 16-byte vector reductions on sm_90), except floating Sums of
+// windows one element wide on every indexed axis (the embedding gradient), which add in window
+// order (scatter_sum_ordered: reproducible, no atomics). Scatter None is
 // deterministic and matches the CPU's "later windows win": a first pass atomicMax-es window
 // position + 1 into an owner table, the second writes only the updates whose window owns the
 // target. Windows one element wide on every indexed axis overlap only when their indices are
 // equal, so the table then has one entry per index tuple; otherwise one per output element.
 //
 // Scatter outputs start as a's values (its buffer, when donatable); then the updates apply.
+#include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 #include <thrust/iterator/transform_iterator.h>
 
@@ -32,6 +35,7 @@
 #include "mica/backend/cpu/strided.h"
 #include "mica/backend/cuda/copy.h"
 #include "mica/backend/cuda/device/atomics.cuh"
+#include "mica/backend/cuda/device/dispatch_float.cuh"
 #include "mica/backend/cuda/device/elementwise.cuh"
 #include "mica/backend/cuda/device/index_walk.cuh"
 #include "mica/backend/cuda/device/types.cuh"
@@ -280,6 +284,54 @@ __global__ void claim_windows_kernel(Indices ix, Owner ow, int64_t npos) {
   }
 }
 
+// ---- Scatter Sum in window order ----
+// Windows one element wide on every indexed axis overlap exactly when their index tuples (keys)
+// are equal. The keys are sorted with the window positions (a radix sort is stable: equal keys
+// keep their positions in order), and one group of threads owns each (key, row, segment) of the
+// output: it adds that key's windows one after another, with plain loads and stores. A floating
+// sum then no longer depends on the order atomics land in: runs are bit-identical, in the CPU's
+// order (window by window). Dropped windows (out-of-range indices) get the key `dropped`.
+
+__global__ void window_keys_kernel(Indices ix, uint64_t* keys, int64_t* pos, uint64_t dropped, int64_t npos) {
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; p < npos; p += step) {
+    int64_t key;
+    keys[p] = cu::scatter_base(ix, p, key) >= 0 ? static_cast<uint64_t>(key) : dropped;
+    pos[p] = p;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ T add_ordered(T a, T b) {
+  if constexpr (cu::is_half_v<T>) return cu::cast<T>(cu::cast<float>(a) + cu::cast<float>(b));
+  else return a + b;
+}
+
+// As scatter_kernel for Sum, task position k.p read as the k.p-th window in key order (keys,
+// pos sorted): only the first window of each key works, adding all of its key's windows.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    scatter_sum_ordered_kernel(T* out, const T* __restrict__ upd, Indices ix, Layout<1> ipos, Layout<2> rows, int64_t so,
+                               int64_t su, RowWalk rs, const uint64_t* __restrict__ keys,
+                               const int64_t* __restrict__ pos, uint64_t dropped, int64_t npos, int64_t ntasks) {
+  const int G = 1 << rs.gl, lane = threadIdx.x & (G - 1);
+  const int64_t groups = (int64_t(gridDim.x) * blockDim.x) >> rs.gl;
+  for (int64_t t = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> rs.gl; t < ntasks; t += groups) {
+    const RowTask k = cu::task_of(rs, t);
+    const uint64_t key = keys[k.p];
+    if (key == dropped || (k.p > 0 && keys[k.p - 1] == key)) continue;
+    int64_t unused, ro[2];
+    cu::offsets_of(rows, k.r, ro);
+    T* dst = out + cu::scatter_base(ix, pos[k.p], unused) + ro[0];
+    for (int64_t j = k.p; j < npos && keys[j] == key; ++j) {
+      int64_t uo[1];
+      cu::offsets_of(ipos, pos[j], uo);
+      const T* src = upd + uo[0] + ro[1];
+      for (int64_t i = k.b + lane; i < k.e; i += G) dst[i * so] = add_ordered(dst[i * so], src[i * su]);
+    }
+  }
+}
+
 // ---- outputs that start as a ----
 
 // out: n elements set to *v (or to x when v is null), 16-byte words (out is a fresh allocation).
@@ -481,12 +533,39 @@ void Scatter::eval_gpu(const std::vector<array>& inputs, array& out) {
   const int64_t so = win.strides[0].back(), su = win.strides[1].back(), ntasks = npos * rs.nrows * rs.nseg;
   cudaStream_t cs = cu::stream(s);
 
+  bool by_window = true;  // windows overlap only where their index tuples are equal
+  for (int ax : axes_) by_window = by_window && ushape[ax] == 1;
+  if (type_ == Sum && npos > 1 && by_window && is_floating(out.dtype())) {
+    // Floating sums in window order (see scatter_sum_ordered_kernel).
+    const uint64_t dropped = static_cast<uint64_t>(in.keys);
+    int end_bit = 1;
+    while (end_bit < 64 && (uint64_t(1) << end_bit) <= dropped) ++end_bit;
+    cu::Scratch buf(static_cast<size_t>(npos) * 4 * sizeof(int64_t), s);
+    auto* keys = static_cast<uint64_t*>(buf.get());
+    uint64_t* keys_sorted = keys + npos;
+    auto* pos = reinterpret_cast<int64_t*>(keys_sorted + npos);
+    int64_t* pos_sorted = pos + npos;
+    window_keys_kernel<<<cu::grid_for(npos), cu::kBlock, 0, cs>>>(in.ix, keys, pos, dropped, npos);
+    size_t temp_bytes = 0;
+    MICA_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys, keys_sorted, pos, pos_sorted, npos, 0,
+                                                    end_bit, cs));
+    cu::Scratch temp(temp_bytes, s);
+    MICA_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.get(), temp_bytes, keys, keys_sorted, pos, pos_sorted, npos,
+                                                    0, end_bit, cs));
+    cu::dispatch_float("scatter", out.dtype(), [&](auto t) {
+      using T = typename decltype(t)::type;
+      launch_tasks(scatter_sum_ordered_kernel<T>, rs.gl, ntasks, cs, cu::ptr<T>(out), cu::ptr<T>(upd), in.ix, ipos,
+                   rows, so, su, rs, static_cast<const uint64_t*>(keys_sorted), static_cast<const int64_t*>(pos_sorted),
+                   dropped, npos);
+    });
+    cu::check_launch("scatter");
+    return;
+  }
+
   // None with several windows: the owner table (see the top of the file).
   Owner ow{nullptr, false, kNoOwner};
   std::unique_ptr<cu::Scratch> table;
   if (type_ == None && npos > 1) {
-    bool by_window = true;
-    for (int ax : axes_) by_window = by_window && ushape[ax] == 1;
     const int64_t entries = by_window ? in.keys : static_cast<int64_t>(out.size());
     ow.wide = npos >= int64_t(UINT32_MAX);
     const size_t bytes = static_cast<size_t>(entries) * (ow.wide ? 8 : 4);

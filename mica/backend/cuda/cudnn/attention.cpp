@@ -80,7 +80,12 @@ const Plan& backward_plan(const Options& o, const Desc& q, const Desc& k, const 
                           const Desc& dout, const Desc* bias) {
   return plan(key("bwd", o, {&q, &k, &v, &out, &dout, bias}), [&] {
     auto g = graph(o);
-    auto attrs = fe::graph::SDPA_backward_attributes().set_name("sdpa_backward").set_attn_scale(o.scale);
+    // Deterministic: the default engine adds dQ's tiles atomically (in varying order); training
+    // is reproducible by default, so this one keeps dP in a workspace and adds in a fixed order.
+    auto attrs = fe::graph::SDPA_backward_attributes()
+                     .set_name("sdpa_backward")
+                     .set_attn_scale(o.scale)
+                     .set_deterministic_algorithm(true);
     mask_options(attrs, *g, o, bias, q.dim[2], k.dim[2]);
     const Desc sd = stats_desc(q.dim[0], q.dim[1], q.dim[2]);
     auto stats = tensor(*g, "stats", kStats, sd);
