@@ -7,6 +7,7 @@
 #include "mica/primitives/fused.h"
 
 #include <numeric>
+#include <optional>
 
 #include "mica/ops.h"
 #include "mica/primitives/indexing.h"
@@ -240,31 +241,64 @@ std::pair<std::vector<array>, std::vector<int>> RMSNormVjp::vmap(const std::vect
   return {mica::vmap(f, axes, {0, 0})(inputs), {0, 0}};
 }
 
-// GELU: order 0 is x Phi(x), order 1 its derivative Phi(x) + x phi(x) (a Gelu node too, so the
-// backward pass stays one fused pass); the derivative of order 1, phi(x) (2 - x^2), is written
-// in plain ops (it only runs under grad of grad).
+// GELU: order 0 is x Phi(x), order 1 its derivative Phi(x) + x phi(x), times g when the node
+// has a second input g (a Gelu node too, so the backward pass stays one fused pass over x and
+// the cotangent); the derivative of order 1, phi(x) (2 - x^2), is written in plain ops (it only
+// runs under grad of grad).
 namespace {
-array gelu_derivative(const array& x, int order, Stream s) {
-  if (order == 0) return array(x.shape(), x.dtype(), std::make_shared<Gelu>(s, 1), {x});
-  const double inv_sqrt_2pi = 0.3989422804014327;
-  return exp(square(x) * -0.5) * inv_sqrt_2pi * (2.0 - square(x));
+const double kInvSqrt2Pi = 0.3989422804014327;
+array gelu_second_derivative(const array& x) { return exp(square(x) * -0.5) * kInvSqrt2Pi * (2.0 - square(x)); }
+// c times the derivative of order `order` at x: one fused node for order 0 when c matches x.
+array times_derivative(const array& c, const array& x, int order, Stream s) {
+  if (order > 0) return multiply(c, gelu_second_derivative(x));
+  if (c.dtype() == x.dtype() && c.shape() == x.shape())
+    return array(x.shape(), x.dtype(), std::make_shared<Gelu>(s, 1), {x, c});
+  return multiply(c, array(x.shape(), x.dtype(), std::make_shared<Gelu>(s, 1), {x}));
 }
 }  // namespace
 
 std::vector<array> Gelu::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
-                             const std::vector<int>&, const std::vector<array>&) {
-  return {multiply(cotangents[0], gelu_derivative(primals[0], order_, stream()))};
+                             const std::vector<int>& argnums, const std::vector<array>&) {
+  const array& c = cotangents[0];
+  if (primals.size() == 1) return {times_derivative(c, primals[0], order_, stream())};
+  // g gelu'(x): d/dx = c g gelu''(x), d/dg = c gelu'(x).
+  std::vector<array> r;
+  for (int n : argnums) {
+    if (n == 0) r.push_back(times_derivative(multiply(c, primals[1]), primals[0], 1, stream()));
+    else r.push_back(times_derivative(c, primals[0], 0, stream()));
+  }
+  return r;
 }
 
 std::vector<array> Gelu::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
-                             const std::vector<int>&) {
-  return {multiply(tangents[0], gelu_derivative(primals[0], order_, stream()))};
+                             const std::vector<int>& argnums) {
+  if (primals.size() == 1) return {times_derivative(tangents[0], primals[0], order_, stream())};
+  std::optional<array> r;
+  for (size_t i = 0; i < argnums.size(); ++i) {
+    array t = argnums[i] == 0 ? times_derivative(multiply(tangents[i], primals[1]), primals[0], 1, stream())
+                              : times_derivative(tangents[i], primals[0], 0, stream());
+    r = r ? add(*r, t) : t;
+  }
+  return {*r};
 }
 
 std::pair<std::vector<array>, std::vector<int>> Gelu::vmap(const std::vector<array>& inputs,
                                                            const std::vector<int>& axes) {
-  const array& x = inputs[0];
-  return {{array(x.shape(), x.dtype(), std::make_shared<Gelu>(stream(), order_), {x})}, {axes[0]}};
+  if (inputs.size() == 1) {
+    const array& x = inputs[0];
+    return {{array(x.shape(), x.dtype(), std::make_shared<Gelu>(stream(), order_), {x})}, {axes[0]}};
+  }
+  if (axes[0] == axes[1]) {
+    const array& x = inputs[0];
+    return {{array(x.shape(), x.dtype(), std::make_shared<Gelu>(stream(), order_), inputs)}, {axes[0]}};
+  }
+  // g gelu'(x) with x and g batched along different axes (or one not at all): the composition.
+  Stream s = stream();
+  auto f = [s](const std::vector<array>& in) {
+    return std::vector<array>{multiply(in[1], array(in[0].shape(), in[0].dtype(), std::make_shared<Gelu>(s, 1),
+                                                    {in[0]}))};
+  };
+  return {mica::vmap(f, axes, {0})(inputs), {0}};
 }
 
 // AdamStep: every rule transforms the composition of plain ops, which computes the same step,

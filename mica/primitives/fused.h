@@ -84,8 +84,9 @@ class RMSNormVjp : public Primitive {
 };
 
 /** GELU with the exact normal CDF, x Phi(x), when order is 0; its derivative
- *  Phi(x) + x phi(x) when order is 1 (the backward pass of order 0). One elementwise pass where
- *  the composition x * (1 + erf(x / sqrt 2)) / 2 takes five, and its gradient ten. */
+ *  Phi(x) + x phi(x) when order is 1, times a second input g of x's shape and dtype when there
+ *  is one (inputs {x, g}: the backward pass of order 0, g the cotangent). One elementwise pass
+ *  where the composition x * (1 + erf(x / sqrt 2)) / 2 takes five, and its gradient ten. */
 class Gelu : public UnaryPrimitive {
  public:
   Gelu(Stream s, int order) : UnaryPrimitive(s), order_(order) {}

@@ -258,6 +258,24 @@ TEST(FusedGpu, Gelu) {
       std::vector<double> sv{kNaN, kInf, -kInf, 0.0, -0.0, 1e-30, -1e-30, 5.5, -5.5, 12, -12, 1e4, -1e4};
       EXPECT_TRUE(outputs_match(gelu_op(order), {array(sv.begin(), {13}, d)}, rtol, atol)) << where << " special";
     }
+    // The backward node g gelu'(x) (Gelu of order 1 with the cotangent as second input): views
+    // of x beside a row-major g, a transposed g, odd lengths.
+    MultiOp times = [](const std::vector<array>& in, StreamOrDevice s) {
+      const array& x = in[0];
+      return std::vector<array>{array(x.shape(), x.dtype(), std::make_shared<Gelu>(to_stream(s), 1), in)};
+    };
+    for (auto& [name, x] : layouts(d, kRows, kCols, -9, 9, 44)) {
+      array g = random_input(x.shape(), d, -2, 2, 45);
+      EXPECT_TRUE(outputs_match(times, {x, g}, rtol, atol)) << dtype_to_string(d) << " times " << name;
+      if (x.ndim() == 2) {
+        array gt = transpose(random_input({x.shape(1), x.shape(0)}, d, -2, 2, 46), kCpu);
+        EXPECT_TRUE(outputs_match(times, {x, gt}, rtol, atol)) << dtype_to_string(d) << " times, g transposed " << name;
+      }
+    }
+    for (int n : {1, 7, 4099}) {
+      EXPECT_TRUE(outputs_match(times, {random_input({n}, d, -6, 6, 47), random_input({n}, d, -2, 2, 48)}, rtol, atol))
+          << dtype_to_string(d) << " times n=" << n;
+    }
     // Through the public op and its gradient; integers are computed in float32.
     GpuOp fwd_bwd = [](const std::vector<array>& in, StreamOrDevice s) {
       return grad([s](const array& a) { return sum(fast::gelu(a, s), false, s); })(in[0]);

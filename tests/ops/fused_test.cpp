@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "mica/mica.h"
+#include "mica/primitives/primitive.h"
 #include "reference/reference.h"
 
 namespace mica::test {
@@ -173,6 +174,33 @@ TEST(Gelu, DtypesViewsAndLargeInputs) {
   EXPECT_TRUE(matches(fast::gelu(x), x.shape(), to_vector(x * (1.0f + erf(x * float(1 / std::sqrt(2.0)))) * 0.5f),
                       2e-6, 2e-6));
   EXPECT_TRUE(throws_op<std::invalid_argument>("gelu", [&] { fast::gelu(array({1.0f, 2.0f}) * array(std::complex<float>(0, 1))); }));
+}
+
+// The backward pass of gelu is one node, g gelu'(x), in every float dtype.
+TEST(Gelu, BackwardIsOneFusedNode) {
+  auto deriv = [](double e) { return 0.5 * (1.0 + std::erf(e / std::sqrt(2.0))) + e * std::exp(-0.5 * e * e) / std::sqrt(2 * M_PI); };
+  for (Dtype dt : {float32, float64, float16, bfloat16}) {
+    double tol = dt == float32 ? 2e-6 : dt == float64 ? 1e-13 : dt == float16 ? 2e-3 : 2e-2;
+    array x = random_array({5, 300}, dt, -6, 6, 25), g = random_array({5, 300}, dt, -2, 2, 26);
+    auto f = [](const std::vector<array>& a) { return std::vector<array>{fast::gelu(a[0])}; };
+    array dx = vjp(f, {x}, {g}).second[0];
+    ASSERT_TRUE(dx.has_primitive());
+    EXPECT_EQ(std::string(dx.primitive().name()), "Gelu") << dt;
+    EXPECT_EQ(dx.inputs().size(), 2u) << dt;
+    Vec xv = to_vector(x), gv = to_vector(g), want(xv.size());
+    for (size_t i = 0; i < xv.size(); ++i) want[i] = gv[i] * deriv(xv[i]);
+    EXPECT_TRUE(matches(dx, x.shape(), want, tol, tol)) << dt;
+    EXPECT_EQ(dx.dtype(), dt);
+  }
+  // A transposed cotangent, and one of another dtype (not fused: multiply by the derivative).
+  array x = random_array({30, 40}, float32, -3, 3, 27);
+  array gt = transpose(random_array({40, 30}, float32, -1, 1, 28));
+  auto f = [](const std::vector<array>& a) { return std::vector<array>{fast::gelu(a[0])}; };
+  Vec xv = to_vector(x), gv = to_vector(gt), want(xv.size());
+  for (size_t i = 0; i < xv.size(); ++i) want[i] = gv[i] * deriv(xv[i]);
+  EXPECT_TRUE(matches(vjp(f, {x}, {gt}).second[0], x.shape(), want, 2e-6, 2e-6));
+  array g64 = astype(gt, float64);
+  EXPECT_TRUE(matches(vjp(f, {x}, {g64}).second[0], x.shape(), want, 2e-6, 2e-6));
 }
 
 TEST(AdamStep, MatchesTheFormulaAndReusesBuffers) {

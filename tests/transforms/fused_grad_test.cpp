@@ -94,6 +94,14 @@ std::vector<GradCase> cases() {
   c.push_back({"gelu_derivative",
                [](const std::vector<array>& x) { return grad([](const array& a) { return sum(fast::gelu(a)); })(x[0]); },
                {{3, 4}}, -4, 4});
+  // The fused backward node g gelu'(x) (Gelu of order 1 with the cotangent as second input),
+  // differentiated in both inputs; vmap with one input unbatched takes its composition.
+  c.push_back({"gelu_vjp",
+               [](const std::vector<array>& x) {
+                 auto f = [](const std::vector<array>& a) { return std::vector<array>{fast::gelu(a[0])}; };
+                 return vjp(f, {x[0]}, {x[1]}).second[0];
+               },
+               {{3, 4}, {3, 4}}, -4, 4});
   // AdamStep: all three outputs reach the result, so every input gets a cotangent; coef is
   // differentiated too (the learning rate, as in meta-learning).
   c.push_back({"adam_step",

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "mica/backend/cpu/binary.h"
 #include "mica/backend/cpu/copy.h"
 #include "mica/backend/cpu/dispatch_float.h"
 #include "mica/backend/cpu/parallel.h"
@@ -192,10 +193,26 @@ void gelu_kernel(const array& x, array& out, Fn fn) {
     }
   });
 }
+
+// g * gelu'(x) (the backward pass): x, g of one shape and dtype; halves in float, rounded once.
+void gelu_times_kernel(const array& x, const array& g, array& out) {
+  dispatch_float("gelu", x.dtype(), [&](auto t) {
+    using T = typename decltype(t)::type;
+    GeluDerivFn fn;
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      cpu::binary_apply<T, T, T>(x, g, out, [fn](T v, T c) { return c * fn(v); });
+    } else {
+      cpu::binary_apply<T, T, T>(
+          x, g, out, [fn](T v, T c) { return T(static_cast<float>(c) * fn(static_cast<float>(v))); });
+    }
+  });
+}
 }  // namespace
 
 void Gelu::eval_cpu(const std::vector<array>& inputs, array& out) {
-  if (order_ == 0) {
+  if (inputs.size() == 2) {
+    gelu_times_kernel(inputs[0], inputs[1], out);
+  } else if (order_ == 0) {
     gelu_kernel(inputs[0], out, GeluFn{});
   } else {
     gelu_kernel(inputs[0], out, GeluDerivFn{});

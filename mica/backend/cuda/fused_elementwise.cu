@@ -1,6 +1,7 @@
 // CUDA kernels of the fused family's elementwise ops (backend/cpu/fused.cpp's twin; the norms are
-// in fused.cu): Gelu of orders 0 and 1, computed in float for the half types, and AdamStep
-// (float32, float64). A contiguous input is walked flat with 16-byte vectors.
+// in fused.cu): Gelu of orders 0 and 1 (and 1 times the cotangent), computed in float for the
+// half types, and AdamStep (float32, float64). A contiguous input is walked flat with 16-byte
+// vectors.
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -99,6 +100,45 @@ void gelu_launch(const array& in, array& out, const Stream& s) {
   cu::check_launch("gelu");
 }
 
+// y = g gelu'(x) (the backward pass): x, g, y n elements row-major (y may alias x or g); vec:
+// all 16-byte aligned. Halves in float, rounded once.
+template <typename T>
+__global__ void gelu_times_flat(const T* x, const T* g, T* y, int64_t n, bool vec) {
+  using C = C_t<T>;
+  const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
+  int64_t done = 0;
+  if (vec) {
+    const int64_t nv = n / W<T>;
+    for (int64_t i = first; i < nv; i += step) {
+      const Chunk<T> xv = reinterpret_cast<const Chunk<T>*>(x)[i], gv = reinterpret_cast<const Chunk<T>*>(g)[i];
+      Chunk<T> y_;
+#pragma unroll
+      for (int e = 0; e < W<T>; ++e) y_.v[e] = cast<T>(cast<C>(gv.v[e]) * gelu_of<1>(cast<C>(xv.v[e])));
+      reinterpret_cast<Chunk<T>*>(y)[i] = y_;
+    }
+    done = nv * W<T>;
+  }
+  for (int64_t i = done + first; i < n; i += step) y[i] = cast<T>(cast<C>(g[i]) * gelu_of<1>(cast<C>(x[i])));
+}
+
+// out = g gelu'(x), row-major (x's or g's buffer when donatable).
+template <typename T>
+void gelu_times_launch(const array& x_in, const array& g_in, array& out, const Stream& s) {
+  // Donate first: the row-contiguous handles below hold extra references to the buffers.
+  if (cu::donatable(x_in, s) && x_in.flags().row_contiguous) out.copy_shared_buffer(x_in);
+  else if (cu::donatable(g_in, s) && g_in.flags().row_contiguous) out.copy_shared_buffer(g_in);
+  else cu::alloc_output(out, s);
+  array x = cu::ensure_row_contiguous(x_in, s), g = cu::ensure_row_contiguous(g_in, s);
+  const int64_t n = static_cast<int64_t>(out.size());
+  if (n == 0) return;
+  const T* px = cu::ptr<const T>(x);
+  const T* pg = cu::ptr<const T>(g);
+  T* py = cu::ptr<T>(out);
+  const bool vec = cu::aligned<T, W<T>>(px) && cu::aligned<T, W<T>>(pg) && cu::aligned<T, W<T>>(py);
+  gelu_times_flat<T><<<cu::grid_for(n, vec ? W<T> : 1), cu::kBlock, 0, cu::stream(s)>>>(px, pg, py, n, vec);
+  cu::check_launch("gelu");
+}
+
 // ---- AdamStep ----
 
 // p, g, m, v, po, mo, vo: n elements each, row-major (po may alias p, mo m, vo v); coef: c1, c2,
@@ -142,10 +182,11 @@ __global__ void adam_kernel(const T* p, const T* g, const T* m, const T* v, cons
 void Gelu::eval_gpu(const std::vector<array>& inputs, array& out) {
   const array& in = inputs[0];
   const Stream& s = stream();
-  cu::prepare(in, s);
+  cu::prepare(inputs, s);
   dispatch_float("gelu", in.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (order_ == 0) gelu_launch<T, 0>(in, out, s);
+    if (inputs.size() == 2) gelu_times_launch<T>(in, inputs[1], out, s);
+    else if (order_ == 0) gelu_launch<T, 0>(in, out, s);
     else gelu_launch<T, 1>(in, out, s);
   });
 }
