@@ -33,8 +33,10 @@ Device& default_device_ref() {
 }
 void check_available(const Device& d, const char* who) {
   if (!is_available(d)) {
-    throw std::invalid_argument(std::string("[") + who + "] expected an available device, got gpu:" +
-                                std::to_string(d.index) + " (no GPU backend in this build or no GPU on this machine).");
+    const bool gpu = d.type == Device::gpu;
+    throw std::invalid_argument(std::string("[") + who + "] expected an available device, got " +
+                                (gpu ? "gpu:" : "cpu:") + std::to_string(d.index) +
+                                (gpu ? " (no GPU backend in this build or no GPU on this machine)." : "."));
   }
 }
 }  // namespace

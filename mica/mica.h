@@ -13,5 +13,6 @@
 #include "mica/optim.h"
 #include "mica/print.h"
 #include "mica/random.h"
+#include "mica/stream.h"
 #include "mica/transforms.h"
 #include "mica/tree.h"

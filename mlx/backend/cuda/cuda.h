@@ -1,0 +1,3 @@
+// Compatibility: MLX programs ask `mlx::core::cu::is_available()` whether CUDA can run.
+#pragma once
+#include "mlx/mlx.h"

@@ -1,0 +1,3 @@
+// Compatibility: MLX programs ask `mlx::core::metal::is_available()`; mica has no Metal backend.
+#pragma once
+#include "mlx/mlx.h"
