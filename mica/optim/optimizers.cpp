@@ -89,23 +89,31 @@ void Adam::init_single(const array& p, Tree::Dict& s) {
 }
 array Adam::apply_single(const array& g, const array& p, Tree::Dict& s) { return adam_update(g, p, s, std::nullopt); }
 
-array Adam::adam_update(const array& g, const array& p, Tree::Dict& s, const std::optional<array>& decay) {
-  const array m = s.at("m").as_array(), v = s.at("v").as_array();
-  array lr = hyper("learning_rate", g);
-  array c1 = lr, c2 = array(1.0, g.dtype());
+const Adam::Scalars& Adam::scalars(Dtype dt, std::optional<double> weight_decay) {
+  const auto key = std::make_pair(dtype_to_string(dt), weight_decay ? *weight_decay : -1.0);
+  if (auto it = scalars_.find(key); it != scalars_.end()) return it->second;
+  array lr = astype(state_.at("learning_rate").as_array(), dt);
+  array c1 = lr, c2 = array(1.0, dt);
   if (bias_correction_) {
     // The step counter was already advanced: t is this update's 1-based index.
-    array t = astype(step(), g.dtype());
-    c1 = lr / (1.0f - power(array(beta1_, g.dtype()), t));
-    c2 = rsqrt(1.0f - power(array(beta2_, g.dtype()), t));
+    array t = astype(step(), dt);
+    c1 = lr / (1.0f - power(array(beta1_, dt), t));
+    c2 = rsqrt(1.0f - power(array(beta2_, dt), t));
   }
+  array decay = weight_decay ? 1.0f - lr * *weight_decay : array(1.0, dt);
+  array coef = concatenate({reshape(c1, {1}), reshape(c2, {1}), reshape(decay, {1})});
+  return scalars_.emplace(key, Scalars{c1, c2, decay, coef}).first->second;
+}
+
+array Adam::adam_update(const array& g, const array& p, Tree::Dict& s, std::optional<double> weight_decay) {
+  const array m = s.at("m").as_array(), v = s.at("v").as_array();
+  const Scalars& k = scalars(g.dtype(), weight_decay);
   const Dtype dt = p.dtype();
   bool fusable = (dt == float32 || dt == float64);
   for (const array* x : {&g, &m, &v}) fusable = fusable && x->dtype() == dt && x->shape() == p.shape();
   if (fusable) {
     // One pass over the parameter and its moments (fast::adam_step) instead of fourteen.
-    array coef = concatenate({reshape(c1, {1}), reshape(c2, {1}), reshape(decay ? *decay : array(1.0, dt), {1})});
-    std::vector<array> r = fast::adam_step(p, g, m, v, coef, beta1_, beta2_, eps_);
+    std::vector<array> r = fast::adam_step(p, g, m, v, k.coef, beta1_, beta2_, eps_);
     s.insert_or_assign("m", r[1]);
     s.insert_or_assign("v", r[2]);
     return r[0];
@@ -114,17 +122,16 @@ array Adam::adam_update(const array& g, const array& p, Tree::Dict& s, const std
   array v2 = beta2_ * v + (1 - beta2_) * square(g);
   s.insert_or_assign("m", m2);
   s.insert_or_assign("v", v2);
-  array pd = decay ? p * *decay : p;
-  if (!bias_correction_) return pd - lr * m2 / (sqrt(v2) + eps_);
-  return pd - c1 * m2 / (sqrt(v2) * c2 + eps_);
+  array pd = weight_decay ? p * k.decay : p;
+  if (!bias_correction_) return pd - k.c1 * m2 / (sqrt(v2) + eps_);
+  return pd - k.c1 * m2 / (sqrt(v2) * k.c2 + eps_);
 }
 
 AdamW::AdamW(LearningRate lr, std::pair<double, double> betas, double eps, double weight_decay, bool bias_correction)
     : Adam(std::move(lr), betas, eps, bias_correction), weight_decay_(weight_decay) {}
 
 array AdamW::apply_single(const array& g, const array& p, Tree::Dict& s) {
-  array lr = hyper("learning_rate", g);
-  return adam_update(g, p, s, 1.0f - lr * weight_decay_);
+  return adam_update(g, p, s, weight_decay_);
 }
 
 Adamax::Adamax(LearningRate lr, std::pair<double, double> betas, double eps)
