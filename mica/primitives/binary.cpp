@@ -18,12 +18,17 @@ Shape out_shape(const std::vector<array>& inputs) {
   return broadcast_shapes(shapes);
 }
 
-// `partial(i)` is d out / d input i (broadcastable to the output).
+// `partial(i)` is d out / d input i (broadcastable to the output). A complex partial enters the
+// vjp conjugated, as in MLX (the cotangent of z * w for z is the cotangent times conj(w)).
 template <typename Partial>
 std::vector<array> vjp_partials(const std::vector<array>& primals, const array& cotangent,
                                 const std::vector<int>& argnums, Partial partial) {
   std::vector<array> r;
-  for (int a : argnums) r.push_back(detail::unbroadcast(multiply(cotangent, partial(a)), primals[a].shape()));
+  for (int a : argnums) {
+    array d = partial(a);
+    if (d.dtype() == complex64) d = conjugate(d);
+    r.push_back(detail::unbroadcast(multiply(cotangent, d), primals[a].shape()));
+  }
   return r;
 }
 template <typename Partial>

@@ -4,10 +4,19 @@
 
 #include <cmath>
 #include <numbers>
+#include <string_view>
 
 #include "mica/ops.h"
 
 namespace mica {
+
+namespace {
+// The vjp of a holomorphic f takes the cotangent times conj(f'(x)), as in MLX; abs, whose
+// output is real, takes sign(x) as it is (MLX's too).
+array vjp_factor(const array& deriv, bool holomorphic) {
+  return holomorphic && deriv.dtype() == complex64 ? conjugate(deriv) : deriv;
+}
+}  // namespace
 
 // DERIV is f'(x) in terms of `x` (the input) and `out` (f(x)); OP builds the primitive.
 #define MICA_UNARY_RULES(NAME, OP, DERIV)                                                               \
@@ -15,7 +24,7 @@ namespace mica {
                                const std::vector<int>&, const std::vector<array>& outputs) {             \
     [[maybe_unused]] const array& x = primals[0];                                                        \
     [[maybe_unused]] const array& out = outputs[0];                                                      \
-    return {multiply(cotangents[0], DERIV)};                                                             \
+    return {multiply(cotangents[0], vjp_factor(DERIV, std::string_view(#NAME) != "Abs"))};              \
   }                                                                                                      \
   std::vector<array> NAME::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,     \
                                const std::vector<int>&) {                                                \
@@ -123,7 +132,9 @@ std::pair<std::vector<array>, std::vector<int>> Imag::vmap(const std::vector<arr
 
 std::vector<array> Log::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                             const std::vector<int>& argnums, const std::vector<array>&) {
-  return jvp(primals, cotangents, argnums);
+  double scale = base_ == e ? 1.0 : 1.0 / std::log(base_ == two ? 2.0 : 10.0);
+  array d = divide(cotangents[0], vjp_factor(primals[0], true));
+  return {scale == 1.0 ? d : d * scale};
 }
 std::vector<array> Log::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                             const std::vector<int>&) {
@@ -141,13 +152,14 @@ std::vector<array> Sqrt::vjp(const std::vector<array>& primals, const std::vecto
                              const std::vector<int>&, const std::vector<array>& outputs) {
   const array& out = outputs[0];
   // d sqrt(x) = 1 / (2 sqrt(x)); d x^-1/2 = -x^-1/2 / (2x)
-  if (recip_) return {cotangents[0] * (-0.5 * out / primals[0])};
-  return {cotangents[0] * (0.5 / out)};
+  if (recip_) return {cotangents[0] * vjp_factor(-0.5 * out / primals[0], true)};
+  return {cotangents[0] * vjp_factor(0.5 / out, true)};
 }
 std::vector<array> Sqrt::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
-                             const std::vector<int>& argnums) {
+                             const std::vector<int>&) {
   array out = recip_ ? rsqrt(primals[0]) : sqrt(primals[0]);
-  return vjp(primals, tangents, argnums, {out});
+  if (recip_) return {tangents[0] * (-0.5 * out / primals[0])};
+  return {tangents[0] * (0.5 / out)};
 }
 std::pair<std::vector<array>, std::vector<int>> Sqrt::vmap(const std::vector<array>& inputs,
                                                            const std::vector<int>& axes) {
