@@ -9,7 +9,7 @@
 // - A row's statistics are sums over its group of threads (shuffles, then shared memory across
 //   warps, in a fixed order), in two rounds as on the CPU: the mean, then the squared
 //   deviations from it (backward: with sum t and sum t (x - mean), t = g w, in the same round;
-//   RMS norm skips the first round; rows of halves in registers take one round, see kOneRound). A single round merging per-thread means (Chan's update)
+//   RMS norm skips the first round). A single round merging per-thread means (Chan's update)
 //   was tried: the divisions of its merges, 32 in a row across the warps of a 1024-thread
 //   group, made the f32 backward twice as slow.
 // - Rows that fit in registers (forward: 512 threads x 32 elements, 16K (float64 2K); backward,
@@ -70,20 +70,13 @@ template <typename T>
 constexpr int kFwdNV = std::is_same_v<T, double> ? 2 : 32 / W<T>;
 template <typename T>
 constexpr int kBwdNV = std::is_same_v<T, double> ? 1 : 2;
-// Layer norm over rows of halves held in registers takes one round of sums, around the row's
-// first element K: mean = K + mean(x - K), var = mean((x - K)^2) - mean(x - K)^2. The shift
-// bounds the cancellation by (K - mean)^2 / var <= n (K is one of the row), so the variance's
-// relative error stays below about n 2^-24 (2^-11 at 8K, the longest such row): under the
-// outputs' resolution. Other rows sum the exact mean first, then the deviations from it.
-template <typename T>
-constexpr bool kOneRound = cu::is_half_v<T>;
 // The same for rows not in 16-byte chunks (their element-wise loads and stores take more
 // registers: 2 chunks of halves would spill).
 template <typename T>
 constexpr int kBwdScalarNV = cu::is_half_v<T> ? 1 : kBwdNV<T>;
 // Static shared memory of norm_bwd_reg (its sm array), beside the dynamic running sums.
 template <typename T>
-constexpr size_t kBwdStaticSmem = 4 * kMaxGroup / 32 * sizeof(std::conditional_t<std::is_same_v<T, double>, double, float>);
+constexpr size_t kBwdStaticSmem = 3 * kMaxGroup / 32 * sizeof(std::conditional_t<std::is_same_v<T, double>, double, float>);
 
 // ---- forward ----
 
@@ -94,7 +87,7 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
     norm_fwd_reg(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
                  int64_t rows, int n, int gl, bool vec, bool rms, C_t<T> eps) {
   using C = C_t<T>;
-  __shared__ C sm[2 * kFwdMaxGroup / 32];
+  __shared__ C sm[kFwdMaxGroup / 32];
   const int G = 1 << gl, lane = threadIdx.x & (G - 1), R = blockDim.x >> gl;
   for (int64_t base = int64_t(blockIdx.x) * R; base < rows; base += int64_t(gridDim.x) * R) {
     const int64_t row = base + (threadIdx.x >> gl);
@@ -102,24 +95,19 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
     const int64_t off = live ? row * n : 0;
     Chunk<T> r[NV];
     load_row(x + off, n, lane, G, vec, live, r);
-    C K = 0;  // the sums' center: 0 (RMS norm), the row's first element (kOneRound) or its mean
+    C s[1] = {C(0)};
+    C mean = 0;
     if (!rms) {
-      if constexpr (kOneRound<T>) {
-        K = live ? cast<C>(x[off]) : C(0);
-      } else {
-        C s1[1] = {C(0)};
 #pragma unroll
-        for (int k = 0; k < NV; ++k) add_sum(r[k], s1[0]);
-        group_sum(s1, G, sm);
-        K = s1[0] / static_cast<C>(n);
-      }
+      for (int k = 0; k < NV; ++k) add_sum(r[k], s[0]);
+      group_sum(s, G, sm);
+      mean = s[0] / static_cast<C>(n);
+      s[0] = 0;
     }
-    C s[2] = {C(0), C(0)};
 #pragma unroll
-    for (int k = 0; k < NV; ++k) add_deviations(r[k], r[k], r[k], false, (k * G + lane) * W<T>, n, K, s);
+    for (int k = 0; k < NV; ++k) add_deviations(r[k], r[k], r[k], false, (k * G + lane) * W<T>, n, mean, s);
     group_sum(s, G, sm);
-    const C d = kOneRound<T> && !rms ? s[0] / static_cast<C>(n) : C(0);
-    const C mean = K + d, rstd = C(1) / sqrt(max(s[1] / static_cast<C>(n) - d * d, C(0)) + eps);
+    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
     if (!live) continue;
     T* yr = y + off;
 #pragma unroll
@@ -136,22 +124,22 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
     norm_fwd_stream(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
                     int64_t rows, int64_t n, bool vec, bool rms, C_t<T> eps) {
   using C = C_t<T>;
-  __shared__ C sm[2 * kMaxGroup / 32];
+  __shared__ C sm[kMaxGroup / 32];
   const int G = blockDim.x, lane = threadIdx.x;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* const px[1] = {x + row * n};
+    C s[1] = {C(0)};
     C mean = 0;
     if (!rms) {
-      C s1[1] = {C(0)};
-      for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t) { add_sum(v[0], s1[0]); });
-      group_sum(s1, G, sm);
-      mean = s1[0] / static_cast<C>(n);
+      for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t) { add_sum(v[0], s[0]); });
+      group_sum(s, G, sm);
+      mean = s[0] / static_cast<C>(n);
+      s[0] = 0;
     }
-    C s[2] = {C(0), C(0)};
     for_chunks(px, n, vec, lane, G,
                [&](const Chunk<T>(&v)[1], int64_t c0) { add_deviations(v[0], v[0], v[0], false, c0, n, mean, s); });
     group_sum(s, G, sm);
-    const C rstd = C(1) / sqrt(s[1] / static_cast<C>(n) + eps);
+    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
     T* py = y + row * n;
     for_chunks(px, n, vec, lane, G, [&](const Chunk<T>(&v)[1], int64_t c0) {
       store_chunk(py, c0, n, vec, affine_chunk(v[0], wgt, bia, c0, n, vec, mean, rstd));
@@ -175,7 +163,7 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
   constexpr bool vec = Vec;
   using C = C_t<T>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ C sm[4 * kMaxGroup / 32];
+  __shared__ C sm[3 * kMaxGroup / 32];
   const int G = 1 << gl, lane = threadIdx.x & (G - 1), R = blockDim.x >> gl, sub = threadIdx.x >> gl;
   C* aw = reinterpret_cast<C*>(smem_raw);
   C* ab = aw + R * n;
@@ -210,31 +198,25 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
         }
       }
     }
-    C K = 0;  // as in norm_fwd_reg
+    C mean = 0;
     if (!rms) {
-      if constexpr (kOneRound<T>) {
-        K = live ? cast<C>(x[off]) : C(0);
-      } else {
-        C s1[1] = {C(0)};
+      C s1[1] = {C(0)};
 #pragma unroll
-        for (int k = 0; k < NV; ++k) add_sum(xr[k], s1[0]);
-        group_sum(s1, G, sm);
-        K = s1[0] / static_cast<C>(n);
-      }
+      for (int k = 0; k < NV; ++k) add_sum(xr[k], s1[0]);
+      group_sum(s1, G, sm);
+      mean = s1[0] / static_cast<C>(n);
     }
-    C s[4] = {C(0), C(0), C(0), C(0)};
+    C s[3] = {C(0), C(0), C(0)};
 #pragma unroll
     for (int k = 0; k < NV; ++k) {
       const int c0 = (k * G + lane) * W<T>;
       const Chunk<T> wv = has_w && c0 < n ? load_chunk(wgt, c0, n, vec) : Chunk<T>{};
-      add_deviations(xr[k], gr[k], wv, has_w, c0, n, K, s);
+      add_deviations(xr[k], gr[k], wv, has_w, c0, n, mean, s);
     }
     group_sum(s, G, sm);
     if (!live) continue;
-    // sum t (x - mean) = sum t (x - K) - d sum t.
-    const C d = kOneRound<T> && !rms ? s[0] / static_cast<C>(n) : C(0);
-    const C mean = K + d, rstd = C(1) / sqrt(max(s[1] / static_cast<C>(n) - d * d, C(0)) + eps);
-    const C mt = rms ? C(0) : s[2] / static_cast<C>(n), mtx = rstd * (s[3] - d * s[2]) / static_cast<C>(n);
+    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
+    const C mt = rms ? C(0) : s[1] / static_cast<C>(n), mtx = rstd * s[2] / static_cast<C>(n);
     T* dxr = dx + off;
 #pragma unroll
     for (int k = 0; k < NV; ++k) {
@@ -265,7 +247,7 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
                     C_t<T>* __restrict__ pw, C_t<T>* __restrict__ pb, int64_t rows, int64_t n, bool vec, bool rms,
                     C_t<T> eps) {
   using C = C_t<T>;
-  __shared__ C sm[4 * kMaxGroup / 32];
+  __shared__ C sm[3 * kMaxGroup / 32];
   const int G = blockDim.x, lane = threadIdx.x;
   C* mw = pw + int64_t(blockIdx.x) * n;
   C* mb = rms ? mw : pb + int64_t(blockIdx.x) * n;
@@ -280,14 +262,14 @@ __global__ void __launch_bounds__(kMaxGroup, 1)
       group_sum(s1, G, sm);
       mean = s1[0] / static_cast<C>(n);
     }
-    C s[4] = {C(0), C(0), C(0), C(0)};
+    C s[3] = {C(0), C(0), C(0)};
     for_chunks(pxg, n, vec, lane, G, [&](const Chunk<T>(&v)[2], int64_t c0) {
       const Chunk<T> wv = has_w ? load_chunk(wgt, c0, n, vec) : Chunk<T>{};
       add_deviations(v[0], v[1], wv, has_w, c0, n, mean, s);
     });
     group_sum(s, G, sm);
-    const C rstd = C(1) / sqrt(s[1] / static_cast<C>(n) + eps);
-    const C mt = rms ? C(0) : s[2] / static_cast<C>(n), mtx = rstd * s[3] / static_cast<C>(n);
+    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
+    const C mt = rms ? C(0) : s[1] / static_cast<C>(n), mtx = rstd * s[2] / static_cast<C>(n);
     T* pd = dx + row * n;
     for_chunks(pxg, n, vec, lane, G, [&](const Chunk<T>(&v)[2], int64_t c0) {
       const Chunk<T> wv = has_w ? load_chunk(wgt, c0, n, vec) : Chunk<T>{};

@@ -98,24 +98,21 @@ __device__ __forceinline__ void add_sum(const Chunk<T>& xv, C& s) {
   for (int e = 0; e < W<T>; ++e) s += cast<C>(xv.v[e]);
 }
 
-/** Adds one chunk's terms of a row's sums around K (elements c0 .. before n), d = x - K:
- * s[0] += d, s[1] += d^2 and, for the backward pass (N = 4, t = g w or g without a weight),
- * s[2] += t and s[3] += t d. */
+/** Adds one chunk's terms of a row's second sums (elements c0 .. before n), d = x - mean:
+ * s[0] += d^2 and, for the backward pass (N = 3, t = g w or g without a weight), s[1] += t and
+ * s[2] += t d. */
 template <int N, typename T, typename I, typename C>
 __device__ __forceinline__ void add_deviations(const Chunk<T>& xv, const Chunk<T>& gv, const Chunk<T>& wv, bool has_w,
-                                               I c0, I n, C K, C (&s)[N]) {
+                                               I c0, I n, C mean, C (&s)[N]) {
 #pragma unroll
   for (int e = 0; e < W<T>; ++e) {
-    const C d = cast<C>(xv.v[e]) - K;
-    if (c0 + e < n) {
-      s[0] += d;
-      s[1] += d * d;
-    }
-    if constexpr (N == 4) {
+    const C d = cast<C>(xv.v[e]) - mean;
+    if (c0 + e < n) s[0] += d * d;
+    if constexpr (N == 3) {
       const C gg = cast<C>(gv.v[e]);
       const C t = has_w ? gg * cast<C>(wv.v[e]) : gg;  // 0 past n: g is loaded as zeros there
-      s[2] += t;
-      s[3] += t * d;
+      s[1] += t;
+      s[2] += t * d;
     }
   }
 }
