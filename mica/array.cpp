@@ -1,5 +1,6 @@
 #include "mica/array.h"
 
+#include "mica/ops.h"
 #include "mica/primitives/primitive.h"
 #include "mica/transforms.h"
 #include "mica/types/cast.h"
@@ -109,6 +110,29 @@ array::array(allocator::Buffer data, Shape shape, Dtype dtype, Deleter deleter)
   set_data(data, std::move(deleter));
 }
 
+array::array(void* data, Shape shape, Dtype dtype, const std::function<void(void*)>& deleter)
+    : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
+  set_data(allocator::Buffer{data, nbytes()}, [deleter](allocator::Buffer b) {
+    if (deleter) deleter(b.ptr);
+  });
+}
+
+array array::ArrayIterator::operator*() const {
+  Shape start(arr_->ndim(), 0), stop = arr_->shape();
+  start[0] = idx_;
+  stop[0] = idx_ + 1;
+  return squeeze(slice(*arr_, start, stop), 0);
+}
+
+array::ArrayIterator array::begin() const {
+  if (ndim() == 0) throw std::invalid_argument("[array::begin] expected an array with at least one dimension, got a 0-d array.");
+  return ArrayIterator(*this, 0);
+}
+array::ArrayIterator array::end() const {
+  if (ndim() == 0) throw std::invalid_argument("[array::end] expected an array with at least one dimension, got a 0-d array.");
+  return ArrayIterator(*this, shape(0));
+}
+
 array::array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive, std::vector<array> inputs)
     : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype, std::move(primitive), std::move(inputs))) {}
 
@@ -119,9 +143,6 @@ array::array(double val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{
 array::array(std::initializer_list<float> data) : array(data.begin(), Shape{static_cast<int32_t>(data.size())}, float32) {}
 array::array(std::initializer_list<int> data, Dtype dtype)
     : array(data.begin(), Shape{static_cast<int32_t>(data.size())}, dtype) {}
-array::array(std::initializer_list<double> data, Dtype dtype)
-    : array(data.begin(), Shape{static_cast<int32_t>(data.size())}, dtype) {}
-
 std::vector<array> array::make_arrays(std::vector<Shape> shapes, const std::vector<Dtype>& dtypes,
                                       const std::shared_ptr<Primitive>& primitive,
                                       const std::vector<array>& inputs) {

@@ -46,6 +46,15 @@ struct ArrayData {
 };
 
 namespace detail {
+// The dtype a C++ element type gives when none is asked for: its own, except double, which
+// gives float32 as in MLX (float64 runs on the CPU only; ask for it).
+template <typename T>
+Dtype default_dtype() {
+  if constexpr (std::is_same_v<T, double>) return float32;
+  else return TypeToDtype<T>();
+}
+template <typename T>
+struct Nested;
 // Writes `n` values of type T converted to `dtype` into `dst`.
 template <typename T>
 void convert_into(const T* src, size_t n, Dtype dtype, void* dst);
@@ -82,19 +91,34 @@ class array {
   /** A 1-d array from a list. */
   template <typename T>
     requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
-  array(std::initializer_list<T> data, Dtype dtype = TypeToDtype<T>());
+  array(std::initializer_list<T> data, Dtype dtype = detail::default_dtype<T>());
   array(std::initializer_list<float> data);
+  /** Also `array({}, dtype)`: an empty 1-d array. */
   array(std::initializer_list<int> data, Dtype dtype);
-  array(std::initializer_list<double> data, Dtype dtype = float32);
   /** An array with `shape` from `data` (a list), converted to `dtype`. */
   template <typename T>
     requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
-  array(std::initializer_list<T> data, Shape shape, Dtype dtype = TypeToDtype<T>());
-  /** An array with `shape` reading shape-product elements from iterator `data`. */
-  template <typename It, typename = decltype(*std::declval<It>())>
-  array(It data, Shape shape, Dtype dtype = TypeToDtype<std::decay_t<decltype(*std::declval<It>())>>());
+  array(std::initializer_list<T> data, Shape shape, Dtype dtype = detail::default_dtype<T>());
+  /** A 2-d array from nested lists (rows of equal length), as {{1, 2}, {3, 4}}. */
+  template <typename T>
+    requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
+  array(std::initializer_list<std::initializer_list<T>> data, Dtype dtype = detail::default_dtype<T>());
+  /** A 3-d array from lists nested three deep. */
+  template <typename T>
+    requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
+  array(std::initializer_list<std::initializer_list<std::initializer_list<T>>> data,
+        Dtype dtype = detail::default_dtype<T>());
+  /** An array with `shape` reading shape-product elements from iterator `data` (any input
+   * iterator: pointers, std::vector<bool>'s proxies; a range of doubles gives float32, as MLX). */
+  template <typename It, typename V = typename std::iterator_traits<It>::value_type>
+    requires(!std::is_void_v<V>)
+  array(It data, Shape shape, Dtype dtype = detail::default_dtype<V>());
   /** An array over an existing buffer; `deleter` releases it. */
   array(allocator::Buffer data, Shape shape, Dtype dtype, Deleter deleter = allocator::free);
+  /** An array over external memory, without a copy (MLX's constructor): `data` holds
+   * shape-product elements of `dtype` in row-major order and stays valid until `deleter(data)`,
+   * called when the last array using it goes away. */
+  array(void* data, Shape shape, Dtype dtype, const std::function<void(void*)>& deleter);
   /** A lazy node: computed by `primitive` from `inputs`. */
   array(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive, std::vector<array> inputs);
   /** Several lazy nodes sharing one primitive (a multi-output op). */
@@ -152,6 +176,36 @@ class array {
   int64_t offset() const { return desc_->byte_offset / static_cast<int64_t>(itemsize()); }  // in elements
   /** Byte offset of the first element into the buffer (the same on the host and the GPU). */
   int64_t byte_offset() const { return desc_->byte_offset; }
+  /** The data record this array's elements live in, shared by its views (MLX's name). */
+  const std::shared_ptr<ArrayData>& data_shared_ptr() const { return desc_->data; }
+
+  /** Iteration over the first axis, as MLX: each step is a lazy (ndim - 1)-d slice. */
+  class ArrayIterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = array;
+    using difference_type = std::ptrdiff_t;
+    ArrayIterator(const array& a, int index) : arr_(&a), idx_(index) {}
+    array operator*() const;
+    ArrayIterator& operator++() {
+      ++idx_;
+      return *this;
+    }
+    ArrayIterator operator++(int) {
+      ArrayIterator t = *this;
+      ++idx_;
+      return t;
+    }
+    bool operator==(const ArrayIterator& o) const { return arr_ == o.arr_ && idx_ == o.idx_; }
+    bool operator!=(const ArrayIterator& o) const { return !(*this == o); }
+
+   private:
+    const array* arr_;
+    int idx_;
+  };
+  /** Throws std::invalid_argument for a 0-d array. */
+  ArrayIterator begin() const;
+  ArrayIterator end() const;
 
   bool has_primitive() const { return desc_->primitive != nullptr; }
   Primitive& primitive() const { return *desc_->primitive; }
@@ -224,6 +278,8 @@ class array {
   };
   template <typename It>
   void init(It src);
+  template <typename T>
+  array(detail::Nested<T>&& n, Dtype dtype);
   /** Gives a 0-d array its inline buffer (see Data::small). */
   void set_scalar_data();
   /** Host address of the first element: brings the data to the host if only the GPU has it. */
@@ -241,17 +297,57 @@ Strides row_strides(const Shape& shape);
 
 template <typename It>
 void array::init(It src) {
-  using T = std::decay_t<decltype(*src)>;
+  using T = typename std::iterator_traits<It>::value_type;
   auto tmp = std::make_unique<T[]>(size());
   for (size_t i = 0; i < size(); ++i, ++src) tmp[i] = *src;
   set_data(allocator::malloc(nbytes()));
   detail::convert_into<T>(tmp.get(), size(), dtype(), host_ptr());
 }
 
-template <typename It, typename>
+template <typename It, typename V>
+  requires(!std::is_void_v<V>)
 array::array(It data, Shape shape, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(std::move(shape), dtype)) {
   init(data);
 }
+
+namespace detail {
+// The leaves of lists nested `depth` deep, in order, and their shape; every list at one depth
+// must have the length of the first.
+template <typename T>
+struct Nested {
+  Shape shape;
+  std::vector<T> flat;
+  template <typename L>
+  void add(const std::initializer_list<L>& l, size_t depth) {
+    if (shape.size() == depth) shape.push_back(static_cast<int32_t>(l.size()));
+    if (static_cast<size_t>(shape[depth]) != l.size()) {
+      throw std::invalid_argument("[array] expected nested lists of one length per depth, got lengths " +
+                                  std::to_string(shape[depth]) + " and " + std::to_string(l.size()) + " at depth " +
+                                  std::to_string(depth) + ".");
+    }
+    if constexpr (std::is_same_v<L, T>) flat.insert(flat.end(), l.begin(), l.end());
+    else for (const auto& inner : l) add(inner, depth + 1);
+  }
+  template <typename L>
+  Nested(const std::initializer_list<L>& l, size_t ndim) {
+    add(l, 0);
+    while (shape.size() < ndim) shape.push_back(0);  // empty lists inside
+  }
+};
+}  // namespace detail
+
+template <typename T>
+  requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
+array::array(std::initializer_list<std::initializer_list<T>> data, Dtype dtype)
+    : array(detail::Nested<T>(data, 2), dtype) {}
+
+template <typename T>
+  requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
+array::array(std::initializer_list<std::initializer_list<std::initializer_list<T>>> data, Dtype dtype)
+    : array(detail::Nested<T>(data, 3), dtype) {}
+
+template <typename T>
+array::array(detail::Nested<T>&& n, Dtype dtype) : array(n.flat.begin(), n.shape, dtype) {}
 
 template <typename T>
 array::array(T val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
