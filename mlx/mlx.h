@@ -3,6 +3,7 @@
 #pragma once
 #include "mica/graph_utils.h"
 #include "mica/mica.h"
+#include "mlx/fft.h"
 
 namespace mlx {
 namespace core = ::mica;

@@ -13,7 +13,8 @@ what=${1:-all}
 if [ "$what" = fetch ]; then
   mkdir -p .devdeps && cd .devdeps &&
     apt-get download libdnnl-dev libdnnl2 libzip-dev libzip4 nlohmann-json3-dev libgtest-dev libbenchmark-dev \
-      libbenchmark1debian
+      libbenchmark1debian liblapack-dev liblapack3 libblas3 libgfortran5 libquadmath0 libkissfft-dev \
+      libkissfft-float131
   cd .. && scripts/fetch_cudnn_frontend.sh .devdeps/cudnn_frontend
   exit
 fi
@@ -24,7 +25,8 @@ if [ ! -d "$deps/usr" ]; then
   for f in .devdeps/*.deb; do dpkg -x "$f" "$deps"; done
 fi
 export CMAKE_PREFIX_PATH=$deps/usr
-export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+# Reference LAPACK and BLAS (unpacked, so without Debian's alternatives links) sit in lapack/ and blas/.
+export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu:$deps/usr/lib/x86_64-linux-gnu/lapack:$deps/usr/lib/x86_64-linux-gnu/blas:${LD_LIBRARY_PATH:-}
 # cuDNN from PyTorch's nvidia-cudnn wheel (its sub-libraries load from the library path).
 cudnn_dir=$(python3 -c "import nvidia.cudnn as c; print(list(c.__path__)[0])" 2>/dev/null) &&
   export LD_LIBRARY_PATH=$cudnn_dir/lib:$LD_LIBRARY_PATH

@@ -23,6 +23,29 @@ def best(fn, reps=10):
     return t
 
 
+def fft_cases(rng):
+    """fft_bench's cases (NumPy 2 transforms complex64 and float32 in single precision, as mica)."""
+    def cplx(shape):
+        re, im = rng.random(shape, dtype=np.float32), rng.random(shape, dtype=np.float32)
+        return (re * 2 - 1 + 1j * (im * 2 - 1)).astype(np.complex64)
+
+    c20, r20 = cplx(1 << 20), rng.random(1 << 20, dtype=np.float32) * 2 - 1
+    cprime, c1k, c1000 = cplx(1048573), cplx((1024, 1024)), cplx((4096, 1000))
+    r1k, bins = rng.random((1024, 1024), dtype=np.float32), cplx((1 << 19) + 1)
+    return {
+        "fft_2^20": lambda: np.fft.fft(c20),
+        "ifft_2^20": lambda: np.fft.ifft(c20),
+        "rfft_2^20": lambda: np.fft.rfft(r20),
+        "irfft_2^20": lambda: np.fft.irfft(bins),
+        "fft_prime_1048573": lambda: np.fft.fft(cprime),
+        "fft_rows_1024x1024": lambda: np.fft.fft(c1k),
+        "fft_cols_1024x1024": lambda: np.fft.fft(c1k, axis=0),
+        "fft2_1024x1024": lambda: np.fft.fft2(c1k),
+        "rfft2_1024x1024": lambda: np.fft.rfft2(r1k),
+        "fft_rows_4096x1000": lambda: np.fft.fft(c1000),
+    }
+
+
 def numpy_cases():
     rng = np.random.default_rng(0)
     n = 1 << 24
@@ -57,6 +80,7 @@ def numpy_cases():
         return y
 
     return {
+        **{key: best(fn, 5) for key, fn in fft_cases(rng).items()},
         "add_2^24": best(lambda: np.add(a, b)),
         "exp_2^24": best(lambda: np.exp(a)),
         "sum_2^24": best(lambda: a.sum()),
@@ -75,7 +99,7 @@ def numpy_cases():
 
 def mica_cases(build):
     results = {}
-    for exe in ("elementwise_bench", "reduce_bench", "matmul_bench"):
+    for exe in ("elementwise_bench", "reduce_bench", "matmul_bench", "fft_bench"):
         path = os.path.join(build, "benchmarks", exe)
         out = subprocess.run([path], check=True, capture_output=True, text=True).stdout
         sys.stdout.write(out)

@@ -108,6 +108,26 @@ void reductions() {
   GUIDE_CHECK(top.shape() == (mx::Shape{1, 1}) && top.item<int>() == 11, "max with keepdims");
 }
 
+void fourier() {
+  // [snippet: fft]
+  mx::array t = mx::arange(0.0, 1.0, 1.0 / 64);                 // 64 samples over one second
+  mx::array signal = mx::sin(t * (2 * 3.14159265 * 5));          // a 5 Hz sine
+  mx::array spectrum = mx::fft::rfft(signal);                    // complex64, 64 / 2 + 1 = 33 bins
+  mx::array freqs = mx::fft::rfftfreq(64, 1.0 / 64);             // 0, 1, ..., 32 (Hz)
+  mx::array peak = mx::argmax(mx::abs(spectrum));                // bin 5, the 5 Hz line
+  mx::array back = mx::fft::irfft(spectrum, 64, -1);             // n = 64 along axis -1
+  mx::array unitary = mx::fft::fft(signal, -1, mx::fft::FFTNorm::Ortho);  // norm="ortho"
+  // [end]
+  GUIDE_CHECK(spectrum.dtype() == mx::complex64 && spectrum.shape() == (mx::Shape{33}), "33 complex bins");
+  GUIDE_CHECK(mx::take(freqs, 32).item<float>() == 32.0f, "the last bin is 32 Hz");
+  GUIDE_CHECK(peak.item<uint32_t>() == 5, "the peak is at 5 Hz");
+  GUIDE_CHECK(mx::max(mx::abs(back - signal)).item<float>() < 1e-5f, "irfft inverts rfft");
+  // Parseval with norm="ortho": the transform keeps the energy.
+  float energy = mx::sum(mx::square(signal)).item<float>();
+  float unitary_energy = mx::sum(mx::square(mx::abs(unitary))).item<float>();
+  GUIDE_CHECK(std::fabs(unitary_energy - energy) < 1e-3f * energy, "ortho keeps energy");
+}
+
 void laziness() {
   // [snippet: lazy]
   mx::array r = mx::sqrt(mx::linspace(0.0, 1.0, 5));  // a graph, not numbers (yet)
@@ -140,6 +160,7 @@ int main() {
   guide::run("broadcasting", broadcasting);
   guide::run("indexing", indexing);
   guide::run("reductions", reductions);
+  guide::run("fft", fourier);
   guide::run("lazy", laziness);
   guide::run("files", files);
   return guide::finish("from_numpy");

@@ -44,6 +44,11 @@
   X(Sort, sort, U, K) X(ArgSort, sort, U, K) X(Partition, sort, U, K) X(ArgPartition, sort, U, K)      \
   /* random */                                                                              \
   X(RandomBits, random, U, K)                                                                  \
+  /* linalg (LAPACK on the CPU) */                                                          \
+  X(Inverse, linalg, U, F) X(Cholesky, linalg, U, F) X(SolveTriangular, linalg, U, F) X(LUF, linalg, M, F)   \
+  X(QRF, linalg, M, F) X(SVD, linalg, M, F) X(Eig, linalg, M, F) X(Eigh, linalg, M, F)                    \
+  /* fft */                                                                                 \
+  X(FFT, fft, U, F)                                                                            \
   /* fused (fast::) */                                                                      \
   X(LayerNorm, fused, U, K) X(LayerNormVjp, fused, M, K) X(RMSNorm, fused, U, K) X(RMSNormVjp, fused, M, K) \
   X(Gelu, fused, U, K) X(AdamStep, fused, M, K) X(CrossEntropy, fused, M, K) X(CrossEntropyVjp, fused, U, K) \

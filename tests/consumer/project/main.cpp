@@ -3,6 +3,7 @@
 
 #include "mlx/array.h"
 #include "mlx/dtype.h"
+#include "mlx/linalg.h"
 #include "mlx/ops.h"
 #include "mlx/random.h"
 #include "mlx/transforms.h"
@@ -19,6 +20,10 @@ int main() {
   auto w = mx::random::normal({2, 2}, mx::float32, 0.0f, 1.0f, mx::random::key(0));
   auto m = mx::matmul(z, w);
   mx::eval({m});
+  // mlx::core::linalg, through LAPACK (mica's private dependency).
+  auto sq = mx::array({4.0f, 1.0f, 1.0f, 3.0f}, {2, 2});
+  if (mx::linalg::det(sq).item<float>() != 11.0f) return 1;
+  if (mx::linalg::inv(sq).shape(0) != 2) return 1;
   mx::array a({1, 2, 3});
   mx::array b({4, 5, 6});
   std::cout << a + b << std::endl;
