@@ -10,21 +10,12 @@
 #include <vector>
 
 #include "bench.h"
+#include "inputs.h"
 #include "mica/mica.h"
 
 namespace mx = mica;
 
 namespace {
-mx::array random_input(mx::Shape shape, uint32_t seed) {
-  size_t n = 1;
-  for (auto d : shape) n *= d;
-  std::vector<float> v(n);
-  for (auto& x : v) {
-    seed = seed * 1664525u + 1013904223u;
-    x = static_cast<float>(seed >> 8) / static_cast<float>(1 << 24) * 2.0f - 1.0f;
-  }
-  return mx::array(v.begin(), shape, mx::float32);
-}
 
 mx::array composed(const mx::array& q, const mx::array& k, const mx::array& v, float scale, bool causal) {
   mx::array s = mx::matmul(q * scale, mx::swapaxes(k, -1, -2));
