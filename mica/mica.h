@@ -5,6 +5,7 @@
 #include "mica/autocast.h"
 #include "mica/device.h"
 #include "mica/dtype.h"
+#include "mica/einsum.h"
 #include "mica/fast.h"
 #include "mica/fft.h"
 #include "mica/graph_utils.h"

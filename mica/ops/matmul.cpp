@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <set>
 
 #include "mica/autocast.h"
+#include "mica/einsum.h"
 #include "mica/ops/binary.h"
 #include "mica/ops/movement.h"
 #include "mica/ops/reduce.h"
@@ -209,7 +212,7 @@ array tensordot(const array& a, const array& b, const std::vector<int>& axes_a, 
 
 // ---------------------------------------------------------------------------------------------
 // einsum: parse the subscripts into integer labels, take diagonals of repeated labels, then
-// fold the operands left to right; each step sums out labels nobody needs any more and either
+// fold them in the greedy path's order; each step sums out labels nobody needs any more and either
 // multiplies (no shared label to contract) or runs one batched matmul.
 
 namespace {
@@ -347,7 +350,16 @@ Operand fold(Operand a, Operand b, const std::set<int>& keep, const std::map<int
 }
 }  // namespace
 
-array einsum(const std::string& subscripts, const std::vector<array>& operands, StreamOrDevice s) {
+namespace {
+// The operands of an einsum as labelled arrays (diagonals of repeated labels taken), the
+// output's labels and every label's size.
+struct Parsed {
+  std::vector<Operand> ops;
+  std::vector<int> out;
+  std::map<int, int> size;
+};
+
+Parsed parse_einsum(const std::string& subscripts, const std::vector<array>& operands, StreamOrDevice s) {
   size_t arrow = subscripts.find("->");
   std::string lhs = subscripts.substr(0, arrow);
   std::vector<std::string> terms;
@@ -438,17 +450,202 @@ array einsum(const std::string& subscripts, const std::vector<array>& operands, 
       op.labels.push_back(l);
     }
   }
-  std::set<int> out_set(out.begin(), out.end());
-  Operand cur = ops[0];
-  for (size_t i = 1; i < ops.size(); ++i) {
-    std::set<int> keep = out_set;
-    for (size_t j = i + 1; j < ops.size(); ++j) keep.insert(ops[j].labels.begin(), ops[j].labels.end());
-    cur = fold(std::move(cur), ops[i], keep, size, s);
+  return {std::move(ops), std::move(out), std::move(size)};
+}
+
+// ---- the contraction order: numpy's (and MLX's) greedy path ----
+// At each step, of the pairs of operands that share a label (all pairs when none do), contract
+// the one that removes the most elements (input sizes minus the result's), then the cheapest;
+// ties go to the first pair found. Intermediates larger than the largest input or output, and
+// steps that would make the path dearer than the naive contraction, are not taken.
+using LabelSet = std::set<int>;
+
+double size_of(const LabelSet& ls, const std::map<int, int>& size) {
+  double n = 1;
+  for (int l : ls) n *= size.at(l);
+  return n;
+}
+// Multiply-adds of contracting `labels` over `terms` operands (one more when labels are summed).
+double flop_count(const LabelSet& labels, bool inner, int terms, const std::map<int, int>& size) {
+  return size_of(labels, size) * (std::max(1, terms - 1) + (inner ? 1 : 0));
+}
+
+struct Contraction {
+  LabelSet result, removed, contracted;
+  std::vector<LabelSet> sets;  // the operands after it: the others in order, then the result
+};
+Contraction contract_sets(const std::vector<int>& pos, const std::vector<LabelSet>& sets, const LabelSet& out) {
+  Contraction c;
+  LabelSet remain = out;
+  for (int k = 0; k < static_cast<int>(sets.size()); ++k) {
+    if (std::find(pos.begin(), pos.end(), k) != pos.end()) {
+      c.contracted.insert(sets[k].begin(), sets[k].end());
+    } else {
+      c.sets.push_back(sets[k]);
+      remain.insert(sets[k].begin(), sets[k].end());
+    }
   }
+  for (int l : c.contracted) (remain.count(l) ? c.result : c.removed).insert(l);
+  c.sets.push_back(c.result);
+  return c;
+}
+
+struct Candidate {
+  double neg_removed, cost;
+  int i, j;
+  std::vector<LabelSet> sets;
+};
+std::optional<Candidate> candidate(int i, int j, const std::vector<LabelSet>& sets, const LabelSet& out,
+                                   const std::map<int, int>& size, double limit, double path_cost, double naive) {
+  Contraction c = contract_sets({i, j}, sets, out);
+  const double new_size = size_of(c.result, size);
+  if (new_size > limit) return std::nullopt;
+  const double removed = size_of(sets[i], size) + size_of(sets[j], size) - new_size;
+  const double cost = flop_count(c.contracted, !c.removed.empty(), 2, size);
+  if (path_cost + cost > naive) return std::nullopt;
+  return Candidate{-removed, cost, i, j, std::move(c.sets)};
+}
+
+std::vector<std::vector<int>> greedy_path(std::vector<LabelSet> sets, const LabelSet& out,
+                                          const std::map<int, int>& size, double limit, double naive) {
+  const int n = static_cast<int>(sets.size());
+  if (n <= 2) {
+    std::vector<int> all(n);
+    std::iota(all.begin(), all.end(), 0);
+    return {all};
+  }
+  std::vector<std::vector<int>> path;
+  std::vector<Candidate> known;
+  double path_cost = 0;
+  std::vector<std::pair<int, int>> pairs;  // the pairs to look at this round
+  for (int i = 0; i < n; ++i) {
+    for (int j = i + 1; j < n; ++j) pairs.emplace_back(i, j);
+  }
+  auto disjoint = [](const LabelSet& a, const LabelSet& b) {
+    for (int l : a) {
+      if (b.count(l)) return false;
+    }
+    return true;
+  };
+  for (int round = 0; round < n - 1; ++round) {
+    for (auto [i, j] : pairs) {
+      if (disjoint(sets[i], sets[j])) continue;
+      if (auto c = candidate(i, j, sets, out, size, limit, path_cost, naive)) known.push_back(std::move(*c));
+    }
+    if (known.empty()) {  // only outer products are left
+      const int m = static_cast<int>(sets.size());
+      for (int i = 0; i < m; ++i) {
+        for (int j = i + 1; j < m; ++j) {
+          if (auto c = candidate(i, j, sets, out, size, limit, path_cost, naive)) known.push_back(std::move(*c));
+        }
+      }
+      if (known.empty()) {
+        std::vector<int> all(sets.size());
+        std::iota(all.begin(), all.end(), 0);
+        path.push_back(all);
+        break;
+      }
+    }
+    size_t best = 0;
+    for (size_t k = 1; k < known.size(); ++k) {
+      if (std::make_pair(known[k].neg_removed, known[k].cost) <
+          std::make_pair(known[best].neg_removed, known[best].cost)) {
+        best = k;
+      }
+    }
+    Candidate chosen = known[best];
+    // The other candidates stay valid if they do not use the two operands just contracted:
+    // their positions shift, and their operand lists take the new result.
+    std::vector<Candidate> kept;
+    const int bx = chosen.i, by = chosen.j;
+    for (auto& c : known) {
+      if (c.i == bx || c.i == by || c.j == bx || c.j == by) continue;
+      c.sets.erase(c.sets.begin() + (by - (by > c.i) - (by > c.j)));
+      c.sets.erase(c.sets.begin() + (bx - (bx > c.i) - (bx > c.j)));
+      c.sets.insert(c.sets.end() - 1, chosen.sets.back());
+      c.i -= (c.i > bx) + (c.i > by);
+      c.j -= (c.j > bx) + (c.j > by);
+      kept.push_back(std::move(c));
+    }
+    known = std::move(kept);
+    sets = chosen.sets;
+    const int fresh = static_cast<int>(sets.size()) - 1;
+    pairs.clear();
+    for (int i = 0; i < fresh; ++i) pairs.emplace_back(i, fresh);
+    path.push_back({bx, by});
+    path_cost += chosen.cost;
+  }
+  return path;
+}
+
+// The path and its report for parsed operands (see einsum_path).
+std::pair<std::vector<std::vector<int>>, std::string> plan_einsum(const Parsed& p, const std::string& subscripts) {
+  std::vector<LabelSet> sets;
+  LabelSet all, out(p.out.begin(), p.out.end());
+  size_t total_labels = 0;
+  for (const auto& op : p.ops) {
+    sets.emplace_back(op.labels.begin(), op.labels.end());
+    all.insert(op.labels.begin(), op.labels.end());
+    total_labels += sets.back().size();
+  }
+  const int n = static_cast<int>(sets.size());
+  const double naive = flop_count(all, total_labels > all.size(), n, p.size);
+  double limit = size_of(out, p.size);
+  for (const auto& st : sets) limit = std::max(limit, size_of(st, p.size));
+  std::vector<std::vector<int>> path = greedy_path(sets, out, p.size, limit, naive);
+  // Replay the path for its cost and widest step.
+  double opt = 0;
+  size_t scaling = 0;
+  std::vector<LabelSet> cur = sets;
+  for (const auto& step : path) {
+    Contraction c = contract_sets(step, cur, out);
+    opt += flop_count(c.contracted, !c.removed.empty(), static_cast<int>(step.size()), p.size);
+    scaling = std::max(scaling, c.contracted.size());
+    cur = std::move(c.sets);
+  }
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "  Complete contraction:  %s\n         Naive scaling:  %zu\n     Optimized scaling:  %zu\n"
+                "      Naive FLOP count:  %.0f\n  Optimized FLOP count:  %.0f\n",
+                subscripts.c_str(), all.size(), scaling, naive, opt);
+  return {path, buf};
+}
+}  // namespace
+
+std::pair<std::vector<std::vector<int>>, std::string> einsum_path(const std::string& subscripts,
+                                                                  const std::vector<array>& operands) {
+  return plan_einsum(parse_einsum(subscripts, operands, {}), subscripts);
+}
+
+array einsum(const std::string& subscripts, const std::vector<array>& operands, StreamOrDevice s) {
+  Parsed p = parse_einsum(subscripts, operands, s);
+  const auto path = plan_einsum(p, subscripts).first;
+  std::vector<Operand> ops = std::move(p.ops);
+  const std::vector<int>& out = p.out;
+  const std::set<int> out_set(out.begin(), out.end());
+  // Each step folds its operands into one (appended last); the labels kept are the output's and
+  // those of the operands not in the step.
+  for (const auto& step : path) {
+    std::vector<int> pos = step;
+    std::sort(pos.begin(), pos.end());
+    std::set<int> keep = out_set;
+    for (int k = 0; k < static_cast<int>(ops.size()); ++k) {
+      if (!std::binary_search(pos.begin(), pos.end(), k)) keep.insert(ops[k].labels.begin(), ops[k].labels.end());
+    }
+    Operand cur = ops[pos[0]];
+    for (size_t i = 1; i < pos.size(); ++i) {
+      std::set<int> keep_i = keep;
+      for (size_t j = i + 1; j < pos.size(); ++j) keep_i.insert(ops[pos[j]].labels.begin(), ops[pos[j]].labels.end());
+      cur = fold(std::move(cur), ops[pos[i]], keep_i, p.size, s);
+    }
+    for (auto it = pos.rbegin(); it != pos.rend(); ++it) ops.erase(ops.begin() + *it);
+    ops.push_back(std::move(cur));
+  }
+  Operand cur = std::move(ops.back());
   sum_out(cur, [&](int l) { return !out_set.count(l); }, s);
   array r = arrange(cur, out, s);
   Shape want;
-  for (int l : out) want.push_back(size.at(l));
+  for (int l : out) want.push_back(p.size.at(l));
   return broadcast_if(r, want, s);
 }
 

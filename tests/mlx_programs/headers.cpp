@@ -1,5 +1,5 @@
 // MLX-style program: the rest of MLX's public headers: streams and StreamContext, the backend
-// queries, random with keys, fast ops, linalg, file formats and graph export.
+// queries, random with keys, fast ops, linalg, einsum, file formats and graph export.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +9,7 @@
 #include "check.h"
 #include "mlx/backend/cuda/cuda.h"
 #include "mlx/backend/metal/metal.h"
+#include "mlx/einsum.h"
 #include "mlx/fast.h"
 #include "mlx/graph_utils.h"
 #include "mlx/io.h"
@@ -47,6 +48,11 @@ int main() {
   expect(values(mx::linalg::det(sq), {11}, {}), "linalg::det");
   expect(values(mx::linalg::inv(sq), {3.0 / 11, -1.0 / 11, -1.0 / 11, 4.0 / 11}, {2, 2}), "linalg::inv");
   expect(values(mx::linalg::norm(mx::array({3.0f, 4.0f})), {5}, {}), "linalg::norm");
+  // einsum and its contraction order.
+  auto [path, report] = mx::einsum_path("ij,jk,kl->il", {mx::ones({2, 3}), mx::ones({3, 4}), mx::ones({4, 5})});
+  expect(path == std::vector<std::vector<int>>{{1, 2}, {0, 1}} && report.find("Optimized FLOP count:  180") != std::string::npos,
+         "einsum_path");
+  expect(values(mx::einsum("ij,jk->ik", {sq, sq}), {17, 7, 7, 10}, {2, 2}), "einsum");
   // Files: safetensors and npy round trips.
   auto dir = std::filesystem::temp_directory_path() / ("mlx_program_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

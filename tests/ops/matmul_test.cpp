@@ -431,6 +431,47 @@ TEST(Einsum, Values) {
   check_einsum("ij,jk->ik", "ij,jk->ik", {random_array({2, 0}, float32), random_array({0, 3}, float32)});
 }
 
+// einsum_path: numpy's greedy order and MLX's report (paths and texts from MLX 0.32), and
+// einsum contracting in that order.
+TEST(Einsum, PathAsMlx) {
+  using Path = std::vector<std::vector<int>>;
+  auto path_of = [](const std::string& sub, const std::vector<Shape>& shapes) {
+    std::vector<array> ops;
+    for (const auto& sh : shapes) ops.push_back(ones(sh, float32));
+    return einsum_path(sub, ops);
+  };
+  auto [p1, s1] = path_of("ij,jk,kl->il", {{2, 3}, {3, 4}, {4, 5}});
+  EXPECT_EQ(p1, (Path{{1, 2}, {0, 1}}));
+  EXPECT_EQ(s1, "  Complete contraction:  ij,jk,kl->il\n         Naive scaling:  4\n     Optimized scaling:  3\n"
+                "      Naive FLOP count:  360\n  Optimized FLOP count:  180\n");
+  auto [p2, s2] = path_of("ij,jk", {{2, 3}, {3, 4}});
+  EXPECT_EQ(p2, (Path{{0, 1}}));
+  EXPECT_EQ(s2, "  Complete contraction:  ij,jk\n         Naive scaling:  3\n     Optimized scaling:  3\n"
+                "      Naive FLOP count:  48\n  Optimized FLOP count:  48\n");
+  auto [p3, s3] = path_of("ab,bc,cd,de->ae", {{10, 20}, {20, 30}, {30, 2}, {2, 10}});
+  EXPECT_EQ(p3, (Path{{1, 2}, {0, 2}, {0, 1}}));
+  EXPECT_EQ(s3, "  Complete contraction:  ab,bc,cd,de->ae\n         Naive scaling:  5\n     Optimized scaling:  3\n"
+                "      Naive FLOP count:  480000\n  Optimized FLOP count:  3600\n");
+  auto [p4, s4] = path_of("ab,bc,ca,ad->d", {{3, 4}, {4, 5}, {5, 3}, {3, 6}});
+  EXPECT_EQ(p4, (Path{{1, 2}, {0, 2}, {0, 1}}));
+  EXPECT_NE(s4.find("Optimized FLOP count:  180"), std::string::npos) << s4;
+  EXPECT_EQ(path_of("ab,bc,cd->", {{1000, 2}, {2, 1000}, {1000, 3}}).first, (Path{{1, 2}, {0, 1}}));
+  auto [p5, s5] = path_of("ab,cd,ef->abcdef", {{2, 2}, {2, 2}, {2, 2}});  // outer products only
+  EXPECT_EQ(p5, (Path{{0, 1}, {0, 1}}));
+  EXPECT_NE(s5.find("Optimized FLOP count:  80"), std::string::npos) << s5;
+  EXPECT_EQ(path_of("ii->i", {{3, 3}}).first, (Path{{0}}));
+  // The chain contracts in that order and gives the matmul chain's values.
+  array a = random_array({10, 20}, float32, -1, 1, 21), b = random_array({20, 30}, float32, -1, 1, 22);
+  array c = random_array({30, 2}, float32, -1, 1, 23), d = random_array({2, 10}, float32, -1, 1, 24);
+  array want = matmul(matmul(matmul(a, b), c), d);
+  EXPECT_TRUE(allclose(einsum("ab,bc,cd,de->ae", {a, b, c, d}), want, 1e-4, 1e-5).item<bool>());
+  array e = random_array({3, 4}, float32, -1, 1, 25), f = random_array({4, 5}, float32, -1, 1, 26);
+  array g = random_array({5, 3}, float32, -1, 1, 27), h = random_array({3, 6}, float32, -1, 1, 28);
+  array want2 = sum(expand_dims(diagonal(matmul(matmul(e, f), g)), 1) * h, 0);
+  EXPECT_TRUE(allclose(einsum("ab,bc,ca,ad->d", {e, f, g, h}), want2, 1e-4, 1e-5).item<bool>());
+  EXPECT_TRUE(throws_op<std::invalid_argument>("einsum", [&] { einsum_path("ij,jk", {a}); }));
+}
+
 TEST(Einsum, BadInputs) {
   auto f = [](Shape s, Dtype d = float32) { return random_array(s, d); };
   EXPECT_TRUE(throws_op<std::invalid_argument>("einsum", [&] { einsum("ij,jk", {f({2, 3})}); }));
