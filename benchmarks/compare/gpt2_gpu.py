@@ -3,6 +3,7 @@
 
 Usage: python3 benchmarks/compare/gpt2_gpu.py [build_dir] [--steps 50] [--batches 8,16]
                                               [--precision bf16|fp32] [--data tokens.npy]
+                                              [--grad-checkpoint] [--no-repeat]
 
 For each batch size: mica-train --preset gpt2-124m --device gpu runs N steps of AdamW at a
 constant learning rate (writing its initial weights and batches); the same model written in
@@ -11,7 +12,10 @@ bfloat16, fused AdamW) loads them and trains on the same batches. Prints tokens/
 the first five), model FLOPs utilization (6 N + 12 L T D FLOPs a token against the GPU's dense
 bf16 peak), peak GPU memory and the largest relative loss difference. Without --data the
 batches are random token ids (the loss then falls towards ln 50304's neighbourhood slowly, which
-is enough to compare the two frameworks step by step).
+is enough to compare the two frameworks step by step). mica runs twice and the two runs'
+losses and checkpoints must be bit-identical. --grad-checkpoint recomputes each block's
+activations in the backward pass on both sides (mica-train --grad-checkpoint,
+torch.utils.checkpoint), for batches that do not fit otherwise (32 x 1024).
 """
 import argparse
 import csv
@@ -47,10 +51,11 @@ def load_safetensors(path):
     return out
 
 
-def torch_run(weights, batches, layers, dims, heads, lr, wd, precision):
+def torch_run(weights, batches, layers, dims, heads, lr, wd, precision, checkpoint=False):
     import torch
     import torch.nn as tnn
     import torch.nn.functional as F
+    import torch.utils.checkpoint
 
     D, H, V = dims, heads, weights["wte.weight"].shape[0]
 
@@ -87,7 +92,7 @@ def torch_run(weights, batches, layers, dims, heads, lr, wd, precision):
         def forward(self, x):
             h = self.wte(x) + self.wpe(torch.arange(x.shape[1], device=x.device))
             for b in self.blocks:
-                h = b(h)
+                h = torch.utils.checkpoint.checkpoint(b, h, use_reentrant=False) if checkpoint else b(h)
             return self.ln_f(h) @ self.wte.weight.t()
 
     torch.manual_seed(0)
@@ -122,6 +127,8 @@ def main():
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--data", default=None)
     ap.add_argument("--no-repeat", action="store_true", help="skip the second mica run (the reproducibility check)")
+    ap.add_argument("--grad-checkpoint", action="store_true",
+                    help="recompute each block's activations in the backward pass (both sides)")
     cfg = ap.parse_args()
     import torch
 
@@ -143,7 +150,7 @@ def main():
                cfg.precision, "--data", data, "--steps", str(cfg.steps), "--batch", str(batch), "--schedule",
                "constant", "--lr", str(cfg.lr), "--clip", "0", "--weight-decay", str(cfg.weight_decay),
                "--eval-every", "0", "--sample", "0", "--save-every", str(10**9), "--out", out, "--save-init", init,
-               "--dump-batches", bpath]
+               "--dump-batches", bpath] + (["--grad-checkpoint"] if cfg.grad_checkpoint else [])
         def mica_run(cmd, out):
             p = subprocess.run(cmd, capture_output=True, text=True)
             if p.returncode != 0:
@@ -170,7 +177,7 @@ def main():
             ok &= repeat
         weights, batches = load_safetensors(init), np.load(bpath)
         t_loss, t_times, t_mem, t_name = torch_run(weights, batches, cfg.layers, 768, 12, cfg.lr, cfg.weight_decay,
-                                                   cfg.precision)
+                                                   cfg.precision, cfg.grad_checkpoint)
         T = batches.shape[2] - 1
         tokens = batch * T
         m_rate = tokens * (len(m_tps) - WARMUP) / sum(tokens / x for x in m_tps[WARMUP:])

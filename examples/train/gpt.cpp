@@ -51,7 +51,13 @@ array GPT::operator()(const array& tokens) {
   for (const auto& b : (*this)["blocks"].as_list()) {
     const auto* block = b.is_module() ? dynamic_cast<const Block*>(&b.as_module()) : nullptr;
     if (!block) throw std::invalid_argument("[GPT] expected every entry of blocks to be a Block, got " + b.kind_name());
-    x = (*block)(x);
+    if (config_.checkpoint) {
+      // Only the block's input is kept; its activations come back by running it again.
+      auto run = [block](const std::vector<array>& in) { return std::vector<array>{(*block)(in[0])}; };
+      x = nn::checkpoint(b.as_module(), run)({x})[0];
+    } else {
+      x = (*block)(x);
+    }
   }
   x = call("ln_f", x);
   if (config_.tied) return child<nn::Embedding>("wte")->as_linear(x);

@@ -18,6 +18,7 @@ struct GPTConfig {
   int dims = 256;
   int layers = 4;
   int heads = 4;
+  bool checkpoint = false;  // recompute each block's activations in the backward pass (nn::checkpoint)
 };
 
 /** Pre-norm block: x + attn(ln1(x)) with causal self-attention (nn::MultiHeadAttention with

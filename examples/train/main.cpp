@@ -61,6 +61,8 @@ training
   --eval-every N         validation loss every N steps; 0 turns it off (default 50)
   --eval-batches N       validation batches (default 8)
   --save-every N         checkpoint every N steps (default 50; always at the end)
+  --grad-checkpoint      keep only each block's input and recompute its activations in the backward
+                         pass: less memory for a third more compute (nn::checkpoint)
 fine-tuning (after the pre-training steps)
   --finetune N           N more steps with the model frozen except its biases (default 0)
   --finetune-data PATH   corpus of the fine-tuning phase (default --data)
@@ -176,6 +178,7 @@ Options parse(int argc, char** argv) {
     else if (f == "--finetune-data") o.finetune_data = value();
     else if (f == "--finetune-lr") o.finetune_lr = parse_float(f, value(), 0, 10);
     else if (f == "--lora") o.lora = int(parse_int(f, value(), 1, 1 << 16));
+    else if (f == "--grad-checkpoint") o.model.checkpoint = true;
     else if (f == "--sample") o.sample = int(parse_int(f, value(), 0, 1 << 24));
     else if (f == "--prompt") o.prompt = value();
     else if (f == "--temperature") o.temperature = parse_float(f, value(), 1e-3, 100);

@@ -159,6 +159,18 @@ p = run("--preset", "gpt2-124m", "--layers", "1", "--dims", "64", "--heads", "2"
 meta, tensors = read_safetensors(os.path.join(G, "checkpoint.safetensors"))
 check(meta.get("vocab") == "50304" and meta.get("tied") == "1" and "model.head.weight" not in tensors,
       f"gpt2-124m preset: vocabulary 50304, tied head: {meta}")
+# --grad-checkpoint recomputes each block's activations in the backward pass: the same losses and
+# the same checkpoint to the bit as the run that keeps them.
+K1, K2 = os.path.join(WORK, "K1"), os.path.join(WORK, "K2")
+kargs = ["--data", tok, "--steps", "4", "--eval-every", "0", "--sample", "0", "--layers", "2", "--dims", "32",
+         "--heads", "2", "--context", "16", "--batch", "4"]
+run(*kargs, "--out", K1)
+run(*kargs, "--out", K2, "--grad-checkpoint")
+check([r["train_loss"] for r in metrics(K1)] == [r["train_loss"] for r in metrics(K2)],
+      "--grad-checkpoint: the same losses")
+with open(os.path.join(K1, "checkpoint.safetensors"), "rb") as f1, open(os.path.join(K2, "checkpoint.safetensors"), "rb") as f2:
+    check(f1.read() == f2.read(), "--grad-checkpoint: the same checkpoint")
+
 bad_ids = os.path.join(WORK, "bad_ids.npy")
 save_npy(bad_ids, [1, 2, 400] * 100, "i")
 empty = os.path.join(WORK, "empty.txt")
