@@ -6,6 +6,7 @@
 #include "mica/ops/indexing.h"
 #include "mica/ops/matmul.h"
 #include "mica/ops/movement.h"
+#include "mica/ops/quantized.h"
 #include "mica/ops/reduce.h"
 #include "mica/ops/sort.h"
 #include "mica/ops/unary.h"
