@@ -17,13 +17,13 @@ std::vector<array> quantize(const array& w, int group_size = 64, int bits = 4, c
                             StreamOrDevice s = {});
 
 /** The inverse: scales * q + biases, (..., K) in the scales' dtype (or `dtype`). */
-array dequantize(const array& w, const array& scales, const std::optional<array>& biases = std::nullopt,
+array dequantize(const array& w, const array& scales, const std::optional<array>& biases = {},
                  std::optional<int> group_size = std::nullopt, std::optional<int> bits = std::nullopt,
                  const std::string& mode = "affine", std::optional<Dtype> dtype = std::nullopt, StreamOrDevice s = {});
 
 /** x @ w.T (transpose) or x @ w with w given quantized: today the dequantized weights times x
  * (a fused kernel is issue 16's next step). */
-array quantized_matmul(const array& x, const array& w, const array& scales, const std::optional<array>& biases = std::nullopt,
+array quantized_matmul(const array& x, const array& w, const array& scales, const std::optional<array>& biases = {},
                        bool transpose = true, std::optional<int> group_size = std::nullopt,
                        std::optional<int> bits = std::nullopt, const std::string& mode = "affine",
                        StreamOrDevice s = {});
