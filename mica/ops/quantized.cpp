@@ -86,7 +86,7 @@ array unpack(const array& w, int bits, StreamOrDevice s) {
   array sp = array(spill.begin(), {32}, uint32);
   hi = where(less(sp, array(32u, uint32), s), left_shift(hi, minimum(sp, array(31u, uint32), s), s),
              array(0u, uint32), s);
-  const uint32_t mask = (bits == 32) ? 0xffffffffu : ((1u << bits) - 1u);
+  const uint32_t mask = (1u << bits) - 1u;
   array q = bitwise_and(bitwise_or(lo, hi, s), array(mask, uint32), s);  // (..., P, 32)
   sh.back() = P * 32;
   return reshape(q, sh, s);

@@ -143,7 +143,7 @@ class Adam : public Optimizer {
     array c1, c2, decay, coef;
   };
   const Scalars& scalars(Dtype dt, std::optional<double> weight_decay);
-  std::map<std::pair<std::string, double>, Scalars> scalars_;
+  std::map<std::pair<std::string, std::optional<double>>, Scalars> scalars_;
   double beta1_, beta2_, eps_;
   bool bias_correction_;
 };

@@ -90,7 +90,7 @@ void Adam::init_single(const array& p, Tree::Dict& s) {
 array Adam::apply_single(const array& g, const array& p, Tree::Dict& s) { return adam_update(g, p, s, std::nullopt); }
 
 const Adam::Scalars& Adam::scalars(Dtype dt, std::optional<double> weight_decay) {
-  const auto key = std::make_pair(dtype_to_string(dt), weight_decay ? *weight_decay : -1.0);
+  const auto key = std::make_pair(dtype_to_string(dt), weight_decay);
   if (auto it = scalars_.find(key); it != scalars_.end()) return it->second;
   array lr = astype(state_.at("learning_rate").as_array(), dt);
   array c1 = lr, c2 = array(1.0, dt);

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <numbers>
-#include <string_view>
 
 #include "mica/ops.h"
 
@@ -18,13 +17,14 @@ array vjp_factor(const array& deriv, bool holomorphic) {
 }
 }  // namespace
 
-// DERIV is f'(x) in terms of `x` (the input) and `out` (f(x)); OP builds the primitive.
-#define MICA_UNARY_RULES(NAME, OP, DERIV)                                                               \
+// DERIV is f'(x) in terms of `x` (the input) and `out` (f(x)); OP builds the primitive; HOLO:
+// whether f is holomorphic (its complex vjp conjugates DERIV).
+#define MICA_UNARY_RULES_H(NAME, OP, DERIV, HOLO)                                                       \
   std::vector<array> NAME::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,  \
                                const std::vector<int>&, const std::vector<array>& outputs) {             \
     [[maybe_unused]] const array& x = primals[0];                                                        \
     [[maybe_unused]] const array& out = outputs[0];                                                      \
-    return {multiply(cotangents[0], vjp_factor(DERIV, std::string_view(#NAME) != "Abs"))};              \
+    return {multiply(cotangents[0], vjp_factor(DERIV, HOLO))};                                          \
   }                                                                                                      \
   std::vector<array> NAME::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,     \
                                const std::vector<int>&) {                                                \
@@ -37,7 +37,9 @@ array vjp_factor(const array& deriv, bool holomorphic) {
     return {{OP(inputs[0])}, {axes[0]}};                                                                 \
   }
 
-MICA_UNARY_RULES(Abs, abs, sign(x))
+#define MICA_UNARY_RULES(NAME, OP, DERIV) MICA_UNARY_RULES_H(NAME, OP, DERIV, true)
+
+MICA_UNARY_RULES_H(Abs, abs, sign(x), false)
 MICA_UNARY_RULES(ArcCos, arccos, -rsqrt(1.0 - square(x)))
 MICA_UNARY_RULES(ArcCosh, arccosh, rsqrt(square(x) - 1.0))
 MICA_UNARY_RULES(ArcSin, arcsin, rsqrt(1.0 - square(x)))
@@ -59,6 +61,7 @@ MICA_UNARY_RULES(Square, square, 2.0 * x)
 MICA_UNARY_RULES(Tan, tan, square(out) + 1.0)
 MICA_UNARY_RULES(Tanh, tanh, 1.0 - square(out))
 #undef MICA_UNARY_RULES
+#undef MICA_UNARY_RULES_H
 
 // Piecewise-constant (or non-numeric) outputs: the derivative is zero wherever it exists.
 #define MICA_ZERO_GRAD_RULES(NAME, OP)                                                                  \
