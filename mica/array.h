@@ -2,6 +2,7 @@
 // buffer once evaluated.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <complex>
 #include <cstdint>
 #include <functional>
@@ -85,6 +86,7 @@ class array {
  public:
   /** A 0-d array holding `val`, converted to `dtype`. */
   template <typename T>
+    requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
   explicit array(T val, Dtype dtype = TypeToDtype<T>());
   /** A 0-d array from a double scalar: float32, as MLX. */
   explicit array(double val, Dtype dtype = float32);
@@ -157,10 +159,10 @@ class array {
   const T* data() const { return static_cast<const T*>(host_ptr()); }
 
   enum Status { unscheduled, scheduled, available };
-  Status status() const { return desc_->status; }
-  bool is_available() const { return desc_->status == available; }
-  bool is_evaluated() const { return desc_->status == available; }
-  void set_status(Status s) const { desc_->status = s; }
+  Status status() const { return desc_->status.load(std::memory_order_acquire); }
+  bool is_available() const { return status() == available; }
+  bool is_evaluated() const { return status() == available; }
+  void set_status(Status s) const { desc_->status.store(s, std::memory_order_release); }
 
   struct Flags {
     bool contiguous : 1;      // elements fill data_size slots without gaps (any order)
@@ -261,7 +263,8 @@ class array {
     size_t size = 0;
     Dtype dtype;
     std::shared_ptr<Primitive> primitive;
-    Status status = unscheduled;
+    // Written by the thread that evaluates (async_eval's worker) while others build graphs.
+    std::atomic<Status> status{unscheduled};
     bool is_tracer = false;
     uint32_t position = 0;
     uint64_t mark = 0;
@@ -350,6 +353,7 @@ template <typename T>
 array::array(detail::Nested<T>&& n, Dtype dtype) : array(n.flat.begin(), n.shape, dtype) {}
 
 template <typename T>
+  requires(std::is_arithmetic_v<T> || is_half_v<T> || is_complex_v<T>)
 array::array(T val, Dtype dtype) : desc_(std::make_shared<ArrayDesc>(Shape{}, dtype)) {
   set_scalar_data();
   detail::convert_into<T>(&val, 1, dtype, host_ptr());

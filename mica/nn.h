@@ -16,6 +16,7 @@
 #include "mica/nn/layers/transformer.h"
 #include "mica/nn/layers/upsample.h"
 #include "mica/nn/losses.h"
+#include "mica/nn/member.h"
 #include "mica/nn/module.h"
 #include "mica/nn/value_and_grad.h"
 #include "mica/tree.h"

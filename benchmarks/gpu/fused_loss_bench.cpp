@@ -15,7 +15,7 @@ MICA_GPU_BENCH(fused_loss) {
     mx::eval(x, t);
     const double bytes = double(rows) * v * dt.size;
     auto loss = [&](const mx::array& a) {
-      return mx::nn::losses::cross_entropy(a, t, std::nullopt, -1, 0.0f, "mean");
+      return mx::nn::losses::cross_entropy(a, t, {.reduction = mx::nn::losses::Reduction::mean});
     };
     report("cross_entropy_fwd" + sfx, median_seconds([&] { return loss(x); }), bytes);
     auto vg = mx::value_and_grad(std::function<mx::array(const mx::array&)>(loss));

@@ -166,8 +166,8 @@ void losses() {
   // [snippet: reductions]
   mx::array logits = mx::array({2.0f, 0.0f, 0.0f, 2.0f}, {2, 2});
   mx::array labels = mx::array({0, 1});
-  mx::array per_example = nn::losses::cross_entropy(logits, labels);  // shape (2): "none" is the default
-  mx::array mean = nn::losses::cross_entropy(logits, labels, std::nullopt, -1, 0.0f, "mean");
+  mx::array per_example = nn::losses::cross_entropy(logits, labels);  // shape (2): Reduction::none is the default
+  mx::array mean = nn::losses::cross_entropy(logits, labels, {.reduction = nn::losses::Reduction::mean});
   // [end]
   GUIDE_CHECK(per_example.shape() == (mx::Shape{2}), "one loss per example by default");
   GUIDE_CHECK(mean.ndim() == 0, "mean reduces to a scalar");

@@ -105,9 +105,9 @@ struct StaleScale : nn::Module {  // wrong: keeps its own copy of the parameter
   mx::array operator()(const mx::array& x) override { return x * w_; }
 };
 
-struct Scale : nn::Module {       // right: reads the parameter from the module on every call
-  Scale() { set("w", mx::ones({3})); }
-  mx::array operator()(const mx::array& x) override { return x * param("w"); }
+struct Scale : nn::Module {       // right: nn::Param reads the module's state on every use
+  nn::Param w{this, "w", mx::ones({3})};
+  mx::array operator()(const mx::array& x) override { return x * w; }
 };
 // [end]
 

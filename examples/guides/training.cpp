@@ -22,13 +22,9 @@ namespace {
 
 // [snippet: model]
 struct MLP : nn::Module {
-  MLP(int in, int hidden, int out) {
-    set("fc1", std::make_shared<nn::Linear>(in, hidden));
-    set("fc2", std::make_shared<nn::Linear>(hidden, out));
-  }
-  mx::array operator()(const mx::array& x) override {
-    return call("fc2", nn::relu(call("fc1", x)));
-  }
+  nn::Child<nn::Linear> fc1, fc2;  // stored in the module's state as "fc1" and "fc2"
+  MLP(int in, int hidden, int out) : fc1(this, "fc1", in, hidden), fc2(this, "fc2", hidden, out) {}
+  mx::array operator()(const mx::array& x) override { return fc2(nn::relu(fc1(x))); }
 };
 // [end]
 
@@ -47,7 +43,7 @@ Dataset make_circle(int n, float radius, uint64_t seed) {
 
 // [snippet: loss]
 mx::array loss_of(MLP& model, const mx::array& x, const mx::array& y) {
-  return nn::losses::cross_entropy(model(x), y, std::nullopt, -1, 0.0f, "mean");
+  return nn::losses::cross_entropy(model(x), y, {.reduction = nn::losses::Reduction::mean});
 }
 // [end]
 
@@ -109,17 +105,20 @@ int load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer
 // out = base(x) + scale * (x down) up, with the base layer frozen: only down and up train.
 // up starts at zero, so the adapted model starts out computing exactly what the base did.
 struct LoRALinear : nn::Module {
-  LoRALinear(std::shared_ptr<nn::Module> base, int rank, float scale) : scale_(scale) {
-    const mx::array w = base->param("weight");  // (out, in)
-    base->freeze();
-    set("base", base);
-    set("down", mx::random::normal({w.shape(1), rank}, mx::float32, 0.0f, 0.1f));
-    set("up", mx::zeros({rank, w.shape(0)}));
+  nn::Child<nn::Module> base;     // the adapted layer, frozen
+  nn::Param down{this, "down"};  // (in, rank), set in the constructor
+  nn::Param up{this, "up"};      // (rank, out)
+  float scale_;                  // configuration, not a parameter: a plain member is fine
+
+  LoRALinear(std::shared_ptr<nn::Module> layer, int rank, float scale) : base(this, "base", layer), scale_(scale) {
+    const mx::array w = layer->param("weight");  // (out, in)
+    layer->freeze();
+    down = mx::random::normal({w.shape(1), rank}, mx::float32, 0.0f, 0.1f);
+    up = mx::zeros({rank, w.shape(0)});
   }
   mx::array operator()(const mx::array& x) override {
-    return call("base", x) + mx::matmul(mx::matmul(x, param("down")), param("up")) * scale_;
+    return base(x) + mx::matmul(mx::matmul(x, down), up) * scale_;
   }
-  float scale_;  // configuration, not a parameter: a member is fine
 };
 // [end]
 

@@ -28,6 +28,12 @@ class Block : public mica::nn::Module {
   Block(int dims, int heads);
   std::string name() const override { return "Block"; }
   array operator()(const array& x) const;
+
+  mica::nn::Child<mica::nn::LayerNorm> ln1;
+  mica::nn::Child<mica::nn::MultiHeadAttention> attn;
+  mica::nn::Child<mica::nn::LayerNorm> ln2;
+  mica::nn::Child<mica::nn::Linear> mlp_in;
+  mica::nn::Child<mica::nn::Linear> mlp_out;
 };
 
 /** Token and position embeddings (`wte`, `wpe`), the list `blocks`, a final LayerNorm `ln_f`
@@ -42,7 +48,15 @@ class GPT : public mica::nn::Module {
   const GPTConfig& config() const { return config_; }
 
  private:
-  GPTConfig config_;
+  GPTConfig config_;  // first: the members below are built from it
+
+ public:
+  mica::nn::Child<mica::nn::Embedding> wte{this, "wte", config_.vocab, config_.dims};
+  mica::nn::Child<mica::nn::Embedding> wpe{this, "wpe", config_.context, config_.dims};
+  mica::nn::ChildList<Block> blocks{this, "blocks"};
+  mica::nn::Child<mica::nn::LayerNorm> ln_f{this, "ln_f", config_.dims};
+  mica::nn::Child<mica::nn::Linear> head{
+      this, "head", config_.tied ? nullptr : std::make_shared<mica::nn::Linear>(config_.dims, config_.vocab, false)};
 };
 
 /** y = linear(x) + scale (x A) B with the wrapped Linear frozen and A (in, r), B (r, out) trained;
@@ -56,6 +70,11 @@ class LoRALinear : public mica::nn::Module {
 
  private:
   float scale_;
+
+ public:
+  mica::nn::Child<mica::nn::Module> linear;  // the wrapped layer, frozen
+  mica::nn::Param lora_a{this, "lora_a"};      // (in, rank)
+  mica::nn::Param lora_b{this, "lora_b"};      // (rank, out)
 };
 
 /** Replaces each block's query and value projections with LoRALinear adapters of the given rank. */

@@ -282,7 +282,7 @@ std::shared_ptr<optim::Optimizer> make_optimizer(const Options& o, bool finetune
     lr = warm > 0 ? optim::join_schedules({optim::linear_schedule(peak / warm, peak, warm), decay}, {warm}) : decay;
   }
   // Bias correction on, as PyTorch's AdamW (benchmarks/compare checks the two agree).
-  return std::make_shared<optim::AdamW>(lr, std::pair{0.9, 0.999}, 1e-8, o.weight_decay, true);
+  return std::make_shared<optim::AdamW>(lr, optim::AdamWOptions{.weight_decay = o.weight_decay, .bias_correction = true});
 }
 
 mx::array batch_loss(GPT& model, const mx::array& batch, bool bf16) {
@@ -293,8 +293,8 @@ mx::array batch_loss(GPT& model, const mx::array& batch, bool bf16) {
   mx::array x = mx::slice(batch, {0, 0}, {batch.shape(0), T});
   mx::array y = mx::slice(batch, {0, 1}, {batch.shape(0), T + 1});
   mx::array logits = model(x);
-  return nn::losses::cross_entropy(mx::reshape(logits, {-1, logits.shape(-1)}), mx::reshape(y, {-1}), std::nullopt, -1,
-                                   0.0f, "mean");
+  return nn::losses::cross_entropy(mx::reshape(logits, {-1, logits.shape(-1)}), mx::reshape(y, {-1}),
+                                   {.reduction = nn::losses::Reduction::mean});
 }
 
 double validation_loss(GPT& model, const Dataset& data, const Options& o) {

@@ -34,11 +34,15 @@ Initializer constant(float value, Dtype dtype) {
   return [=](const array& a) { return full(a.shape(), array(value, dtype)); };
 }
 
-Initializer normal(float mean, float std, Dtype dtype) {
+Initializer normal(const NormalOptions& o) {
+  const float mean = o.mean, std = o.std;
+  const Dtype dtype = o.dtype;
   return [=](const array& a) { return random::normal(a.shape(), dtype, mean, std); };
 }
 
-Initializer uniform(float low, float high, Dtype dtype) {
+Initializer uniform(const UniformOptions& o) {
+  const float low = o.low, high = o.high;
+  const Dtype dtype = o.dtype;
   return [=](const array& a) { return random::uniform(low, high, a.shape(), dtype); };
 }
 
@@ -62,13 +66,15 @@ array Glorot::operator()(const array& a, float gain) const {
 Glorot glorot_normal(Dtype dtype) { return {true, dtype}; }
 Glorot glorot_uniform(Dtype dtype) { return {false, dtype}; }
 
-array He::operator()(const array& a, const std::string& mode, float gain) const {
+array He::operator()(const array& a, const HeOptions& o) const {
   const char* op = normal ? "he_normal" : "he_uniform";
   auto [fan_in, fan_out] = fan_in_fan_out(a, op);
-  if (mode != "fan_in" && mode != "fan_out") {
-    throw std::invalid_argument(std::string("[") + op + "] expected mode 'fan_in' or 'fan_out', got '" + mode + "'.");
+  if (o.mode != FanMode::fan_in && o.mode != FanMode::fan_out) {
+    throw std::invalid_argument(std::string("[") + op + "] expected mode fan_in or fan_out, got " +
+                                std::to_string(static_cast<int>(o.mode)) + ".");
   }
-  double fan = static_cast<double>(mode == "fan_in" ? fan_in : fan_out);
+  const float gain = o.gain;
+  double fan = static_cast<double>(o.mode == FanMode::fan_in ? fan_in : fan_out);
   if (normal) return random::normal(a.shape(), dtype, 0.0f, static_cast<float>(gain / std::sqrt(fan)));
   float limit = static_cast<float>(gain * std::sqrt(3.0 / fan));
   return random::uniform(-limit, limit, a.shape(), dtype);
@@ -76,7 +82,9 @@ array He::operator()(const array& a, const std::string& mode, float gain) const 
 He he_normal(Dtype dtype) { return {true, dtype}; }
 He he_uniform(Dtype dtype) { return {false, dtype}; }
 
-Initializer sparse(float sparsity, float mean, float std, Dtype dtype) {
+Initializer sparse(float sparsity, const NormalOptions& o) {
+  const float mean = o.mean, std = o.std;
+  const Dtype dtype = o.dtype;
   if (sparsity < 0 || sparsity > 1) {
     throw std::invalid_argument("[sparse] expected sparsity in [0, 1], got " + std::to_string(sparsity) + ".");
   }
@@ -90,7 +98,9 @@ Initializer sparse(float sparsity, float mean, float std, Dtype dtype) {
   };
 }
 
-Initializer orthogonal(float gain, Dtype dtype) {
+Initializer orthogonal(const OrthogonalOptions& o) {
+  const float gain = o.gain;
+  const Dtype dtype = o.dtype;
   return [=](const array& a) {
     need_2d(a, "orthogonal");
     int rows = a.shape(0), cols = a.shape(1);

@@ -2,7 +2,6 @@
 // the same shape, drawn from the global random state. Use with Module::apply.
 #pragma once
 #include <functional>
-#include <string>
 
 #include "mica/array.h"
 
@@ -12,10 +11,22 @@ using Initializer = std::function<array(const array&)>;
 
 /** Fills with `value`. */
 Initializer constant(float value, Dtype dtype = float32);
+/** Options of normal (and of sparse's nonzero entries). */
+struct NormalOptions {
+  float mean = 0.0f;
+  float std = 1.0f;
+  Dtype dtype = float32;
+};
 /** Samples N(mean, std^2). */
-Initializer normal(float mean = 0.0f, float std = 1.0f, Dtype dtype = float32);
+Initializer normal(const NormalOptions& options = {});
+/** Options of uniform. */
+struct UniformOptions {
+  float low = 0.0f;
+  float high = 1.0f;
+  Dtype dtype = float32;
+};
 /** Samples U(low, high). */
-Initializer uniform(float low = 0.0f, float high = 1.0f, Dtype dtype = float32);
+Initializer uniform(const UniformOptions& options = {});
 /** The identity matrix (square 2-D arrays only). */
 Initializer identity(Dtype dtype = float32);
 
@@ -30,11 +41,18 @@ Glorot glorot_normal(Dtype dtype = float32);
 /** U(-l, l) with l = gain * sqrt(6 / (fan_in + fan_out)). */
 Glorot glorot_uniform(Dtype dtype = float32);
 
-/** He (Kaiming) initializer: call with the array, mode "fan_in" or "fan_out", and a gain. */
+/** Which fan a He initializer scales by. */
+enum class FanMode { fan_in, fan_out };
+/** Options of a He initializer's call. */
+struct HeOptions {
+  FanMode mode = FanMode::fan_in;
+  float gain = 1.0f;
+};
+/** He (Kaiming) initializer: call with the array and, optionally, {.mode, .gain}. */
 struct He {
   bool normal;
   Dtype dtype;
-  array operator()(const array& a, const std::string& mode = "fan_in", float gain = 1.0f) const;
+  array operator()(const array& a, const HeOptions& options = {}) const;
 };
 /** N(0, gain^2 / fan). */
 He he_normal(Dtype dtype = float32);
@@ -42,9 +60,14 @@ He he_normal(Dtype dtype = float32);
 He he_uniform(Dtype dtype = float32);
 
 /** N(mean, std^2) with ceil(sparsity * cols) random entries of every row set to zero (2-D). */
-Initializer sparse(float sparsity, float mean = 0.0f, float std = 1.0f, Dtype dtype = float32);
+Initializer sparse(float sparsity, const NormalOptions& options = {});
+/** Options of orthogonal. */
+struct OrthogonalOptions {
+  float gain = 1.0f;
+  Dtype dtype = float32;
+};
 /** A matrix with orthonormal rows or columns, times gain (2-D). */
-Initializer orthogonal(float gain = 1.0f, Dtype dtype = float32);
+Initializer orthogonal(const OrthogonalOptions& options = {});
 
 /** (fan_in, fan_out) of a weight shaped (out, ..., in) as MLX's layers store it. */
 std::pair<int64_t, int64_t> fan_in_fan_out(const array& a, const char* op);

@@ -11,12 +11,14 @@
 namespace mica::nn::losses {
 
 namespace {
-array reduce(const array& loss, const std::string& reduction, const char* name) {
-  if (reduction == "none") return loss;
-  if (reduction == "mean") return mean(loss);
-  if (reduction == "sum") return sum(loss);
-  throw std::invalid_argument(std::string("[") + name + "] expected reduction 'none', 'mean' or 'sum', got '" +
-                              reduction + "'.");
+array reduce(const array& loss, Reduction reduction, const char* name) {
+  switch (reduction) {
+    case Reduction::none: return loss;
+    case Reduction::mean: return mean(loss);
+    case Reduction::sum: return sum(loss);
+  }
+  throw std::invalid_argument(std::string("[") + name + "] expected reduction none, mean or sum, got " +
+                              std::to_string(static_cast<int>(reduction)) + ".");
 }
 
 void same_shape(const char* name, const char* what_a, const array& a, const char* what_b, const array& b) {
@@ -39,8 +41,11 @@ array pick(const array& x, const array& targets, int axis) {
 }
 }  // namespace
 
-array cross_entropy(const array& logits, const array& targets, const std::optional<array>& weights, int axis,
-                    float label_smoothing, const std::string& reduction) {
+array cross_entropy(const array& logits, const array& targets, const CrossEntropyOptions& options) {
+  const auto& weights = options.weights;
+  const auto& axis = options.axis;
+  const auto& label_smoothing = options.label_smoothing;
+  const auto& reduction = options.reduction;
   const char* name = "cross_entropy";
   if (label_smoothing < 0 || label_smoothing >= 1) {
     throw std::invalid_argument("[cross_entropy] expected label_smoothing in [0, 1), got " +
@@ -76,8 +81,10 @@ array cross_entropy(const array& logits, const array& targets, const std::option
   return reduce(weighted(name, loss, weights), reduction, name);
 }
 
-array binary_cross_entropy(const array& inputs, const array& targets, const std::optional<array>& weights,
-                           bool with_logits, const std::string& reduction) {
+array binary_cross_entropy(const array& inputs, const array& targets, const BinaryCrossEntropyOptions& options) {
+  const auto& weights = options.weights;
+  const auto& with_logits = options.with_logits;
+  const auto& reduction = options.reduction;
   const char* name = "binary_cross_entropy";
   same_shape(name, "inputs", inputs, "targets", targets);
   array loss = [&] {
@@ -91,17 +98,19 @@ array binary_cross_entropy(const array& inputs, const array& targets, const std:
   return reduce(weighted(name, loss, weights), reduction, name);
 }
 
-array l1_loss(const array& predictions, const array& targets, const std::string& reduction) {
+array l1_loss(const array& predictions, const array& targets, Reduction reduction) {
   same_shape("l1_loss", "predictions", predictions, "targets", targets);
   return reduce(abs(subtract(predictions, targets)), reduction, "l1_loss");
 }
 
-array mse_loss(const array& predictions, const array& targets, const std::string& reduction) {
+array mse_loss(const array& predictions, const array& targets, Reduction reduction) {
   same_shape("mse_loss", "predictions", predictions, "targets", targets);
   return reduce(square(subtract(predictions, targets)), reduction, "mse_loss");
 }
 
-array nll_loss(const array& inputs, const array& targets, int axis, const std::string& reduction) {
+array nll_loss(const array& inputs, const array& targets, const AxisLossOptions& options) {
+  const auto& axis = options.axis;
+  const auto& reduction = options.reduction;
   int ax = detail::normalize_axis(axis, inputs.ndim(), "nll_loss");
   Shape want = inputs.shape();
   want.erase(want.begin() + ax);
@@ -112,8 +121,11 @@ array nll_loss(const array& inputs, const array& targets, int axis, const std::s
   return reduce(negative(pick(inputs, targets, ax)), reduction, "nll_loss");
 }
 
-array gaussian_nll_loss(const array& inputs, const array& targets, const array& vars, bool full, float eps,
-                        const std::string& reduction) {
+array gaussian_nll_loss(const array& inputs, const array& targets, const array& vars,
+                        const GaussianNllLossOptions& options) {
+  const auto& full = options.full;
+  const auto& eps = options.eps;
+  const auto& reduction = options.reduction;
   const char* name = "gaussian_nll_loss";
   same_shape(name, "inputs", inputs, "targets", targets);
   same_shape(name, "inputs", inputs, "vars", vars);
@@ -123,19 +135,28 @@ array gaussian_nll_loss(const array& inputs, const array& targets, const array& 
   return reduce(loss, reduction, name);
 }
 
-array kl_div_loss(const array& inputs, const array& targets, int axis, const std::string& reduction) {
+array kl_div_loss(const array& inputs, const array& targets, const AxisLossOptions& options) {
+  const auto& axis = options.axis;
+  const auto& reduction = options.reduction;
   return reduce(sum(multiply(exp(targets), subtract(targets, inputs)), axis), reduction, "kl_div_loss");
 }
 
-array smooth_l1_loss(const array& predictions, const array& targets, float beta, const std::string& reduction) {
+array smooth_l1_loss(const array& predictions, const array& targets, const SmoothL1LossOptions& options) {
+  const auto& beta = options.beta;
+  const auto& reduction = options.reduction;
   same_shape("smooth_l1_loss", "predictions", predictions, "targets", targets);
   array d = abs(subtract(predictions, targets));
   array loss = where(less(d, array(beta, d.dtype())), square(d) * (0.5f / beta), d - 0.5f * beta);
   return reduce(loss, reduction, "smooth_l1_loss");
 }
 
-array triplet_loss(const array& anchors, const array& positives, const array& negatives, int axis, int p, float margin,
-                   float eps, const std::string& reduction) {
+array triplet_loss(const array& anchors, const array& positives, const array& negatives,
+                   const TripletLossOptions& options) {
+  const auto& axis = options.axis;
+  const auto& p = options.p;
+  const auto& margin = options.margin;
+  const auto& eps = options.eps;
+  const auto& reduction = options.reduction;
   auto dist = [&](const array& other) {
     array s = sum(power(abs(subtract(anchors, other)), array(static_cast<float>(p), anchors.dtype())), axis);
     return power(s + eps, array(1.0f / p, anchors.dtype()));
@@ -144,33 +165,40 @@ array triplet_loss(const array& anchors, const array& positives, const array& ne
   return reduce(loss, reduction, "triplet_loss");
 }
 
-array hinge_loss(const array& inputs, const array& targets, const std::string& reduction) {
+array hinge_loss(const array& inputs, const array& targets, Reduction reduction) {
   array loss = maximum(subtract(array(1.0f, inputs.dtype()), multiply(inputs, targets)), array(0.0f, inputs.dtype()));
   return reduce(loss, reduction, "hinge_loss");
 }
 
-array huber_loss(const array& inputs, const array& targets, float delta, const std::string& reduction) {
+array huber_loss(const array& inputs, const array& targets, const HuberLossOptions& options) {
+  const auto& delta = options.delta;
+  const auto& reduction = options.reduction;
   array e = abs(subtract(inputs, targets));
   array quad = minimum(e, array(delta, e.dtype()));
   array loss = square(quad) * 0.5f + subtract(e, quad) * delta;
   return reduce(loss, reduction, "huber_loss");
 }
 
-array log_cosh_loss(const array& inputs, const array& targets, const std::string& reduction) {
+array log_cosh_loss(const array& inputs, const array& targets, Reduction reduction) {
   array e = subtract(inputs, targets);
   array loss = logaddexp(e, negative(e)) - static_cast<float>(std::log(2.0));
   return reduce(loss, reduction, "log_cosh_loss");
 }
 
-array cosine_similarity_loss(const array& x1, const array& x2, int axis, float eps, const std::string& reduction) {
+array cosine_similarity_loss(const array& x1, const array& x2, const CosineSimilarityLossOptions& options) {
+  const auto& axis = options.axis;
+  const auto& eps = options.eps;
+  const auto& reduction = options.reduction;
   array n1 = sqrt(sum(square(x1), axis));
   array n2 = sqrt(sum(square(x2), axis));
   array loss = divide(sum(multiply(x1, x2), axis), maximum(multiply(n1, n2), array(eps, n1.dtype())));
   return reduce(loss, reduction, "cosine_similarity_loss");
 }
 
-array margin_ranking_loss(const array& inputs1, const array& inputs2, const array& targets, float margin,
-                          const std::string& reduction) {
+array margin_ranking_loss(const array& inputs1, const array& inputs2, const array& targets,
+                          const MarginRankingLossOptions& options) {
+  const auto& margin = options.margin;
+  const auto& reduction = options.reduction;
   const char* name = "margin_ranking_loss";
   same_shape(name, "inputs1", inputs1, "inputs2", inputs2);
   same_shape(name, "inputs1", inputs1, "targets", targets);

@@ -2,18 +2,17 @@
 // operations on it (parameters, update, freeze, ...), as MLX's mlx.nn.Module. The exact
 // behaviour is specified in shared/spec/module.md §3-§11.
 //
-// Writing a layer: derive from Module, put the parameters and sub-modules into the state with
-// set() in the constructor, and read them back from the state every time the layer runs:
+// Writing a layer: derive from Module and declare the parameters and sub-modules as typed members
+// (mica/nn/member.h), which store them in the state and read them back on every use:
 //
 //   struct MLP : nn::Module {
-//     MLP(int in, int hidden, int out) {
-//       set("fc1", std::make_shared<nn::Linear>(in, hidden));
-//       set("fc2", std::make_shared<nn::Linear>(hidden, out));
-//     }
-//     array operator()(const array& x) override { return call("fc2", maximum(call("fc1", x), array(0.0f))); }
+//     nn::Child<nn::Linear> fc1, fc2;
+//     MLP(int in, int hidden, int out) : fc1(this, "fc1", in, hidden), fc2(this, "fc2", hidden, out) {}
+//     array operator()(const array& x) override { return fc2(maximum(fc1(x), array(0.0f))); }
 //   };
 //
-// Never keep a parameter or a sub-module in a C++ member: update(), update_modules() and
+// The string forms (set, param, call) do the same for keys chosen at run time. Never keep an
+// array or a module pointer in a plain C++ member: update(), update_modules() and
 // value_and_grad() replace what the state holds, and a member copy would go stale (silently
 // zero gradients). Scalar configuration (dims, eps, flags) does belong in members.
 #pragma once

@@ -67,11 +67,18 @@ class Optimizer {
   std::vector<std::string> reserved_;
 };
 
+/** Options of SGD (MLX's defaults). */
+struct SGDOptions {
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  double dampening = 0.0;
+  bool nesterov = false;  // needs momentum > 0 and dampening == 0
+};
+
 /** Stochastic gradient descent with momentum, dampening, Nesterov and weight decay. */
 class SGD : public Optimizer {
  public:
-  explicit SGD(LearningRate learning_rate, double momentum = 0.0, double weight_decay = 0.0, double dampening = 0.0,
-               bool nesterov = false);
+  explicit SGD(LearningRate learning_rate, const SGDOptions& options = {});
 
  protected:
   void init_single(const array& p, Tree::Dict& s) override;
@@ -82,10 +89,16 @@ class SGD : public Optimizer {
   bool nesterov_;
 };
 
+/** Options of RMSprop. */
+struct RMSpropOptions {
+  double alpha = 0.99;  // decay of the squared-gradient average, >= 0
+  double eps = 1e-8;    // > 0
+};
+
 /** RMSprop: p -= lr g / (sqrt(v) + eps), v an EMA of g^2. */
 class RMSprop : public Optimizer {
  public:
-  explicit RMSprop(LearningRate learning_rate, double alpha = 0.99, double eps = 1e-8);
+  explicit RMSprop(LearningRate learning_rate, const RMSpropOptions& options = {});
 
  protected:
   void init_single(const array& p, Tree::Dict& s) override;
@@ -98,6 +111,7 @@ class RMSprop : public Optimizer {
 /** Adagrad: v accumulates g^2. */
 class Adagrad : public Optimizer {
  public:
+  /** eps > 0. */
   explicit Adagrad(LearningRate learning_rate, double eps = 1e-8);
 
  protected:
@@ -108,10 +122,16 @@ class Adagrad : public Optimizer {
   double eps_;
 };
 
+/** Options of AdaDelta. */
+struct AdaDeltaOptions {
+  double rho = 0.9;   // decay of both accumulators, >= 0
+  double eps = 1e-6;  // > 0
+};
+
 /** AdaDelta with accumulators v (gradients) and u (updates). */
 class AdaDelta : public Optimizer {
  public:
-  explicit AdaDelta(LearningRate learning_rate, double rho = 0.9, double eps = 1e-6);
+  explicit AdaDelta(LearningRate learning_rate, const AdaDeltaOptions& options = {});
 
  protected:
   void init_single(const array& p, Tree::Dict& s) override;
@@ -121,12 +141,18 @@ class AdaDelta : public Optimizer {
   double rho_, eps_;
 };
 
+/** Options of Adam. */
+struct AdamOptions {
+  std::pair<double, double> betas = {0.9, 0.999};
+  double eps = 1e-8;
+  bool bias_correction = false;  // off by default, as MLX
+};
+
 /** Adam; bias_correction off by default, as MLX. float32 and float64 parameters take one fused
  *  pass (fast::adam_step); other dtypes the composition of ops. */
 class Adam : public Optimizer {
  public:
-  explicit Adam(LearningRate learning_rate, std::pair<double, double> betas = {0.9, 0.999}, double eps = 1e-8,
-                bool bias_correction = false);
+  explicit Adam(LearningRate learning_rate, const AdamOptions& options = {});
 
  protected:
   void init_single(const array& p, Tree::Dict& s) override;
@@ -148,11 +174,18 @@ class Adam : public Optimizer {
   bool bias_correction_;
 };
 
+/** Options of AdamW. */
+struct AdamWOptions {
+  std::pair<double, double> betas = {0.9, 0.999};
+  double eps = 1e-8;
+  double weight_decay = 0.01;
+  bool bias_correction = false;
+};
+
 /** Adam with decoupled weight decay: p (1 - lr wd) then the Adam step. */
 class AdamW : public Adam {
  public:
-  explicit AdamW(LearningRate learning_rate, std::pair<double, double> betas = {0.9, 0.999}, double eps = 1e-8,
-                 double weight_decay = 0.01, bool bias_correction = false);
+  explicit AdamW(LearningRate learning_rate, const AdamWOptions& options = {});
 
  protected:
   array apply_single(const array& g, const array& p, Tree::Dict& s) override;
@@ -161,10 +194,16 @@ class AdamW : public Adam {
   double weight_decay_;
 };
 
+/** Options of Adamax. */
+struct AdamaxOptions {
+  std::pair<double, double> betas = {0.9, 0.999};
+  double eps = 1e-8;
+};
+
 /** Adamax: v = max(beta2 v, |g|). */
 class Adamax : public Optimizer {
  public:
-  explicit Adamax(LearningRate learning_rate, std::pair<double, double> betas = {0.9, 0.999}, double eps = 1e-8);
+  explicit Adamax(LearningRate learning_rate, const AdamaxOptions& options = {});
 
  protected:
   void init_single(const array& p, Tree::Dict& s) override;
@@ -174,10 +213,16 @@ class Adamax : public Optimizer {
   double beta1_, beta2_, eps_;
 };
 
+/** Options of Lion. */
+struct LionOptions {
+  std::pair<double, double> betas = {0.9, 0.99};
+  double weight_decay = 0.0;
+};
+
 /** Lion: the sign of an interpolated momentum, with decoupled weight decay. */
 class Lion : public Optimizer {
  public:
-  explicit Lion(LearningRate learning_rate, std::pair<double, double> betas = {0.9, 0.99}, double weight_decay = 0.0);
+  explicit Lion(LearningRate learning_rate, const LionOptions& options = {});
 
  protected:
   void init_single(const array& p, Tree::Dict& s) override;
@@ -213,11 +258,18 @@ class Adafactor : public Optimizer {
   AdafactorOptions o_;
 };
 
+/** Options of Muon. */
+struct MuonOptions {
+  double momentum = 0.95;
+  double weight_decay = 0.01;
+  bool nesterov = true;
+  int ns_steps = 5;  // Newton-Schulz iterations, >= 0
+};
+
 /** Muon: momentum orthogonalized by Newton-Schulz iterations for matrices. */
 class Muon : public Optimizer {
  public:
-  explicit Muon(LearningRate learning_rate, double momentum = 0.95, double weight_decay = 0.01, bool nesterov = true,
-                int ns_steps = 5);
+  explicit Muon(LearningRate learning_rate, const MuonOptions& options = {});
 
  protected:
   void init_single(const array& p, Tree::Dict& s) override;

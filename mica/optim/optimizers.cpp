@@ -20,12 +20,12 @@ void check_betas(const char* name, std::pair<double, double> b) {
 }
 }  // namespace
 
-SGD::SGD(LearningRate lr, double momentum, double weight_decay, double dampening, bool nesterov)
-    : Optimizer(std::move(lr)), momentum_(momentum), weight_decay_(weight_decay), dampening_(dampening),
-      nesterov_(nesterov) {
-  check(!nesterov || (momentum > 0 && dampening == 0), "SGD",
-        "momentum > 0 and dampening == 0 with nesterov, got momentum " + str(momentum) + " and dampening " +
-            str(dampening));
+SGD::SGD(LearningRate lr, const SGDOptions& o)
+    : Optimizer(std::move(lr)), momentum_(o.momentum), weight_decay_(o.weight_decay), dampening_(o.dampening),
+      nesterov_(o.nesterov) {
+  check(!o.nesterov || (o.momentum > 0 && o.dampening == 0), "SGD",
+        "momentum > 0 and dampening == 0 with nesterov, got momentum " + str(o.momentum) + " and dampening " +
+            str(o.dampening));
 }
 void SGD::init_single(const array& p, Tree::Dict& s) { s.insert_or_assign("v", zeros_like(p)); }
 array SGD::apply_single(const array& g0, const array& p, Tree::Dict& s) {
@@ -39,9 +39,10 @@ array SGD::apply_single(const array& g0, const array& p, Tree::Dict& s) {
   return p - lr * upd;
 }
 
-RMSprop::RMSprop(LearningRate lr, double alpha, double eps) : Optimizer(std::move(lr)), alpha_(alpha), eps_(eps) {
-  check(alpha >= 0, "RMSprop", "alpha >= 0, got " + str(alpha));
-  check(eps >= 0, "RMSprop", "eps >= 0, got " + str(eps));
+RMSprop::RMSprop(LearningRate lr, const RMSpropOptions& o)
+    : Optimizer(std::move(lr)), alpha_(o.alpha), eps_(o.eps) {
+  check(o.alpha >= 0, "RMSprop", "alpha >= 0, got " + str(o.alpha));
+  check(o.eps > 0, "RMSprop", "eps > 0, got " + str(o.eps));
 }
 void RMSprop::init_single(const array& p, Tree::Dict& s) { s.insert_or_assign("v", zeros_like(p)); }
 array RMSprop::apply_single(const array& g, const array& p, Tree::Dict& s) {
@@ -51,7 +52,7 @@ array RMSprop::apply_single(const array& g, const array& p, Tree::Dict& s) {
 }
 
 Adagrad::Adagrad(LearningRate lr, double eps) : Optimizer(std::move(lr)), eps_(eps) {
-  check(eps >= 0, "Adagrad", "eps >= 0, got " + str(eps));
+  check(eps > 0, "Adagrad", "eps > 0, got " + str(eps));
 }
 void Adagrad::init_single(const array& p, Tree::Dict& s) { s.insert_or_assign("v", zeros_like(p)); }
 array Adagrad::apply_single(const array& g, const array& p, Tree::Dict& s) {
@@ -60,9 +61,9 @@ array Adagrad::apply_single(const array& g, const array& p, Tree::Dict& s) {
   return p - hyper("learning_rate", g) * g / (sqrt(v) + eps_);
 }
 
-AdaDelta::AdaDelta(LearningRate lr, double rho, double eps) : Optimizer(std::move(lr)), rho_(rho), eps_(eps) {
-  check(rho >= 0, "AdaDelta", "rho >= 0, got " + str(rho));
-  check(eps >= 0, "AdaDelta", "eps >= 0, got " + str(eps));
+AdaDelta::AdaDelta(LearningRate lr, const AdaDeltaOptions& o) : Optimizer(std::move(lr)), rho_(o.rho), eps_(o.eps) {
+  check(o.rho >= 0, "AdaDelta", "rho >= 0, got " + str(o.rho));
+  check(o.eps > 0, "AdaDelta", "eps > 0, got " + str(o.eps));
 }
 void AdaDelta::init_single(const array& p, Tree::Dict& s) {
   s.insert_or_assign("v", zeros_like(p));
@@ -78,10 +79,11 @@ array AdaDelta::apply_single(const array& g, const array& p, Tree::Dict& s) {
   return p - hyper("learning_rate", g) * d;
 }
 
-Adam::Adam(LearningRate lr, std::pair<double, double> betas, double eps, bool bias_correction)
-    : Optimizer(std::move(lr)), beta1_(betas.first), beta2_(betas.second), eps_(eps), bias_correction_(bias_correction) {
-  check_betas("Adam", betas);
-  check(eps >= 0, "Adam", "eps >= 0, got " + str(eps));
+Adam::Adam(LearningRate lr, const AdamOptions& o)
+    : Optimizer(std::move(lr)), beta1_(o.betas.first), beta2_(o.betas.second), eps_(o.eps),
+      bias_correction_(o.bias_correction) {
+  check_betas("Adam", o.betas);
+  check(o.eps >= 0, "Adam", "eps >= 0, got " + str(o.eps));
 }
 void Adam::init_single(const array& p, Tree::Dict& s) {
   s.insert_or_assign("m", zeros_like(p));
@@ -127,17 +129,18 @@ array Adam::adam_update(const array& g, const array& p, Tree::Dict& s, std::opti
   return pd - k.c1 * m2 / (sqrt(v2) * k.c2 + eps_);
 }
 
-AdamW::AdamW(LearningRate lr, std::pair<double, double> betas, double eps, double weight_decay, bool bias_correction)
-    : Adam(std::move(lr), betas, eps, bias_correction), weight_decay_(weight_decay) {}
+AdamW::AdamW(LearningRate lr, const AdamWOptions& o)
+    : Adam(std::move(lr), {.betas = o.betas, .eps = o.eps, .bias_correction = o.bias_correction}),
+      weight_decay_(o.weight_decay) {}
 
 array AdamW::apply_single(const array& g, const array& p, Tree::Dict& s) {
   return adam_update(g, p, s, weight_decay_);
 }
 
-Adamax::Adamax(LearningRate lr, std::pair<double, double> betas, double eps)
-    : Optimizer(std::move(lr)), beta1_(betas.first), beta2_(betas.second), eps_(eps) {
-  check_betas("Adamax", betas);
-  check(eps >= 0, "Adamax", "eps >= 0, got " + str(eps));
+Adamax::Adamax(LearningRate lr, const AdamaxOptions& o)
+    : Optimizer(std::move(lr)), beta1_(o.betas.first), beta2_(o.betas.second), eps_(o.eps) {
+  check_betas("Adamax", o.betas);
+  check(o.eps >= 0, "Adamax", "eps >= 0, got " + str(o.eps));
 }
 void Adamax::init_single(const array& p, Tree::Dict& s) {
   s.insert_or_assign("m", zeros_like(p));
@@ -151,9 +154,9 @@ array Adamax::apply_single(const array& g, const array& p, Tree::Dict& s) {
   return p - hyper("learning_rate", g) * m / (v + eps_);
 }
 
-Lion::Lion(LearningRate lr, std::pair<double, double> betas, double weight_decay)
-    : Optimizer(std::move(lr)), beta1_(betas.first), beta2_(betas.second), weight_decay_(weight_decay) {
-  check_betas("Lion", betas);
+Lion::Lion(LearningRate lr, const LionOptions& o)
+    : Optimizer(std::move(lr)), beta1_(o.betas.first), beta2_(o.betas.second), weight_decay_(o.weight_decay) {
+  check_betas("Lion", o.betas);
 }
 void Lion::init_single(const array& p, Tree::Dict& s) { s.insert_or_assign("m", zeros_like(p)); }
 array Lion::apply_single(const array& g, const array& p0, Tree::Dict& s) {
@@ -217,10 +220,10 @@ array Adafactor::apply_single(const array& g, const array& p, Tree::Dict& s) {
   return q - upd;
 }
 
-Muon::Muon(LearningRate lr, double momentum, double weight_decay, bool nesterov, int ns_steps)
-    : Optimizer(std::move(lr)), momentum_(momentum), weight_decay_(weight_decay), nesterov_(nesterov),
-      ns_steps_(ns_steps) {
-  check(ns_steps >= 0, "Muon", "ns_steps >= 0, got " + std::to_string(ns_steps));
+Muon::Muon(LearningRate lr, const MuonOptions& o)
+    : Optimizer(std::move(lr)), momentum_(o.momentum), weight_decay_(o.weight_decay), nesterov_(o.nesterov),
+      ns_steps_(o.ns_steps) {
+  check(o.ns_steps >= 0, "Muon", "ns_steps >= 0, got " + std::to_string(o.ns_steps));
 }
 void Muon::init_single(const array& p, Tree::Dict& s) { s.insert_or_assign("v", zeros_like(p)); }
 array Muon::apply_single(const array& g0, const array& p, Tree::Dict& s) {

@@ -88,7 +88,7 @@ TEST(FusedLossGpu, ThroughTheLossAndOnTheGpu) {
   array x = random_input({4, 8, 512}, bfloat16, -2, 2, 37);
   array t = targets({4, 8}, 0, 512, int32, 41);
   std::function<array(const array&)> loss = [&](const array& a) {
-    return nn::losses::cross_entropy(a, t, std::nullopt, -1, 0.0f, "mean");
+    return nn::losses::cross_entropy(a, t, {.reduction = nn::losses::Reduction::mean});
   };
   auto run = [&](Device dev) {
     OnDevice on(dev);

@@ -12,6 +12,7 @@
 
 using namespace mica;
 namespace L = mica::nn::losses;
+using L::Reduction;
 using mica::test::matches;
 using mica::test::throws_op;
 using mica::test::to_vector;
@@ -97,42 +98,42 @@ const array kNeg = array({1.0f, 0.0f, -1.0f, 1.0f, -1.2f, 0.4f}, {2, 3});
 TEST(Losses, MatchMlx) {
   EXPECT_TRUE(like_mlx("ce_idx", L::cross_entropy(kLogits, kTgt)));
   EXPECT_TRUE(like_mlx("ce_probs", L::cross_entropy(kLogits, kProbs)));
-  EXPECT_TRUE(like_mlx("ce_w_mean", L::cross_entropy(kLogits, kTgt, array({1.0f, 0.5f, 2.0f}), -1, 0.0f, "mean")));
-  EXPECT_TRUE(like_mlx("ce_smooth", L::cross_entropy(kLogits, kTgt, std::nullopt, -1, 0.1f)));
-  EXPECT_TRUE(like_mlx("ce_axis0_sum", L::cross_entropy(kLogits, kTgt, std::nullopt, 0, 0.0f, "sum")));
-  EXPECT_TRUE(like_mlx("bce_logits", L::binary_cross_entropy(kX, kB, std::nullopt, true, "none")));
-  EXPECT_TRUE(like_mlx("bce_probs", L::binary_cross_entropy(kP, kB, std::nullopt, false)));
-  EXPECT_TRUE(like_mlx("bce_w", L::binary_cross_entropy(kX, kB, kV, true, "sum")));
+  EXPECT_TRUE(like_mlx("ce_w_mean", L::cross_entropy(kLogits, kTgt, {.weights = array({1.0f, 0.5f, 2.0f}), .reduction = Reduction::mean})));
+  EXPECT_TRUE(like_mlx("ce_smooth", L::cross_entropy(kLogits, kTgt, {.label_smoothing = 0.1f})));
+  EXPECT_TRUE(like_mlx("ce_axis0_sum", L::cross_entropy(kLogits, kTgt, {.axis = 0, .reduction = Reduction::sum})));
+  EXPECT_TRUE(like_mlx("bce_logits", L::binary_cross_entropy(kX, kB, {.reduction = Reduction::none})));
+  EXPECT_TRUE(like_mlx("bce_probs", L::binary_cross_entropy(kP, kB, {.with_logits = false})));
+  EXPECT_TRUE(like_mlx("bce_w", L::binary_cross_entropy(kX, kB, {.weights = kV, .reduction = Reduction::sum})));
   EXPECT_TRUE(like_mlx("l1", L::l1_loss(kX, kY)));
-  EXPECT_TRUE(like_mlx("l1_none", L::l1_loss(kX, kY, "none")));
+  EXPECT_TRUE(like_mlx("l1_none", L::l1_loss(kX, kY, Reduction::none)));
   EXPECT_TRUE(like_mlx("mse", L::mse_loss(kX, kY)));
-  EXPECT_TRUE(like_mlx("mse_sum", L::mse_loss(kX, kY, "sum")));
+  EXPECT_TRUE(like_mlx("mse_sum", L::mse_loss(kX, kY, Reduction::sum)));
   EXPECT_TRUE(like_mlx("nll", L::nll_loss(nn::log_softmax(kLogits), kTgt)));
   EXPECT_TRUE(like_mlx("gnll", L::gaussian_nll_loss(kX, kY, kV)));
-  EXPECT_TRUE(like_mlx("gnll_full", L::gaussian_nll_loss(kX, kY, kV, true, 1e-6f, "none")));
+  EXPECT_TRUE(like_mlx("gnll_full", L::gaussian_nll_loss(kX, kY, kV, {.full = true, .reduction = Reduction::none})));
   EXPECT_TRUE(like_mlx("kl", L::kl_div_loss(nn::log_softmax(kLogits), nn::log_softmax(kProbs))));
-  EXPECT_TRUE(like_mlx("smooth_l1", L::smooth_l1_loss(kX, kY, 0.5f, "none")));
+  EXPECT_TRUE(like_mlx("smooth_l1", L::smooth_l1_loss(kX, kY, {.beta = 0.5f, .reduction = Reduction::none})));
   EXPECT_TRUE(like_mlx("triplet", L::triplet_loss(kA, kPos, kNeg)));
-  EXPECT_TRUE(like_mlx("triplet_p1", L::triplet_loss(kA, kPos, kNeg, -1, 1, 0.5f, 1e-6f, "mean")));
+  EXPECT_TRUE(like_mlx("triplet_p1", L::triplet_loss(kA, kPos, kNeg, {.p = 1, .margin = 0.5f, .reduction = Reduction::mean})));
   EXPECT_TRUE(like_mlx("hinge", L::hinge_loss(kX, array({1.0f, -1.0f, -1.0f, 1.0f}, {2, 2}))));
-  EXPECT_TRUE(like_mlx("huber", L::huber_loss(kX, kY, 0.5f)));
+  EXPECT_TRUE(like_mlx("huber", L::huber_loss(kX, kY, {.delta = 0.5f})));
   EXPECT_TRUE(like_mlx("logcosh", L::log_cosh_loss(kX, kY)));
   EXPECT_TRUE(like_mlx("cos", L::cosine_similarity_loss(kA, kPos)));
-  EXPECT_TRUE(like_mlx("cos_ax0", L::cosine_similarity_loss(kA, kPos, 0, 1e-8f, "mean")));
+  EXPECT_TRUE(like_mlx("cos_ax0", L::cosine_similarity_loss(kA, kPos, {.axis = 0, .reduction = Reduction::mean})));
   EXPECT_TRUE(like_mlx("margin", L::margin_ranking_loss(array({0.5f, 1.0f, -0.3f}), array({0.2f, 1.5f, 0.1f}),
-                                                        array({1.0f, -1.0f, 1.0f}), 0.1f)));
+                                                        array({1.0f, -1.0f, 1.0f}), {.margin = 0.1f})));
 }
 
 TEST(Losses, HandComputed) {
   // Cross entropy of uniform logits over 4 classes is log 4 whatever the target.
-  auto ce = L::cross_entropy(zeros({2, 4}), array({3, 0}), std::nullopt, -1, 0.0f, "mean");
+  auto ce = L::cross_entropy(zeros({2, 4}), array({3, 0}), {.reduction = Reduction::mean});
   EXPECT_TRUE(matches(ce, {}, {std::log(4.0)}, 1e-6));
   // mse of (1, 2) vs (0, 0): (1 + 4) / 2.
   EXPECT_TRUE(matches(L::mse_loss(array({1.0f, 2.0f}), array({0.0f, 0.0f})), {}, {2.5}));
 }
 
 TEST(Losses, GradientOfCrossEntropyIsSoftmaxMinusOneHot) {
-  auto g = grad([](const array& z) { return L::cross_entropy(z, array({2}), std::nullopt, -1, 0.0f, "sum"); })(
+  auto g = grad([](const array& z) { return L::cross_entropy(z, array({2}), {.reduction = Reduction::sum}); })(
       array({0.5f, -1.0f, 2.0f}, {1, 3}));
   double e0 = std::exp(0.5), e1 = std::exp(-1.0), e2 = std::exp(2.0), s = e0 + e1 + e2;
   EXPECT_TRUE(matches(g, {1, 3}, {e0 / s, e1 / s, e2 / s - 1}, 1e-5));
@@ -140,13 +141,13 @@ TEST(Losses, GradientOfCrossEntropyIsSoftmaxMinusOneHot) {
 
 TEST(Losses, BadInput) {
   EXPECT_TRUE(throws_op<std::invalid_argument>("mse_loss", [] { L::mse_loss(kX, kA); }));
-  EXPECT_TRUE(throws_op<std::invalid_argument>("mse_loss", [] { L::mse_loss(kX, kY, "avg"); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("mse_loss", [] { L::mse_loss(kX, kY, static_cast<Reduction>(7)); }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("cross_entropy", [] { L::cross_entropy(kLogits, array({0, 1})); }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("cross_entropy", [] {
-    L::cross_entropy(kLogits, kTgt, std::nullopt, -1, 1.0f);
+    L::cross_entropy(kLogits, kTgt, {.label_smoothing = 1.0f});
   }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("cross_entropy", [] {
-    L::cross_entropy(kLogits, kTgt, array({1.0f, 2.0f}));
+    L::cross_entropy(kLogits, kTgt, {.weights = array({1.0f, 2.0f})});
   }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("binary_cross_entropy", [] { L::binary_cross_entropy(kX, kTgt); }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("gaussian_nll_loss", [] { L::gaussian_nll_loss(kX, kY, kA); }));
@@ -201,13 +202,13 @@ TEST(Init, ShapesAndStatistics) {
     EXPECT_NEAR(m, want_mean, tol);
     EXPECT_NEAR(s, want_std, tol);
   };
-  check_stats(I::normal(1.0f, 2.0f)(w), 1.0, 2.0, 0.05);
-  check_stats(I::uniform(-1.0f, 3.0f)(w), 1.0, 4.0 / std::sqrt(12.0), 0.03);
+  check_stats(I::normal({.mean = 1.0f, .std = 2.0f})(w), 1.0, 2.0, 0.05);
+  check_stats(I::uniform({.low = -1.0f, .high = 3.0f})(w), 1.0, 4.0 / std::sqrt(12.0), 0.03);
   // fan_in 128, fan_out 256.
   check_stats(I::glorot_normal()(w), 0, std::sqrt(2.0 / 384), 0.003);
   check_stats(I::glorot_uniform()(w, 2.0f), 0, 2 * std::sqrt(6.0 / 384) / std::sqrt(3.0), 0.003);
   check_stats(I::he_normal()(w), 0, std::sqrt(1.0 / 128), 0.003);
-  check_stats(I::he_uniform()(w, "fan_out"), 0, std::sqrt(3.0 / 256) / std::sqrt(3.0), 0.003);
+  check_stats(I::he_uniform()(w, {.mode = I::FanMode::fan_out}), 0, std::sqrt(3.0 / 256) / std::sqrt(3.0), 0.003);
   EXPECT_TRUE(matches(I::identity()(zeros({3, 3})), {3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1}));
   // sparse: exactly ceil(0.25 * 8) = 2 zeros per row.
   auto sp = to_vector(I::sparse(0.25f)(zeros({5, 8})));
@@ -217,7 +218,7 @@ TEST(Init, ShapesAndStatistics) {
     EXPECT_EQ(z, 2) << r;
   }
   // orthogonal: Q^T Q = gain^2 I for a tall matrix, Q Q^T = gain^2 I for a wide one.
-  auto q = I::orthogonal(2.0f)(zeros({6, 4}));
+  auto q = I::orthogonal({.gain = 2.0f})(zeros({6, 4}));
   auto qtq = matmul(transpose(q), q);
   std::vector<double> want(16, 0.0);
   for (int i = 0; i < 4; ++i) want[i * 5] = 4;
@@ -229,7 +230,7 @@ TEST(Init, ShapesAndStatistics) {
 TEST(Init, BadInput) {
   namespace I = mica::nn::init;
   EXPECT_TRUE(throws_op<std::invalid_argument>("glorot_normal", [] { I::glorot_normal()(zeros({4})); }));
-  EXPECT_TRUE(throws_op<std::invalid_argument>("he_uniform", [] { I::he_uniform()(zeros({4, 4}), "fan"); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("he_uniform", [] { I::he_uniform()(zeros({4, 4}), {.mode = static_cast<I::FanMode>(5)}); }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("identity", [] { I::identity()(zeros({2, 3})); }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("orthogonal", [] { I::orthogonal()(zeros({2, 3, 4})); }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("sparse", [] { I::sparse(1.5f); }));

@@ -71,25 +71,25 @@ testing::AssertionResult like_mlx(const std::string& key, const std::vector<doub
 TEST(Optimizers, MatchMlxOverFiveSteps) {
   O::SGD sgd(0.1f);
   EXPECT_TRUE(like_mlx("sgd", run(sgd)));
-  O::SGD sgd_mom(0.1f, 0.9, 0.01, 0.1);
+  O::SGD sgd_mom(0.1f, {.momentum = 0.9, .weight_decay = 0.01, .dampening = 0.1});
   EXPECT_TRUE(like_mlx("sgd_mom", run(sgd_mom)));
-  O::SGD nesterov(0.05f, 0.8, 0.0, 0.0, true);
+  O::SGD nesterov(0.05f, {.momentum = 0.8, .nesterov = true});
   EXPECT_TRUE(like_mlx("sgd_nesterov", run(nesterov)));
-  O::RMSprop rms(0.01f, 0.9);
+  O::RMSprop rms(0.01f, {.alpha = 0.9});
   EXPECT_TRUE(like_mlx("rmsprop", run(rms)));
   O::Adagrad adagrad(0.1f);
   EXPECT_TRUE(like_mlx("adagrad", run(adagrad)));
-  O::AdaDelta adadelta(1.0f, 0.95);
+  O::AdaDelta adadelta(1.0f, {.rho = 0.95});
   EXPECT_TRUE(like_mlx("adadelta", run(adadelta)));
   O::Adam adam(0.01f);
   EXPECT_TRUE(like_mlx("adam", run(adam)));
-  O::Adam adam_bc(0.01f, {0.8, 0.99}, 1e-8, true);
+  O::Adam adam_bc(0.01f, {.betas = {0.8, 0.99}, .bias_correction = true});
   EXPECT_TRUE(like_mlx("adam_bc", run(adam_bc)));
-  O::AdamW adamw(0.01f, {0.9, 0.999}, 1e-8, 0.1);
+  O::AdamW adamw(0.01f, {.weight_decay = 0.1});
   EXPECT_TRUE(like_mlx("adamw", run(adamw)));
   O::Adamax adamax(0.02f);
   EXPECT_TRUE(like_mlx("adamax", run(adamax)));
-  O::Lion lion(0.01f, {0.9, 0.99}, 0.1);
+  O::Lion lion(0.01f, {.weight_decay = 0.1});
   EXPECT_TRUE(like_mlx("lion", run(lion)));
   O::Adafactor adafactor;
   EXPECT_TRUE(like_mlx("adafactor", run(adafactor)));
@@ -208,8 +208,15 @@ TEST(Optimizers, ClipGradNorm) {
 }
 
 TEST(Optimizers, BadHyperParameters) {
-  EXPECT_TRUE(throws_op<std::invalid_argument>("Adam", [] { O::Adam(0.1f, {1.0, 0.9}); }));
-  EXPECT_TRUE(throws_op<std::invalid_argument>("SGD", [] { O::SGD(0.1f, 0.0, 0.0, 0.0, true); }));
-  EXPECT_TRUE(throws_op<std::invalid_argument>("RMSprop", [] { O::RMSprop(0.1f, -1.0); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("Adam", [] { O::Adam(0.1f, {.betas = {1.0, 0.9}}); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("SGD", [] { O::SGD(0.1f, {.nesterov = true}); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("RMSprop", [] { O::RMSprop(0.1f, {.alpha = -1.0}); }));
+  // eps must be positive for the three whose update divides by sqrt(v) + eps (MLX refuses 0 too).
+  for (double eps : {0.0, -1e-3}) {
+    EXPECT_TRUE(throws_op<std::invalid_argument>("RMSprop", [eps] { O::RMSprop(0.1f, {.eps = eps}); }));
+    EXPECT_TRUE(throws_op<std::invalid_argument>("Adagrad", [eps] { O::Adagrad(0.1f, eps); }));
+    EXPECT_TRUE(throws_op<std::invalid_argument>("AdaDelta", [eps] { O::AdaDelta(0.1f, {.eps = eps}); }));
+  }
+  EXPECT_NO_THROW(O::Adam(0.1f, {.eps = 0.0}));  // Adam allows eps == 0, as MLX
   EXPECT_TRUE(throws_op<std::invalid_argument>("Adafactor", [] { O::Adafactor({.relative_step = false}); }));
 }

@@ -1,4 +1,4 @@
-// Embedding: reads the weight from the state on every call.
+// Embedding: its weight member reads the state on every use.
 #include "mica/nn/layers/embedding.h"
 
 #include <cmath>
@@ -15,11 +15,11 @@ Embedding::Embedding(int num_embeddings, int dims) {
                                 std::to_string(num_embeddings) + " and " + std::to_string(dims) + ".");
   }
   float scale = static_cast<float>(std::sqrt(1.0 / dims));
-  set("weight", random::normal({num_embeddings, dims}, 0.0f, scale));
+  weight = random::normal({num_embeddings, dims}, 0.0f, scale);
 }
 
 std::string Embedding::extra_repr() const {
-  const array w = param("weight");
+  const array w = weight;
   if (w.ndim() != 2) return "?";
   return std::to_string(w.shape(0)) + ", " + std::to_string(w.shape(1));
 }
@@ -29,11 +29,11 @@ array Embedding::operator()(const array& x) {
     throw std::invalid_argument("[Embedding] expected integer indices, got dtype " + dtype_to_string(x.dtype()) +
                                 ".");
   }
-  return take(param("weight"), x, 0);
+  return take(weight, x, 0);
 }
 
 array Embedding::as_linear(const array& x) const {
-  array w = param("weight");
+  array w = weight;
   if (x.ndim() == 0 || w.ndim() != 2 || x.shape(-1) != w.shape(1)) {
     throw std::invalid_argument("[Embedding] expected as_linear input of shape (..., " +
                                 (w.ndim() == 2 ? std::to_string(w.shape(1)) : std::string("?")) + "), got " +

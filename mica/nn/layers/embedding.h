@@ -2,7 +2,7 @@
 #pragma once
 #include <string>
 
-#include "mica/nn/module.h"
+#include "mica/nn/member.h"
 
 namespace mica::nn {
 
@@ -20,6 +20,8 @@ class Embedding : public Module {
   array operator()(const array& x) override;
   /** x @ weight^T: (..., dims) -> (..., num_embeddings), for tied input/output embeddings. */
   array as_linear(const array& x) const;
+
+  Param weight{this, "weight"};  // (num_embeddings, dims)
 };
 
 }  // namespace mica::nn

@@ -2,7 +2,7 @@
 #pragma once
 #include <string>
 
-#include "mica/nn/module.h"
+#include "mica/nn/member.h"
 
 namespace mica::nn {
 
@@ -18,6 +18,9 @@ class Linear : public Module {
   std::string extra_repr() const override;
   /** x: (..., input_dims) -> (..., output_dims). */
   array operator()(const array& x) override;
+
+  Param weight{this, "weight"};  // (output_dims, input_dims)
+  Param bias{this, "bias"};      // (output_dims), absent without a bias
 };
 
 }  // namespace mica::nn

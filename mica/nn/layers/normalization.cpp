@@ -31,11 +31,6 @@ void check_features(const char* layer, const array& x, int min_ndim, int dims) {
   }
 }
 
-std::optional<array> maybe(const Module& m, const char* key) {
-  if (m.contains(key)) return m.param(key);
-  return std::nullopt;
-}
-
 // weight * x + bias when the module is affine (has a weight).
 array affine(const Module& m, const array& x) {
   if (!m.contains("weight")) return x;
@@ -50,18 +45,18 @@ LayerNorm::LayerNorm(int dims, const LayerNormOptions& o) : dims_(dims), eps_(o.
   check_eps("LayerNorm", o.eps);
   check_dims("LayerNorm", "dims", dims);
   if (o.affine) {
-    set("weight", ones({dims}));
-    if (o.bias) set("bias", zeros({dims}));
+    weight = ones({dims});
+    if (o.bias) bias = zeros({dims});
   }
 }
 
 std::string LayerNorm::extra_repr() const {
-  return std::to_string(dims_) + ", eps=" + detail::py_float(eps_) + ", affine=" + detail::py_bool(contains("weight"));
+  return std::to_string(dims_) + ", eps=" + detail::py_float(eps_) + ", affine=" + detail::py_bool(bool(weight));
 }
 
 array LayerNorm::operator()(const array& x) {
   if (x.ndim() == 0) fail("LayerNorm", "expected an input of at least 1 dimension, got a scalar.");
-  return fast::layer_norm(x, maybe(*this, "weight"), maybe(*this, "bias"), static_cast<float>(eps_));
+  return fast::layer_norm(x, weight.maybe(), bias.maybe(), static_cast<float>(eps_));
 }
 
 // -- RMSNorm ----------------------------------------------------------------------------------
@@ -69,17 +64,17 @@ array LayerNorm::operator()(const array& x) {
 RMSNorm::RMSNorm(int dims, double eps) : eps_(eps) {
   check_eps("RMSNorm", eps);
   check_dims("RMSNorm", "dims", dims);
-  set("weight", ones({dims}));
+  weight = ones({dims});
 }
 
 std::string RMSNorm::extra_repr() const {
-  array w = param("weight");
+  array w = weight;
   return (w.ndim() > 0 ? std::to_string(w.shape(0)) : std::string("?")) + ", eps=" + detail::py_float(eps_);
 }
 
 array RMSNorm::operator()(const array& x) {
   if (x.ndim() == 0) fail("RMSNorm", "expected an input of at least 1 dimension, got a scalar.");
-  return fast::rms_norm(x, param("weight"), static_cast<float>(eps_));
+  return fast::rms_norm(x, weight, static_cast<float>(eps_));
 }
 
 // -- GroupNorm --------------------------------------------------------------------------------

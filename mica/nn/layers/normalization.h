@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "mica/nn/module.h"
+#include "mica/nn/member.h"
 
 namespace mica::nn {
 
@@ -27,6 +27,9 @@ class LayerNorm : public Module {
   /** (..., dims) -> (..., dims). */
   array operator()(const array& x) override;
 
+  Param weight{this, "weight"};  // (dims), absent unless affine
+  Param bias{this, "bias"};      // (dims), absent unless affine and bias
+
  private:
   int dims_;
   double eps_;
@@ -43,6 +46,8 @@ class RMSNorm : public Module {
   std::string extra_repr() const override;
   /** (..., dims) -> (..., dims). */
   array operator()(const array& x) override;
+
+  Param weight{this, "weight"};  // (dims)
 
  private:
   double eps_;

@@ -1,5 +1,6 @@
-// Attention and transformer layers. Every sub-layer is read back from the state with
-// call()/child() on each call, so update_modules() and value_and_grad() are honoured.
+// Attention and transformer layers. Every sub-layer is a typed member (nn::Child) or a list
+// entry read back from the state on each call, so update_modules() and value_and_grad() are
+// honoured.
 #include "mica/nn/layers/transformer.h"
 
 #include <cmath>
@@ -107,10 +108,10 @@ MultiHeadAttention::MultiHeadAttention(int dims, int num_heads, const MultiHeadA
   int value_input_dims = pick(options.value_input_dims, key_input_dims);
   int value_dims = pick(options.value_dims, dims);
   int value_output_dims = pick(options.value_output_dims, dims);
-  set("query_proj", std::make_shared<Linear>(query_input_dims, dims, options.bias));
-  set("key_proj", std::make_shared<Linear>(key_input_dims, dims, options.bias));
-  set("value_proj", std::make_shared<Linear>(value_input_dims, value_dims, options.bias));
-  set("out_proj", std::make_shared<Linear>(value_dims, value_output_dims, options.bias));
+  query_proj = std::make_shared<Linear>(query_input_dims, dims, options.bias);
+  key_proj = std::make_shared<Linear>(key_input_dims, dims, options.bias);
+  value_proj = std::make_shared<Linear>(value_input_dims, value_dims, options.bias);
+  out_proj = std::make_shared<Linear>(value_dims, value_output_dims, options.bias);
 }
 
 array MultiHeadAttention::operator()(const array& queries, const array& keys, const array& values,
@@ -137,14 +138,14 @@ array MultiHeadAttention::attend(const array& queries, const array& keys, const 
                                 mica::detail::shape_str(keys.shape()) + " and " +
                                 mica::detail::shape_str(values.shape()) + ".");
   }
-  array q = split_heads(call("query_proj", queries), num_heads_, "query");
-  array k = split_heads(call("key_proj", keys), num_heads_, "key");
-  array v = split_heads(call("value_proj", values), num_heads_, "value");
+  array q = split_heads(query_proj(queries), num_heads_, "query");
+  array k = split_heads(key_proj(keys), num_heads_, "key");
+  array v = split_heads(value_proj(values), num_heads_, "value");
   double scale = std::sqrt(1.0 / q.shape(-1));
   array o = attention(q, k, v, scale, mask, mask_mode);  // (B, H, Lq, dv)
   o = transpose(o, {0, 2, 1, 3});
   o = reshape(o, {o.shape(0), o.shape(1), o.shape(2) * o.shape(3)});
-  return call("out_proj", o);
+  return out_proj(o);
 }
 
 array MultiHeadAttention::create_additive_causal_mask(int N, Dtype dtype) {
@@ -166,25 +167,24 @@ TransformerEncoderLayer::TransformerEncoderLayer(int dims, int num_heads, const 
   check_positive("TransformerEncoderLayer", "dims", dims);
   int mlp_dims = options.mlp_dims && *options.mlp_dims != 0 ? *options.mlp_dims : 4 * dims;
   check_positive("TransformerEncoderLayer", "mlp_dims", mlp_dims);
-  set("attention", std::make_shared<MultiHeadAttention>(dims, num_heads));
-  set("ln1", std::make_shared<LayerNorm>(dims));
-  set("ln2", std::make_shared<LayerNorm>(dims));
-  set("linear1", std::make_shared<Linear>(dims, mlp_dims));
-  set("linear2", std::make_shared<Linear>(mlp_dims, dims));
-  set("dropout1", std::make_shared<Dropout>(options.dropout));
-  set("dropout2", std::make_shared<Dropout>(options.dropout));
+  attention = std::make_shared<MultiHeadAttention>(dims, num_heads);
+  ln1 = std::make_shared<LayerNorm>(dims);
+  ln2 = std::make_shared<LayerNorm>(dims);
+  linear1 = std::make_shared<Linear>(dims, mlp_dims);
+  linear2 = std::make_shared<Linear>(mlp_dims, dims);
+  dropout1 = std::make_shared<Dropout>(options.dropout);
+  dropout2 = std::make_shared<Dropout>(options.dropout);
 }
 
 array TransformerEncoderLayer::operator()(const array& x, const std::optional<array>& mask) {
-  auto attention = child<MultiHeadAttention>("attention");
-  auto mlp = [&](const array& y) { return call("linear2", call("dropout2", activation_(call("linear1", y)))); };
+  auto mlp = [&](const array& y) { return linear2(dropout2(activation_(linear1(y)))); };
   if (norm_first_) {
-    array y = call("ln1", x);
-    array h = add(x, call("dropout1", (*attention)(y, y, y, mask)));
-    return add(h, mlp(call("ln2", h)));
+    array y = ln1(x);
+    array h = add(x, dropout1(attention(y, y, y, mask)));
+    return add(h, mlp(ln2(h)));
   }
-  array h = call("ln1", add(x, call("dropout1", (*attention)(x, x, x, mask))));
-  return call("ln2", add(h, mlp(h)));
+  array h = ln1(add(x, dropout1(attention(x, x, x, mask))));
+  return ln2(add(h, mlp(h)));
 }
 
 TransformerEncoder::TransformerEncoder(int num_layers, int dims, int num_heads, const TransformerStackOptions& options)
@@ -214,33 +214,31 @@ TransformerDecoderLayer::TransformerDecoderLayer(int dims, int num_heads, const 
   check_positive("TransformerDecoderLayer", "dims", dims);
   int mlp_dims = options.mlp_dims && *options.mlp_dims != 0 ? *options.mlp_dims : 4 * dims;
   check_positive("TransformerDecoderLayer", "mlp_dims", mlp_dims);
-  set("self_attention", std::make_shared<MultiHeadAttention>(dims, num_heads));
-  set("cross_attention", std::make_shared<MultiHeadAttention>(dims, num_heads));
-  set("ln1", std::make_shared<LayerNorm>(dims));
-  set("ln2", std::make_shared<LayerNorm>(dims));
-  set("ln3", std::make_shared<LayerNorm>(dims));
-  set("linear1", std::make_shared<Linear>(dims, mlp_dims));
-  set("linear2", std::make_shared<Linear>(mlp_dims, dims));
-  set("dropout1", std::make_shared<Dropout>(options.dropout));
-  set("dropout2", std::make_shared<Dropout>(options.dropout));
-  set("dropout3", std::make_shared<Dropout>(options.dropout));
+  self_attention = std::make_shared<MultiHeadAttention>(dims, num_heads);
+  cross_attention = std::make_shared<MultiHeadAttention>(dims, num_heads);
+  ln1 = std::make_shared<LayerNorm>(dims);
+  ln2 = std::make_shared<LayerNorm>(dims);
+  ln3 = std::make_shared<LayerNorm>(dims);
+  linear1 = std::make_shared<Linear>(dims, mlp_dims);
+  linear2 = std::make_shared<Linear>(mlp_dims, dims);
+  dropout1 = std::make_shared<Dropout>(options.dropout);
+  dropout2 = std::make_shared<Dropout>(options.dropout);
+  dropout3 = std::make_shared<Dropout>(options.dropout);
 }
 
 array TransformerDecoderLayer::operator()(const array& x, const array& memory, const std::optional<array>& x_mask,
                                           const std::optional<array>& memory_mask) {
-  auto self_attention = child<MultiHeadAttention>("self_attention");
-  auto cross_attention = child<MultiHeadAttention>("cross_attention");
-  auto mlp = [&](const array& y) { return call("linear2", call("dropout3", activation_(call("linear1", y)))); };
+  auto mlp = [&](const array& y) { return linear2(dropout3(activation_(linear1(y)))); };
   if (norm_first_) {
-    array y = call("ln1", x);
-    array h = add(x, call("dropout1", (*self_attention)(y, y, y, x_mask)));
-    y = call("ln2", h);
-    h = add(h, call("dropout2", (*cross_attention)(y, memory, memory, memory_mask)));
-    return add(h, mlp(call("ln3", h)));
+    array y = ln1(x);
+    array h = add(x, dropout1(self_attention(y, y, y, x_mask)));
+    y = ln2(h);
+    h = add(h, dropout2(cross_attention(y, memory, memory, memory_mask)));
+    return add(h, mlp(ln3(h)));
   }
-  array h = call("ln1", add(x, call("dropout1", (*self_attention)(x, x, x, x_mask))));
-  h = call("ln2", add(h, call("dropout2", (*cross_attention)(h, memory, memory, memory_mask))));
-  return call("ln3", add(h, mlp(h)));
+  array h = ln1(add(x, dropout1(self_attention(x, x, x, x_mask))));
+  h = ln2(add(h, dropout2(cross_attention(h, memory, memory, memory_mask))));
+  return ln3(add(h, mlp(h)));
 }
 
 TransformerDecoder::TransformerDecoder(int num_layers, int dims, int num_heads, const TransformerStackOptions& options)

@@ -10,7 +10,10 @@
 
 #include "mica/dtype.h"
 #include "mica/nn/activations.h"
-#include "mica/nn/module.h"
+#include "mica/nn/layers/dropout.h"
+#include "mica/nn/layers/linear.h"
+#include "mica/nn/layers/normalization.h"
+#include "mica/nn/member.h"
 
 namespace mica::nn {
 
@@ -46,6 +49,11 @@ class MultiHeadAttention : public Module {
   static array create_additive_causal_mask(int N, Dtype dtype = float32);
   /** The number of heads. */
   int num_heads() const { return num_heads_; }
+
+  Child<Linear> query_proj{this, "query_proj", nullptr};
+  Child<Linear> key_proj{this, "key_proj", nullptr};
+  Child<Linear> value_proj{this, "value_proj", nullptr};
+  Child<Linear> out_proj{this, "out_proj", nullptr};
 
  private:
   array attend(const array& queries, const array& keys, const array& values, const std::optional<array>& mask,
@@ -85,6 +93,14 @@ class TransformerEncoderLayer : public Module {
   /** x: (B, L, dims) -> (B, L, dims); mask as MultiHeadAttention's. */
   virtual array operator()(const array& x, const std::optional<array>& mask);
 
+  Child<MultiHeadAttention> attention{this, "attention", nullptr};
+  Child<LayerNorm> ln1{this, "ln1", nullptr};
+  Child<LayerNorm> ln2{this, "ln2", nullptr};
+  Child<Linear> linear1{this, "linear1", nullptr};
+  Child<Linear> linear2{this, "linear2", nullptr};
+  Child<Dropout> dropout1{this, "dropout1", nullptr};
+  Child<Dropout> dropout2{this, "dropout2", nullptr};
+
  private:
   Activation activation_;
   bool norm_first_;
@@ -117,6 +133,17 @@ class TransformerDecoderLayer : public Module {
   /** x: (B, L, dims), memory: (B, S, dims) -> (B, L, dims). */
   virtual array operator()(const array& x, const array& memory, const std::optional<array>& x_mask,
                            const std::optional<array>& memory_mask);
+
+  Child<MultiHeadAttention> self_attention{this, "self_attention", nullptr};
+  Child<MultiHeadAttention> cross_attention{this, "cross_attention", nullptr};
+  Child<LayerNorm> ln1{this, "ln1", nullptr};
+  Child<LayerNorm> ln2{this, "ln2", nullptr};
+  Child<LayerNorm> ln3{this, "ln3", nullptr};
+  Child<Linear> linear1{this, "linear1", nullptr};
+  Child<Linear> linear2{this, "linear2", nullptr};
+  Child<Dropout> dropout1{this, "dropout1", nullptr};
+  Child<Dropout> dropout2{this, "dropout2", nullptr};
+  Child<Dropout> dropout3{this, "dropout3", nullptr};
 
  private:
   Activation activation_;
