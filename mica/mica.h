@@ -4,6 +4,7 @@
 #include "mica/array.h"
 #include "mica/autocast.h"
 #include "mica/device.h"
+#include "mica/distributed/distributed.h"
 #include "mica/dtype.h"
 #include "mica/einsum.h"
 #include "mica/fast.h"

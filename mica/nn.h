@@ -1,11 +1,13 @@
 // The nn umbrella header: Module, nn::value_and_grad and the layers.
 #pragma once
 #include "mica/nn/activations.h"
+#include "mica/nn/distributed.h"
 #include "mica/nn/init.h"
 #include "mica/nn/layers/activations.h"
 #include "mica/nn/layers/bilinear.h"
 #include "mica/nn/layers/containers.h"
 #include "mica/nn/layers/convolution.h"
+#include "mica/nn/layers/distributed.h"
 #include "mica/nn/layers/dropout.h"
 #include "mica/nn/layers/embedding.h"
 #include "mica/nn/layers/linear.h"

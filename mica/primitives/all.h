@@ -5,6 +5,7 @@
 #include "mica/primitives/conv.h"
 #include "mica/primitives/creation.h"
 #include "mica/primitives/custom.h"
+#include "mica/primitives/distributed.h"
 #include "mica/primitives/fft.h"
 #include "mica/primitives/fused.h"
 #include "mica/primitives/indexing.h"

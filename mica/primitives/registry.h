@@ -54,6 +54,9 @@
   X(Gelu, fused, U, K) X(AdamStep, fused, M, K) X(CrossEntropy, fused, M, K) X(CrossEntropyVjp, fused, U, K) \
   /* attention (fast::scaled_dot_product_attention) */                                       \
   X(ScaledDotProductAttention, attention, M, K) X(ScaledDotProductAttentionVjp, attention, M, K)  \
+  /* distributed collectives (mica::distributed; the group's backend moves the data) */      \
+  X(AllReduce, distributed, U, F) X(AllGather, distributed, U, F) X(ReduceScatter, distributed, U, F) \
+  X(Send, distributed, U, F) X(Recv, distributed, U, F)                                         \
   /* made by the transforms (custom_function, checkpoint, depends) */                        \
   X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)
 

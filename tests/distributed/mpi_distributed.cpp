@@ -1,0 +1,350 @@
+// mica::distributed over Open MPI: run by ctest under `mpirun -np 2` and `-np 3` (see
+// tests/CMakeLists.txt). Every rank makes deterministic data from its rank; the expected result
+// of each collective is computed locally from every rank's data (small integers, so sums are
+// exact in every dtype). Every rank runs the same tests in the same order and the job fails when
+// any rank fails. `--stuck` and `--dead` run the watchdog cases instead (a rank that never joins
+// the collective, or one that exits): ctest expects the abort message, within the timeout.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <complex>
+#include <cstdlib>
+#include <thread>
+
+#include "mica/distributed/distributed.h"
+#include "mica/nn/distributed.h"
+#include "mica/nn/layers/distributed.h"
+#include "reference/reference.h"
+
+namespace mica::test {
+namespace {
+
+namespace dist = mica::distributed;
+using C = std::complex<double>;
+
+dist::Group world() { return dist::init(true, "mpi"); }
+
+// Element i of rank r's data: small integers (non-negative for unsigned types); the imaginary
+// part of complex data is another pattern.
+C value(Dtype d, int64_t i, int r) {
+  if (d == bool_) return (i + r) % 3 == 0 ? 1.0 : 0.0;
+  double v = static_cast<double>((i * 7 + r * 5) % 11);
+  if (kind(d) != Dtype::Kind::u) v -= 5;
+  double im = d == complex64 ? static_cast<double>((i * 3 + r) % 5) - 2 : 0.0;
+  return {v, im};
+}
+
+std::vector<C> values(Dtype d, int64_t n, int r) {
+  std::vector<C> v;
+  for (int64_t i = 0; i < n; ++i) v.push_back(value(d, i, r));
+  return v;
+}
+
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (int x : s) n *= x;
+  return n;
+}
+
+array make(Dtype d, const std::vector<C>& v, const Shape& shape) {
+  std::vector<float> re, im;
+  for (auto& c : v) {
+    re.push_back(static_cast<float>(c.real()));
+    im.push_back(static_cast<float>(c.imag()));
+  }
+  array a = astype(array(re.begin(), shape, float32), d);
+  if (d == complex64) a = add(a, multiply(array(im.begin(), shape, float32), array(complex64_t(0, 1))));
+  return a;
+}
+
+array data(Dtype d, const Shape& shape, int r) { return make(d, values(d, numel(shape), r), shape); }
+
+std::vector<C> read(const array& a) {
+  auto re = to_vector(a);
+  std::vector<double> im(re.size(), 0.0);
+  if (a.dtype() == complex64) im = to_vector_imag(a);
+  std::vector<C> v;
+  for (size_t i = 0; i < re.size(); ++i) v.emplace_back(re[i], im[i]);
+  return v;
+}
+
+bool less(const C& a, const C& b) { return a.real() < b.real() || (a.real() == b.real() && a.imag() < b.imag()); }
+
+testing::AssertionResult same(const array& got, const Shape& shape, const std::vector<C>& want) {
+  if (got.shape() != shape) return testing::AssertionFailure() << "shape " << mica::detail::shape_str(got.shape());
+  auto g = read(got);
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (g[i] != want[i]) {
+      return testing::AssertionFailure() << got.dtype() << " element " << i << ": got " << g[i] << ", want " << want[i];
+    }
+  }
+  return testing::AssertionSuccess();
+}
+
+const Shape kShape = {3, 5};
+
+TEST(Mpi, Groups) {
+  dist::Group w = world();
+  // The launcher's own count (Open MPI's variable, else PMI's).
+  const char* env = std::getenv("OMPI_COMM_WORLD_SIZE");
+  if (!env) env = std::getenv("PMI_SIZE");
+  ASSERT_TRUE(env);
+  EXPECT_EQ(w.size(), std::atoi(env));
+  EXPECT_EQ(w.backend(), "mpi");
+  EXPECT_EQ(dist::init().raw_group(), w.raw_group());  // "any" under mpirun is MPI
+  EXPECT_TRUE(dist::is_available("mpi"));
+  dist::Group parity = w.split(w.rank() % 2);
+  EXPECT_EQ(parity.size(), (w.size() + 1 - w.rank() % 2) / 2);
+  EXPECT_EQ(parity.rank(), w.rank() / 2);
+  dist::Group reversed = w.split(0, w.size() - w.rank());
+  EXPECT_EQ(reversed.rank(), w.size() - 1 - w.rank());
+  // Collectives over a subgroup: the ranks of one parity.
+  array s = dist::all_sum(array(w.rank() + 1), parity);
+  int want = 0;
+  for (int r = w.rank() % 2; r < w.size(); r += 2) want += r + 1;
+  EXPECT_EQ(s.item<int>(), want);
+  array g = dist::all_gather(array(static_cast<float>(w.rank())), reversed);
+  std::vector<C> order;
+  for (int i = 0; i < w.size(); ++i) order.emplace_back(w.size() - 1 - i, 0);
+  EXPECT_TRUE(same(g, {w.size()}, order));
+}
+
+TEST(Mpi, AllReduceEveryDtype) {
+  dist::Group w = world();
+  const int n = w.size();
+  for (Dtype d : all_dtypes) {
+    array x = data(d, kShape, w.rank());
+    std::vector<C> sum(numel(kShape)), mx = values(d, numel(kShape), 0), mn = mx;
+    for (int r = 0; r < n; ++r) {
+      auto v = values(d, numel(kShape), r);
+      for (size_t i = 0; i < v.size(); ++i) {
+        sum[i] = d == bool_ ? C(sum[i].real() != 0 || v[i].real() != 0 ? 1 : 0) : sum[i] + v[i];
+        if (less(mx[i], v[i])) mx[i] = v[i];
+        if (less(v[i], mn[i])) mn[i] = v[i];
+      }
+    }
+    EXPECT_TRUE(same(dist::all_sum(x), kShape, sum)) << d;
+    EXPECT_TRUE(same(dist::all_max(x), kShape, mx)) << d;
+    EXPECT_TRUE(same(dist::all_min(x), kShape, mn)) << d;
+    // A strided input and an input reduced in place (nothing else holds it).
+    EXPECT_TRUE(same(transpose(dist::all_sum(transpose(x))), kShape, sum)) << d;
+    EXPECT_TRUE(same(dist::all_max(copy(data(d, kShape, w.rank()))), kShape, mx)) << d;
+  }
+}
+
+TEST(Mpi, AllMaxPropagatesNaN) {
+  dist::Group w = world();
+  for (Dtype d : {float16, bfloat16, float32, float64}) {
+    array x = astype(array({w.rank() == 1 ? NAN : 1.0f, static_cast<float>(w.rank())}), d);
+    array m = dist::all_max(x), mn = dist::all_min(x);
+    EXPECT_TRUE(std::isnan(to_vector(m)[0])) << d;
+    EXPECT_TRUE(std::isnan(to_vector(mn)[0])) << d;
+    EXPECT_EQ(to_vector(m)[1], w.size() - 1) << d;
+    EXPECT_EQ(to_vector(mn)[1], 0) << d;
+  }
+}
+
+TEST(Mpi, AllGatherEveryDtype) {
+  dist::Group w = world();
+  for (Dtype d : all_dtypes) {
+    std::vector<C> want;
+    for (int r = 0; r < w.size(); ++r) {
+      auto v = values(d, numel(kShape), r);
+      want.insert(want.end(), v.begin(), v.end());
+    }
+    EXPECT_TRUE(same(dist::all_gather(data(d, kShape, w.rank())), {3 * w.size(), 5}, want)) << d;
+    std::vector<C> scalars;
+    for (int r = 0; r < w.size(); ++r) scalars.push_back(value(d, 0, r));
+    EXPECT_TRUE(same(dist::all_gather(data(d, {}, w.rank())), {w.size()}, scalars)) << d;
+  }
+}
+
+TEST(Mpi, SumScatterEveryDtype) {
+  dist::Group w = world();
+  const int n = w.size();
+  Shape shape = {2 * n, 3};
+  for (Dtype d : all_dtypes) {
+    std::vector<C> sum(numel(shape));
+    for (int r = 0; r < n; ++r) {
+      auto v = values(d, numel(shape), r);
+      for (size_t i = 0; i < v.size(); ++i)
+        sum[i] = d == bool_ ? C(sum[i].real() != 0 || v[i].real() != 0 ? 1 : 0) : sum[i] + v[i];
+    }
+    std::vector<C> mine(sum.begin() + w.rank() * 6, sum.begin() + (w.rank() + 1) * 6);
+    EXPECT_TRUE(same(dist::sum_scatter(data(d, shape, w.rank())), {2, 3}, mine)) << d;
+  }
+}
+
+TEST(Mpi, SendRecvRing) {
+  dist::Group w = world();
+  const int n = w.size(), r = w.rank();
+  const int next = (r + 1) % n, prev = (r + n - 1) % n;
+  for (Dtype d : all_dtypes) {
+    for (const Shape& shape : {Shape{3, 5}, Shape{1 << 18}}) {  // eager and rendezvous sizes
+      array mine = data(d, shape, r);
+      array in = dist::recv(shape, d, prev);
+      // Even ranks send first, odd ranks receive first: no rank waits on a send that nobody takes.
+      if (r % 2 == 0) {
+        eval(dist::send(mine, next));
+        eval(in);
+      } else {
+        eval(in);
+        eval(dist::send(mine, next));
+      }
+      EXPECT_TRUE(same(in, shape, values(d, numel(shape), prev))) << d;
+    }
+  }
+  // recv_like, and a strided array sent in row-major order.
+  array t = transpose(data(float32, {5, 3}, r));
+  array in = dist::recv_like(t, prev);
+  if (r % 2 == 0) {
+    eval(dist::send(t, next));
+    eval(in);
+  } else {
+    eval(in);
+    eval(dist::send(t, next));
+  }
+  EXPECT_TRUE(same(in, {3, 5}, read(transpose(data(float32, {5, 3}, prev)))));
+}
+
+TEST(Mpi, MismatchedShapesThrowOnEveryRank) {
+  dist::Group w = world();
+  const int r = w.rank();
+  auto expect_error = [&](const std::string& op, const std::function<array()>& f, const char* part) {
+    try {
+      eval(f());
+      ADD_FAILURE() << op << ": no error on rank " << r;
+    } catch (const std::runtime_error& e) {
+      std::string msg = e.what();
+      EXPECT_EQ(msg.rfind(std::string("[") + op + "] expected the same operation, shape and dtype", 0), 0u) << msg;
+      EXPECT_NE(msg.find(part), std::string::npos) << msg;
+    }
+  };
+  expect_error("all_sum", [&] { return dist::all_sum(zeros({r == 0 ? 3 : 4})); }, "all_sum of shape (3,) float32 on rank 0");
+  expect_error("all_gather", [&] { return dist::all_gather(zeros({2}, r == 1 ? int32 : float32)); }, "int32 on rank 1");
+  // Each rank names its own operation; every rank's message lists both.
+  expect_error(r == 0 ? "all_max" : "all_min", [&] { return r == 0 ? dist::all_max(zeros({2})) : dist::all_min(zeros({2})); },
+               "all_max of shape (2,) float32 on rank 0 and all_min of shape (2,) float32 on rank");
+  expect_error("sum_scatter", [&] { return dist::sum_scatter(zeros({w.size() * (r == 0 ? 1 : 2)})); }, "on rank 0");
+  // The group still works afterwards.
+  EXPECT_EQ(dist::all_sum(array(1)).item<int>(), w.size());
+  // recv of another shape than was sent: the receiver reports it, the sender carries on.
+  if (r == 0) {
+    eval(dist::send(zeros({2, 3}), 1));
+  } else if (r == 1) {
+    try {
+      eval(dist::recv({3, 2}, float32, 0));
+      ADD_FAILURE() << "recv: no error";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()), "[recv] expected shape (3, 2) float32 from rank 0, got shape (2, 3) float32 (the "
+                                       "sender sent another shape or dtype).");
+    }
+  }
+  EXPECT_EQ(dist::all_sum(array(2)).item<int>(), 2 * w.size());
+}
+
+TEST(Mpi, Gradients) {
+  dist::Group w = world();
+  const int n = w.size(), r = w.rank();
+  array x = data(float32, {4}, r);
+  array wr = data(float32, {4}, r + 10);
+  // all_sum (as MLX): the cotangent of the replicated output passes through unsummed.
+  array g = grad([&](const array& a) { return sum(multiply(dist::all_sum(a), wr)); })(x);
+  EXPECT_TRUE(same(g, {4}, values(float32, 4, r + 10)));
+  // all_gather: this rank's block of the cotangent.
+  array W = data(float32, {4 * n}, 99);
+  array gg = grad([&](const array& a) { return sum(multiply(dist::all_gather(a), W)); })(x);
+  auto Wv = values(float32, 4 * n, 99);
+  EXPECT_TRUE(same(gg, {4}, std::vector<C>(Wv.begin() + 4 * r, Wv.begin() + 4 * (r + 1))));
+  // sum_scatter: all_gather of the cotangent.
+  array xs = data(float32, {2 * n}, r);
+  array w2 = data(float32, {2}, r + 20);
+  array gs = grad([&](const array& a) { return sum(multiply(dist::sum_scatter(a), w2)); })(xs);
+  std::vector<C> gathered;
+  for (int q = 0; q < n; ++q) {
+    auto v = values(float32, 2, q + 20);
+    gathered.insert(gathered.end(), v.begin(), v.end());
+  }
+  EXPECT_TRUE(same(gs, {2 * n}, gathered));
+  // all_max / all_min: the cotangent goes to the rank holding the extreme; ties share it.
+  array xm = array({static_cast<float>(r), 1.0f, 0.5f});
+  array gm = grad([&](const array& a) { return sum(dist::all_max(a)); })(xm);
+  EXPECT_TRUE(same(gm, {3}, {C(r == n - 1 ? 1 : 0), C(1.0f / n), C(1.0f / n)}));
+  array gmin = grad([&](const array& a) { return sum(multiply(dist::all_min(a), array(2.0f))); })(xm);
+  EXPECT_TRUE(same(gmin, {3}, {C(r == 0 ? 2 : 0), C(2.0f / n), C(2.0f / n)}));
+  // jvp of all_sum: the sum of every rank's tangent.
+  array t = data(float32, {4}, r + 30);
+  std::vector<C> tsum(4);
+  for (int q = 0; q < n; ++q) {
+    auto v = values(float32, 4, q + 30);
+    for (int i = 0; i < 4; ++i) tsum[i] += v[i];
+  }
+  EXPECT_TRUE(same(jvp([](const array& a) { return dist::all_sum(a); }, x, t).second, {4}, tsum));
+}
+
+TEST(Mpi, AverageGradients) {
+  dist::Group w = world();
+  const int n = w.size(), r = w.rank();
+  Tree grads = Tree::Dict{{"a", multiply(data(float32, {3, 4}, 1), array(static_cast<float>(r + 1)))},
+                          {"b", Tree::List{multiply(data(float32, {5}, 2), array(static_cast<float>(r + 1))),
+                                           multiply(data(float64, {2}, 3), array(static_cast<double>(r + 1), float64))}}};
+  double k = (n + 1) / 2.0;  // mean of 1..n
+  for (int64_t size : {int64_t{32} << 20, int64_t{20}, int64_t{0}}) {
+    Tree avg = nn::average_gradients(grads, {.all_reduce_size = size});
+    auto scaled = [&](Dtype d, int64_t m, int seed) {
+      auto v = values(d, m, seed);
+      for (auto& c : v) c *= k;
+      return v;
+    };
+    EXPECT_TRUE(same(avg["a"].as_array(), {3, 4}, scaled(float32, 12, 1))) << size;
+    EXPECT_TRUE(same(avg["b"][0].as_array(), {5}, scaled(float32, 5, 2))) << size;
+    EXPECT_EQ(avg["b"][1].as_array().dtype(), float64);
+    EXPECT_TRUE(same(avg["b"][1].as_array(), {2}, scaled(float64, 2, 3))) << size;
+  }
+}
+
+TEST(Mpi, ShardedLinearPair) {
+  dist::Group w = world();
+  const int n = w.size(), r = w.rank();
+  random::seed(5);  // the same layers on every rank
+  auto up = std::make_shared<nn::Linear>(4, 2 * n);
+  auto down = std::make_shared<nn::Linear>(2 * n, 3);
+  array x = random::normal({2, 4});
+  auto up_s = nn::shard_linear(*up, "all-to-sharded");
+  auto down_s = nn::shard_linear(*down, "sharded-to-all");
+  array h = (*up_s)(x);
+  array full_h = (*up)(x);
+  EXPECT_TRUE(matches(h, {2, 2}, to_vector(slice(full_h, {0, 2 * r}, {2, 2 * r + 2})), 1e-5, 1e-5));
+  EXPECT_TRUE(matches((*down_s)(h), {2, 3}, to_vector((*down)(full_h)), 1e-5, 1e-5));
+  // The input's gradient through the pair equals the unsharded one on every rank.
+  auto f_sharded = [&](const array& a) { return sum((*down_s)((*up_s)(a))); };
+  auto f_full = [&](const array& a) { return sum((*down)((*up)(a))); };
+  EXPECT_TRUE(matches(grad(f_sharded)(x), {2, 4}, to_vector(grad(f_full)(x)), 1e-5, 1e-5));
+}
+
+}  // namespace
+}  // namespace mica::test
+
+int main(int argc, char** argv) {
+  namespace dist = mica::distributed;
+  testing::InitGoogleTest(&argc, argv);
+  dist::Group w = dist::init(true, "mpi");
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "--stuck" || mode == "--dead") {
+    // Rank 1 never joins the all_sum (it sleeps, or exits): the others must not hang.
+    if (w.rank() == 1) {
+      if (mode == "--dead") std::_Exit(0);
+      std::this_thread::sleep_for(std::chrono::seconds(600));
+    }
+    eval(dist::all_sum(mica::array(1.0f), w));
+    std::printf("rank %d: the all_sum returned without rank 1\n", w.rank());
+    return 1;
+  }
+  if (w.rank() != 0) GTEST_FLAG_SET(brief, true);  // failures only: rank 0 prints the summary
+  int rc = RUN_ALL_TESTS();
+  // The job fails when any rank failed.
+  int any = dist::all_max(mica::array(rc), w).item<int>();
+  if (w.rank() == 0) std::printf("mpi_distributed: %d ranks, %s\n", w.size(), any ? "FAILED on some rank" : "all passed");
+  return any;
+}
