@@ -25,9 +25,9 @@ PReLU::PReLU(const PReLUOptions& options) {
     throw std::invalid_argument("[PReLU] expected num_parameters >= 1, got " + std::to_string(options.num_parameters) +
                                 ".");
   }
-  set("weight", full({options.num_parameters}, options.init));
+  weight = full({options.num_parameters}, options.init);
 }
 
-array PReLU::operator()(const array& x) { return nn::prelu(x, param("weight")); }
+array PReLU::operator()(const array& x) { return nn::prelu(x, weight.get()); }
 
 }  // namespace mica::nn

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "mica/nn/activations.h"
-#include "mica/nn/module.h"
+#include "mica/nn/member.h"
 
 namespace mica::nn {
 
@@ -165,6 +165,8 @@ class PReLU : public Module {
   std::string name() const override { return "PReLU"; }
   /** prelu(x, weight). */
   array operator()(const array& x) override;
+
+  Param weight{this, "weight"};
 };
 
 /** ReLU: max(x, 0). */

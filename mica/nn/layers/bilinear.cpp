@@ -9,26 +9,26 @@
 
 namespace mica::nn {
 
-Bilinear::Bilinear(int input1_dims, int input2_dims, int output_dims, bool bias) {
+Bilinear::Bilinear(int input1_dims, int input2_dims, int output_dims, bool with_bias) {
   if (input1_dims <= 0 || input2_dims <= 0 || output_dims <= 0) {
     throw std::invalid_argument("[Bilinear] expected positive input1_dims, input2_dims and output_dims, got " +
                                 std::to_string(input1_dims) + ", " + std::to_string(input2_dims) + " and " +
                                 std::to_string(output_dims) + ".");
   }
   double scale = std::sqrt(1.0 / input1_dims);
-  set("weight", random::uniform(-scale, scale, {output_dims, input2_dims, input1_dims}));
-  if (bias) set("bias", random::uniform(-scale, scale, {output_dims}));
+  weight = random::uniform(-scale, scale, {output_dims, input2_dims, input1_dims});
+  if (with_bias) bias = random::uniform(-scale, scale, {output_dims});
 }
 
 std::string Bilinear::extra_repr() const {
-  const array w = param("weight");
+  const array w = weight.get();
   auto dim = [&](int i) { return w.ndim() == 3 ? std::to_string(w.shape(i)) : std::string("?"); };
   return "input1_dims=" + dim(2) + ", input2_dims=" + dim(1) + ", output_dims=" + dim(0) +
-         ", bias=" + (contains("bias") ? "True" : "False");
+         ", bias=" + (bool(bias) ? "True" : "False");
 }
 
 array Bilinear::operator()(const array& x1, const array& x2) {
-  array w = param("weight");
+  array w = weight.get();
   if (w.ndim() != 3) {
     throw std::invalid_argument("[Bilinear] expected a 3-D weight, got shape " + mica::detail::shape_str(w.shape()) + ".");
   }
@@ -52,7 +52,7 @@ array Bilinear::operator()(const array& x1, const array& x2) {
   Shape out_shape = lead;
   out_shape.push_back(out);
   y = reshape(y, out_shape);
-  if (contains("bias")) y = add(y, param("bias"));
+  if (bool(bias)) y = add(y, bias.get());
   return y;
 }
 

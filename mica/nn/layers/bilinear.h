@@ -2,7 +2,7 @@
 #pragma once
 #include <string>
 
-#include "mica/nn/module.h"
+#include "mica/nn/member.h"
 
 namespace mica::nn {
 
@@ -32,6 +32,9 @@ class Bilinear : public Module {
   using Module::operator();
   /** x1: (..., input1_dims), x2: (..., input2_dims) with the same leading dims -> (..., output_dims). */
   array operator()(const array& x1, const array& x2);
+
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
 };
 
 }  // namespace mica::nn

@@ -77,8 +77,8 @@ std::string kernel_repr(const array& w, int n) {
   return detail::py_tuple(k);
 }
 
-void add_bias(const Module& m, array& y) {
-  if (m.contains("bias")) y = add(y, m.param("bias"));
+void add_bias(const Param& bias, array& y) {
+  if (bias) y = add(y, bias.get());
 }
 
 // Dim i of the weight (negative counts from the end) times `mul`, or "?" if the weight has
@@ -101,23 +101,23 @@ Conv1d::Conv1d(int in_channels, int out_channels, int kernel_size, const Conv1dO
   check_min("Conv1d", "stride", {o.stride}, 1);
   check_min("Conv1d", "padding", {o.padding}, 0);
   check_min("Conv1d", "dilation", {o.dilation}, 1);
-  set("weight", init_weight(out_channels, {kernel_size}, in_channels / o.groups));
-  if (o.bias) set("bias", zeros({out_channels}));
+  weight = init_weight(out_channels, {kernel_size}, in_channels / o.groups);
+  if (o.bias) bias = zeros({out_channels});
 }
 
 std::string Conv1d::extra_repr() const {
-  array w = param("weight");
+  array w = weight.get();
   return wdim(w, -1, groups_) + ", " + wdim(w, 0) +
          ", kernel_size=" + wdim(w, 1) + ", stride=" + std::to_string(stride_) +
          ", padding=" + std::to_string(padding_) + ", dilation=" + std::to_string(dilation_) +
-         ", groups=" + std::to_string(groups_) + ", bias=" + detail::py_bool(contains("bias"));
+         ", groups=" + std::to_string(groups_) + ", bias=" + detail::py_bool(bool(bias));
 }
 
 array Conv1d::operator()(const array& x) {
-  array w = param("weight");
+  array w = weight.get();
   check_input("Conv1d", x, w, 1, groups_);
   array y = conv1d(x, w, stride_, padding_, dilation_, groups_);
-  add_bias(*this, y);
+  add_bias(bias, y);
   return y;
 }
 
@@ -133,23 +133,23 @@ Conv2d::Conv2d(int in_channels, int out_channels, const IntOrTuple& kernel_size,
   check_min("Conv2d", "stride", stride_, 1);
   check_min("Conv2d", "padding", padding_, 0);
   check_min("Conv2d", "dilation", dilation_, 1);
-  set("weight", init_weight(out_channels, k, in_channels / o.groups));
-  if (o.bias) set("bias", zeros({out_channels}));
+  weight = init_weight(out_channels, k, in_channels / o.groups);
+  if (o.bias) bias = zeros({out_channels});
 }
 
 std::string Conv2d::extra_repr() const {
-  array w = param("weight");
+  array w = weight.get();
   return wdim(w, -1, groups_) + ", " + wdim(w, 0) +
          ", kernel_size=" + kernel_repr(w, 2) + ", stride=" + detail::py_tuple(stride_) +
          ", padding=" + detail::py_tuple(padding_) + ", dilation=" + dilation_arg_.repr() +
-         ", groups=" + std::to_string(groups_) + ", bias=" + detail::py_bool(contains("bias"));
+         ", groups=" + std::to_string(groups_) + ", bias=" + detail::py_bool(bool(bias));
 }
 
 array Conv2d::operator()(const array& x) {
-  array w = param("weight");
+  array w = weight.get();
   check_input("Conv2d", x, w, 2, groups_);
   array y = conv2d(x, w, p2(stride_), p2(padding_), p2(dilation_), groups_);
-  add_bias(*this, y);
+  add_bias(bias, y);
   return y;
 }
 
@@ -165,22 +165,22 @@ Conv3d::Conv3d(int in_channels, int out_channels, const IntOrTuple& kernel_size,
   check_min("Conv3d", "stride", stride_, 1);
   check_min("Conv3d", "padding", padding_, 0);
   check_min("Conv3d", "dilation", dilation_, 1);
-  set("weight", init_weight(out_channels, k, in_channels));
-  if (o.bias) set("bias", zeros({out_channels}));
+  weight = init_weight(out_channels, k, in_channels);
+  if (o.bias) bias = zeros({out_channels});
 }
 
 std::string Conv3d::extra_repr() const {
-  array w = param("weight");
+  array w = weight.get();
   return wdim(w, -1) + ", " + wdim(w, 0) + ", kernel_size=" + kernel_repr(w, 3) +
          ", stride=" + detail::py_tuple(stride_) + ", padding=" + detail::py_tuple(padding_) +
-         ", dilation=" + dilation_arg_.repr() + ", bias=" + detail::py_bool(contains("bias"));
+         ", dilation=" + dilation_arg_.repr() + ", bias=" + detail::py_bool(bool(bias));
 }
 
 array Conv3d::operator()(const array& x) {
-  array w = param("weight");
+  array w = weight.get();
   check_input("Conv3d", x, w, 3, 1);
   array y = conv3d(x, w, p3(stride_), p3(padding_), p3(dilation_));
-  add_bias(*this, y);
+  add_bias(bias, y);
   return y;
 }
 
@@ -194,23 +194,23 @@ ConvTranspose1d::ConvTranspose1d(int in_channels, int out_channels, int kernel_s
   check_min("ConvTranspose1d", "padding", {o.padding}, 0);
   check_min("ConvTranspose1d", "dilation", {o.dilation}, 1);
   check_min("ConvTranspose1d", "output_padding", {o.output_padding}, 0);
-  set("weight", init_weight(out_channels, {kernel_size}, in_channels));
-  if (o.bias) set("bias", zeros({out_channels}));
+  weight = init_weight(out_channels, {kernel_size}, in_channels);
+  if (o.bias) bias = zeros({out_channels});
 }
 
 std::string ConvTranspose1d::extra_repr() const {
-  array w = param("weight");
+  array w = weight.get();
   return wdim(w, -1) + ", " + wdim(w, 0) +
          ", kernel_size=" + wdim(w, 1) + ", stride=" + std::to_string(stride_) +
          ", padding=" + std::to_string(padding_) + ", dilation=" + std::to_string(dilation_) +
-         ", output_padding=" + std::to_string(output_padding_) + ", bias=" + detail::py_bool(contains("bias"));
+         ", output_padding=" + std::to_string(output_padding_) + ", bias=" + detail::py_bool(bool(bias));
 }
 
 array ConvTranspose1d::operator()(const array& x) {
-  array w = param("weight");
+  array w = weight.get();
   check_input("ConvTranspose1d", x, w, 1, 1);
   array y = conv_transpose1d(x, w, stride_, padding_, dilation_, output_padding_);
-  add_bias(*this, y);
+  add_bias(bias, y);
   return y;
 }
 
@@ -218,7 +218,7 @@ array ConvTranspose1d::operator()(const array& x) {
 
 namespace {
 // The shared constructor work of the N-D transposed layers.
-void init_transpose(Module& m, const char* layer, int n, int in_channels, int out_channels,
+void init_transpose(Param& weight, Param& bias, const char* layer, int n, int in_channels, int out_channels,
                     const IntOrTuple& kernel_size, const ConvTransposeOptions& o, std::vector<int>& stride,
                     std::vector<int>& padding, std::vector<int>& dilation, std::vector<int>& output_padding) {
   check_channels(layer, in_channels, out_channels, 1);
@@ -231,55 +231,55 @@ void init_transpose(Module& m, const char* layer, int n, int in_channels, int ou
   check_min(layer, "padding", padding, 0);
   check_min(layer, "dilation", dilation, 1);
   check_min(layer, "output_padding", output_padding, 0);
-  m.set("weight", init_weight(out_channels, k, in_channels));
-  if (o.bias) m.set("bias", zeros({out_channels}));
+  weight = init_weight(out_channels, k, in_channels);
+  if (o.bias) bias = zeros({out_channels});
 }
 
-std::string transpose_repr(const Module& m, int n, const std::vector<int>& stride, const std::vector<int>& padding,
+std::string transpose_repr(const Param& weight, const Param& bias, int n, const std::vector<int>& stride, const std::vector<int>& padding,
                            const IntOrTuple& dilation, const std::vector<int>& output_padding) {
-  array w = m.param("weight");
+  array w = weight;
   return wdim(w, -1) + ", " + wdim(w, 0) + ", kernel_size=" + kernel_repr(w, n) +
          ", stride=" + detail::py_tuple(stride) + ", padding=" + detail::py_tuple(padding) +
          ", dilation=" + dilation.repr() + ", output_padding=" + detail::py_tuple(output_padding) +
-         ", bias=" + detail::py_bool(m.contains("bias"));
+         ", bias=" + detail::py_bool(bool(bias));
 }
 }  // namespace
 
 ConvTranspose2d::ConvTranspose2d(int in_channels, int out_channels, const IntOrTuple& kernel_size,
                                  const ConvTransposeOptions& o)
     : dilation_arg_(o.dilation) {
-  init_transpose(*this, "ConvTranspose2d", 2, in_channels, out_channels, kernel_size, o, stride_, padding_, dilation_,
+  init_transpose(weight, bias, "ConvTranspose2d", 2, in_channels, out_channels, kernel_size, o, stride_, padding_, dilation_,
                  output_padding_);
 }
 
 std::string ConvTranspose2d::extra_repr() const {
-  return transpose_repr(*this, 2, stride_, padding_, dilation_arg_, output_padding_);
+  return transpose_repr(weight, bias, 2, stride_, padding_, dilation_arg_, output_padding_);
 }
 
 array ConvTranspose2d::operator()(const array& x) {
-  array w = param("weight");
+  array w = weight.get();
   check_input("ConvTranspose2d", x, w, 2, 1);
   array y = conv_transpose2d(x, w, p2(stride_), p2(padding_), p2(dilation_), p2(output_padding_));
-  add_bias(*this, y);
+  add_bias(bias, y);
   return y;
 }
 
 ConvTranspose3d::ConvTranspose3d(int in_channels, int out_channels, const IntOrTuple& kernel_size,
                                  const ConvTransposeOptions& o)
     : dilation_arg_(o.dilation) {
-  init_transpose(*this, "ConvTranspose3d", 3, in_channels, out_channels, kernel_size, o, stride_, padding_, dilation_,
+  init_transpose(weight, bias, "ConvTranspose3d", 3, in_channels, out_channels, kernel_size, o, stride_, padding_, dilation_,
                  output_padding_);
 }
 
 std::string ConvTranspose3d::extra_repr() const {
-  return transpose_repr(*this, 3, stride_, padding_, dilation_arg_, output_padding_);
+  return transpose_repr(weight, bias, 3, stride_, padding_, dilation_arg_, output_padding_);
 }
 
 array ConvTranspose3d::operator()(const array& x) {
-  array w = param("weight");
+  array w = weight.get();
   check_input("ConvTranspose3d", x, w, 3, 1);
   array y = conv_transpose3d(x, w, p3(stride_), p3(padding_), p3(dilation_), p3(output_padding_));
-  add_bias(*this, y);
+  add_bias(bias, y);
   return y;
 }
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "mica/nn/layers/layer_args.h"
-#include "mica/nn/module.h"
+#include "mica/nn/member.h"
 
 namespace mica::nn {
 
@@ -67,6 +67,9 @@ class Conv1d : public Module {
   /** (N, L, in_channels) -> (N, L_out, out_channels). */
   array operator()(const array& x) override;
 
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
+
  private:
   int stride_, padding_, dilation_, groups_;
 };
@@ -82,6 +85,9 @@ class Conv2d : public Module {
   std::string extra_repr() const override;
   /** (N, H, W, in_channels) -> (N, H_out, W_out, out_channels). */
   array operator()(const array& x) override;
+
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
 
  private:
   std::vector<int> stride_, padding_, dilation_;
@@ -101,6 +107,9 @@ class Conv3d : public Module {
   /** (N, D, H, W, in_channels) -> (N, D_out, H_out, W_out, out_channels). */
   array operator()(const array& x) override;
 
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
+
  private:
   std::vector<int> stride_, padding_, dilation_;
   IntOrTuple dilation_arg_;
@@ -117,6 +126,9 @@ class ConvTranspose1d : public Module {
   std::string extra_repr() const override;
   /** (N, L, in_channels) -> (N, (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1, out_channels). */
   array operator()(const array& x) override;
+
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
 
  private:
   int stride_, padding_, dilation_, output_padding_;
@@ -135,6 +147,9 @@ class ConvTranspose2d : public Module {
   /** (N, H, W, in_channels) -> (N, H_out, W_out, out_channels). */
   array operator()(const array& x) override;
 
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
+
  private:
   std::vector<int> stride_, padding_, dilation_, output_padding_;
   IntOrTuple dilation_arg_;
@@ -152,6 +167,9 @@ class ConvTranspose3d : public Module {
   std::string extra_repr() const override;
   /** (N, D, H, W, in_channels) -> (N, D_out, H_out, W_out, out_channels). */
   array operator()(const array& x) override;
+
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
 
  private:
   std::vector<int> stride_, padding_, dilation_, output_padding_;

@@ -104,8 +104,8 @@ AllToShardedLinear::AllToShardedLinear(int input_dims, int output_dims, const Sh
     throw std::invalid_argument("[AllToShardedLinear] expected non-negative input_dims, got " + std::to_string(input_dims) + ".");
   }
   double scale = std::sqrt(1.0 / input_dims);
-  set("weight", random::uniform(-scale, scale, {output_dims / n, input_dims}));
-  if (options.bias) set("bias", random::uniform(-scale, scale, {output_dims / n}));
+  weight = random::uniform(-scale, scale, {output_dims / n, input_dims});
+  if (options.bias) bias = random::uniform(-scale, scale, {output_dims / n});
 }
 
 std::shared_ptr<AllToShardedLinear> AllToShardedLinear::from_linear(const Module& linear, const ShardOptions& options) {
@@ -117,15 +117,15 @@ std::shared_ptr<AllToShardedLinear> AllToShardedLinear::from_linear(const Module
 }
 
 std::string AllToShardedLinear::extra_repr() const {
-  array w = param("weight");
-  return dims_repr(w.shape(1), w.shape(0) * group_.size(), contains("bias"));
+  array w = weight.get();
+  return dims_repr(w.shape(1), w.shape(0) * group_.size(), bool(bias));
 }
 
 array AllToShardedLinear::operator()(const array& x_in) {
   // The input is replicated: its gradient is the sum of every rank's.
   array x = sum_gradients(group_)(x_in);
-  array w = param("weight");
-  if (contains("bias")) return addmm(param("bias"), x, transpose(w));
+  array w = weight.get();
+  if (bool(bias)) return addmm(bias.get(), x, transpose(w));
   return matmul(x, transpose(w));
 }
 
@@ -138,8 +138,8 @@ ShardedToAllLinear::ShardedToAllLinear(int input_dims, int output_dims, const Sh
     throw std::invalid_argument("[ShardedToAllLinear] expected non-negative output_dims, got " + std::to_string(output_dims) + ".");
   }
   double scale = std::sqrt(1.0 / input_dims);
-  set("weight", random::uniform(-scale, scale, {output_dims, input_dims / n}));
-  if (options.bias) set("bias", random::uniform(-scale, scale, {output_dims}));
+  weight = random::uniform(-scale, scale, {output_dims, input_dims / n});
+  if (options.bias) bias = random::uniform(-scale, scale, {output_dims});
 }
 
 std::shared_ptr<ShardedToAllLinear> ShardedToAllLinear::from_linear(const Module& linear, const ShardOptions& options) {
@@ -151,13 +151,13 @@ std::shared_ptr<ShardedToAllLinear> ShardedToAllLinear::from_linear(const Module
 }
 
 std::string ShardedToAllLinear::extra_repr() const {
-  array w = param("weight");
-  return dims_repr(w.shape(1) * group_.size(), w.shape(0), contains("bias"));
+  array w = weight.get();
+  return dims_repr(w.shape(1) * group_.size(), w.shape(0), bool(bias));
 }
 
 array ShardedToAllLinear::operator()(const array& x) {
-  array y = distributed::all_sum(matmul(x, transpose(param("weight"))), group_);
-  if (contains("bias")) return add(y, param("bias"));
+  array y = distributed::all_sum(matmul(x, transpose(weight.get())), group_);
+  if (bool(bias)) return add(y, bias.get());
   return y;
 }
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "mica/distributed/distributed.h"
-#include "mica/nn/module.h"
+#include "mica/nn/member.h"
 
 namespace mica::nn {
 
@@ -51,6 +51,9 @@ class AllToShardedLinear : public Module {
   /** The group the layer is sharded over. */
   const distributed::Group& group() const { return group_; }
 
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
+
  private:
   distributed::Group group_;
 };
@@ -71,6 +74,9 @@ class ShardedToAllLinear : public Module {
   array operator()(const array& x) override;
   /** The group the layer is sharded over. */
   const distributed::Group& group() const { return group_; }
+
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
 
  private:
   distributed::Group group_;

@@ -32,10 +32,10 @@ void check_features(const char* layer, const array& x, int min_ndim, int dims) {
 }
 
 // weight * x + bias when the module is affine (has a weight).
-array affine(const Module& m, const array& x) {
-  if (!m.contains("weight")) return x;
-  array y = multiply(m.param("weight"), x);
-  return m.contains("bias") ? add(y, m.param("bias")) : y;
+array affine(const Param& weight, const Param& bias, const array& x) {
+  if (!weight) return x;
+  array y = multiply(weight.get(), x);
+  return bias ? add(y, bias.get()) : y;
 }
 }  // namespace
 
@@ -90,14 +90,14 @@ GroupNorm::GroupNorm(int num_groups, int dims, const GroupNormOptions& o)
   }
   // MLX's order: bias, then weight.
   if (o.affine) {
-    set("bias", zeros({dims}));
-    set("weight", ones({dims}));
+    bias = zeros({dims});
+    weight = ones({dims});
   }
 }
 
 std::string GroupNorm::extra_repr() const {
   return std::to_string(num_groups_) + ", " + std::to_string(dims_) + ", eps=" + detail::py_float(eps_) +
-         ", affine=" + detail::py_bool(contains("weight")) + ", pytorch_compatible=" + detail::py_bool(pytorch_compatible_);
+         ", affine=" + detail::py_bool(bool(weight)) + ", pytorch_compatible=" + detail::py_bool(pytorch_compatible_);
 }
 
 array GroupNorm::operator()(const array& x) {
@@ -118,7 +118,7 @@ array GroupNorm::operator()(const array& x) {
     array v = var(y, 1, true);
     y = multiply(subtract(y, mu), rsqrt(v + eps_));
   }
-  return affine(*this, reshape(y, shape));
+  return affine(weight, bias, reshape(y, shape));
 }
 
 // -- BatchNorm --------------------------------------------------------------------------------
@@ -128,19 +128,19 @@ BatchNorm::BatchNorm(int num_features, const BatchNormOptions& o)
   check_eps("BatchNorm", o.eps);
   check_dims("BatchNorm", "num_features", num_features);
   if (o.affine) {
-    set("weight", ones({num_features}));
-    set("bias", zeros({num_features}));
+    weight = ones({num_features});
+    bias = zeros({num_features});
   }
   if (o.track_running_stats) {
-    set("running_mean", zeros({num_features}));
-    set("running_var", ones({num_features}));
+    running_mean = zeros({num_features});
+    running_var = ones({num_features});
     freeze({.recurse = false, .keys = {"running_mean", "running_var"}});
   }
 }
 
 std::string BatchNorm::extra_repr() const {
   return std::to_string(num_features_) + ", eps=" + detail::py_float(eps_) + ", momentum=" +
-         detail::py_float(momentum_) + ", affine=" + detail::py_bool(contains("weight")) +
+         detail::py_float(momentum_) + ", affine=" + detail::py_bool(bool(weight)) +
          ", track_running_stats=" + detail::py_bool(track_running_stats_);
 }
 
@@ -171,14 +171,14 @@ array BatchNorm::operator()(const array& x) {
     if (training()) {
       const double m = momentum_;
       array unbiased = var(x, axes, false, 1);
-      set("running_mean", add((1.0 - m) * param("running_mean"), m * mu));
-      set("running_var", add((1.0 - m) * param("running_var"), m * unbiased));
+      running_mean = add((1.0 - m) * running_mean.get(), m * mu);
+      running_var = add((1.0 - m) * running_var.get(), m * unbiased);
     } else {
-      mu = param("running_mean");
-      v = param("running_var");
+      mu = running_mean.get();
+      v = running_var.get();
     }
   }
-  return affine(*this, multiply(subtract(x, mu), rsqrt(v + eps_)));
+  return affine(weight, bias, multiply(subtract(x, mu), rsqrt(v + eps_)));
 }
 
 // -- InstanceNorm -----------------------------------------------------------------------------
@@ -187,13 +187,13 @@ InstanceNorm::InstanceNorm(int dims, const InstanceNormOptions& o) : dims_(dims)
   check_eps("InstanceNorm", o.eps);
   check_dims("InstanceNorm", "dims", dims);
   if (o.affine) {
-    set("weight", ones({dims}));
-    set("bias", zeros({dims}));
+    weight = ones({dims});
+    bias = zeros({dims});
   }
 }
 
 std::string InstanceNorm::extra_repr() const {
-  return std::to_string(dims_) + ", eps=" + detail::py_float(eps_) + ", affine=" + detail::py_bool(contains("weight"));
+  return std::to_string(dims_) + ", eps=" + detail::py_float(eps_) + ", affine=" + detail::py_bool(bool(weight));
 }
 
 array InstanceNorm::operator()(const array& x) {
@@ -211,7 +211,7 @@ array InstanceNorm::operator()(const array& x) {
   for (int i = 2; i < nd; ++i) to_last.push_back(i);
   to_last.push_back(1);
   y = transpose(reshape(y, first_shape), to_last);
-  return affine(*this, y);
+  return affine(weight, bias, y);
 }
 
 }  // namespace mica::nn

@@ -73,6 +73,9 @@ class GroupNorm : public Module {
   /** (N, ..., dims) -> same shape. */
   array operator()(const array& x) override;
 
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
+
  private:
   int num_groups_, dims_;
   double eps_;
@@ -107,6 +110,11 @@ class BatchNorm : public Module {
   /** Unfreezes as the base, then freezes running_mean and running_var again. */
   void unfreeze_self(const std::vector<std::string>& keys) override;
 
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
+  Param running_mean{this, "running_mean"};
+  Param running_var{this, "running_var"};
+
  private:
   int num_features_;
   double eps_, momentum_;
@@ -130,6 +138,9 @@ class InstanceNorm : public Module {
   std::string extra_repr() const override;
   /** x of at least 3 dims -> same shape. */
   array operator()(const array& x) override;
+
+  Param weight{this, "weight"};
+  Param bias{this, "bias"};
 
  private:
   int dims_;

@@ -89,11 +89,6 @@ array stack_steps(const std::vector<array>& steps, const array& projected, int h
   return stack(steps, -2);
 }
 
-std::optional<array> maybe(const Module& m, const char* key) {
-  if (m.contains(key)) return m.param(key);
-  return std::nullopt;
-}
-
 }  // namespace
 
 // -- RNN --------------------------------------------------------------------------------------
@@ -103,24 +98,24 @@ RNN::RNN(int input_size, int hidden_size, const RNNOptions& options)
       nonlinearity_(options.nonlinearity ? options.nonlinearity : std::function<array(const array&)>(nn::tanh)),
       custom_nonlinearity_(static_cast<bool>(options.nonlinearity)) {
   check_sizes("RNN", input_size, hidden_size);
-  set("Wxh", init_uniform(hidden_size, {hidden_size, input_size}));
-  set("Whh", init_uniform(hidden_size, {hidden_size, hidden_size}));
-  if (options.bias) set("bias", init_uniform(hidden_size, {hidden_size}));
+  Wxh = init_uniform(hidden_size, {hidden_size, input_size});
+  Whh = init_uniform(hidden_size, {hidden_size, hidden_size});
+  if (options.bias) bias = init_uniform(hidden_size, {hidden_size});
 }
 
 std::string RNN::extra_repr() const {
-  array w = param("Wxh");
+  array w = Wxh.get();
   return "input_dims=" + std::to_string(w.ndim() == 2 ? w.shape(1) : 0) +
          ", hidden_size=" + std::to_string(hidden_size_) +
-         ", nonlinearity=" + (custom_nonlinearity_ ? "<function>" : "tanh") + ", bias=" + py_bool(contains("bias"));
+         ", nonlinearity=" + (custom_nonlinearity_ ? "<function>" : "tanh") + ", bias=" + py_bool(bool(bias));
 }
 
 array RNN::operator()(const array& x, const std::optional<array>& hidden) {
-  array wxh = param("Wxh");
-  array whh = param("Whh");
+  array wxh = Wxh.get();
+  array whh = Whh.get();
   check_input("RNN", x, wxh);
   if (hidden) check_state("RNN", "hidden", *hidden, x, hidden_size_);
-  array proj = project(x, wxh, maybe(*this, "bias"));
+  array proj = project(x, wxh, bias.maybe());
   array whh_t = transpose(whh);
   std::optional<array> h = hidden;
   std::vector<array> steps;
@@ -135,30 +130,30 @@ array RNN::operator()(const array& x, const std::optional<array>& hidden) {
 
 // -- GRU --------------------------------------------------------------------------------------
 
-GRU::GRU(int input_size, int hidden_size, bool bias) : hidden_size_(hidden_size) {
+GRU::GRU(int input_size, int hidden_size, bool with_bias) : hidden_size_(hidden_size) {
   check_sizes("GRU", input_size, hidden_size);
-  set("Wx", init_uniform(hidden_size, {3 * hidden_size, input_size}));
-  set("Wh", init_uniform(hidden_size, {3 * hidden_size, hidden_size}));
-  if (bias) {
-    set("b", init_uniform(hidden_size, {3 * hidden_size}));
-    set("bhn", init_uniform(hidden_size, {hidden_size}));
+  Wx = init_uniform(hidden_size, {3 * hidden_size, input_size});
+  Wh = init_uniform(hidden_size, {3 * hidden_size, hidden_size});
+  if (with_bias) {
+    b = init_uniform(hidden_size, {3 * hidden_size});
+    bhn = init_uniform(hidden_size, {hidden_size});
   }
 }
 
 std::string GRU::extra_repr() const {
-  array w = param("Wx");
+  array w = Wx.get();
   return "input_dims=" + std::to_string(w.ndim() == 2 ? w.shape(1) : 0) +
-         ", hidden_size=" + std::to_string(hidden_size_) + ", bias=" + py_bool(contains("b"));
+         ", hidden_size=" + std::to_string(hidden_size_) + ", bias=" + py_bool(bool(b));
 }
 
 array GRU::operator()(const array& x, const std::optional<array>& hidden) {
-  array wx = param("Wx");
-  array wh_t = transpose(param("Wh"));
-  std::optional<array> bhn = maybe(*this, "bhn");
+  array wx = Wx.get();
+  array wh_t = transpose(Wh.get());
+  const std::optional<array> bias_hn = bhn.maybe();
   check_input("GRU", x, wx);
   if (hidden) check_state("GRU", "hidden", *hidden, x, hidden_size_);
   const int hs = hidden_size_;
-  array proj = project(x, wx, maybe(*this, "b"));  // (..., L, 3H): r, z, n
+  array proj = project(x, wx, b.maybe());  // (..., L, 3H): r, z, n
   array proj_rz = features(proj, 0, 2 * hs);
   array proj_n = features(proj, 2 * hs, 3 * hs);
   std::optional<array> h = hidden;
@@ -173,15 +168,15 @@ array GRU::operator()(const array& x, const std::optional<array>& hidden) {
       array hp = matmul(*h, wh_t);
       rz = add(rz, features(hp, 0, 2 * hs));
       h_n = features(hp, 2 * hs, 3 * hs);
-      if (bhn) h_n = add(*h_n, *bhn);
+      if (bias_hn) h_n = add(*h_n, *bias_hn);
     }
     rz = mica::sigmoid(rz);
     array r = features(rz, 0, hs);
     array z = features(rz, hs, 2 * hs);
     if (h_n) {
       n = add(n, multiply(r, *h_n));
-    } else if (bhn) {
-      n = add(n, multiply(r, *bhn));
+    } else if (bias_hn) {
+      n = add(n, multiply(r, *bias_hn));
     }
     n = mica::tanh(n);
     array next = multiply(subtract(one, z), n);
@@ -194,28 +189,28 @@ array GRU::operator()(const array& x, const std::optional<array>& hidden) {
 
 // -- LSTM -------------------------------------------------------------------------------------
 
-LSTM::LSTM(int input_size, int hidden_size, bool bias) : hidden_size_(hidden_size) {
+LSTM::LSTM(int input_size, int hidden_size, bool with_bias) : hidden_size_(hidden_size) {
   check_sizes("LSTM", input_size, hidden_size);
-  set("Wx", init_uniform(hidden_size, {4 * hidden_size, input_size}));
-  set("Wh", init_uniform(hidden_size, {4 * hidden_size, hidden_size}));
-  if (bias) set("bias", init_uniform(hidden_size, {4 * hidden_size}));
+  Wx = init_uniform(hidden_size, {4 * hidden_size, input_size});
+  Wh = init_uniform(hidden_size, {4 * hidden_size, hidden_size});
+  if (with_bias) bias = init_uniform(hidden_size, {4 * hidden_size});
 }
 
 std::string LSTM::extra_repr() const {
-  array w = param("Wx");
+  array w = Wx.get();
   return "input_dims=" + std::to_string(w.ndim() == 2 ? w.shape(1) : 0) +
-         ", hidden_size=" + std::to_string(hidden_size_) + ", bias=" + py_bool(contains("bias"));
+         ", hidden_size=" + std::to_string(hidden_size_) + ", bias=" + py_bool(bool(bias));
 }
 
 std::pair<array, array> LSTM::operator()(const array& x, const std::optional<array>& hidden,
                                          const std::optional<array>& cell) {
-  array wx = param("Wx");
-  array wh_t = transpose(param("Wh"));
+  array wx = Wx.get();
+  array wh_t = transpose(Wh.get());
   check_input("LSTM", x, wx);
   if (hidden) check_state("LSTM", "hidden", *hidden, x, hidden_size_);
   if (cell) check_state("LSTM", "cell", *cell, x, hidden_size_);
   const int hs = hidden_size_;
-  array proj = project(x, wx, maybe(*this, "bias"));  // (..., L, 4H): i, f, g, o
+  array proj = project(x, wx, bias.maybe());  // (..., L, 4H): i, f, g, o
   std::optional<array> h = hidden;
   std::optional<array> c = cell;
   std::vector<array> hs_steps, cs_steps;

@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "mica/nn/module.h"
+#include "mica/nn/member.h"
 
 namespace mica::nn {
 
@@ -32,6 +32,10 @@ class RNN : public Module {
   /** The hidden states of every step from the initial `hidden` ((N, H) or (H)), if given. */
   array operator()(const array& x, const std::optional<array>& hidden);
 
+  Param Wxh{this, "Wxh"};
+  Param Whh{this, "Whh"};
+  Param bias{this, "bias"};
+
  private:
   int hidden_size_;
   std::function<array(const array&)> nonlinearity_;
@@ -53,6 +57,11 @@ class GRU : public Module {
   /** The hidden states of every step from the initial `hidden`, if given. */
   array operator()(const array& x, const std::optional<array>& hidden);
 
+  Param Wx{this, "Wx"};
+  Param Wh{this, "Wh"};
+  Param b{this, "b"};
+  Param bhn{this, "bhn"};
+
  private:
   int hidden_size_;
 };
@@ -70,6 +79,10 @@ class LSTM : public Module {
    *  hidden and cell states if given. Called as a plain Module (one array), it throws. */
   std::pair<array, array> operator()(const array& x, const std::optional<array>& hidden = std::nullopt,
                                      const std::optional<array>& cell = std::nullopt);
+
+  Param Wx{this, "Wx"};
+  Param Wh{this, "Wh"};
+  Param bias{this, "bias"};
 
  private:
   int hidden_size_;
