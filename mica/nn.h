@@ -14,6 +14,7 @@
 #include "mica/nn/layers/normalization.h"
 #include "mica/nn/layers/pooling.h"
 #include "mica/nn/layers/positional.h"
+#include "mica/nn/layers/quantized.h"
 #include "mica/nn/layers/recurrent.h"
 #include "mica/nn/layers/transformer.h"
 #include "mica/nn/layers/upsample.h"

@@ -56,6 +56,9 @@ def numpy_cases():
     bb = rng.random(4096, dtype=np.float32)
     m1 = rng.random((2048, 2048), dtype=np.float32)
     m2 = rng.random((2048, 2048), dtype=np.float32)
+    wq = rng.random((4096, 4096), dtype=np.float32)
+    xq1 = rng.random((1, 4096), dtype=np.float32)
+    xq32 = rng.random((32, 4096), dtype=np.float32)
 
     def softmax():
         e = np.exp(x - x.max(axis=-1, keepdims=True))
@@ -93,13 +96,16 @@ def numpy_cases():
         "logsumexp": best(logsumexp, 5),
         "max_last": best(lambda: x.max(axis=-1), 5),
         "matmul_2048": best(lambda: m1 @ m2, 5),
+        # quantized_bench's float32 baselines (its 4-bit fused rows print their ratio to these).
+        "matmul_f32_b1_4096": best(lambda: xq1 @ wq.T, 20),
+        "matmul_f32_b32_4096": best(lambda: xq32 @ wq.T, 10),
         "scalar_adds_10000": best(scalar_adds, 5),
     }
 
 
 def mica_cases(build):
     results = {}
-    for exe in ("elementwise_bench", "reduce_bench", "matmul_bench", "fft_bench"):
+    for exe in ("elementwise_bench", "reduce_bench", "matmul_bench", "fft_bench", "quantized_bench"):
         path = os.path.join(build, "benchmarks", exe)
         out = subprocess.run([path], check=True, capture_output=True, text=True).stdout
         sys.stdout.write(out)

@@ -11,6 +11,8 @@
 #include "mica/autocast.h"
 #include "mica/einsum.h"
 #include "mica/ops/binary.h"
+#include "mica/ops/creation.h"
+#include "mica/ops/indexing.h"
 #include "mica/ops/movement.h"
 #include "mica/ops/reduce.h"
 #include "mica/ops/unary.h"
@@ -647,6 +649,37 @@ array einsum(const std::string& subscripts, const std::vector<array>& operands, 
   Shape want;
   for (int l : out) want.push_back(p.size.at(l));
   return broadcast_if(r, want, s);
+}
+
+array gather_mm(array a, array b, std::optional<array> lhs_indices, std::optional<array> rhs_indices,
+                bool sorted_indices, StreamOrDevice s) {
+  const char* op = "gather_mm";
+  if (a.ndim() < 2 || b.ndim() < 2)
+    fail(op, "expected operands of at least 2 dims, got shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + ".");
+  if (a.shape(-1) != b.shape(-2))
+    fail(op, "expected a's last dim to match b's second to last, got shapes " + shape_str(a.shape()) + " and " +
+                 shape_str(b.shape()) + ".");
+  for (const auto* idx : {&lhs_indices, &rhs_indices}) {
+    if (*idx && !issubdtype((*idx)->dtype(), integer))
+      fail(op, "expected integer indices, got " + dtype_to_string((*idx)->dtype()) + ".");
+  }
+  product_type(op, {a, b});
+  // Gather whole matrices from the flattened batch of each operand, then one batched product.
+  // A missing index array is every batch entry in order, shaped like the batch dims.
+  auto flat = [&](const array& x) {
+    return reshape(x, {static_cast<int>(prod(x.shape()) / (int64_t(x.shape(-2)) * x.shape(-1))), x.shape(-2), x.shape(-1)}, s);
+  };
+  auto indices = [&](const std::optional<array>& idx, const array& x) {
+    if (idx) return *idx;
+    Shape batch(x.shape().begin(), x.shape().end() - 2);
+    return reshape(arange(0.0, double(prod(batch)), int32, s), batch, s);
+  };
+  array li = indices(lhs_indices, a), ri = indices(rhs_indices, b);
+  Shape out_batch = broadcast_shapes(li.shape(), ri.shape());
+  (void)sorted_indices;  // a hint for fused kernels; the gathers do not depend on the order
+  array ag = take(flat(a), broadcast_if(li, out_batch, s), 0, s);
+  array bg = take(flat(b), broadcast_if(ri, out_batch, s), 0, s);
+  return matmul(ag, bg, s);
 }
 
 }  // namespace mica

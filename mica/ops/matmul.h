@@ -1,7 +1,8 @@
-// Matrix products: matmul, addmm, inner, outer, tensordot, einsum.
+// Matrix products: matmul, gather_mm, addmm, inner, outer, tensordot, einsum.
 // Batch dims broadcast (NumPy rules); a 1-D left operand is treated as a row (1, K) and a 1-D
 // right operand as a column (K, 1), the added axis being removed from the result.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,13 @@ namespace mica {
 
 /** Matrix product a @ b with broadcast batch dims; floating (and complex) types only. */
 array matmul(const array& a, const array& b, StreamOrDevice s = {});
+
+/** Matrix product with matrix-level gather: lhs_indices pick flat batch entries of a
+ * (A1..., M, K), rhs_indices flat batch entries of b (B1..., K, N); the two index arrays
+ * broadcast together into the result's batch shape (a missing one is every batch entry of its
+ * operand, in order). `sorted_indices` is MLX's hint that the indices are sorted. */
+array gather_mm(array a, array b, std::optional<array> lhs_indices = {},
+                std::optional<array> rhs_indices = {}, bool sorted_indices = false, StreamOrDevice s = {});
 
 /** alpha * (a @ b) + beta * c, where c broadcasts to the shape of a @ b. */
 array addmm(array c, array a, array b, const float& alpha = 1.f, const float& beta = 1.f, StreamOrDevice s = {});

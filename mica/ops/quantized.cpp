@@ -7,17 +7,20 @@
 // uint32 words. Every 32 values fill exactly b words, so packing works per period of 32 values.
 #include "mica/ops/quantized.h"
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "mica/ops.h"
 #include "mica/ops/utils.h"
+#include "mica/primitives/quantized.h"
 
 namespace mica {
 
 namespace {
 void check_params(const char* op, const std::string& mode, int group_size, int bits) {
-  if (mode != "affine") detail::fail(op, "expected mode \"affine\", got \"" + mode + "\".");
+  if (mode != "affine") detail::fail(op, "expected mode \"affine\", \"mxfp4\", \"mxfp8\" or \"nvfp4\", got \"" + mode + "\".");
   if (group_size != 32 && group_size != 64 && group_size != 128)
     detail::fail(op, "expected a group size of 32, 64 or 128, got " + std::to_string(group_size) + ".");
   if (bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 6 && bits != 8)
@@ -92,6 +95,117 @@ array unpack(const array& w, int bits, StreamOrDevice s) {
   return reshape(q, sh, s);
 }
 
+// mxfp4 (OCP microscaling): groups of 32 values share a power-of-two scale stored as an e8m0
+// byte (2^(e - 127)); each value is an fp4 e2m1 code (sign bit 8, magnitudes 0, 0.5, 1, 1.5, 2,
+// 3, 4, 6), packed 8 per word as the affine 4-bit values are. As MLX: e is the smallest exponent
+// with max|w| / 2^(e-127) <= 6 (127 for an all-zero group), a scaled value rounds to the nearest
+// magnitude with ties toward zero, and a value that rounds to zero is +0.
+// mxfp8: the same e8m0 group scales with max|w| / 2^(e-127) <= 448, and each value an fp8 e4m3
+// byte (bias 7, subnormals below 2^-6, no infinities), rounded to nearest even, sign kept.
+bool is_mx_mode(const std::string& mode) { return mode == "mxfp4" || mode == "mxfp8" || mode == "nvfp4"; }
+int mx_bits(const std::string& mode) { return mode == "mxfp8" ? 8 : 4; }
+int mx_group(const std::string& mode) { return mode == "nvfp4" ? 16 : 32; }
+
+void check_mx(const char* op, const std::string& mode, int group_size, int bits) {
+  if (group_size != mx_group(mode) || bits != mx_bits(mode))
+    detail::fail(op, "expected group_size " + std::to_string(mx_group(mode)) + " and " + std::to_string(mx_bits(mode)) +
+                         " bits for mode \"" + mode +
+                         "\", got " + std::to_string(group_size) + " and " + std::to_string(bits) + ".");
+}
+
+// The 256 values of fp8 e4m3 codes (0x7f and 0xff are NaN).
+array e4m3_table() {
+  std::vector<float> t(256);
+  for (int c = 0; c < 256; ++c) {
+    const int e = (c >> 3) & 15, m = c & 7;
+    float v = e == 0 ? std::ldexp(float(m), -9) : std::ldexp(1.0f + float(m) / 8.0f, e - 7);
+    if ((c & 127) == 127) v = std::numeric_limits<float>::quiet_NaN();
+    t[c] = (c & 128) ? -v : v;
+  }
+  return array(t.begin(), {256}, float32);
+}
+
+// fp8 e4m3 codes of a >= 0 (float32), rounded to nearest even, saturating at 448 (0x7e). Normal
+// range: the float's mantissa rounded to 3 bits and the exponent re-biased; below 2^-6:
+// multiples of 2^-9 (the subnormal codes; 8 is 2^-6 itself).
+array e4m3_codes(const array& a, StreamOrDevice s) {
+  const array u23 = array(23u, uint32), u20 = array(20u, uint32);
+  array b = view(a, uint32, s);
+  array r = add(add(b, array(0x7ffffu, uint32), s), bitwise_and(right_shift(b, u20, s), array(1u, uint32), s), s);
+  array normal = bitwise_or(left_shift(subtract(right_shift(r, u23, s), array(120u, uint32), s), array(3u, uint32), s),
+                            bitwise_and(right_shift(r, u20, s), array(7u, uint32), s), s);
+  array sub = astype(round(multiply(a, array(512.0f), s), 0, s), uint32, s);
+  array code = where(greater_equal(a, array(0.015625f), s), normal, sub, s);
+  return where(greater_equal(a, array(448.0f), s), array(0x7eu, uint32), minimum(code, array(0x7eu, uint32), s), s);
+}
+
+// fp4 e2m1 codes of v (float32): nearest magnitude with ties toward zero, +0 for a zero result.
+array e2m1_codes(const array& v, StreamOrDevice s) {
+  array a = abs(v, s);
+  array code = zeros_like(a, uint32, s);
+  for (float t : {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f}) code = add(code, astype(greater(a, array(t), s), uint32, s), s);
+  array neg = logical_and(less(v, array(0.0f), s), not_equal(code, array(0u, uint32), s), s);
+  return bitwise_or(code, multiply(astype(neg, uint32, s), array(8u, uint32), s), s);
+}
+
+std::vector<array> quantize_mx(const array& w, const std::string& mode, StreamOrDevice s) {
+  const bool fp8 = mode == "mxfp8", nv = mode == "nvfp4";
+  const int gs = nv ? 16 : 32;
+  const int K = w.shape(-1);
+  if (K % gs != 0)
+    detail::fail("quantize", "expected the last axis (" + std::to_string(K) + ") to be a multiple of the group size " +
+                                 std::to_string(gs) + ".");
+  Shape gshape = w.shape();
+  gshape.back() = K / gs;
+  gshape.push_back(gs);
+  array g = reshape(astype(w, float32, s), gshape, s);
+  array amax = max(abs(g, s), -1, true, s);
+  if (nv) {
+    // nvfp4: the scale is the e4m3 value nearest amax / 6; a zero scale gives zero codes.
+    array sc = e4m3_codes(divide(amax, array(6.0f), s), s);
+    array scale = take(e4m3_table(), astype(sc, int32, s), 0, s);
+    array v = where(equal(scale, array(0.0f), s), array(0.0f), divide(g, scale, s), s);
+    return {pack(reshape(e2m1_codes(v, s), w.shape(), s), 4, s), astype(squeeze(sc, -1, s), uint8, s)};
+  }
+  // e = ceil(log2(amax / max code)) + 127 from the bits of that quotient: its exponent, plus one
+  // unless it is a power of two.
+  array fb = view(divide(amax, array(fp8 ? 448.0f : 6.0f), s), uint32, s);
+  array ex = bitwise_and(right_shift(fb, array(23u, uint32), s), array(255u, uint32), s);
+  array up = astype(not_equal(bitwise_and(fb, array(0x7fffffu, uint32), s), array(0u, uint32), s), uint32, s);
+  array e = where(equal(amax, array(0.0f), s), array(127u, uint32), add(ex, up, s), s);
+  e = minimum(maximum(e, array(1u, uint32), s), array(254u, uint32), s);
+  array scale = view(left_shift(e, array(23u, uint32), s), float32, s);
+  array v = divide(g, scale, s);
+  if (fp8) {
+    array sign = left_shift(right_shift(view(v, uint32, s), array(31u, uint32), s), array(7u, uint32), s);
+    array code = bitwise_or(e4m3_codes(abs(v, s), s), sign, s);
+    return {pack(reshape(code, w.shape(), s), 8, s), astype(squeeze(e, -1, s), uint8, s)};
+  }
+  return {pack(reshape(e2m1_codes(v, s), w.shape(), s), 4, s), astype(squeeze(e, -1, s), uint8, s)};
+}
+
+array dequantize_mx(const array& w, const array& scales, const std::string& mode, Dtype out, StreamOrDevice s) {
+  const int bits = mx_bits(mode), gs = mx_group(mode);
+  if (w.ndim() < 2 || scales.ndim() != w.ndim() || int64_t(w.shape(-1)) * 32 / bits != int64_t(scales.shape(-1)) * gs)
+    detail::fail("dequantize", "expected w (..., K * " + std::to_string(bits) + " / 32) and scales (..., K / " +
+                                   std::to_string(gs) + ") for mode \"" + mode + "\", got " + detail::shape_str(w.shape()) +
+                                   " and " + detail::shape_str(scales.shape()) + ".");
+  if (scales.dtype() != uint8)
+    detail::fail("dequantize", "expected uint8 scales for mode \"" + mode + "\", got " + dtype_to_string(scales.dtype()) + ".");
+  array q = unpack(w, bits, s);  // (..., K) codes
+  const float mags[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+  array v = take(bits == 8 ? e4m3_table() : array(mags, {16}, float32), astype(q, int32, s), 0, s);
+  Shape gshape = q.shape();
+  const int K = gshape.back();
+  gshape.back() = K / gs;
+  gshape.push_back(gs);
+  // e8m0 scales are 2^(e - 127); nvfp4's are e4m3 values.
+  array scale = mode == "nvfp4" ? take(e4m3_table(), astype(scales, int32, s), 0, s)
+                                : view(left_shift(astype(scales, uint32, s), array(23u, uint32), s), float32, s);
+  array r = multiply(reshape(v, gshape, s), expand_dims(scale, -1, s), s);
+  return astype(reshape(r, q.shape(), s), out, s);
+}
+
 int infer_bits(const char* op, const array& w, const array& scales, int group_size) {
   // K = scales' last dim * group_size = words * 32 / bits.
   const int64_t K = int64_t(scales.shape(-1)) * group_size;
@@ -104,6 +218,13 @@ int infer_bits(const char* op, const array& w, const array& scales, int group_si
 }  // namespace
 
 std::vector<array> quantize(const array& w, int group_size, int bits, const std::string& mode, StreamOrDevice s) {
+  if (is_mx_mode(mode)) {
+    check_mx("quantize", mode, group_size, bits);
+    if (w.ndim() < 2) detail::fail("quantize", "expected a matrix (or a stack of them), got shape " + detail::shape_str(w.shape()) + ".");
+    if (!is_floating(w.dtype()))
+      detail::fail("quantize", "expected a floating point array, got " + dtype_to_string(w.dtype()) + ".");
+    return quantize_mx(w, mode, s);
+  }
   check_params("quantize", mode, group_size, bits);
   if (w.ndim() < 2) detail::fail("quantize", "expected a matrix (or a stack of them), got shape " + detail::shape_str(w.shape()) + ".");
   if (!is_floating(w.dtype()))
@@ -131,8 +252,13 @@ std::vector<array> quantize(const array& w, int group_size, int bits, const std:
 
 array dequantize(const array& w, const array& scales, const std::optional<array>& biases, std::optional<int> group_size,
                  std::optional<int> bits, const std::string& mode, std::optional<Dtype> dtype, StreamOrDevice s) {
-  const int gs = group_size.value_or(64);
   if (w.dtype() != uint32) detail::fail("dequantize", "expected packed uint32 weights, got " + dtype_to_string(w.dtype()) + ".");
+  if (is_mx_mode(mode)) {
+    check_mx("dequantize", mode, group_size.value_or(mx_group(mode)), bits.value_or(mx_bits(mode)));
+    if (biases) detail::fail("dequantize", "expected no biases for mode \"" + mode + "\", got an array.");
+    return dequantize_mx(w, scales, mode, dtype.value_or(bfloat16), s);
+  }
+  const int gs = group_size.value_or(64);
   if (!biases) detail::fail("dequantize", "expected biases for the affine mode, got none.");
   if (w.ndim() < 2 || scales.ndim() != w.ndim() || biases->shape() != scales.shape())
     detail::fail("dequantize", "expected w, scales and biases of one rank (at least 2) with equal scales and biases, got " +
@@ -157,11 +283,159 @@ array dequantize(const array& w, const array& scales, const std::optional<array>
   return astype(reshape(r, q.shape(), s), out, s);
 }
 
+namespace {
+// The checked parameters of a quantized product: bits, group size and the dequantized
+// matrix's (rows, cols) per batch entry.
+struct QmmShape {
+  int gs, bits;
+  int rows, cols;
+};
+
+QmmShape check_qmm(const char* op, const array& w, const array& scales, const std::optional<array>& biases,
+                   std::optional<int> group_size, std::optional<int> bits, const std::string& mode) {
+  if (w.dtype() != uint32) detail::fail(op, "expected packed uint32 weights, got " + dtype_to_string(w.dtype()) + ".");
+  if (is_mx_mode(mode)) {
+    const int mb = mx_bits(mode);
+    const int mg = mx_group(mode);
+    check_mx(op, mode, group_size.value_or(mg), bits.value_or(mb));
+    if (biases) detail::fail(op, "expected no biases for mode \"" + mode + "\", got an array.");
+    if (w.ndim() < 2 || scales.ndim() < 2 || scales.dtype() != uint8 || w.shape(-2) != scales.shape(-2) ||
+        int64_t(w.shape(-1)) * 32 / mb != int64_t(scales.shape(-1)) * mg)
+      detail::fail(op, "expected w (..., rows, K * " + std::to_string(mb) + " / 32) and uint8 scales (..., rows, K / " +
+                           std::to_string(mg) + ") for mode \"" + mode + "\", got " + detail::shape_str(w.shape()) + " and " +
+                           detail::shape_str(scales.shape()) + ".");
+    return {mg, mb, w.shape(-2), scales.shape(-1) * mg};
+  }
+  const int gs = group_size.value_or(64);
+  if (mode != "affine") detail::fail(op, "expected mode \"affine\", \"mxfp4\", \"mxfp8\" or \"nvfp4\", got \"" + mode + "\".");
+  if (!biases) detail::fail(op, "expected biases for the affine mode, got none.");
+  if (!is_floating(scales.dtype()) || !is_floating(biases->dtype()))
+    detail::fail(op, "expected floating scales and biases, got " + dtype_to_string(scales.dtype()) + " and " +
+                         dtype_to_string(biases->dtype()) + ".");
+  if (w.ndim() < 2 || scales.ndim() < 2 || biases->ndim() < 2 || biases->shape(-1) != scales.shape(-1) ||
+      biases->shape(-2) != scales.shape(-2))
+    detail::fail(op, "expected w, scales and biases of at least 2 dims, the last two of biases those of scales, got " +
+                         detail::shape_str(w.shape()) + ", " + detail::shape_str(scales.shape()) + ", " +
+                         detail::shape_str(biases->shape()) + ".");
+  if (w.shape(-2) != scales.shape(-2))
+    detail::fail(op, "expected w and scales with the same number of rows, got shapes " + detail::shape_str(w.shape()) +
+                         " and " + detail::shape_str(scales.shape()) + ".");
+  const int b = bits ? *bits : infer_bits(op, w, scales, gs);
+  check_params(op, mode, gs, b);
+  if (int64_t(w.shape(-1)) * 32 != int64_t(scales.shape(-1)) * gs * b)
+    detail::fail(op, "expected " + std::to_string(int64_t(scales.shape(-1)) * gs * b / 32) + " packed words per row for " +
+                         std::to_string(scales.shape(-1)) + " groups of " + std::to_string(gs) + " values at " +
+                         std::to_string(b) + " bits, got " + std::to_string(w.shape(-1)) + ".");
+  return {gs, b, w.shape(-2), scales.shape(-1) * gs};
+}
+
+Shape batch_of(const array& a) { return Shape(a.shape().begin(), a.shape().end() - 2); }
+
+Shape with_batch(const Shape& batch, const array& a) {
+  Shape r = batch;
+  r.push_back(a.shape(-2));
+  r.push_back(a.shape(-1));
+  return r;
+}
+
+array broadcast_batch(const array& a, const Shape& batch, StreamOrDevice s) {
+  Shape target = with_batch(batch, a);
+  return a.shape() == target ? a : broadcast_to(a, target, s);
+}
+}  // namespace
+
 array quantized_matmul(const array& x, const array& w, const array& scales, const std::optional<array>& biases,
                        bool transpose, std::optional<int> group_size, std::optional<int> bits, const std::string& mode,
                        StreamOrDevice s) {
-  array wd = dequantize(w, scales, biases, group_size, bits, mode, x.dtype(), s);
-  return matmul(x, transpose ? swapaxes(wd, -1, -2, s) : wd, s);
+  const char* op = "quantized_matmul";
+  QmmShape q = check_qmm(op, w, scales, biases, group_size, bits, mode);
+  const int K = transpose ? q.cols : q.rows, N = transpose ? q.rows : q.cols;
+  if (x.ndim() < 1 || x.shape(-1) != K)
+    detail::fail(op, "expected x with a last axis of " + std::to_string(K) + " (the " +
+                         (transpose ? std::string("columns") : std::string("rows")) + " of the " +
+                         std::to_string(q.rows) + " x " + std::to_string(q.cols) +
+                         " dequantized matrix), got shape " + detail::shape_str(x.shape()) + ".");
+  if (x.dtype() == complex64) detail::fail(op, "expected a real x, got " + dtype_to_string(x.dtype()) + ".");
+  if (is_mx_mode(mode)) {
+    // The dequantized weights (in x's floating dtype) times x.
+    const Dtype tx = is_floating(x.dtype()) ? x.dtype() : float32;
+    array wd = dequantize(w, scales, std::nullopt, mx_group(mode), mx_bits(mode), mode, tx, s);
+    return matmul(astype(x, tx, s), transpose ? swapaxes(wd, -1, -2, s) : wd, s);
+  }
+  Dtype t = result_type({x, scales, *biases});
+  if (!is_floating(t)) t = float32;
+  const Stream st = to_stream(s);
+  if (st.device.type != Device::cpu) {
+    // GPU streams: the dequantized weights times x (a fused CUDA kernel is not written yet).
+    array wd = dequantize(w, scales, biases, q.gs, q.bits, mode, t, s);
+    return matmul(astype(x, t, s), transpose ? swapaxes(wd, -1, -2, s) : wd, s);
+  }
+  // The kernel reads any floating x and scales/biases of one floating dtype.
+  array xx = is_floating(x.dtype()) ? x : astype(x, t, s);
+  array sc = scales, bi = *biases;
+  if (sc.dtype() != bi.dtype()) {
+    sc = astype(sc, t, s);
+    bi = astype(bi, t, s);
+  }
+  const bool vec = xx.ndim() == 1;
+  if (vec) xx = expand_dims(xx, 0, s);
+  array wq = w;
+  Shape out_shape;
+  if (w.ndim() == 2 && sc.ndim() == 2 && bi.ndim() == 2) {
+    out_shape = xx.shape();
+    out_shape.back() = N;
+  } else {
+    Shape batch = broadcast_shapes({batch_of(xx), batch_of(w), batch_of(sc), batch_of(bi)});
+    xx = broadcast_batch(xx, batch, s);
+    wq = broadcast_batch(wq, batch, s);
+    sc = broadcast_batch(sc, batch, s);
+    bi = broadcast_batch(bi, batch, s);
+    out_shape = batch;
+    out_shape.push_back(xx.shape(-2));
+    out_shape.push_back(N);
+  }
+  array out(out_shape, t, std::make_shared<QuantizedMatmul>(st, q.gs, q.bits, transpose), {xx, wq, sc, bi});
+  return vec ? squeeze(out, -2, s) : out;
+}
+
+array gather_qmm(const array& x, const array& w, const array& scales, const std::optional<array>& biases,
+                 std::optional<array> lhs_indices, std::optional<array> rhs_indices, bool transpose,
+                 std::optional<int> group_size, std::optional<int> bits, const std::string& mode, bool sorted_indices,
+                 StreamOrDevice s) {
+  const char* op = "gather_qmm";
+  QmmShape q = check_qmm(op, w, scales, biases, group_size, bits, mode);
+  if (x.ndim() < 2) detail::fail(op, "expected x of at least 2 dims, got shape " + detail::shape_str(x.shape()) + ".");
+  if (batch_of(w) != batch_of(scales))
+    detail::fail(op, "expected w, scales and biases with the same batch dims, got shapes " + detail::shape_str(w.shape()) +
+                         " and " + detail::shape_str(scales.shape()) + ".");
+  for (const auto* idx : {&lhs_indices, &rhs_indices}) {
+    if (*idx && !issubdtype((*idx)->dtype(), integer))
+      detail::fail(op, "expected integer indices, got " + dtype_to_string((*idx)->dtype()) + ".");
+  }
+  // Flatten the batch dims of each side and gather whole matrices (a missing index array is
+  // arange over the batch, shaped like it).
+  auto flat = [&](const array& a) {
+    int64_t n = 1;
+    for (int d = 0; d + 2 < static_cast<int>(a.ndim()); ++d) n *= a.shape(d);
+    return reshape(a, {static_cast<int>(n), a.shape(-2), a.shape(-1)}, s);
+  };
+  auto indices = [&](const std::optional<array>& idx, const array& a) {
+    if (idx) return *idx;
+    Shape b = batch_of(a);
+    int n = 1;
+    for (int d : b) n *= d;
+    return reshape(arange(0.0, double(n), int32, s), b, s);
+  };
+  array li = indices(lhs_indices, x), ri = indices(rhs_indices, w);
+  Shape out_batch = broadcast_shapes(li.shape(), ri.shape());
+  li = broadcast_to(li, out_batch, s);
+  ri = broadcast_to(ri, out_batch, s);
+  (void)sorted_indices;  // the gathers below do not depend on the order
+  array xg = take(flat(x), li, 0, s);
+  array wg = take(flat(w), ri, 0, s), sg = take(flat(scales), ri, 0, s);
+  std::optional<array> bg;
+  if (biases) bg = take(flat(*biases), ri, 0, s);
+  return quantized_matmul(xg, wg, sg, bg, transpose, q.gs, q.bits, mode, s);
 }
 
 }  // namespace mica

@@ -1,4 +1,5 @@
-// Affine quantization in MLX's layout: quantize, dequantize, quantized_matmul.
+// Quantization in MLX's layouts (affine, mxfp4, mxfp8, nvfp4): quantize, dequantize,
+// quantized_matmul, gather_qmm.
 #pragma once
 #include <optional>
 #include <string>
@@ -12,20 +13,37 @@ namespace mica {
  * 5, 6 or 8; groups 32, 64 or 128): returns {w_q, scales, biases} with w_q (..., K bits / 32)
  * uint32 (the values packed as one little-endian bit stream, lowest bits first) and scales,
  * biases (..., K / group_size) in w's dtype, w ~ scales * q + biases, exactly as MLX's "affine"
- * mode lays them out. */
+ * mode lays them out. The microscaling modes return {w_q, scales} with uint8 scales and no
+ * biases, bit for bit as MLX: "mxfp4" (group 32, 4 bits: fp4 e2m1 values, e8m0 power-of-two
+ * scales), "mxfp8" (group 32, 8 bits: fp8 e4m3 values, e8m0 scales) and "nvfp4" (group 16, 4
+ * bits: e2m1 values, e4m3 scales; no global scale). */
 std::vector<array> quantize(const array& w, int group_size = 64, int bits = 4, const std::string& mode = "affine",
                             StreamOrDevice s = {});
 
-/** The inverse: scales * q + biases, (..., K) in the scales' dtype (or `dtype`). */
+/** The inverse: scales * q + biases, (..., K) in the scales' dtype (or `dtype`); for the
+ * microscaling modes (no biases) bfloat16 unless `dtype` says otherwise, as MLX. */
 array dequantize(const array& w, const array& scales, const std::optional<array>& biases = {},
                  std::optional<int> group_size = std::nullopt, std::optional<int> bits = std::nullopt,
                  const std::string& mode = "affine", std::optional<Dtype> dtype = std::nullopt, StreamOrDevice s = {});
 
-/** x @ w.T (transpose) or x @ w with w given quantized: today the dequantized weights times x
- * (a fused kernel is issue 16's next step). */
+/** x @ w.T (transpose) or x @ w with w given quantized, x (..., K) of a floating dtype (an
+ * integer x is cast to float32); the result's dtype promotes x, scales and biases. On CPU streams
+ * a fused kernel reads the packed words directly (the float weights are never materialized); on
+ * GPU streams the dequantized weights times x. Batch dims of x and w broadcast as in matmul.
+ * The microscaling modes multiply by the dequantized weights in x's dtype on every device. */
 array quantized_matmul(const array& x, const array& w, const array& scales, const std::optional<array>& biases = {},
                        bool transpose = true, std::optional<int> group_size = std::nullopt,
                        std::optional<int> bits = std::nullopt, const std::string& mode = "affine",
                        StreamOrDevice s = {});
+
+/** quantized_matmul with matrix-level gather (mixtures of experts): lhs_indices pick flat
+ * batch entries of x (..., M, K), rhs_indices flat batch entries of w, scales and biases; the
+ * two index arrays broadcast together into the result's batch shape (a missing one is every
+ * batch entry in order). `sorted_indices` is accepted as MLX's hint. */
+array gather_qmm(const array& x, const array& w, const array& scales, const std::optional<array>& biases = {},
+                 std::optional<array> lhs_indices = {}, std::optional<array> rhs_indices = {},
+                 bool transpose = true, std::optional<int> group_size = std::nullopt,
+                 std::optional<int> bits = std::nullopt, const std::string& mode = "affine",
+                 bool sorted_indices = false, StreamOrDevice s = {});
 
 }  // namespace mica

@@ -12,6 +12,7 @@
 #include "mica/primitives/linalg.h"
 #include "mica/primitives/matmul.h"
 #include "mica/primitives/movement.h"
+#include "mica/primitives/quantized.h"
 #include "mica/primitives/random.h"
 #include "mica/primitives/reduce.h"
 #include "mica/primitives/sort.h"

@@ -49,6 +49,8 @@
   X(QRF, linalg, M, F) X(SVD, linalg, M, F) X(Eig, linalg, M, F) X(Eigh, linalg, M, F)                    \
   /* fft */                                                                                 \
   X(FFT, fft, U, F)                                                                            \
+  /* quantized (affine, MLX's packed layout) */                                             \
+  X(QuantizedMatmul, quantized, U, F)                                                          \
   /* fused (fast::) */                                                                      \
   X(LayerNorm, fused, U, K) X(LayerNormVjp, fused, M, K) X(RMSNorm, fused, U, K) X(RMSNormVjp, fused, M, K) \
   X(Gelu, fused, U, K) X(AdamStep, fused, M, K) X(CrossEntropy, fused, M, K) X(CrossEntropyVjp, fused, U, K) \

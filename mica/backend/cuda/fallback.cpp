@@ -33,6 +33,8 @@ std::string cpu_fallback_reason(const std::string& primitive) {
       {"distributed", "no NCCL backend yet: GPU arrays go through the MPI backend via their host copy"},
       {"fft", "cuFFT kernels not written yet"},
       {"linalg", "cuSOLVER kernels not written yet: factorizations run through LAPACK on the host"},
+      {"quantized", "fused CUDA kernel not written yet: quantized_matmul on a GPU stream runs the dequantize + matmul "
+                    "composition (cuBLASLt) instead of building this node"},
   };
 #define MICA_REASON(NAME, FAMILY, KIND, GPU) \
   if (primitive == #NAME && std::string(#GPU) == "F") return by_family.at(#FAMILY);
