@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps configure build test fuzz sanitize sanitize-thread demo bench clean
+.PHONY: deps configure build test fuzz sanitize sanitize-thread demo bench docs clean
 
 deps:
 	./scripts/install_deps.sh
@@ -37,6 +37,11 @@ demo: build
 
 bench: build
 	./benchmarks/run_cpu.sh $(BUILD)
+
+# The API reference from the headers' comments: $(BUILD)/api/html/index.html (fails on warnings).
+docs: deps
+	mkdir -p $(BUILD)/api
+	MICA_SOURCE_DIR=$(CURDIR) MICA_API_OUT=$(CURDIR)/$(BUILD)/api doxygen docs/Doxyfile
 
 clean:
 	rm -rf $(BUILD)
