@@ -14,7 +14,7 @@ if [ "$what" = fetch ]; then
   mkdir -p .devdeps && cd .devdeps &&
     apt-get download libdnnl-dev libdnnl2 libzip-dev libzip4 nlohmann-json3-dev libgtest-dev libbenchmark-dev \
       libbenchmark1debian liblapack-dev liblapack3 libblas3 libgfortran5 libquadmath0 libkissfft-dev \
-      libkissfft-float131
+      libkissfft-float131 libhwy-dev libhwy1
   cd .. && scripts/fetch_cudnn_frontend.sh .devdeps/cudnn_frontend
   exit
 fi

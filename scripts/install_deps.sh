@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache libgtest-dev libbenchmark-dev libdnnl-dev python3 python3-pip
       pkg-config libzip-dev nlohmann-json3-dev clang-14 libfuzzer-14-dev libclang-rt-14-dev
-      fortunes doxygen liblapack-dev libopenblas0-openmp libkissfft-dev openmpi-bin libopenmpi-dev)
+      fortunes doxygen liblapack-dev libopenblas0-openmp libkissfft-dev libhwy-dev openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -59,6 +59,9 @@ def numpy_cases():
     wq = rng.random((4096, 4096), dtype=np.float32)
     xq1 = rng.random((1, 4096), dtype=np.float32)
     xq32 = rng.random((32, 4096), dtype=np.float32)
+    long_f = rng.random(1 << 22, dtype=np.float32)
+    long_i = rng.integers(0, 1 << 30, 1 << 22, dtype=np.int32)
+    rows = rng.random((4096, 1024), dtype=np.float32)
 
     def softmax():
         e = np.exp(x - x.max(axis=-1, keepdims=True))
@@ -100,12 +103,17 @@ def numpy_cases():
         "matmul_f32_b1_4096": best(lambda: xq1 @ wq.T, 20),
         "matmul_f32_b32_4096": best(lambda: xq32 @ wq.T, 10),
         "scalar_adds_10000": best(scalar_adds, 5),
+        "sort_f32_2^22": best(lambda: np.sort(long_f), 5),
+        "argsort_f32_2^22": best(lambda: np.argsort(long_f), 5),
+        "sort_i32_2^22": best(lambda: np.sort(long_i), 5),
+        "sort_rows_4096x1024": best(lambda: np.sort(rows, axis=-1), 5),
+        "argsort_rows_4096x1024": best(lambda: np.argsort(rows, axis=-1), 5),
     }
 
 
 def mica_cases(build):
     results = {}
-    for exe in ("elementwise_bench", "reduce_bench", "matmul_bench", "fft_bench", "quantized_bench"):
+    for exe in ("elementwise_bench", "reduce_bench", "matmul_bench", "fft_bench", "quantized_bench", "sort_bench"):
         path = os.path.join(build, "benchmarks", exe)
         out = subprocess.run([path], check=True, capture_output=True, text=True).stdout
         sys.stdout.write(out)
