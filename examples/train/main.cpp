@@ -1,7 +1,8 @@
 // mica-train: trains a GPT-style byte-level decoder with mica::nn on a text file, with a
 // progress bar, validation, atomic checkpoints (model, optimizer, step) and --resume, metrics as
 // CSV and an SVG loss curve, a fine-tuning phase (freeze, unfreeze the biases, optional LoRA)
-// and text sampling at the end. `mica-train --help` lists the flags.
+// and text sampling at the end; data-parallel over MPI ranks with --distributed (optionally with
+// the optimizer state sharded over them). `mica-train --help` lists the flags.
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <climits>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -51,7 +53,7 @@ model (taken from the checkpoint when resuming)
                          output projection tied to the token embedding (flags given override it)
 training
   --steps N              pre-training steps (default 600)
-  --batch N              sequences per step (default 16)
+  --batch N              sequences per step, over all ranks with --distributed (default 16)
   --lr X                 peak learning rate of AdamW (default 1e-3)
   --schedule S           cosine (linear warm-up, cosine decay to lr/10) or constant (default cosine)
   --warmup N             warm-up steps of the cosine schedule (default 20)
@@ -81,6 +83,20 @@ other
   --save-init PATH       write the initial weights there (for benchmarks/compare)
   --dump-batches PATH    write the pre-training batches as a (steps, batch, context+1) .npy
   --help                 this text
+distributed (CPU ranks started by mpirun; without mpirun a group of one, the same as without)
+  --distributed          data-parallel training over the ranks of distributed::init(): --batch is
+                         the GLOBAL batch, split along its rows (rank r of N takes rows
+                         [r*B/N, (r+1)*B/N), so B must be a multiple of N) and the losses equal one
+                         process's on the same batches; gradients averaged with
+                         nn::average_gradients, the same AdamW step on every rank (weights
+                         identical), validation split the same way and averaged; rank 0 alone
+                         prints and writes files. Checkpoints do not depend on the number of ranks.
+                         Give each rank MICA_NUM_THREADS=cores/N threads.
+  --shard-optimizer      with --distributed: each rank keeps and updates 1/N of AdamW's state
+                         (optim::ShardedOptimizer: sum_scatter, update the shard, all_gather)
+  --debug-rank-weights   every rank also writes its final weights to DIR/weights.rank<r>.safetensors
+                         (to check that the ranks agree)
+  e.g. mpirun -np 2 -x MICA_NUM_THREADS=1 mica-train --distributed --batch 16
 )";
 
 struct UsageError : std::runtime_error {
@@ -95,7 +111,7 @@ struct Options {
   int batch = 16, warmup = 20, eval_every = 50, eval_batches = 8, save_every = 50, lora = 0, sample = 300;
   double lr = 1e-3, weight_decay = 0.01, clip = 1.0, finetune_lr = 1e-3, temperature = 0.8;
   uint64_t seed = 0;
-  bool resuming = false;
+  bool resuming = false, distributed = false, shard_optimizer = false, rank_weights = false;
   std::set<std::string> given;  // flags set on the command line
 };
 
@@ -188,6 +204,9 @@ Options parse(int argc, char** argv) {
     } else if (f == "--init") o.init = value();
     else if (f == "--save-init") o.save_init = value();
     else if (f == "--dump-batches") o.dump_batches = value();
+    else if (f == "--distributed") o.distributed = true;
+    else if (f == "--shard-optimizer") o.shard_optimizer = true;
+    else if (f == "--debug-rank-weights") o.rank_weights = true;
     else throw UsageError("unknown flag '" + f + "' (see --help)");
   }
   if (o.preset == "gpt2-124m") {
@@ -207,6 +226,8 @@ Options parse(int argc, char** argv) {
                      std::to_string(o.model.dims) + ")");
   if (o.lora && !o.finetune) throw UsageError("--lora needs a fine-tuning phase (--finetune N)");
   if (o.prompt.empty()) throw UsageError("--prompt must not be empty");
+  if (o.shard_optimizer && !o.distributed) throw UsageError("--shard-optimizer expects --distributed, got neither");
+  if (o.rank_weights && !o.distributed) throw UsageError("--debug-rank-weights expects --distributed, got neither");
   if (o.resuming && o.resume.empty()) o.resume = (fs::path(o.out) / "checkpoint.safetensors").string();
   if (o.finetune_data.empty()) o.finetune_data = o.data;
   return o;
@@ -221,11 +242,12 @@ struct Checkpoint {
   std::map<std::string, std::string> meta;
 };
 
-void save_checkpoint(const std::string& path, const GPT& model, const optim::Optimizer& opt,
+// opt_state: the optimizer's whole state (a sharded optimizer's gathered one: the same layout).
+void save_checkpoint(const std::string& path, const GPT& model, const mx::Tree& opt_state,
                      const std::map<std::string, std::string>& meta) {
   std::unordered_map<std::string, mx::array> arrays;
   for (auto& [k, a] : mx::tree_flatten_arrays(model.parameters())) arrays.emplace("model." + k, a);
-  for (auto& [k, a] : mx::tree_flatten_arrays(opt.state())) arrays.emplace("optimizer." + k, a);
+  for (auto& [k, a] : mx::tree_flatten_arrays(opt_state)) arrays.emplace("optimizer." + k, a);
   std::unordered_map<std::string, std::string> m(meta.begin(), meta.end());
   m["format"] = kFormat;
   mx::save_safetensors(path, arrays, m);  // temp file + rename: never a half checkpoint
@@ -270,9 +292,13 @@ void load_into(nn::Module& model, const std::unordered_map<std::string, mx::arra
 // -- Training ---------------------------------------------------------------------------------
 
 std::atomic<bool> g_stop{false};
+int g_rank = 0;  // this process's rank under mpirun (main's error messages name it)
 extern "C" void on_signal(int) { g_stop.store(true); }
 
-std::shared_ptr<optim::Optimizer> make_optimizer(const Options& o, bool finetune) {
+// AdamW with the run's schedule; with --shard-optimizer wrapped so that each rank of `group` keeps
+// 1/N of its state (the wrapper then clips the averaged gradients itself).
+std::shared_ptr<optim::Optimizer> make_optimizer(const Options& o, bool finetune,
+                                                 const std::optional<mx::distributed::Group>& group) {
   optim::LearningRate lr = static_cast<float>(finetune ? o.finetune_lr : o.lr);
   if (!finetune && o.schedule == "cosine" && o.steps > 0) {
     const float peak = static_cast<float>(o.lr);
@@ -282,8 +308,28 @@ std::shared_ptr<optim::Optimizer> make_optimizer(const Options& o, bool finetune
     lr = warm > 0 ? optim::join_schedules({optim::linear_schedule(peak / warm, peak, warm), decay}, {warm}) : decay;
   }
   // Bias correction on, as PyTorch's AdamW (benchmarks/compare checks the two agree).
-  return std::make_shared<optim::AdamW>(lr, optim::AdamWOptions{.weight_decay = o.weight_decay, .bias_correction = true});
+  auto adamw =
+      std::make_shared<optim::AdamW>(lr, optim::AdamWOptions{.weight_decay = o.weight_decay, .bias_correction = true});
+  if (!o.shard_optimizer) return adamw;
+  return std::make_shared<optim::ShardedOptimizer>(
+      adamw, optim::ShardedOptimizerOptions{.group = group, .max_grad_norm = static_cast<float>(o.clip)});
 }
+
+// The data-parallel split: rank r of n takes rows [r*B/n, (r+1)*B/n) of a global batch.
+struct Ranks {
+  std::optional<mx::distributed::Group> group;  // set with --distributed
+  int rank = 0, size = 1;
+  mx::array shard(const mx::array& batch) const {
+    if (size == 1) return batch;
+    const int rows = batch.shape(0) / size;
+    return mx::slice(batch, {rank * rows, 0}, {(rank + 1) * rows, batch.shape(1)});
+  }
+  // The mean over the ranks of a per-shard mean (the global mean: the shards are equal).
+  mx::array mean(const mx::array& x) const {
+    if (size == 1) return x;
+    return mx::divide(mx::distributed::all_sum(x, *group), mx::array(static_cast<float>(size)));
+  }
+};
 
 mx::array batch_loss(GPT& model, const mx::array& batch, bool bf16) {
   // bf16: the matrix products and attention in bfloat16, everything else as it is (mica/autocast.h).
@@ -297,10 +343,12 @@ mx::array batch_loss(GPT& model, const mx::array& batch, bool bf16) {
                                    {.reduction = nn::losses::Reduction::mean});
 }
 
-double validation_loss(GPT& model, const Dataset& data, const Options& o) {
+// Every rank evaluates its rows of each validation batch; the mean over ranks is the loss of the
+// whole batch, as one process computes it.
+double validation_loss(GPT& model, const Dataset& data, const Options& o, const Ranks& ranks) {
   double total = 0;
   for (int i = 0; i < o.eval_batches; ++i)
-    total += batch_loss(model, data.val_batch(i, o.batch), o.precision == "bf16").item<float>();
+    total += ranks.mean(batch_loss(model, ranks.shard(data.val_batch(i, o.batch)), o.precision == "bf16")).item<float>();
   return total / o.eval_batches;
 }
 
@@ -347,6 +395,31 @@ int run(const Options& o0) {
   } else {
     mx::set_default_device(mx::Device::cpu);  // a GPU, when present, is otherwise the default
   }
+
+  // Data parallelism: every rank runs this same program on its rows of each batch.
+  Ranks ranks;
+  if (o.distributed) {
+    ranks.group = mx::distributed::init();
+    ranks.rank = ranks.group->rank();
+    ranks.size = ranks.group->size();
+    g_rank = ranks.rank;
+    if (o.batch % ranks.size != 0)
+      throw UsageError("--distributed expects --batch (the global batch) to be a multiple of the " +
+                       std::to_string(ranks.size) + " ranks, got " + std::to_string(o.batch));
+    // Rank 0 alone reports; the others' stdout goes nowhere (errors still reach stderr).
+    std::fflush(stdout);
+    if (ranks.rank != 0 && !std::freopen("/dev/null", "w", stdout))
+      throw std::runtime_error("cannot redirect the standard output of rank " + std::to_string(ranks.rank));
+  } else {
+    // mpirun without --distributed: N processes would each train alone into the same files.
+    const char* n = std::getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n) n = std::getenv("PMI_SIZE");
+    if (n && std::atoi(n) > 1)
+      throw UsageError("started by an MPI launcher with " + std::string(n) +
+                       " processes: expected --distributed (each process would otherwise train alone and "
+                       "overwrite the others' files), got none");
+  }
+  const bool lead = ranks.rank == 0;  // writes the files
 
   // Resuming: the model's shape, the seed and the phase come from the checkpoint.
   std::optional<Checkpoint> ckpt;
@@ -405,7 +478,7 @@ int run(const Options& o0) {
   std::optional<Dataset> ft_data;
   if (o.finetune > 0 && o.finetune_data != o.data) ft_data.emplace(make_data(o.finetune_data));
 
-  fs::create_directories(o.out);
+  if (lead) fs::create_directories(o.out);
   const std::string ckpt_path = (fs::path(o.out) / "checkpoint.safetensors").string();
   const std::string csv_path = (fs::path(o.out) / "metrics.csv").string();
   const std::string svg_path = (fs::path(o.out) / "loss.svg").string();
@@ -418,7 +491,11 @@ int run(const Options& o0) {
               o.model.layers, o.model.dims, o.model.heads, o.model.context, o.model.vocab,
               o.model.tied ? " (tied)" : "", count_parameters(model.parameters()), o.precision.c_str(),
               o.device.c_str(), o.data.c_str(), data.train_size(), token_data ? "tokens" : "bytes", data.val_size());
-  if (!o.save_init.empty()) {
+  if (o.distributed)
+    std::printf("data-parallel over %d rank%s (%s): global batch %d, %d sequences per rank%s\n", ranks.size,
+                ranks.size == 1 ? "" : "s", ranks.group->backend().c_str(), o.batch, o.batch / ranks.size,
+                o.shard_optimizer ? ", optimizer state sharded" : "");
+  if (!o.save_init.empty() && lead) {
     std::unordered_map<std::string, mx::array> init;
     for (auto& [k, a] : mx::tree_flatten_arrays(model.parameters())) init.emplace(k, a);
     mx::save_safetensors(o.save_init, init);
@@ -428,14 +505,27 @@ int run(const Options& o0) {
   if (ckpt_finetune) enter_finetune(model, o, o.lora, false);  // the adapters must exist before loading
   if (ckpt) load_into(model, ckpt->model, o.resume);
   if (finetuning && !ckpt_finetune) enter_finetune(model, o, o.lora, true);
-  std::shared_ptr<optim::Optimizer> opt = make_optimizer(o, finetuning);
+  std::shared_ptr<optim::Optimizer> opt = make_optimizer(o, finetuning, ranks.group);
+  // The sharded optimizer's state is this rank's slice; checkpoints hold the whole state in
+  // AdamW's own layout (gathered to save, sliced to load), whatever the number of ranks.
+  auto sharded = [&] { return std::dynamic_pointer_cast<optim::ShardedOptimizer>(opt); };
   if (ckpt) {
     if (finetuning == ckpt_finetune) {
-      opt->set_state(mx::tree_unflatten(ckpt->optimizer));
+      if (auto sh = sharded()) sh->scatter_state(mx::tree_unflatten(ckpt->optimizer));
+      else opt->set_state(mx::tree_unflatten(ckpt->optimizer));
       opt->init(model.trainable_parameters());
     }
     std::printf("resumed from %s at step %lld\n", o.resume.c_str(), static_cast<long long>(start));
   }
+  auto report_sharding = [&] {
+    auto sh = sharded();
+    if (!sh) return;
+    sh->init(model.trainable_parameters());
+    const std::size_t whole = 2 * count_parameters(model.trainable_parameters());
+    std::printf("AdamW state per rank: %lld elements (m and v) of %zu, %.1f%%\n",
+                static_cast<long long>(sh->state_elements()), whole, 100.0 * double(sh->state_elements()) / double(whole));
+  };
+  report_sharding();
 
   std::vector<MetricRow> rows = o.resuming ? read_metrics(csv_path, start) : std::vector<MetricRow>{};
   double elapsed_before = rows.empty() ? 0.0 : rows.back().elapsed_s;
@@ -450,7 +540,15 @@ int run(const Options& o0) {
         {"vocab", std::to_string(o.model.vocab)},   {"tied", o.model.tied ? "1" : "0"}};
   };
   auto save_all = [&](int64_t step, Progress* bar) {
-    save_checkpoint(ckpt_path, model, *opt, meta(step, finetuning));
+    mx::Tree opt_state = opt->state();
+    if (auto sh = sharded()) {
+      opt_state = sh->gather_state();  // all_gathers: every rank evaluates them
+      std::vector<mx::array> parts;
+      for (auto& [k, a] : mx::tree_flatten_arrays(opt_state)) parts.push_back(a);
+      mx::eval(parts);
+    }
+    if (!lead) return;
+    save_checkpoint(ckpt_path, model, opt_state, meta(step, finetuning));
     write_metrics(csv_path, rows);
     write_loss_svg(svg_path, rows, "mica-train: " + std::to_string(o.model.layers) + " layers, " +
                                        std::to_string(o.model.dims) + " dims");
@@ -470,19 +568,25 @@ int run(const Options& o0) {
   // k's loss is read after that. A step whose end needs the model itself (validation, a
   // checkpoint, the switch to fine-tuning, an interrupt, the last step) is finished before the
   // next graph is built: once it is, the module holds the next step's (pending) parameters.
+  // Distributed, an interrupt stops every rank after the same step: each step's graph all_max-es
+  // the ranks' flags, read with its loss (one step late, so the pipeline keeps running).
   struct Pending {
     int64_t step;
     mx::array loss, lr;
+    std::optional<mx::array> stop;  // distributed: some rank was interrupted before this step
   };
   std::optional<Pending> pending;
+  bool stop_agreed = false;
+  auto stopping = [&] { return ranks.size > 1 ? stop_agreed : g_stop.load(); };
   auto model_due = [&](int64_t step) {  // step: 0-based, just run
     const int64_t done = step + 1;
-    return done == last || (!finetuning && done == o.steps) || g_stop.load() ||
+    return done == last || (!finetuning && done == o.steps) || stopping() ||
            (o.eval_every > 0 && (done % o.eval_every == 0 || step == start)) || done % o.save_every == 0;
   };
   // Reads step p's results; with_model: validation and checkpoints too. True: stop (interrupted).
   auto finish = [&](const Pending& p, bool with_model) {
     const double loss_v = p.loss.item<float>();
+    if (p.stop && p.stop->item<int32_t>() != 0) stop_agreed = true;
     const auto now = std::chrono::steady_clock::now();
     const double dt = std::chrono::duration<double>(now - t_done).count();
     t_done = now;
@@ -496,7 +600,7 @@ int run(const Options& o0) {
     bar.update(p.step + 1, loss_v, r.tokens_per_s, finetuning ? "finetune" : "train");
     const int64_t done = p.step + 1;
     if (with_model && o.eval_every > 0 && (done % o.eval_every == 0 || done == last || p.step == start)) {
-      r.val_loss = validation_loss(model, finetuning && ft_data ? *ft_data : data, o);
+      r.val_loss = validation_loss(model, finetuning && ft_data ? *ft_data : data, o, ranks);
       if (first_val < 0) first_val = *r.val_loss;
       last_val = *r.val_loss;
       char buf[128];
@@ -505,7 +609,7 @@ int run(const Options& o0) {
     }
     rows.push_back(r);
     if (!with_model) return false;
-    const bool stop = g_stop.load();
+    const bool stop = stopping();
     if (done % o.save_every == 0 || done == last || stop) save_all(done, &bar);
     if (stop) {
       bar.finish();
@@ -523,7 +627,8 @@ int run(const Options& o0) {
       bar.finish();
       enter_finetune(model, o, o.lora, true);
       finetuning = true;
-      opt = make_optimizer(o, true);
+      opt = make_optimizer(o, true, ranks.group);
+      report_sharding();
     }
     const Dataset& d = finetuning && ft_data ? *ft_data : data;
     mx::array batch = d.train_batch(o.seed, step, o.batch);
@@ -531,22 +636,35 @@ int run(const Options& o0) {
       mx::eval(batch);
       dumped.insert(dumped.end(), batch.data<int32_t>(), batch.data<int32_t>() + batch.size());
     }
-    auto [loss, grads] = vg(batch);
-    if (o.clip > 0) grads = optim::clip_grad_norm(grads, static_cast<float>(o.clip)).first;
+    auto [loss, grads] = vg(ranks.shard(batch));
+    // Data-parallel: the mean of the ranks' gradients, which the sharded optimizer takes itself
+    // (sum_scatter) and clips after averaging.
+    if (ranks.size > 1 && !o.shard_optimizer) grads = nn::average_gradients(grads, *ranks.group);
+    if (o.clip > 0 && !o.shard_optimizer) grads = optim::clip_grad_norm(grads, static_cast<float>(o.clip)).first;
+    loss = ranks.mean(loss);
+    std::optional<mx::array> stop;
+    if (ranks.size > 1) stop = mx::distributed::all_max(mx::array(g_stop.load() ? 1 : 0), *ranks.group);
     mx::array lr = opt->learning_rate();
     opt->update(model, grads);
     if (pending) finish(*pending, false);  // its end needs no model (model_due was false)
     std::vector<mx::array> outs{loss, lr};
+    if (stop) outs.push_back(*stop);
     for (auto& [k, a] : mx::tree_flatten_arrays(model.parameters())) outs.push_back(a);
     for (auto& [k, a] : mx::tree_flatten_arrays(opt->state())) outs.push_back(a);
     mx::async_eval(std::move(outs));
-    pending = Pending{step, loss, lr};
+    pending = Pending{step, loss, lr, stop};
   }
   if (pending && finish(*pending, true)) return 130;
   bar.finish();
-  if (!o.dump_batches.empty()) {
+  if (!o.dump_batches.empty() && lead) {
     mx::save(o.dump_batches, mx::array(dumped.data(), {static_cast<int>(dumped.size() / (o.batch * (o.model.context + 1))),
                                                        o.batch, o.model.context + 1}, mx::int32));
+  }
+  if (o.rank_weights) {  // every rank's own copy, to check that they agree
+    std::unordered_map<std::string, mx::array> w;
+    for (auto& [k, a] : mx::tree_flatten_arrays(model.parameters())) w.emplace(k, a);
+    fs::create_directories(o.out);
+    mx::save_safetensors((fs::path(o.out) / ("weights.rank" + std::to_string(ranks.rank) + ".safetensors")).string(), w);
   }
   if (o.device == "gpu")
     std::printf("peak GPU memory: %.3f GiB\n", double(mx::get_peak_memory(mx::Device::gpu)) / (1 << 30));
@@ -555,7 +673,7 @@ int run(const Options& o0) {
                 csv_path.c_str(), svg_path.c_str(), ckpt_path.c_str());
   if (o.sample > 0 && (token_data || o.model.vocab != 256)) {
     std::printf("(no sample: sampling prints bytes, and this model reads token ids)\n");
-  } else if (o.sample > 0) {
+  } else if (o.sample > 0 && lead) {
     std::printf("--- sample (temperature %.2f) ---\n%s%s\n---\n", o.temperature, o.prompt.c_str(),
                 sample_text(model, o).c_str());
   }
@@ -565,13 +683,22 @@ int run(const Options& o0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under an MPI launcher, the launcher's rank until distributed::init gives the group's: a usage
+  // error met by every rank (they parse the same flags) is printed once.
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+    if (const char* r = std::getenv(var)) {
+      g_rank = std::atoi(r);
+      break;
+    }
   try {
     return run(parse(argc, argv));
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "mica-train: %s\n", e.what());
+    // Every rank parses the same flags: rank 0 speaks for all.
+    if (g_rank == 0) std::fprintf(stderr, "mica-train: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mica-train: %s\n", e.what());
+    if (g_rank == 0) std::fprintf(stderr, "mica-train: %s\n", e.what());
+    else std::fprintf(stderr, "mica-train (rank %d): %s\n", g_rank, e.what());
     return 1;
   }
 }

@@ -7,11 +7,13 @@
 
 #include <cstring>
 #include <deque>
+#include <map>
 
 #include "mica/distributed/backend.h"
 #include "mica/distributed/distributed.h"
 #include "mica/nn/distributed.h"
 #include "mica/nn/layers/distributed.h"
+#include "mica/optim/sharded.h"
 #include "reference/reference.h"
 
 namespace mica::test {
@@ -370,6 +372,40 @@ TEST(Distributed, ShardedLayersOnSingletonMatchLinear) {
   auto b = nn::shard_linear(*lin, "sharded-to-all");
   EXPECT_TRUE(matches((*a)(x), {2, 4}, to_vector((*lin)(x)), 1e-6, 1e-6));
   EXPECT_TRUE(matches((*b)(x), {2, 4}, to_vector((*lin)(x)), 1e-6, 1e-6));
+}
+
+// ShardedOptimizer on the size-1 group: one shard holding everything, the inner AdamW's results;
+// the flat state converts back to AdamW's own layout. (Sharding proper: mpi_distributed.cpp.)
+TEST(Distributed, ShardedOptimizerOnSingletonIsTheInnerOptimizer) {
+  random::seed(3);
+  Tree params = Tree::Dict{{"w", random::normal({4, 3})}, {"b", Tree::List{random::normal({5})}},
+                           {"h", astype(random::normal({2}), float16)}};
+  auto adamw = [] { return std::make_shared<optim::AdamW>(1e-2f, optim::AdamWOptions{.weight_decay = 0.1}); };
+  optim::ShardedOptimizer sharded(adamw(), {.group = dist::init()});
+  auto plain = adamw();
+  Tree p_sh = params, p_pl = params;
+  for (int step = 0; step < 3; ++step) {
+    Tree g = tree_map([&](const Tree& leaf) -> Tree { return cos(multiply(leaf.as_array(), array(step + 1.0f, leaf.as_array().dtype()))); }, p_pl);
+    p_sh = sharded.apply_gradients(g, p_sh);
+    p_pl = plain->apply_gradients(g, p_pl);
+    std::map<std::string, array> got_by_path;
+    for (auto& [k, a] : tree_flatten_arrays(p_sh)) got_by_path.emplace(k, a);
+    for (auto& [k, a] : tree_flatten_arrays(p_pl)) {
+      const array& got = got_by_path.at(k);
+      EXPECT_EQ(got.dtype(), a.dtype()) << k;
+      EXPECT_TRUE(matches(got, a.shape(), to_vector(a), 1e-6, 1e-6)) << k << " step " << step;
+    }
+  }
+  // One bucket per dtype, in first-appearance order: float32 (12 + 5) and float16 (2).
+  EXPECT_EQ(sharded.state()["float32"]["m"].as_array().shape(), Shape({17}));
+  EXPECT_EQ(sharded.state()["float16"]["v"].as_array().dtype(), float16);
+  EXPECT_EQ(sharded.state_elements(), 2 * (17 + 2));
+  Tree whole = sharded.gather_state();
+  EXPECT_TRUE(matches(whole["b"][0]["v"].as_array(), {5}, to_vector(plain->state()["b"][0]["v"].as_array()), 1e-6, 1e-9));
+  EXPECT_EQ(whole["step"].as_array().item<uint64_t>(), 3u);
+  EXPECT_THROW(optim::ShardedOptimizer(std::make_shared<optim::Muon>(1e-2f)), std::invalid_argument);
+  EXPECT_THROW(optim::ShardedOptimizer(adamw(), {.max_grad_norm = -1.0f}), std::invalid_argument);
+  EXPECT_THROW(sharded.scatter_state(Tree::Dict{}), std::invalid_argument);
 }
 
 }  // namespace
