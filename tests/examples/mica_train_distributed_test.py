@@ -16,8 +16,6 @@ Checks, with -np 2 and -np 3, plain data parallelism and --shard-optimizer:
 - misuse (a batch that does not split, --shard-optimizer alone, mpirun without --distributed)
   gives a message and a non-zero exit.
 """
-import csv
-import json
 import os
 import shutil
 import struct
@@ -27,13 +25,7 @@ import sys
 MPIEXEC, NP_FLAG, EXE, WORK = sys.argv[1:5]
 TINY = ["--layers", "1", "--dims", "32", "--heads", "2", "--context", "16", "--eval-batches", "2", "--sample", "0",
         "--lr", "1e-2", "--warmup", "2", "--eval-every", "3"]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
+from train_checks import check, failures, metrics, read_safetensors
 
 
 def run(*args, np=None, ok=True):
@@ -44,20 +36,6 @@ def run(*args, np=None, ok=True):
         raise SystemExit(f"{' '.join(cmd)} exited {p.returncode}")
     return p
 
-
-def metrics(out):
-    with open(os.path.join(out, "metrics.csv")) as f:
-        return list(csv.DictReader(f))
-
-
-def read_safetensors(path):
-    """(metadata, {name: (dtype, shape, bytes)}) read by hand from the file's layout."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    return meta, {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items()}
 
 
 def floats(t):

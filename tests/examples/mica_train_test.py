@@ -7,8 +7,6 @@ a run interrupted (SIGINT) and resumed reproduces the uninterrupted losses; --fi
 everything but the biases (and LoRA adapters) so the checkpoint shows only those changed; bad
 input gives a message and a non-zero exit without a traceback or a crash.
 """
-import csv
-import json
 import os
 import shutil
 import signal
@@ -20,13 +18,7 @@ import xml.etree.ElementTree as ET
 
 EXE, WORK = sys.argv[1], sys.argv[2]
 TINY = ["--layers", "1", "--dims", "32", "--heads", "2", "--context", "16", "--batch", "8", "--eval-batches", "2"]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
+from train_checks import check, failures, metrics, read_safetensors
 
 
 def run(*args, ok=True, **kw):
@@ -36,20 +28,6 @@ def run(*args, ok=True, **kw):
         raise SystemExit(f"mica-train {' '.join(args)} exited {p.returncode}")
     return p
 
-
-def metrics(out):
-    with open(os.path.join(out, "metrics.csv")) as f:
-        return list(csv.DictReader(f))
-
-
-def read_safetensors(path):
-    """(metadata, {name: (dtype, shape, bytes)}) read by hand from the file's layout."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    return meta, {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items()}
 
 
 shutil.rmtree(WORK, ignore_errors=True)
