@@ -10,17 +10,12 @@
 #include <stdexcept>
 
 #include "mica/ops.h"
+#include "mica/ops/utils.h"
 
 namespace mica::optim {
 
 namespace {
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument("[ShardedOptimizer] " + msg); }
-
-std::string shape_str(const Shape& s) {
-  std::string out = "(";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + (s.size() == 1 ? ",)" : ")");
-}
 
 array flat(const array& a) { return reshape(a, {static_cast<int32_t>(a.size())}); }
 }  // namespace
@@ -124,8 +119,8 @@ void ShardedOptimizer::load_pending() {
         auto it = by_path.find(key);
         if (it == by_path.end()) fail("expected the state entry '" + key + "', got none");
         if (it->second.shape() != s.shape)
-          fail("expected the state entry '" + key + "' of shape " + shape_str(s.shape) + " (its parameter's), got " +
-               shape_str(it->second.shape()));
+          fail("expected the state entry '" + key + "' of shape " + mica::detail::shape_str(s.shape) + " (its parameter's), got " +
+               mica::detail::shape_str(it->second.shape()));
         used[key] = true;
         leaves.push_back(it->second);
       }
@@ -176,8 +171,8 @@ Tree ShardedOptimizer::apply_gradients(const Tree& grads, const Tree& params) {
       auto it = p_by_path.find(s.path);
       if (it == p_by_path.end()) fail("expected a parameter at '" + s.path + "' (it has a gradient), got none");
       if (it->second.shape() != s.shape || it->second.dtype() != b.dtype)
-        fail("expected the parameter '" + s.path + "' to be " + shape_str(s.shape) + " " + b.key + " as its gradient, got " +
-             shape_str(it->second.shape()) + " " + dtype_to_string(it->second.dtype()));
+        fail("expected the parameter '" + s.path + "' to be " + mica::detail::shape_str(s.shape) + " " + b.key + " as its gradient, got " +
+             mica::detail::shape_str(it->second.shape()) + " " + dtype_to_string(it->second.dtype()));
       g_pieces.push_back(flat(g_flat[leaf_of.at(s.path)].second));
       p_leaves.push_back(it->second);
     }

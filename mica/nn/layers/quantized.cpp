@@ -1,5 +1,6 @@
-// Quantized layers: read weight, scales, biases and bias from the state on every call, so
-// update() and load_weights() are honoured; nn::quantize swaps layers with update_modules.
+// Quantized layers: weight, scales, biases and bias are typed members that read the state on
+// every use, so update() and load_weights() are honoured; nn::quantize swaps layers with
+// update_modules.
 #include "mica/nn/layers/quantized.h"
 
 #include <cmath>
@@ -13,22 +14,17 @@
 namespace mica::nn {
 
 namespace {
-// Sets weight, scales and biases of `m` from the float matrix w (rows, cols).
-void set_quantized(Module& m, const array& w, const QuantizeParams& p) {
+// Sets weight, scales and biases from the float matrix w (rows, cols).
+void set_quantized(Param& weight, Param& scales, Param& biases, const array& w, const QuantizeParams& p) {
   auto q = mica::quantize(w, p.group_size, p.bits, p.mode);
-  m.set("weight", q[0]);
-  m.set("scales", q[1]);
-  if (q.size() > 2) m.set("biases", q[2]);
-}
-
-std::optional<array> biases_of(const Module& m) {
-  if (m.contains("biases")) return m.param("biases");
-  return std::nullopt;
+  weight = q[0];
+  scales = q[1];
+  if (q.size() > 2) biases = q[2];
 }
 
 // The dequantized matrix's column count from the stored scales.
-int unpacked_cols(const Module& m, int group_size) {
-  const array s = m.param("scales");
+int unpacked_cols(const Param& scales, int group_size) {
+  const array s = scales;
   return s.ndim() == 2 ? s.shape(1) * group_size : -1;
 }
 }  // namespace
@@ -44,15 +40,16 @@ QuantizedLinear::QuantizedLinear(int input_dims, int output_dims, const Quantize
                                 std::to_string(input_dims) + " and " + std::to_string(output_dims) + ".");
   }
   double scale = std::sqrt(1.0 / input_dims);
-  set_quantized(*this, random::uniform(-scale, scale, {output_dims, input_dims}), {o.group_size, o.bits, o.mode});
-  if (o.bias) set("bias", zeros({output_dims}));
+  set_quantized(weight, scales, biases, random::uniform(-scale, scale, {output_dims, input_dims}),
+                {o.group_size, o.bits, o.mode});
+  if (o.bias) bias = zeros({output_dims});
   freeze();
 }
 
 std::shared_ptr<QuantizedLinear> QuantizedLinear::from_linear(const Linear& linear, const QuantizeParams& p) {
   std::shared_ptr<QuantizedLinear> q(new QuantizedLinear(p));
-  set_quantized(*q, linear.param("weight"), p);
-  if (linear.contains("bias")) q->set("bias", linear.param("bias"));
+  set_quantized(q->weight, q->scales, q->biases, linear.weight, p);
+  if (linear.bias) q->bias = linear.bias.get();
   q->freeze();
   return q;
 }
@@ -63,16 +60,16 @@ void QuantizedLinear::unfreeze_self(const std::vector<std::string>& keys) {
 }
 
 std::string QuantizedLinear::extra_repr() const {
-  const array w = param("weight");
-  return "input_dims=" + std::to_string(unpacked_cols(*this, group_size_)) +
+  const array w = weight;
+  return "input_dims=" + std::to_string(unpacked_cols(scales, group_size_)) +
          ", output_dims=" + (w.ndim() == 2 ? std::to_string(w.shape(0)) : std::string("?")) +
-         ", bias=" + (contains("bias") ? "True" : "False") + ", group_size=" + std::to_string(group_size_) +
+         ", bias=" + (bias ? "True" : "False") + ", group_size=" + std::to_string(group_size_) +
          ", bits=" + std::to_string(bits_);
 }
 
 array QuantizedLinear::operator()(const array& x) {
-  array y = quantized_matmul(x, param("weight"), param("scales"), biases_of(*this), true, group_size_, bits_, mode_);
-  if (contains("bias")) y = add(y, param("bias"));
+  array y = quantized_matmul(x, weight, scales, biases.maybe(), true, group_size_, bits_, mode_);
+  if (bias) y = add(y, bias);
   return y;
 }
 
@@ -88,14 +85,14 @@ QuantizedEmbedding::QuantizedEmbedding(int num_embeddings, int dims, const Quant
                                 std::to_string(num_embeddings) + " and " + std::to_string(dims) + ".");
   }
   float scale = static_cast<float>(std::sqrt(1.0 / dims));
-  set_quantized(*this, random::normal({num_embeddings, dims}, 0.0f, scale), p);
+  set_quantized(weight, scales, biases, random::normal({num_embeddings, dims}, 0.0f, scale), p);
   freeze();
 }
 
 std::shared_ptr<QuantizedEmbedding> QuantizedEmbedding::from_embedding(const Embedding& embedding,
                                                                        const QuantizeParams& p) {
   std::shared_ptr<QuantizedEmbedding> q(new QuantizedEmbedding(p));
-  set_quantized(*q, embedding.param("weight"), p);
+  set_quantized(q->weight, q->scales, q->biases, embedding.weight, p);
   q->freeze();
   return q;
 }
@@ -106,9 +103,9 @@ void QuantizedEmbedding::unfreeze_self(const std::vector<std::string>& keys) {
 }
 
 std::string QuantizedEmbedding::extra_repr() const {
-  const array w = param("weight");
+  const array w = weight;
   return (w.ndim() == 2 ? std::to_string(w.shape(0)) : std::string("?")) + ", " +
-         std::to_string(unpacked_cols(*this, group_size_)) + ", group_size=" + std::to_string(group_size_) +
+         std::to_string(unpacked_cols(scales, group_size_)) + ", group_size=" + std::to_string(group_size_) +
          ", bits=" + std::to_string(bits_);
 }
 
@@ -117,13 +114,13 @@ array QuantizedEmbedding::operator()(const array& x) {
     throw std::invalid_argument("[QuantizedEmbedding] expected integer indices, got dtype " +
                                 dtype_to_string(x.dtype()) + ".");
   }
-  std::optional<array> b = biases_of(*this);
+  std::optional<array> b = biases.maybe();
   if (b) b = take(*b, x, 0);
-  return dequantize(take(param("weight"), x, 0), take(param("scales"), x, 0), b, group_size_, bits_, mode_);
+  return dequantize(take(weight, x, 0), take(scales, x, 0), b, group_size_, bits_, mode_);
 }
 
 array QuantizedEmbedding::as_linear(const array& x) const {
-  return quantized_matmul(x, param("weight"), param("scales"), biases_of(*this), true, group_size_, bits_, mode_);
+  return quantized_matmul(x, weight, scales, biases.maybe(), true, group_size_, bits_, mode_);
 }
 
 // -- nn::quantize ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 #include <variant>
 #include <vector>
 
-#include "mica/nn/module.h"
+#include "mica/nn/member.h"
 
 namespace mica::nn {
 
@@ -51,6 +51,11 @@ class QuantizedLinear : public Module {
   int bits() const { return bits_; }
   const std::string& mode() const { return mode_; }
 
+  Param weight{this, "weight"};  // (output_dims, input_dims * bits / 32) uint32
+  Param scales{this, "scales"};  // (output_dims, input_dims / group_size)
+  Param biases{this, "biases"};  // like scales; absent in the modes without biases
+  Param bias{this, "bias"};      // (output_dims) float, optional
+
  protected:
   /** Unfreezing leaves this layer's own arrays frozen. */
   void unfreeze_self(const std::vector<std::string>& keys) override;
@@ -80,6 +85,10 @@ class QuantizedEmbedding : public Module {
   int group_size() const { return group_size_; }
   int bits() const { return bits_; }
   const std::string& mode() const { return mode_; }
+
+  Param weight{this, "weight"};  // (num_embeddings, dims * bits / 32) uint32
+  Param scales{this, "scales"};  // (num_embeddings, dims / group_size)
+  Param biases{this, "biases"};  // like scales; absent in the modes without biases
 
  protected:
   void unfreeze_self(const std::vector<std::string>& keys) override;
