@@ -70,16 +70,6 @@ void to_compute(Dtype d, const void* p, int64_t n, C* dst) {
   }
 }
 
-// Writes n compute-type values into storage of dtype d.
-template <typename C>
-void from_compute(const C* src, int64_t n, Dtype d, void* p) {
-  dispatch_dtype(d, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* o = static_cast<T*>(p);
-    for (int64_t i = 0; i < n; ++i) o[i] = cast_to<T>(src[i]);
-  });
-}
-
 // The scales and biases of one packed matrix: rows of G groups, in their storage dtype.
 template <typename C>
 struct GroupRows {
@@ -542,7 +532,7 @@ void run(const QuantizedMatmul& prim, const std::vector<array>& inputs, array& o
     P.out = o + i * M * N;
     if (!try_direct(P)) tile_path(P);
   }
-  if (obuf) from_compute(obuf.get(), static_cast<int64_t>(out.size()), out.dtype(), out.data<void>());
+  if (obuf) detail::convert_into(obuf.get(), out.size(), out.dtype(), out.data<void>());
 }
 
 }  // namespace
