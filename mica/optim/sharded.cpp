@@ -16,8 +16,6 @@ namespace mica::optim {
 
 namespace {
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument("[ShardedOptimizer] " + msg); }
-
-array flat(const array& a) { return reshape(a, {static_cast<int32_t>(a.size())}); }
 }  // namespace
 
 ShardedOptimizer::ShardedOptimizer(std::shared_ptr<Optimizer> inner, ShardedOptimizerOptions options)
@@ -90,7 +88,7 @@ array ShardedOptimizer::shard_of(const Bucket& b, const std::vector<array>& leav
     const Slot& s = b.slots[i];
     const int64_t from = std::max(lo, s.offset), to = std::min(hi, s.offset + s.size);
     if (from >= to) continue;
-    array a = flat(leaves[i]);
+    array a = flatten(leaves[i]);
     if (from == s.offset && to == s.offset + s.size) pieces.push_back(a);
     else pieces.push_back(slice(a, {static_cast<int32_t>(from - s.offset)}, {static_cast<int32_t>(to - s.offset)}));
   }
@@ -173,7 +171,7 @@ Tree ShardedOptimizer::apply_gradients(const Tree& grads, const Tree& params) {
       if (it->second.shape() != s.shape || it->second.dtype() != b.dtype)
         fail("expected the parameter '" + s.path + "' to be " + mica::detail::shape_str(s.shape) + " " + b.key + " as its gradient, got " +
              mica::detail::shape_str(it->second.shape()) + " " + dtype_to_string(it->second.dtype()));
-      g_pieces.push_back(flat(g_flat[leaf_of.at(s.path)].second));
+      g_pieces.push_back(flatten(g_flat[leaf_of.at(s.path)].second));
       p_leaves.push_back(it->second);
     }
     if (b.padded > b.total) g_pieces.push_back(zeros({static_cast<int32_t>(b.padded - b.total)}, b.dtype));

@@ -21,6 +21,9 @@ Strides broadcast_strides(const array& a, const Shape& out_shape) {
 
 namespace {
 using cpu::binary_apply;
+using cpu::lt;
+using cpu::MaxFn;
+using cpu::MinFn;
 
 [[noreturn]] void bad_type(const char* op, Dtype d) {
   throw std::runtime_error(std::string("[") + op + "] kernel got unsupported dtype " + dtype_to_string(d) + ".");
@@ -52,13 +55,6 @@ void compare(const std::vector<array>& in, array& out, Op op) {
       binary_apply<T, T, bool>(in[0], in[1], out, [&](T x, T y) { return op(x, y); });
     }
   });
-}
-
-// Ordering on complex values compares real parts, then imaginary parts (as NumPy and MLX).
-template <typename T>
-bool lt(const T& x, const T& y) {
-  if constexpr (is_complex_v<T>) return x.real() < y.real() || (x.real() == y.real() && x.imag() < y.imag());
-  else return x < y;
 }
 
 template <typename T>
@@ -133,22 +129,6 @@ struct PowFn {
     } else {
       return std::pow(x, y);
     }
-  }
-};
-struct MaxFn {
-  template <typename T> T operator()(T x, T y) const {
-    if constexpr (std::is_floating_point_v<T>) {
-      if (std::isnan(x) || std::isnan(y)) return NAN;
-    }
-    return lt(x, y) ? y : x;
-  }
-};
-struct MinFn {
-  template <typename T> T operator()(T x, T y) const {
-    if constexpr (std::is_floating_point_v<T>) {
-      if (std::isnan(x) || std::isnan(y)) return NAN;
-    }
-    return lt(y, x) ? y : x;
   }
 };
 struct Atan2Fn {

@@ -2,11 +2,39 @@
 // output's shape through zero strides; same-shape contiguous inputs take a flat loop and may
 // donate their buffer to the output.
 #pragma once
+#include <cmath>
+
 #include "mica/array.h"
 #include "mica/backend/cpu/parallel.h"
 #include "mica/backend/cpu/strided.h"
 
 namespace mica::cpu {
+
+/** x < y; complex values compare real parts, then imaginary parts (as NumPy and MLX). */
+template <typename T>
+bool lt(const T& x, const T& y) {
+  if constexpr (is_complex_v<T>) return x.real() < y.real() || (x.real() == y.real() && x.imag() < y.imag());
+  else return x < y;
+}
+
+/** maximum's element rule: NaN if either is NaN, else the larger (lt's order). */
+struct MaxFn {
+  template <typename T> T operator()(T x, T y) const {
+    if constexpr (std::is_floating_point_v<T>) {
+      if (std::isnan(x) || std::isnan(y)) return NAN;
+    }
+    return lt(x, y) ? y : x;
+  }
+};
+/** minimum's element rule: NaN if either is NaN, else the smaller. */
+struct MinFn {
+  template <typename T> T operator()(T x, T y) const {
+    if constexpr (std::is_floating_point_v<T>) {
+      if (std::isnan(x) || std::isnan(y)) return NAN;
+    }
+    return lt(y, x) ? y : x;
+  }
+};
 
 /** Strides of `a` seen with the output's shape (0 along broadcast dims). */
 Strides broadcast_strides(const array& a, const Shape& out_shape);

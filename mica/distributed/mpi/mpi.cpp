@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "mica/backend/cpu/binary.h"
 #include "mica/distributed/backend.h"
 #include "mica/ops/utils.h"
 
@@ -145,20 +146,7 @@ struct WatchScope {
   ~WatchScope() { state().watchdog->end(); }
 };
 
-// ---- user-defined reductions ----
-template <typename T>
-T max_nan(T a, T b) {
-  if (std::isnan(a) || std::isnan(b)) return NAN;
-  return a < b ? b : a;
-}
-template <typename T>
-T min_nan(T a, T b) {
-  if (std::isnan(a) || std::isnan(b)) return NAN;
-  return b < a ? b : a;
-}
-bool complex_lt(const complex64_t& x, const complex64_t& y) {
-  return x.real() < y.real() || (x.real() == y.real() && x.imag() < y.imag());
-}
+// ---- user-defined reductions: the element rules of maximum / minimum (backend/cpu/binary.h) ----
 
 // inout[i] = f(in[i], inout[i]) over halves stored as H, computed in float.
 template <typename H, typename F>
@@ -179,22 +167,17 @@ void user_sum(void* in, void* inout, int* len, MPI_Datatype* dt) {
   if (*dt == state().f16) half_loop<float16_t>(in, inout, *len, add);
   else if (*dt == state().bf16) half_loop<bfloat16_t>(in, inout, *len, add);
 }
-void user_max(void* in, void* inout, int* len, MPI_Datatype* dt) {
-  if (*dt == state().f16) half_loop<float16_t>(in, inout, *len, max_nan<float>);
-  else if (*dt == state().bf16) half_loop<bfloat16_t>(in, inout, *len, max_nan<float>);
-  else if (*dt == MPI_FLOAT) loop<float>(in, inout, *len, max_nan<float>);
-  else if (*dt == MPI_DOUBLE) loop<double>(in, inout, *len, max_nan<double>);
-  else if (*dt == MPI_C_FLOAT_COMPLEX)
-    loop<complex64_t>(in, inout, *len, [](complex64_t a, complex64_t b) { return complex_lt(a, b) ? b : a; });
+// inout = f(in, inout) for the dtypes MPI's own MAX / MIN do not cover.
+template <typename F>
+void user_extreme(void* in, void* inout, int* len, MPI_Datatype* dt, F f) {
+  if (*dt == state().f16) half_loop<float16_t>(in, inout, *len, f);
+  else if (*dt == state().bf16) half_loop<bfloat16_t>(in, inout, *len, f);
+  else if (*dt == MPI_FLOAT) loop<float>(in, inout, *len, f);
+  else if (*dt == MPI_DOUBLE) loop<double>(in, inout, *len, f);
+  else if (*dt == MPI_C_FLOAT_COMPLEX) loop<complex64_t>(in, inout, *len, f);
 }
-void user_min(void* in, void* inout, int* len, MPI_Datatype* dt) {
-  if (*dt == state().f16) half_loop<float16_t>(in, inout, *len, min_nan<float>);
-  else if (*dt == state().bf16) half_loop<bfloat16_t>(in, inout, *len, min_nan<float>);
-  else if (*dt == MPI_FLOAT) loop<float>(in, inout, *len, min_nan<float>);
-  else if (*dt == MPI_DOUBLE) loop<double>(in, inout, *len, min_nan<double>);
-  else if (*dt == MPI_C_FLOAT_COMPLEX)
-    loop<complex64_t>(in, inout, *len, [](complex64_t a, complex64_t b) { return complex_lt(b, a) ? b : a; });
-}
+void user_max(void* in, void* inout, int* len, MPI_Datatype* dt) { user_extreme(in, inout, len, dt, cpu::MaxFn{}); }
+void user_min(void* in, void* inout, int* len, MPI_Datatype* dt) { user_extreme(in, inout, len, dt, cpu::MinFn{}); }
 
 MPI_Datatype mpi_type(Dtype d) {
   switch (d.val) {
