@@ -3,6 +3,7 @@
 #include "mica/allocator.h"
 #include "mica/array.h"
 #include "mica/autocast.h"
+#include "mica/compile.h"
 #include "mica/device.h"
 #include "mica/distributed/distributed.h"
 #include "mica/dtype.h"

@@ -4,6 +4,7 @@
 #pragma once
 #include <concepts>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -26,6 +27,22 @@ class KeySequence {
  private:
   uint32_t k0_, k1_;
 };
+
+namespace detail {
+/** While set on a thread, KeySequence::next() returns what it returns instead of splitting the
+ * global key (compile makes the key of a traced function an input of the trace this way). */
+using KeyHook = std::function<array()>;
+/** Installs `hook` on this thread for the scope's lifetime. */
+struct KeyHookScope {
+  explicit KeyHookScope(KeyHook* hook);
+  ~KeyHookScope();
+  KeyHookScope(const KeyHookScope&) = delete;
+  KeyHookScope& operator=(const KeyHookScope&) = delete;
+
+ private:
+  KeyHook* previous_;
+};
+}  // namespace detail
 
 /** A PRNG key from a seed: [seed >> 32, seed & 0xffffffff] as uint32. */
 array key(uint64_t seed);

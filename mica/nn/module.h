@@ -102,6 +102,12 @@ class Module {
   static bool valid_child_filter(const Module& owner, const std::string& key, const Tree& value);
   /** Every parameter (frozen ones included). */
   Tree parameters() const;
+  /** compile's captured state (mica/compile.h): every array of the state, frozen and `_` entries
+   *  included, and the same tree written back with update. */
+  friend Tree compile_state_get(Module& m) {
+    return m.filter_and_map([](const Module&, const std::string&, const Tree&) { return true; });
+  }
+  friend void compile_state_set(Module& m, const Tree& t) { m.update(t, true); }
   /** The parameters that are not frozen. */
   Tree trainable_parameters() const;
   /** The top-level containers and modules, with modules as leaves. */

@@ -125,7 +125,14 @@ void KeySequence::seed(uint64_t seed) {
   k1_ = static_cast<uint32_t>(seed);
 }
 
+namespace {
+thread_local detail::KeyHook* g_key_hook = nullptr;
+}
+detail::KeyHookScope::KeyHookScope(KeyHook* hook) : previous_(g_key_hook) { g_key_hook = hook; }
+detail::KeyHookScope::~KeyHookScope() { g_key_hook = previous_; }
+
 array KeySequence::next() {
+  if (g_key_hook) return (*g_key_hook)();
   // split(key) computed on the host: the 4 words of bits((2, 2)) under the current key.
   std::pair<uint32_t, uint32_t> k{k0_, k1_};
   uint32_t w[4];

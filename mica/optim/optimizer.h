@@ -38,6 +38,9 @@ class Optimizer {
   virtual const Tree& state() const { return state_; }
   /** Replaces the state (a dict holding `step`); the next apply re-runs init. */
   virtual void set_state(Tree state);
+  /** compile's captured state (mica/compile.h): state() and set_state. */
+  friend Tree compile_state_get(Optimizer& o) { return o.state(); }
+  friend void compile_state_set(Optimizer& o, const Tree& t) { o.set_state(t); }
   /** The step counter (uint64 scalar). */
   array step() const;
   /** The current learning rate (float32 scalar). */

@@ -2,6 +2,7 @@
 #pragma once
 #include "mica/primitives/attention.h"
 #include "mica/primitives/binary.h"
+#include "mica/primitives/compiled.h"
 #include "mica/primitives/conv.h"
 #include "mica/primitives/creation.h"
 #include "mica/primitives/custom.h"

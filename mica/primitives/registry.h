@@ -60,7 +60,9 @@
   X(AllReduce, distributed, U, F) X(AllGather, distributed, U, F) X(ReduceScatter, distributed, U, F) \
   X(Send, distributed, U, F) X(Recv, distributed, U, F)                                         \
   /* made by the transforms (custom_function, checkpoint, depends) */                        \
-  X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)
+  X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)                                  \
+  /* made by compile's fusion pass (a chain of elementwise ops run as one node) */            \
+  X(Compiled, compiled, M, F)
 
 namespace mica {
 /** Names of every registered primitive, in registry order. */

@@ -101,8 +101,8 @@ void eval_impl(std::vector<array>& outputs) {
     if (a.is_available()) continue;
     if (!a.has_primitive()) {
       throw std::invalid_argument(
-          "[eval] expected an array with data or an operation, got a placeholder traced by vmap "
-          "(a vmapped function cannot evaluate its inputs).");
+          "[eval] expected an array with data or an operation, got a placeholder traced by vmap or "
+          "compile (a vmapped or compiled function cannot read its inputs' values).");
     }
     auto& p = a.primitive();
     if (record) recorded().insert(p.name());

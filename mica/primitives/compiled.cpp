@@ -1,0 +1,57 @@
+// Rules of the fused node compile builds (primitives/compiled.h): each transform replays the
+// steps as ordinary nodes and applies the steps' own rules.
+#include "mica/primitives/compiled.h"
+
+#include "mica/ops/creation.h"
+#include "mica/ops/utils.h"
+#include "mica/transforms.h"
+
+namespace mica {
+
+std::vector<array> Compiled::expand(const std::vector<array>& inputs) const {
+  std::vector<array> values(inputs.begin(), inputs.end());
+  values.reserve(inputs.size() + steps_.size());
+  for (const auto& s : steps_) {
+    std::vector<array> args;
+    std::vector<Shape> shapes;
+    for (int v : s.args) {
+      args.push_back(values[v]);
+      shapes.push_back(values[v].shape());
+    }
+    values.emplace_back(broadcast_shapes(shapes), s.dtype, s.prim, std::move(args));
+  }
+  std::vector<array> outs;
+  for (int v : outputs_) outs.push_back(values[v]);
+  return outs;
+}
+
+std::vector<array> Compiled::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                 const std::vector<int>& argnums, const std::vector<array>&) {
+  auto grads = mica::vjp([this](const std::vector<array>& x) { return expand(x); }, primals, cotangents).second;
+  std::vector<array> out;
+  for (int i : argnums) out.push_back(grads[i]);
+  return out;
+}
+
+std::vector<array> Compiled::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                                 const std::vector<int>& argnums) {
+  std::vector<array> all;
+  for (const auto& p : primals) all.push_back(zeros_like(p));
+  for (size_t i = 0; i < argnums.size(); ++i) all[argnums[i]] = tangents[i];
+  return mica::jvp([this](const std::vector<array>& x) { return expand(x); }, primals, all).second;
+}
+
+std::pair<std::vector<array>, std::vector<int>> Compiled::vmap(const std::vector<array>& inputs,
+                                                               const std::vector<int>& axes) {
+  std::vector<int> out_axes(outputs_.size(), 0);
+  auto outs = mica::vmap([this](const std::vector<array>& x) { return expand(x); }, axes, out_axes)(inputs);
+  return {std::move(outs), std::move(out_axes)};
+}
+
+void Compiled::print(std::ostream& os) {
+  os << "Compiled(";
+  for (size_t i = 0; i < steps_.size(); ++i) os << (i ? " " : "") << steps_[i].prim->name();
+  os << ")";
+}
+
+}  // namespace mica

@@ -1,0 +1,42 @@
+// The node that compile's fusion pass makes of a chain of elementwise ops (compile.h).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "mica/primitives/primitive.h"
+
+namespace mica {
+
+/** A group of elementwise primitives (unary and binary families) run as one node. Values are
+ * numbered: the node's inputs first, then each step's output. Every step's output has the
+ * node's output shape (the broadcast of the inputs' shapes); inputs may broadcast. The CPU
+ * kernel runs the steps over blocks of the output small enough to stay in cache, so the
+ * intermediates never travel to memory; each step uses the primitive's own kernel, so the
+ * results equal the unfused graph's. Transform rules replay the steps as ordinary nodes. */
+class Compiled : public Primitive {
+ public:
+  struct Step {
+    std::shared_ptr<Primitive> prim;
+    std::vector<int> args;  // value numbers
+    Dtype dtype;
+  };
+  Compiled(Stream s, int num_inputs, std::vector<Step> steps, std::vector<int> outputs)
+      : Primitive(s), num_inputs_(num_inputs), steps_(std::move(steps)), outputs_(std::move(outputs)) {}
+  MICA_DEFINE_PRIMITIVE_MEMBERS(Compiled)
+  MICA_DEFINE_GRADS
+  void print(std::ostream& os) override;
+
+  int num_inputs() const { return num_inputs_; }
+  const std::vector<Step>& steps() const { return steps_; }
+  /** Value number of each output. */
+  const std::vector<int>& output_values() const { return outputs_; }
+  /** The steps as ordinary lazy nodes over `inputs`: the node's outputs, unfused. */
+  std::vector<array> expand(const std::vector<array>& inputs) const;
+
+ private:
+  int num_inputs_;
+  std::vector<Step> steps_;
+  std::vector<int> outputs_;
+};
+
+}  // namespace mica

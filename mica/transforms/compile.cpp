@@ -1,0 +1,586 @@
+// compile (mica/compile.h): trace on placeholders, fold constants, simplify, fuse, cache by the
+// input signature, replay. A traced graph is a list of nodes over numbered values ("slots"):
+// the inputs (arguments, captured state's arrays, keys drawn from the global random sequence), then the constants, then
+// every node's outputs in order.
+#include "mica/compile.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <typeindex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "mica/ops/utils.h"
+#include "mica/primitives/all.h"
+#include "mica/primitives/compiled.h"
+#include "mica/primitives/registry.h"
+#include "mica/random.h"
+
+namespace mica {
+
+namespace {
+
+std::atomic<int> g_mode{[] {
+  return std::getenv("MICA_DISABLE_COMPILE") || std::getenv("MLX_DISABLE_COMPILE")
+             ? static_cast<int>(CompileMode::disabled)
+             : static_cast<int>(CompileMode::enabled);
+}()};
+std::atomic<uint64_t> g_traces{0}, g_replays{0}, g_fused{0}, g_last_nodes{0}, g_generation{0};
+
+// Registry facts per primitive class: its family and whether it has one output.
+struct Kind {
+  std::string family;
+  bool single;
+};
+const Kind* kind_of(const Primitive& p) {
+  static const std::unordered_map<std::type_index, Kind> kinds = [] {
+    std::unordered_map<std::type_index, Kind> m;
+#define MICA_KIND(NAME, FAMILY, KIND, GPU) m.emplace(typeid(NAME), Kind{#FAMILY, std::string(#KIND) == "U"});
+    MICA_PRIMITIVES(MICA_KIND)
+#undef MICA_KIND
+    return m;
+  }();
+  auto it = kinds.find(typeid(p));
+  return it == kinds.end() ? nullptr : &it->second;
+}
+bool elementwise(const Primitive& p) {
+  const Kind* k = kind_of(p);
+  return k && (k->family == "unary" || k->family == "binary");
+}
+
+struct Node {
+  std::shared_ptr<Primitive> prim;
+  std::vector<int> args;  // slots
+  std::vector<Shape> shapes;
+  std::vector<Dtype> dtypes;
+  int first = 0;  // slot of output 0
+};
+struct Graph {
+  int num_inputs = 0;
+  std::vector<array> constants;
+  std::vector<Node> nodes;
+  std::vector<int> outputs;
+  int num_slots() const {
+    int n = num_inputs + static_cast<int>(constants.size());
+    for (const auto& nd : nodes) n += static_cast<int>(nd.shapes.size());
+    return n;
+  }
+};
+
+// Output shapes of `prim` over inputs of these shapes, for shapeless replay; throws for
+// primitives whose output shape is a parameter (reshape, slice, broadcast …).
+std::vector<Shape> infer_shapes(const Primitive& prim, const std::vector<Shape>& in, size_t num_outputs) {
+  auto same = [&](Shape s) { return std::vector<Shape>(num_outputs, std::move(s)); };
+  if (elementwise(prim) || typeid(prim) == typeid(Compiled)) return same(broadcast_shapes(in));
+  if (auto* r = dynamic_cast<const Reduce*>(&prim)) {
+    Shape s = in[0];
+    for (int ax : r->axes()) s[ax] = 1;
+    return same(s);
+  }
+  if (auto* r = dynamic_cast<const ArgReduce*>(&prim)) {
+    Shape s = in[0];
+    s[r->axis()] = 1;
+    return same(s);
+  }
+  if (typeid(prim) == typeid(Softmax) || typeid(prim) == typeid(LayerNorm) || typeid(prim) == typeid(RMSNorm) ||
+      typeid(prim) == typeid(Gelu)) {
+    return same(in[0]);
+  }
+  if (typeid(prim) == typeid(LogSumExp)) {
+    Shape s = in[0];
+    s.back() = 1;
+    return same(s);
+  }
+  if (typeid(prim) == typeid(Matmul) && in[0].size() >= 2 && in[1].size() >= 2) {
+    Shape a(in[0].begin(), in[0].end() - 2), b(in[1].begin(), in[1].end() - 2);
+    Shape s = broadcast_shapes(a, b);
+    s.push_back(in[0][in[0].size() - 2]);
+    s.push_back(in[1].back());
+    return same(s);
+  }
+  throw std::invalid_argument(std::string("[compile] expected operations whose output shape follows from their "
+                                          "inputs' shapes for shapeless compile, got ") +
+                              prim.name() + "; compile with shapeless = false.");
+}
+
+// ---- tracing ----
+
+// Builds the graph from placeholders `inputs` to `outputs`: nodes that depend on no input become
+// constants, evaluated here (constant folding).
+Graph build_graph(const std::vector<array>& inputs, const std::vector<array>& outputs) {
+  Graph g;
+  g.num_inputs = static_cast<int>(inputs.size());
+  // Provisional references: kind 0 input, 1 constant, 2 node output (index, position).
+  struct Ref {
+    int kind, index, pos;
+  };
+  std::unordered_map<uintptr_t, Ref> refs;
+  for (int i = 0; i < g.num_inputs; ++i) refs.emplace(inputs[i].id(), Ref{0, i, 0});
+  struct Pending {
+    std::shared_ptr<Primitive> prim;
+    std::vector<Ref> args;
+    std::vector<Shape> shapes;
+    std::vector<Dtype> dtypes;
+  };
+  std::vector<Pending> nodes;
+  std::vector<array> constants;
+  auto constant = [&](const array& a) {
+    refs.emplace(a.id(), Ref{1, static_cast<int>(constants.size()), 0});
+    constants.push_back(a);
+  };
+  std::vector<std::pair<array, size_t>> stack;
+  for (const auto& o : outputs) {
+    if (refs.count(o.id())) continue;
+    stack.emplace_back(o, 0);
+    while (!stack.empty()) {
+      auto& [a, next] = stack.back();
+      if (!a.has_primitive() || a.is_available()) {
+        array leaf = a;
+        stack.pop_back();
+        if (!refs.count(leaf.id())) constant(leaf);
+        continue;
+      }
+      if (next < a.inputs().size()) {
+        const array& in = a.inputs()[next++];
+        if (!refs.count(in.id())) stack.emplace_back(in, 0);
+        continue;
+      }
+      array node = a;
+      stack.pop_back();
+      if (refs.count(node.id())) continue;  // reached again through a sibling
+      bool depends = false;
+      std::vector<Ref> args;
+      for (const auto& in : node.inputs()) {
+        args.push_back(refs.at(in.id()));
+        depends |= args.back().kind != 1;
+      }
+      if (!depends) {
+        constant(node);
+        continue;
+      }
+      Pending p{node.primitive_ptr(), std::move(args), {}, {}};
+      auto outs = node.outputs();
+      for (size_t k = 0; k < outs.size(); ++k) {
+        p.shapes.push_back(outs[k].shape());
+        p.dtypes.push_back(outs[k].dtype());
+        refs.insert_or_assign(outs[k].id(), Ref{2, static_cast<int>(nodes.size()), static_cast<int>(k)});
+      }
+      nodes.push_back(std::move(p));
+    }
+  }
+  eval(constants);  // constant folding: whatever depends on no input is computed once, here
+  g.constants = std::move(constants);
+  std::vector<int> node_slot(nodes.size());
+  int next_slot = g.num_inputs + static_cast<int>(g.constants.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    node_slot[i] = next_slot;
+    next_slot += static_cast<int>(nodes[i].shapes.size());
+  }
+  auto slot = [&](const Ref& r) {
+    return r.kind == 0 ? r.index : r.kind == 1 ? g.num_inputs + r.index : node_slot[r.index] + r.pos;
+  };
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    Node n{std::move(nodes[i].prim), {}, std::move(nodes[i].shapes), std::move(nodes[i].dtypes), node_slot[i]};
+    for (const auto& r : nodes[i].args) n.args.push_back(slot(r));
+    g.nodes.push_back(std::move(n));
+  }
+  for (const auto& o : outputs) g.outputs.push_back(slot(refs.at(o.id())));
+  return g;
+}
+
+// Rebuilds `g` keeping the nodes marked live, with arguments and outputs seen through `alias`
+// (slot -> slot it equals), and renumbers the slots densely.
+Graph compact(Graph g, const std::vector<char>& live, std::vector<int> alias) {
+  auto resolve = [&](int s) {
+    while (alias[s] != s) s = alias[s];
+    return s;
+  };
+  std::vector<int> renum(alias.size(), -1);
+  int next = g.num_inputs;
+  for (int i = 0; i < g.num_inputs; ++i) renum[i] = i;
+  for (size_t c = 0; c < g.constants.size(); ++c) renum[g.num_inputs + c] = next++;
+  Graph out;
+  out.num_inputs = g.num_inputs;
+  out.constants = std::move(g.constants);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!live[i]) continue;
+    Node& n = g.nodes[i];
+    for (auto& a : n.args) a = renum[resolve(a)];
+    for (size_t k = 0; k < n.shapes.size(); ++k) renum[n.first + k] = next + static_cast<int>(k);
+    n.first = next;
+    next += static_cast<int>(n.shapes.size());
+    out.nodes.push_back(std::move(n));
+  }
+  for (int o : g.outputs) out.outputs.push_back(renum[resolve(o)]);
+  return out;
+}
+
+// Keeps only the nodes some output needs.
+std::vector<char> live_nodes(const Graph& g, const std::vector<int>& alias) {
+  std::vector<int> producer(alias.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (size_t k = 0; k < g.nodes[i].shapes.size(); ++k) producer[g.nodes[i].first + k] = static_cast<int>(i);
+  auto resolve = [&](int s) {
+    while (alias[s] != s) s = alias[s];
+    return s;
+  };
+  std::vector<char> live(g.nodes.size(), 0);
+  std::vector<int> work;
+  for (int o : g.outputs) work.push_back(resolve(o));
+  while (!work.empty()) {
+    int s = work.back();
+    work.pop_back();
+    int p = producer[s];
+    if (p < 0 || live[p]) continue;
+    live[p] = 1;
+    for (int a : g.nodes[p].args) work.push_back(resolve(a));
+  }
+  return live;
+}
+
+// Simplification: no-op reshapes, broadcasts and casts removed; common subexpressions (equal
+// primitives over equal arguments) computed once; dead nodes dropped.
+Graph simplify(Graph g, const std::vector<array>& inputs, bool shapeless) {
+  const int ns = g.num_slots();
+  std::vector<int> alias(ns);
+  for (int s = 0; s < ns; ++s) alias[s] = s;
+  auto resolve = [&](int s) {
+    while (alias[s] != s) s = alias[s];
+    return s;
+  };
+  std::vector<Shape> shape(ns);
+  std::vector<Dtype> dtype(ns, float32);
+  for (int i = 0; i < g.num_inputs; ++i) {
+    shape[i] = inputs[i].shape();
+    dtype[i] = inputs[i].dtype();
+  }
+  for (size_t c = 0; c < g.constants.size(); ++c) {
+    shape[g.num_inputs + c] = g.constants[c].shape();
+    dtype[g.num_inputs + c] = g.constants[c].dtype();
+  }
+  std::vector<char> dead(g.nodes.size(), 0);
+  std::map<std::pair<std::string, std::vector<int>>, std::vector<int>> seen;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& n = g.nodes[i];
+    for (auto& a : n.args) a = resolve(a);
+    for (size_t k = 0; k < n.shapes.size(); ++k) {
+      shape[n.first + k] = n.shapes[k];
+      dtype[n.first + k] = n.dtypes[k];
+    }
+    const auto& t = typeid(*n.prim);
+    if ((t == typeid(AsType) && dtype[n.args[0]] == n.dtypes[0]) ||
+        (!shapeless && (t == typeid(Reshape) || t == typeid(Broadcast)) && shape[n.args[0]] == n.shapes[0])) {
+      alias[n.first] = n.args[0];
+      dead[i] = 1;
+      continue;
+    }
+    const Kind* k = kind_of(*n.prim);
+    if (k && k->family == "distributed") continue;  // each collective is a message: keep them all
+    auto& candidates = seen[{n.prim->name(), n.args}];
+    bool merged = false;
+    for (int c : candidates) {
+      const Node& o = g.nodes[c];
+      if (typeid(*o.prim) == t && o.prim->stream() == n.prim->stream() && o.shapes == n.shapes &&
+          o.dtypes == n.dtypes && n.prim->is_equivalent(*o.prim)) {
+        for (size_t q = 0; q < n.shapes.size(); ++q) alias[n.first + q] = o.first + static_cast<int>(q);
+        dead[i] = 1;
+        merged = true;
+        break;
+      }
+    }
+    if (!merged) candidates.push_back(static_cast<int>(i));
+  }
+  std::vector<char> live = live_nodes(g, alias);
+  for (size_t i = 0; i < live.size(); ++i) live[i] = live[i] && !dead[i];
+  return compact(std::move(g), live, std::move(alias));
+}
+
+// Fusion: each maximal group of elementwise CPU nodes of one output shape whose values are read
+// only inside the group (except its root, the group's one output) becomes one Compiled node.
+Graph fuse(Graph g) {
+  const int ns = g.num_slots();
+  std::vector<int> producer(ns, -1);
+  std::vector<std::vector<int>> consumers(ns);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (size_t k = 0; k < g.nodes[i].shapes.size(); ++k) producer[g.nodes[i].first + k] = static_cast<int>(i);
+    std::unordered_set<int> once(g.nodes[i].args.begin(), g.nodes[i].args.end());
+    for (int a : once) consumers[a].push_back(static_cast<int>(i));
+  }
+  std::vector<char> is_output(ns, 0);
+  for (int o : g.outputs) is_output[o] = 1;
+  auto fusable = [&](const Node& n) {
+    return n.shapes.size() == 1 && n.prim->device() == Device::cpu && elementwise(*n.prim);
+  };
+  std::vector<int> group(g.nodes.size(), -1);
+  std::vector<std::vector<int>> groups;
+  for (int r = static_cast<int>(g.nodes.size()) - 1; r >= 0; --r) {
+    if (group[r] >= 0 || !fusable(g.nodes[r])) continue;
+    const int id = static_cast<int>(groups.size());
+    std::vector<int> members{r};
+    group[r] = id;
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (size_t m = 0; m < members.size(); ++m) {
+        for (int a : g.nodes[members[m]].args) {
+          int p = producer[a];
+          if (p < 0 || group[p] >= 0 || is_output[a] || !fusable(g.nodes[p])) continue;
+          const Node& pn = g.nodes[p];
+          if (pn.shapes[0] != g.nodes[r].shapes[0] || pn.prim->stream() != g.nodes[r].prim->stream()) continue;
+          bool inside = true;
+          for (int c : consumers[a]) inside &= group[c] == id;
+          if (!inside) continue;
+          group[p] = id;
+          members.push_back(p);
+          grew = true;
+        }
+      }
+    }
+    if (members.size() < 2) {
+      group[r] = -1;
+      continue;
+    }
+    groups.push_back(std::move(members));
+  }
+  if (groups.empty()) return g;
+  // Replace each group by a Compiled node at its root's place (every member precedes the root).
+  std::vector<int> alias(ns);
+  for (int s = 0; s < ns; ++s) alias[s] = s;
+  std::vector<char> live(g.nodes.size(), 1);
+  for (auto& members : groups) {
+    std::sort(members.begin(), members.end());
+    const int root = members.back();
+    std::unordered_map<int, int> value;  // slot -> value number inside the node
+    std::vector<int> ext;
+    std::vector<Compiled::Step> steps;
+    for (int m : members) {
+      for (int a : g.nodes[m].args) {
+        if (producer[a] >= 0 && group[producer[a]] == group[root]) continue;
+        if (value.emplace(a, static_cast<int>(ext.size())).second) ext.push_back(a);
+      }
+    }
+    for (int m : members) {
+      const Node& n = g.nodes[m];
+      Compiled::Step st{n.prim, {}, n.dtypes[0]};
+      for (int a : n.args) st.args.push_back(value.at(a));
+      steps.push_back(std::move(st));
+      value.emplace(n.first, static_cast<int>(ext.size() + steps.size() - 1));
+      if (m != root) live[m] = 0;
+    }
+    Node& rn = g.nodes[root];
+    auto prim = std::make_shared<Compiled>(rn.prim->stream(), static_cast<int>(ext.size()), std::move(steps),
+                                           std::vector<int>{value.at(rn.first)});
+    rn = Node{std::move(prim), std::move(ext), rn.shapes, rn.dtypes, rn.first};
+    ++g_fused;
+  }
+  return compact(std::move(g), live, std::move(alias));
+}
+
+// ---- replay ----
+
+std::vector<array> replay(const Graph& g, const std::vector<array>& inputs, bool shapeless) {
+  std::vector<array> values;
+  values.reserve(g.num_slots());
+  values.insert(values.end(), inputs.begin(), inputs.end());
+  values.insert(values.end(), g.constants.begin(), g.constants.end());
+  std::vector<array> args;
+  std::vector<Shape> in_shapes;
+  for (const auto& n : g.nodes) {
+    args.clear();
+    for (int a : n.args) args.push_back(values[a]);
+    if (n.shapes.size() == 1 && !shapeless) {
+      values.emplace_back(n.shapes[0], n.dtypes[0], n.prim, args);
+      continue;
+    }
+    std::vector<Shape> shapes = n.shapes;
+    if (shapeless) {
+      in_shapes.clear();
+      for (const auto& a : args) in_shapes.push_back(a.shape());
+      shapes = infer_shapes(*n.prim, in_shapes, n.shapes.size());
+    }
+    if (shapes.size() == 1) {
+      values.emplace_back(std::move(shapes[0]), n.dtypes[0], n.prim, args);
+    } else {
+      for (auto& o : array::make_arrays(std::move(shapes), n.dtypes, n.prim, args)) values.push_back(std::move(o));
+    }
+  }
+  std::vector<array> out;
+  out.reserve(g.outputs.size());
+  for (int o : g.outputs) out.push_back(values[o]);
+  return out;
+}
+
+// ---- the compiled function ----
+
+struct Entry {
+  uint64_t generation;
+  CompileMode mode;
+  Device device;
+  std::vector<Shape> shapes;  // shapeless: each input's number of dimensions as a 1-d shape
+  std::vector<Dtype> dtypes;
+  std::vector<std::string> state_keys;
+  Graph graph;
+  size_t num_outputs = 0;
+  std::vector<Tree> out_states;  // structure of each output state, array leaves in output order
+  size_t num_keys = 0;  // keys drawn from the global sequence (inputs after the state)
+};
+
+struct Compiler {
+  ArraysFn fun;
+  CompileOptions opts;
+  std::recursive_mutex mu;  // a function may call itself compiled while it is traced
+  std::list<Entry> cache;
+
+  std::vector<array> operator()(const std::vector<array>& args) {
+    const auto mode = static_cast<CompileMode>(g_mode.load(std::memory_order_relaxed));
+    if (mode == CompileMode::disabled) return fun(args);
+    // The signature: arguments, then every captured input state's arrays.
+    std::vector<array> inputs = args;
+    std::vector<std::string> keys;
+    for (auto& st : opts.inputs) {
+      for (auto& [k, a] : tree_flatten_arrays(st.get())) {
+        keys.push_back(k);
+        inputs.push_back(std::move(a));
+      }
+      keys.emplace_back("|");
+    }
+    std::lock_guard<std::recursive_mutex> lk(mu);
+    Entry* e = find(inputs, keys, mode);
+    if (e) {
+      ++g_replays;
+    } else {
+      cache.push_back(trace(args, inputs, std::move(keys), mode));
+      e = &cache.back();
+      ++g_traces;
+    }
+    for (size_t k = 0; k < e->num_keys; ++k) inputs.push_back(random::KeySequence::default_().next());
+    auto outs = replay(e->graph, inputs, opts.shapeless);
+    size_t at = e->num_outputs;
+    for (size_t j = 0; j < opts.outputs.size(); ++j) {
+      opts.outputs[j].set(tree_map([&](const Tree&) { return Tree(outs[at++]); }, e->out_states[j]));
+    }
+    outs.erase(outs.begin() + static_cast<std::ptrdiff_t>(e->num_outputs), outs.end());
+    return outs;
+  }
+
+  Entry* find(const std::vector<array>& inputs, const std::vector<std::string>& keys, CompileMode mode) {
+    const uint64_t gen = g_generation.load(std::memory_order_relaxed);
+    const Device dev = default_device();
+    for (auto& e : cache) {
+      if (e.generation != gen || e.mode != mode || !(e.device == dev) || e.shapes.size() != inputs.size() ||
+          e.state_keys != keys)
+        continue;
+      bool match = true;
+      for (size_t i = 0; i < inputs.size() && match; ++i) {
+        match = inputs[i].dtype() == e.dtypes[i] &&
+                (opts.shapeless ? static_cast<int32_t>(inputs[i].ndim()) == e.shapes[i][0]
+                                : inputs[i].shape() == e.shapes[i]);
+      }
+      if (match) return &e;
+    }
+    return nullptr;
+  }
+
+  Entry trace(const std::vector<array>& args, const std::vector<array>& inputs, std::vector<std::string> keys,
+              CompileMode mode) {
+    Entry e{g_generation.load(), mode, default_device(), {}, {}, std::move(keys), {}, 0, {}, 0};
+    for (const auto& a : inputs) {
+      e.shapes.push_back(opts.shapeless ? Shape{static_cast<int32_t>(a.ndim())} : a.shape());
+      e.dtypes.push_back(a.dtype());
+    }
+    std::vector<array> ph;
+    for (const auto& a : inputs) ph.emplace_back(a.shape(), a.dtype(), nullptr, std::vector<array>{});
+    // Captured state: every array replaced by its placeholder for the trace, then put back.
+    std::vector<Tree> saved;
+    for (auto& st : opts.inputs) saved.push_back(st.get());
+    std::vector<Tree> saved_out;
+    for (auto& st : opts.outputs) saved_out.push_back(st.get());
+    struct Restore {
+      Compiler& c;
+      std::vector<Tree>& in;
+      std::vector<Tree>& out;
+      ~Restore() {
+        for (size_t j = 0; j < c.opts.outputs.size(); ++j) c.opts.outputs[j].set(out[j]);
+        for (size_t j = 0; j < c.opts.inputs.size(); ++j) c.opts.inputs[j].set(in[j]);
+      }
+    } restore{*this, saved, saved_out};
+    size_t at = args.size();
+    for (size_t j = 0; j < opts.inputs.size(); ++j) {
+      opts.inputs[j].set(tree_map([&](const Tree&) { return Tree(ph[at++]); }, saved[j]));
+    }
+    // Random ops without a key: each draw from the global key sequence becomes an input of the
+    // trace, and every replay draws as many keys, in order (the uncompiled function's numbers).
+    std::vector<array> drawn;
+    random::detail::KeyHook hook = [&] { return drawn.emplace_back(Shape{2}, uint32, nullptr, std::vector<array>{}); };
+    random::detail::KeyHookScope hook_scope(&hook);
+    std::vector<array> outs = fun(std::vector<array>(ph.begin(), ph.begin() + args.size()));
+    e.num_outputs = outs.size();
+    for (auto& st : opts.outputs) {
+      Tree t = st.get();
+      tree_visit_leaves(t, [&](const Tree& leaf) { outs.push_back(leaf.as_array()); });
+      e.out_states.push_back(std::move(t));
+    }
+    e.num_keys = drawn.size();
+    ph.insert(ph.end(), drawn.begin(), drawn.end());
+    Graph g = build_graph(ph, outs);
+    if (mode != CompileMode::no_simplify) g = simplify(std::move(g), ph, opts.shapeless);
+    if (mode == CompileMode::enabled) g = fuse(std::move(g));
+    g_last_nodes = g.nodes.size();
+    if (opts.shapeless) {
+      // Every node must infer its outputs' shapes from its inputs' (and agree with the trace).
+      std::vector<Shape> slot_shape;
+      for (const auto& p : ph) slot_shape.push_back(p.shape());
+      for (const auto& c : g.constants) slot_shape.push_back(c.shape());
+      for (const auto& n : g.nodes) {
+        std::vector<Shape> in;
+        for (int a : n.args) in.push_back(slot_shape[a]);
+        auto s = infer_shapes(*n.prim, in, n.shapes.size());
+        if (s != n.shapes) {
+          throw std::invalid_argument(std::string("[compile] expected ") + n.prim->name() +
+                                      "'s output shape to follow from its inputs' shapes for shapeless compile; "
+                                      "compile with shapeless = false.");
+        }
+        slot_shape.insert(slot_shape.end(), s.begin(), s.end());
+      }
+    }
+    e.graph = std::move(g);
+    return e;
+  }
+};
+
+}  // namespace
+
+ArraysFn compile(ArraysFn fun, CompileOptions options) {
+  auto c = std::make_shared<Compiler>();
+  c->fun = std::move(fun);
+  c->opts = std::move(options);
+  return [c](const std::vector<array>& args) { return (*c)(args); };
+}
+
+ArraysFn compile(ArraysFn fun, bool shapeless) { return compile(std::move(fun), CompileOptions{.shapeless = shapeless}); }
+
+ArraysFn compile(std::vector<array> (*fun)(const std::vector<array>&), bool shapeless) {
+  static std::mutex mu;
+  static std::map<std::pair<uintptr_t, bool>, ArraysFn> shared;
+  std::lock_guard<std::mutex> lk(mu);
+  auto& f = shared[{reinterpret_cast<uintptr_t>(fun), shapeless}];
+  if (!f) f = compile(ArraysFn(fun), shapeless);
+  return f;
+}
+
+void disable_compile() { g_mode = static_cast<int>(CompileMode::disabled); }
+void enable_compile() { g_mode = static_cast<int>(CompileMode::enabled); }
+void set_compile_mode(CompileMode mode) { g_mode = static_cast<int>(mode); }
+CompileMode compile_mode() { return static_cast<CompileMode>(g_mode.load()); }
+
+namespace detail {
+CompileStats compile_stats() { return {g_traces.load(), g_replays.load(), g_fused.load(), g_last_nodes.load()}; }
+void compile_clear_cache() { ++g_generation; }
+}  // namespace detail
+
+}  // namespace mica
