@@ -9,6 +9,7 @@
 #include <concepts>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -30,6 +31,9 @@ enum class CompileMode { disabled, no_simplify, no_fuse, enabled };
 struct CompileState {
   std::function<Tree()> get;
   std::function<void(const Tree&)> set;
+  /** Optional: what else the trace depends on (a module's training flags and which of its
+   * arrays are trainable); a change retraces. */
+  std::function<std::string()> signature = {};
 
   CompileState(std::function<Tree()> get_fn, std::function<void(const Tree&)> set_fn)
       : get(std::move(get_fn)), set(std::move(set_fn)) {}
@@ -42,7 +46,11 @@ struct CompileState {
       compile_state_set(obj, t);
     }
   CompileState(T& obj)  // NOLINT(google-explicit-constructor): `{.inputs = {model, opt}}` reads best
-      : get([&obj] { return Tree(compile_state_get(obj)); }), set([&obj](const Tree& t) { compile_state_set(obj, t); }) {}
+      : get([&obj] { return Tree(compile_state_get(obj)); }), set([&obj](const Tree& t) { compile_state_set(obj, t); }) {
+    if constexpr (requires { { compile_state_signature(obj) } -> std::convertible_to<std::string>; }) {
+      signature = [&obj] { return std::string(compile_state_signature(obj)); };
+    }
+  }
 };
 
 /** Options of compile. */

@@ -65,6 +65,8 @@ training
   --save-every N         checkpoint every N steps (default 50; always at the end)
   --grad-checkpoint      keep only each block's input and recompute its activations in the backward
                          pass: less memory for a third more compute (nn::checkpoint)
+  --no-compile           run the training step uncompiled (by default mica::compile traces it once,
+                         fuses its elementwise chains and replays it; not with --shard-optimizer)
 fine-tuning (after the pre-training steps)
   --finetune N           N more steps with the model frozen except its biases (default 0)
   --finetune-data PATH   corpus of the fine-tuning phase (default --data)
@@ -111,7 +113,7 @@ struct Options {
   int batch = 16, warmup = 20, eval_every = 50, eval_batches = 8, save_every = 50, lora = 0, sample = 300;
   double lr = 1e-3, weight_decay = 0.01, clip = 1.0, finetune_lr = 1e-3, temperature = 0.8;
   uint64_t seed = 0;
-  bool resuming = false, distributed = false, shard_optimizer = false, rank_weights = false;
+  bool resuming = false, distributed = false, shard_optimizer = false, rank_weights = false, compile = true;
   std::set<std::string> given;  // flags set on the command line
 };
 
@@ -195,6 +197,7 @@ Options parse(int argc, char** argv) {
     else if (f == "--finetune-lr") o.finetune_lr = parse_float(f, value(), 0, 10);
     else if (f == "--lora") o.lora = int(parse_int(f, value(), 1, 1 << 16));
     else if (f == "--grad-checkpoint") o.model.checkpoint = true;
+    else if (f == "--no-compile") o.compile = false;
     else if (f == "--sample") o.sample = int(parse_int(f, value(), 0, 1 << 24));
     else if (f == "--prompt") o.prompt = value();
     else if (f == "--temperature") o.temperature = parse_float(f, value(), 1e-3, 100);
@@ -560,6 +563,24 @@ int run(const Options& o0) {
 
   const int64_t last = o.steps + o.finetune;
   auto vg = nn::value_and_grad(model, [&](const mx::array& b) { return batch_loss(model, b, o.precision == "bf16"); });
+  // One training step: loss and gradients, their average over the ranks, clipping, the optimizer's
+  // update. Compiled (model and optimizer state captured), it is traced once and replayed.
+  auto train_step = [&](const std::vector<mx::array>& in) {
+    auto [loss, grads] = vg(in[0]);
+    // Data-parallel: the mean of the ranks' gradients, which the sharded optimizer takes itself
+    // (sum_scatter) and clips after averaging.
+    if (ranks.size > 1 && !o.shard_optimizer) grads = nn::average_gradients(grads, *ranks.group);
+    if (o.clip > 0 && !o.shard_optimizer) grads = optim::clip_grad_norm(grads, static_cast<float>(o.clip)).first;
+    mx::array lr = opt->learning_rate();
+    opt->update(model, grads);
+    return std::vector<mx::array>{ranks.mean(loss), lr};
+  };
+  auto make_step = [&]() -> mx::ArraysFn {
+    // The sharded optimizer keeps host-side bookkeeping between its collectives: run it as is.
+    if (!o.compile || o.shard_optimizer) return train_step;
+    return mx::compile(train_step, mx::CompileOptions{.inputs = {model, *opt}, .outputs = {model, *opt}});
+  };
+  mx::ArraysFn step_fn;
   Progress bar(start, last, ::isatty(STDOUT_FILENO));
   const auto t_run = std::chrono::steady_clock::now();
   auto t_done = t_run;  // when the previous step's results were read
@@ -628,6 +649,7 @@ int run(const Options& o0) {
       enter_finetune(model, o, o.lora, true);
       finetuning = true;
       opt = make_optimizer(o, true, ranks.group);
+      step_fn = nullptr;
       report_sharding();
     }
     const Dataset& d = finetuning && ft_data ? *ft_data : data;
@@ -636,16 +658,11 @@ int run(const Options& o0) {
       mx::eval(batch);
       dumped.insert(dumped.end(), batch.data<int32_t>(), batch.data<int32_t>() + batch.size());
     }
-    auto [loss, grads] = vg(ranks.shard(batch));
-    // Data-parallel: the mean of the ranks' gradients, which the sharded optimizer takes itself
-    // (sum_scatter) and clips after averaging.
-    if (ranks.size > 1 && !o.shard_optimizer) grads = nn::average_gradients(grads, *ranks.group);
-    if (o.clip > 0 && !o.shard_optimizer) grads = optim::clip_grad_norm(grads, static_cast<float>(o.clip)).first;
-    loss = ranks.mean(loss);
+    if (!step_fn) step_fn = make_step();  // first step, or a new optimizer (fine-tuning)
+    auto step_outs = step_fn({ranks.shard(batch)});
+    mx::array loss = step_outs[0], lr = step_outs[1];
     std::optional<mx::array> stop;
     if (ranks.size > 1) stop = mx::distributed::all_max(mx::array(g_stop.load() ? 1 : 0), *ranks.group);
-    mx::array lr = opt->learning_rate();
-    opt->update(model, grads);
     if (pending) finish(*pending, false);  // its end needs no model (model_due was false)
     std::vector<mx::array> outs{loss, lr};
     if (stop) outs.push_back(*stop);

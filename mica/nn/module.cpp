@@ -498,6 +498,13 @@ Module& Module::update_modules(const Tree& modules, bool strict) {
   return *this;
 }
 
+std::string compile_state_signature(Module& m) {
+  std::string sig;
+  for (const auto& [path, mod] : m.named_modules()) sig += mod->training() ? 'T' : 'E';
+  for (const auto& [k, a] : tree_flatten_arrays(m.trainable_parameters())) sig += k + ';';
+  return sig;
+}
+
 void detail::restore_parameters(Module& model, const Tree& written, const Tree& originals) {
   std::unordered_map<uintptr_t, array> back;
   auto w = tree_flatten(written);

@@ -108,6 +108,8 @@ class Module {
     return m.filter_and_map([](const Module&, const std::string&, const Tree&) { return true; });
   }
   friend void compile_state_set(Module& m, const Tree& t) { m.update(t, true); }
+  /** What a traced step depends on besides the arrays: training flags and trainable keys. */
+  friend std::string compile_state_signature(Module& m);
   /** The parameters that are not frozen. */
   Tree trainable_parameters() const;
   /** The top-level containers and modules, with modules as leaves. */

@@ -1,6 +1,11 @@
 // The node that compile's fusion pass makes of a chain of elementwise ops (compile.h).
 #pragma once
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "mica/primitives/primitive.h"
@@ -32,8 +37,13 @@ class Compiled : public Primitive {
   const std::vector<int>& output_values() const { return outputs_; }
   /** The steps as ordinary lazy nodes over `inputs`: the node's outputs, unfused. */
   std::vector<array> expand(const std::vector<array>& inputs) const;
+  /** The run-time compiled CPU kernel for an input layout `key`, built once from make_source's
+   *  source (null when it gives none or the build fails; the interpreter runs then). */
+  void* generated(const std::string& key, const std::function<std::optional<std::string>()>& make_source) const;
 
  private:
+  mutable std::mutex generated_mu_;
+  mutable std::unordered_map<std::string, void*> generated_;
   int num_inputs_;
   std::vector<Step> steps_;
   std::vector<int> outputs_;

@@ -447,7 +447,7 @@ struct Compiler {
         keys.push_back(k);
         inputs.push_back(std::move(a));
       }
-      keys.emplace_back("|");
+      keys.push_back(st.signature ? "|" + st.signature() : "|");
     }
     std::lock_guard<std::recursive_mutex> lk(mu);
     Entry* e = find(inputs, keys, mode);

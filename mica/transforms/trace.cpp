@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "mica/ops/movement.h"
+#include "mica/primitives/movement.h"
 #include "mica/primitives/unary.h"
 #include "mica/transforms.h"
 
@@ -60,7 +61,9 @@ array make_tracer(const array& p) {
       leaf.set_status(array::available);
       return leaf;
     }
-    return copy(p);
+    // Not computed yet: a node over p that shares p's buffer once p is row-contiguous (no copy
+    // of every parameter when a training step is built before the previous one has run).
+    return array(p.shape(), p.dtype(), std::make_shared<Copy>(to_stream({}), Copy::if_needed), {p});
   }();
   t.set_tracer(true);
   return t;

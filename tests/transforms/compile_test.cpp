@@ -331,3 +331,23 @@ TEST_F(CompileTest, TrainingStepWithCapturedState) {
 }
 
 }  // namespace
+
+namespace {
+TEST_F(CompileTest, ModuleModeAndFreezingRetrace) {
+  random::seed(4);
+  Mlp model;
+  auto f = compile([&](const std::vector<array>& in) { return std::vector<array>{model(in[0])}; },
+                   CompileOptions{.inputs = {model}});
+  array x = random_array({4, 12}, float32, -1, 1, 30);
+  f({x});
+  const uint64_t t0 = traces();
+  f({x});
+  EXPECT_EQ(traces(), t0);
+  model.eval();  // dropout off: a new trace, and the output is the model's
+  EXPECT_TRUE(close(f({x})[0], model(x), 1e-6));
+  EXPECT_EQ(traces(), t0 + 1);
+  model.freeze();
+  f({x});
+  EXPECT_EQ(traces(), t0 + 2);
+}
+}  // namespace

@@ -1,19 +1,249 @@
-// CPU kernel of compile's fused node (primitives/compiled.h): a block interpreter. The output
-// (shape S, row-major) is cut into blocks of about kBlock elements; for each block, every step
-// runs its own CPU kernel on views of the inputs restricted to the block, so intermediates live
-// in cache and only the inputs and outputs cross memory. Small outputs run the steps on whole
-// arrays (one block). Blocks run in parallel; the kernels inside them run inline.
+// CPU kernels of compile's fused node (primitives/compiled.h), in two forms:
+// - generated: C++ source for the whole chain (one loop over the output, every step's value in
+//   a register), compiled at run time by the system compiler (backend/cpu/jit.cpp) and cached
+//   on disk. Used when every step and dtype has an expression below and the inputs' layouts fit
+//   (row-major or broadcast over trailing blocks of at least kMinCols elements).
+// - the block interpreter otherwise: the output (shape S, row-major) is cut into blocks of about
+//   kBlock elements; for each block, every step runs its own CPU kernel on views of the inputs
+//   restricted to the block, so intermediates live in cache and only the inputs and outputs
+//   cross memory. Small outputs run the steps on whole arrays (one block).
+// Rows or blocks run in parallel; the kernels inside them run inline.
+#include <cmath>
+#include <mutex>
 #include <optional>
+#include <sstream>
+#include <unordered_map>
 
 #include "mica/backend/cpu/binary.h"
 #include "mica/backend/cpu/copy.h"
+#include "mica/backend/cpu/jit.h"
 #include "mica/backend/cpu/parallel.h"
 #include "mica/backend/views.h"
+#include "mica/primitives/binary.h"
 #include "mica/primitives/compiled.h"
+#include "mica/primitives/unary.h"
 
 namespace mica {
 
 namespace {
+// The generated kernel's innermost loop runs over at least this many elements.
+constexpr int64_t kMinCols = 16;
+
+// C++ type of a dtype in generated code; null for those the generator leaves to the interpreter.
+const char* ctype(Dtype d) {
+  switch (d.val) {
+    case Dtype::Val::float32: return "float";
+    case Dtype::Val::float64: return "double";
+    case Dtype::Val::int8: return "int8_t";
+    case Dtype::Val::int16: return "int16_t";
+    case Dtype::Val::int32: return "int32_t";
+    case Dtype::Val::int64: return "int64_t";
+    case Dtype::Val::uint8: return "uint8_t";
+    case Dtype::Val::uint16: return "uint16_t";
+    case Dtype::Val::uint32: return "uint32_t";
+    case Dtype::Val::uint64: return "uint64_t";
+    case Dtype::Val::bool_: return "bool";
+    default: return nullptr;
+  }
+}
+bool floating(Dtype d) { return d == float32 || d == float64; }
+
+// The expression of one step over its arguments' variables, computing as the step's own CPU
+// kernel does (backend/cpu/unary.cpp, binary.cpp); nothing when the generator does not know it.
+std::optional<std::string> expression(const Primitive& p, const std::vector<std::string>& a,
+                                      const std::vector<Dtype>& in, Dtype out) {
+  const std::string T = ctype(out);
+  const auto& t = typeid(p);
+  const bool f = floating(out), f32 = out == float32,
+             sgn = f || out == int8 || out == int16 || out == int32 || out == int64;
+  auto arith = [&](const char* op) -> std::optional<std::string> {
+    if (out == bool_) return std::nullopt;
+    return "static_cast<" + T + ">(" + a[0] + " " + op + " " + a[1] + ")";
+  };
+  auto fn = [&](const std::string& name) -> std::optional<std::string> {
+    if (!f) return std::nullopt;
+    return name + "(" + a[0] + ")";
+  };
+  if (t == typeid(Add)) return arith("+");
+  if (t == typeid(Subtract)) return arith("-");
+  if (t == typeid(Multiply)) return arith("*");
+  if (t == typeid(Divide)) return f ? arith("/") : std::nullopt;
+  if (t == typeid(Maximum) || t == typeid(Minimum)) {
+    const bool mx = t == typeid(Maximum);
+    std::string pick = mx ? "(" + a[0] + " < " + a[1] + " ? " + a[1] + " : " + a[0] + ")"
+                          : "(" + a[1] + " < " + a[0] + " ? " + a[1] + " : " + a[0] + ")";
+    if (!f) return out == bool_ ? std::nullopt : std::optional(pick);
+    return "((" + a[0] + " != " + a[0] + " || " + a[1] + " != " + a[1] + ") ? static_cast<" + T + ">(NAN) : " + pick + ")";
+  }
+  if (t == typeid(Power)) return f ? std::optional("std::pow(" + a[0] + ", " + a[1] + ")") : std::nullopt;
+  if (t == typeid(Equal)) {
+    if (static_cast<const Equal&>(p).equal_nan() && floating(in[0]))
+      return "(" + a[0] + " == " + a[1] + " || (" + a[0] + " != " + a[0] + " && " + a[1] + " != " + a[1] + "))";
+    return "(" + a[0] + " == " + a[1] + ")";
+  }
+  if (t == typeid(NotEqual)) return "(" + a[0] + " != " + a[1] + ")";
+  if (t == typeid(Greater)) return "(" + a[1] + " < " + a[0] + ")";
+  if (t == typeid(GreaterEqual)) return "(" + a[0] + " >= " + a[1] + ")";
+  if (t == typeid(Less)) return "(" + a[0] + " < " + a[1] + ")";
+  if (t == typeid(LessEqual)) return "(" + a[0] + " <= " + a[1] + ")";
+  if (t == typeid(LogicalAnd)) return "(" + a[0] + " != 0 && " + a[1] + " != 0)";
+  if (t == typeid(LogicalOr)) return "(" + a[0] + " != 0 || " + a[1] + " != 0)";
+  if (t == typeid(LogicalNot)) return "!(" + a[0] + " != 0)";
+  if (t == typeid(Select)) return "(" + a[0] + " ? " + a[1] + " : " + a[2] + ")";
+  if (t == typeid(Negative)) return sgn ? std::optional("static_cast<" + T + ">(-" + a[0] + ")") : std::nullopt;
+  if (t == typeid(Abs)) return sgn ? std::optional("(" + a[0] + " < 0 ? static_cast<" + T + ">(-" + a[0] + ") : " + a[0] + ")") : std::nullopt;
+  if (t == typeid(Square)) return out == bool_ ? std::nullopt : std::optional("static_cast<" + T + ">(" + a[0] + " * " + a[0] + ")");
+  if (t == typeid(StopGradient)) return a[0];
+  if (t == typeid(Sqrt)) {
+    if (!f) return std::nullopt;
+    return static_cast<const Sqrt&>(p).recip() ? "(" + T + "(1) / std::sqrt(" + a[0] + "))" : "std::sqrt(" + a[0] + ")";
+  }
+  if (t == typeid(Exp)) return f32 ? fn("exp_f32") : fn("std::exp");
+  if (t == typeid(Tanh)) return f32 ? fn("tanh_f32") : fn("std::tanh");
+  if (t == typeid(Sigmoid)) return f32 ? fn("sigmoid_f32") : f ? std::optional("(1.0 / (1.0 + std::exp(-" + a[0] + ")))") : std::nullopt;
+  if (t == typeid(Log)) {
+    auto b = static_cast<const Log&>(p).base();
+    return fn(b == Log::e ? "std::log" : b == Log::two ? "std::log2" : "std::log10");
+  }
+  if (t == typeid(Log1p)) return fn("std::log1p");
+  if (t == typeid(Expm1)) return fn("std::expm1");
+  if (t == typeid(Sin)) return fn("std::sin");
+  if (t == typeid(Cos)) return fn("std::cos");
+  if (t == typeid(Erf)) return fn("std::erf");
+  if (t == typeid(Floor)) return fn("std::floor");
+  if (t == typeid(Ceil)) return fn("std::ceil");
+  if (t == typeid(AsType)) {
+    // Only the casts that are plain conversions (cast_to defines the others: types/cast.h).
+    if (!f || !ctype(in[0])) return std::nullopt;
+    return "static_cast<" + T + ">(" + a[0] + ")";
+  }
+  return std::nullopt;
+}
+
+// How an input is read in the generated inner loop: one element per column, or one per row.
+enum InnerKind : char { kCols = 'c', kRow = 'r' };
+
+// The generated kernel's source for these inputs, or nothing when some step has no expression.
+std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dtype>& in_dtypes,
+                                         const std::string& kinds) {
+  std::ostringstream body;
+  std::vector<std::string> name;
+  std::vector<Dtype> dt = in_dtypes;
+  for (size_t i = 0; i < in_dtypes.size(); ++i) {
+    if (!ctype(in_dtypes[i])) return std::nullopt;
+    name.push_back("v" + std::to_string(i));
+    body << "      const " << ctype(in_dtypes[i]) << " v" << i << " = r" << i << (kinds[i] == kCols ? "[j]" : "[0]")
+         << ";\n";
+  }
+  for (const auto& s : c.steps()) {
+    if (!ctype(s.dtype)) return std::nullopt;
+    std::vector<std::string> args;
+    std::vector<Dtype> arg_dt;
+    for (int v : s.args) {
+      args.push_back(name[v]);
+      arg_dt.push_back(dt[v]);
+    }
+    auto e = expression(*s.prim, args, arg_dt, s.dtype);
+    if (!e) return std::nullopt;
+    const std::string v = "v" + std::to_string(name.size());
+    body << "      const " << ctype(s.dtype) << " " << v << " = " << *e << ";\n";
+    name.push_back(v);
+    dt.push_back(s.dtype);
+  }
+  std::ostringstream src;
+  src << "#include <cmath>\n#include <cstdint>\n" << cpu::jit::simd_math_source() << "\n"
+      << "using namespace mica::cpu::simd;\n"
+      << "extern \"C\" void mica_fused(int64_t row_begin, int64_t row_end, int64_t col_begin, int64_t col_end,\n"
+      << "    int64_t cols, int num_outer, const int64_t* outer_shape, const void* const* in,\n"
+      << "    const int64_t* in_outer_strides, void* const* out) {\n"
+      << "  for (int64_t row = row_begin; row < row_end; ++row) {\n";
+  for (size_t i = 0; i < in_dtypes.size(); ++i) src << "    int64_t o" << i << " = 0;\n";
+  src << "    for (int64_t d = num_outer - 1, rem = row; d >= 0; --d) {\n"
+      << "      const int64_t idx = rem % outer_shape[d];\n      rem /= outer_shape[d];\n";
+  for (size_t i = 0; i < in_dtypes.size(); ++i)
+    src << "      o" << i << " += idx * in_outer_strides[" << i << " * num_outer + d];\n";
+  src << "    }\n";
+  for (size_t i = 0; i < in_dtypes.size(); ++i)
+    src << "    const " << ctype(in_dtypes[i]) << "* __restrict r" << i << " = static_cast<const " << ctype(in_dtypes[i])
+        << "*>(in[" << i << "]) + o" << i << ";\n";
+  for (size_t k = 0; k < c.output_values().size(); ++k) {
+    const char* ot = ctype(dt[c.output_values()[k]]);
+    src << "    " << ot << "* __restrict w" << k << " = static_cast<" << ot << "*>(out[" << k << "]) + row * cols;\n";
+  }
+  src << "    for (int64_t j = col_begin; j < col_end; ++j) {\n" << body.str();
+  for (size_t k = 0; k < c.output_values().size(); ++k) src << "      w" << k << "[j] = " << name[c.output_values()[k]] << ";\n";
+  src << "    }\n  }\n}\n";
+  return src.str();
+}
+
+// Runs the generated kernel when it applies; false leaves the node to the interpreter.
+bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vector<array>& outputs) {
+  if (!cpu::jit::enabled()) return false;
+  const Shape& shape = outputs[0].shape();
+  const int nd = static_cast<int>(shape.size());
+  std::vector<Strides> st;
+  for (const auto& in : inputs) st.push_back(cpu::broadcast_strides(in, shape));
+  // The inner block: the trailing axes over which every input is row-major (kCols: one element
+  // per column) or constant (kRow: one element per row). Size-1 axes fit either.
+  std::string kinds(inputs.size(), '?');
+  int first = nd;  // first axis of the inner block
+  int64_t cols = 1;
+  for (int d = nd - 1; d >= 0; --d) {
+    if (shape[d] == 1) {
+      first = d;
+      continue;
+    }
+    std::string next = kinds;
+    bool fits = true;
+    for (size_t i = 0; i < inputs.size() && fits; ++i) {
+      const int64_t s = st[i][d];
+      if (next[i] == '?') next[i] = s == 0 ? kRow : s == cols ? kCols : 'x';
+      fits = next[i] == kCols ? s == cols : next[i] == kRow && s == 0;
+    }
+    if (!fits) break;
+    kinds = next;
+    cols *= shape[d];
+    first = d;
+  }
+  for (auto& k : kinds) k = k == '?' ? kRow : k;
+  const int64_t n = static_cast<int64_t>(outputs[0].size());
+  if (n == 0 || (cols < kMinCols && cols != n)) return false;
+  std::vector<Dtype> dts;
+  for (const auto& in : inputs) dts.push_back(in.dtype());
+  std::string key = kinds;
+  for (auto d : dts) key += dtype_to_string(d);
+  void* fn = c.generated(key, [&] { return kernel_source(c, dts, kinds); });
+  if (!fn) return false;
+  const int num_outer = first;
+  std::vector<int64_t> outer_shape(shape.begin(), shape.begin() + num_outer), outer_strides;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    for (int d = 0; d < num_outer; ++d) outer_strides.push_back(st[i][d]);
+  int64_t rows = 1;
+  for (int d = 0; d < num_outer; ++d) rows *= shape[d];
+  std::vector<const void*> in_ptrs;
+  for (const auto& in : inputs) in_ptrs.push_back(in.data<void>());
+  std::vector<void*> out_ptrs;
+  for (auto& o : outputs) {
+    o.set_data(allocator::malloc(o.nbytes()));
+    out_ptrs.push_back(o.data<void>());
+  }
+  auto kernel = reinterpret_cast<cpu::jit::ElementwiseFn>(fn);
+  const int64_t* os = outer_shape.data();
+  const int64_t* ost = outer_strides.data();
+  if (rows >= 2 * cpu::num_threads() || cols < cpu::kElementwiseGrain) {
+    cpu::parallel_for(rows, std::max<int64_t>(1, cpu::kElementwiseGrain / cols), [&](int64_t b, int64_t e) {
+      kernel(b, e, 0, cols, cols, num_outer, os, in_ptrs.data(), ost, out_ptrs.data());
+    });
+  } else {
+    for (int64_t r = 0; r < rows; ++r) {
+      cpu::parallel_for(cols, cpu::kElementwiseGrain, [&](int64_t b, int64_t e) {
+        kernel(r, r + 1, b, e, cols, num_outer, os, in_ptrs.data(), ost, out_ptrs.data());
+      });
+    }
+  }
+  return true;
+}
+
 // Elements per block: a step's two operands and its result (float32) fit a core's L2.
 constexpr int64_t kBlock = 1 << 14;
 
@@ -43,7 +273,19 @@ std::vector<array> run_steps(const Compiled& c, std::vector<std::optional<array>
 
 // inputs: any layout, each broadcastable to outputs[0].shape(); outputs: row-major (or the
 // layout of the last step's result when the whole output is one block).
+void* Compiled::generated(const std::string& key,
+                          const std::function<std::optional<std::string>()>& make_source) const {
+  std::lock_guard<std::mutex> lk(generated_mu_);
+  auto it = generated_.find(key);
+  if (it != generated_.end()) return it->second;
+  auto src = make_source();
+  void* fn = src ? cpu::jit::load(*src, "mica_fused") : nullptr;
+  generated_.emplace(key, fn);
+  return fn;
+}
+
 void Compiled::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  if (run_generated(*this, inputs, outputs)) return;
   const Shape& shape = outputs[0].shape();
   const int nv = num_inputs_ + static_cast<int>(steps_.size());
   std::vector<int> last_use(nv, -1);
@@ -67,9 +309,6 @@ void Compiled::eval_cpu(const std::vector<array>& inputs, std::vector<array>& ou
   int d = nd - 1;
   int64_t inner = 1;
   while (d > 0 && inner * shape[d] <= kBlock) inner *= shape[d--];
-  if (inner * shape[d] <= kBlock) {  // everything from d on fits: d is the outermost axis
-    // (only reachable when d == 0)
-  }
   const int64_t b = std::max<int64_t>(1, std::min<int64_t>(shape[d], kBlock / inner));
   const int64_t per_row = (shape[d] + b - 1) / b;
   int64_t rows = 1;
