@@ -4,7 +4,8 @@
 # benchmarks beside PyTorch. Logs go to $OUT when set.
 # Usage: scripts/gpu_device.sh [all|tests|bench|gpu]   (gpu: only the GPU targets, tests, bench)
 #        env: GPU_TESTS (test binaries), BENCH (benchmark families), SKIP_CPU=1 (no CPU suite),
-#             GPT2=1 (the GPT-2 training comparison, GPT2_ARGS its flags; GPT2_PROFILE=1 a profile)
+#             GPT2=1 (the GPT-2 training comparison, GPT2_ARGS its flags, GPT2_ARGS2 a second one;
+#             GPT2_PROFILE=1 a profile)
 #        scripts/gpu_device.sh fetch   (on the Debian machine first: downloads the .debs to carry;
 #                                       keep .devdeps/ out of git with .git/info/exclude)
 set -uo pipefail
@@ -64,6 +65,8 @@ if [ "${GPT2:-0}" = 1 ]; then
   cmake -S . -B $build -DMICA_BUILD_EXAMPLES=ON > /dev/null &&
     cmake --build $build -j 16 --target mica-train > "$OUT/build_train.log" 2>&1 || tail -30 "$OUT/build_train.log"
   PYTHONUNBUFFERED=1 python3 benchmarks/compare/gpt2_gpu.py $build ${GPT2_ARGS:-} 2>&1 | tee "$OUT/gpt2.log"
+  # GPT2_ARGS2: a second comparison in the same run (e.g. --mica-flags=--no-compile).
+  [ -z "${GPT2_ARGS2:-}" ] || PYTHONUNBUFFERED=1 python3 benchmarks/compare/gpt2_gpu.py $build $GPT2_ARGS2 2>&1 | tee "$OUT/gpt2b.log"
 fi
 # GPT2_PROFILE=1: time per primitive of a few GPT-2 steps (MICA_PROFILE: each kernel waited for).
 if [ "${GPT2_PROFILE:-0}" = 1 ]; then

@@ -129,6 +129,7 @@ def main():
     ap.add_argument("--no-repeat", action="store_true", help="skip the second mica run (the reproducibility check)")
     ap.add_argument("--grad-checkpoint", action="store_true",
                     help="recompute each block's activations in the backward pass (both sides)")
+    ap.add_argument("--mica-flags", default="", help="more mica-train flags, space-separated (e.g. --no-compile)")
     cfg = ap.parse_args()
     import torch
 
@@ -150,7 +151,7 @@ def main():
                cfg.precision, "--data", data, "--steps", str(cfg.steps), "--batch", str(batch), "--schedule",
                "constant", "--lr", str(cfg.lr), "--clip", "0", "--weight-decay", str(cfg.weight_decay),
                "--eval-every", "0", "--sample", "0", "--save-every", str(10**9), "--out", out, "--save-init", init,
-               "--dump-batches", bpath] + (["--grad-checkpoint"] if cfg.grad_checkpoint else [])
+               "--dump-batches", bpath] + (["--grad-checkpoint"] if cfg.grad_checkpoint else []) + cfg.mica_flags.split()
         def mica_run(cmd, out):
             p = subprocess.run(cmd, capture_output=True, text=True)
             if p.returncode != 0:
