@@ -24,7 +24,7 @@ namespace mica {
  * traces and replays without simplifying or fusing; `no_fuse` simplifies without fusing. */
 enum class CompileMode { disabled, no_simplify, no_fuse, enabled };
 
-/** State that a compiled function reads (CompileOptions::inputs) or writes (::outputs) besides
+/** State that a compiled function reads (CompileOptions inputs) or writes (its outputs) besides
  * its arguments: `get` returns the arrays it holds now, `set` puts new ones in. Built from an
  * nn::Module (every array of its state: parameters, frozen and `_` entries) or an
  * optim::Optimizer (its state tree) by passing the object itself. */

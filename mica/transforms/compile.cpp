@@ -431,6 +431,7 @@ struct Entry {
 };
 
 struct Compiler {
+  static constexpr size_t kMaxEntries = 64;
   ArraysFn fun;
   CompileOptions opts;
   std::recursive_mutex mu;  // a function may call itself compiled while it is traced
@@ -456,6 +457,8 @@ struct Compiler {
     } else {
       cache.push_back(trace(args, inputs, std::move(keys), mode));
       e = &cache.back();
+      // A function called with ever new shapes keeps its latest traces only.
+      if (cache.size() > kMaxEntries) cache.pop_front();
       ++g_traces;
     }
     for (size_t k = 0; k < e->num_keys; ++k) inputs.push_back(random::KeySequence::default_().next());
