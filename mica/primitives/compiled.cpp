@@ -2,11 +2,36 @@
 // steps as ordinary nodes and applies the steps' own rules.
 #include "mica/primitives/compiled.h"
 
+#include "mica/primitives/reduce.h"
+
 #include "mica/ops/creation.h"
 #include "mica/ops/utils.h"
 #include "mica/transforms.h"
 
 namespace mica {
+
+Shape Compiled::step_shape(const Step& s, const std::vector<Shape>& args) {
+  if (auto* r = dynamic_cast<const Reduce*>(s.prim.get())) {
+    Shape out = args[0];
+    for (int ax : r->axes()) out[ax] = 1;
+    return out;
+  }
+  return broadcast_shapes(args);
+}
+
+bool Compiled::reduces() const { return !steps_.empty() && dynamic_cast<const Reduce*>(steps_.back().prim.get()); }
+
+std::vector<Shape> Compiled::output_shapes(const std::vector<Shape>& inputs) const {
+  std::vector<Shape> values(inputs.begin(), inputs.end());
+  for (const auto& s : steps_) {
+    std::vector<Shape> args;
+    for (int v : s.args) args.push_back(values[v]);
+    values.push_back(step_shape(s, args));
+  }
+  std::vector<Shape> outs;
+  for (int v : outputs_) outs.push_back(values[v]);
+  return outs;
+}
 
 std::vector<array> Compiled::expand(const std::vector<array>& inputs) const {
   std::vector<array> values(inputs.begin(), inputs.end());
@@ -18,7 +43,7 @@ std::vector<array> Compiled::expand(const std::vector<array>& inputs) const {
       args.push_back(values[v]);
       shapes.push_back(values[v].shape());
     }
-    values.emplace_back(broadcast_shapes(shapes), s.dtype, s.prim, std::move(args));
+    values.emplace_back(step_shape(s, shapes), s.dtype, s.prim, std::move(args));
   }
   std::vector<array> outs;
   for (int v : outputs_) outs.push_back(values[v]);

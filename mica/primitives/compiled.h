@@ -12,9 +12,10 @@
 
 namespace mica {
 
-/** A group of elementwise primitives (unary and binary families) run as one node. Values are
- * numbered: the node's inputs first, then each step's output. Every step's output has the
- * node's output shape (the broadcast of the inputs' shapes); inputs may broadcast. The CPU
+/** A group of elementwise primitives (unary and binary families) run as one node, optionally
+ * ending in a sum over trailing axes. Values are numbered: the node's inputs first, then each
+ * step's output. Every elementwise step's output has the broadcast shape of the node's inputs
+ * (inputs may broadcast); a final sum keeps its reduced axes as size 1. The CPU
  * kernel runs the steps over blocks of the output small enough to stay in cache, so the
  * intermediates never travel to memory; each step uses the primitive's own kernel, so the
  * results equal the unfused graph's. Transform rules replay the steps as ordinary nodes. */
@@ -35,6 +36,12 @@ class Compiled : public Primitive {
   const std::vector<Step>& steps() const { return steps_; }
   /** Value number of each output. */
   const std::vector<int>& output_values() const { return outputs_; }
+  /** Output shape of step `s` over arguments of these shapes. */
+  static Shape step_shape(const Step& s, const std::vector<Shape>& args);
+  /** The outputs' shapes for inputs of these shapes. */
+  std::vector<Shape> output_shapes(const std::vector<Shape>& inputs) const;
+  /** True when the last step is a sum (over trailing axes). */
+  bool reduces() const;
   /** The steps as ordinary lazy nodes over `inputs`: the node's outputs, unfused. */
   std::vector<array> expand(const std::vector<array>& inputs) const;
   /** The run-time compiled CPU kernel for an input layout `key`, built once from make_source's

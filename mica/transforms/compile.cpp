@@ -5,9 +5,11 @@
 #include "mica/compile.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <list>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -77,7 +79,8 @@ struct Graph {
 // primitives whose output shape is a parameter (reshape, slice, broadcast …).
 std::vector<Shape> infer_shapes(const Primitive& prim, const std::vector<Shape>& in, size_t num_outputs) {
   auto same = [&](Shape s) { return std::vector<Shape>(num_outputs, std::move(s)); };
-  if (elementwise(prim) || typeid(prim) == typeid(Compiled)) return same(broadcast_shapes(in));
+  if (auto* c = dynamic_cast<const Compiled*>(&prim)) return c->output_shapes(in);
+  if (elementwise(prim)) return same(broadcast_shapes(in));
   if (auto* r = dynamic_cast<const Reduce*>(&prim)) {
     Shape s = in[0];
     for (int ax : r->axes()) s[ax] = 1;
@@ -301,76 +304,154 @@ Graph simplify(Graph g, const std::vector<array>& inputs, bool shapeless) {
   return compact(std::move(g), live, std::move(alias));
 }
 
-// Fusion: each maximal group of elementwise CPU nodes of one output shape whose values are read
-// only inside the group (except its root, the group's one output) becomes one Compiled node.
+// A sum over trailing axes of a floating array on the CPU: it may end a fused group.
+bool trailing_sum(const Node& n, const Shape& in_shape) {
+  auto* r = dynamic_cast<const Reduce*>(n.prim.get());
+  if (!r || r->type() != Reduce::Sum || n.prim->device() != Device::cpu || n.shapes.size() != 1) return false;
+  if (!(n.dtypes[0] == float32 || n.dtypes[0] == float64)) return false;
+  std::vector<int> axes = r->axes();
+  std::sort(axes.begin(), axes.end());
+  const int nd = static_cast<int>(in_shape.size());
+  for (size_t i = 0; i < axes.size(); ++i) {
+    if (axes[i] != nd - static_cast<int>(axes.size()) + static_cast<int>(i)) return false;
+  }
+  return !axes.empty();
+}
+
+// Elementwise ops cheap enough to compute again in each group that reads them, rather than
+// writing their result to memory and reading it back.
+bool cheap(const Primitive& p) {
+  const auto& t = typeid(p);
+  return t == typeid(Add) || t == typeid(Subtract) || t == typeid(Multiply) || t == typeid(Divide) ||
+         t == typeid(Negative) || t == typeid(Abs) || t == typeid(Square) || t == typeid(Maximum) ||
+         t == typeid(Minimum) || t == typeid(AsType) || t == typeid(StopGradient) || t == typeid(Select) ||
+         t == typeid(Equal) || t == typeid(NotEqual) || t == typeid(Less) || t == typeid(LessEqual) ||
+         t == typeid(Greater) || t == typeid(GreaterEqual);
+}
+
+// Fusion: groups of elementwise CPU nodes of one shape, ending in one root (an elementwise node,
+// or a sum over trailing axes), become one Compiled node. A node joins a group when the group
+// holds every node that still reads it; a cheap node whose readers are all fusable is copied
+// into each reader's group instead, so its value never goes to memory. Groups are grown from
+// the last node backwards.
 Graph fuse(Graph g) {
   const int ns = g.num_slots();
+  const int nn = static_cast<int>(g.nodes.size());
   std::vector<int> producer(ns, -1);
-  std::vector<std::vector<int>> consumers(ns);
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    for (size_t k = 0; k < g.nodes[i].shapes.size(); ++k) producer[g.nodes[i].first + k] = static_cast<int>(i);
-    std::unordered_set<int> once(g.nodes[i].args.begin(), g.nodes[i].args.end());
-    for (int a : once) consumers[a].push_back(static_cast<int>(i));
+  std::vector<Shape> slot_shape(ns);
+  for (int i = 0; i < nn; ++i) {
+    for (size_t k = 0; k < g.nodes[i].shapes.size(); ++k) {
+      producer[g.nodes[i].first + k] = i;
+      slot_shape[g.nodes[i].first + k] = g.nodes[i].shapes[k];
+    }
   }
   std::vector<char> is_output(ns, 0);
   for (int o : g.outputs) is_output[o] = 1;
-  auto fusable = [&](const Node& n) {
+  auto elementwise_node = [&](const Node& n) {
     return n.shapes.size() == 1 && n.prim->device() == Device::cpu && elementwise(*n.prim);
   };
-  std::vector<int> group(g.nodes.size(), -1);
+  // The shape a group rooted at node r computes in (a sum's input shape), or nothing when r
+  // cannot root a group.
+  auto root_shape = [&](int r) -> std::optional<Shape> {
+    const Node& n = g.nodes[r];
+    if (elementwise_node(n)) return n.shapes[0];
+    if (n.args.size() == 1 && producer[n.args[0]] >= 0 && trailing_sum(n, slot_shape[n.args[0]]))
+      return slot_shape[n.args[0]];
+    return std::nullopt;
+  };
+  // Readers of each node's output that still need it from outside (single-output nodes only
+  // are fused; others keep every reader).
+  std::vector<std::vector<int>> readers(nn);
+  for (int i = 0; i < nn; ++i) {
+    std::unordered_set<int> once(g.nodes[i].args.begin(), g.nodes[i].args.end());
+    for (int a : once) {
+      if (producer[a] >= 0) readers[producer[a]].push_back(i);
+    }
+  }
+  std::vector<char> moved(nn, 0);
   std::vector<std::vector<int>> groups;
-  for (int r = static_cast<int>(g.nodes.size()) - 1; r >= 0; --r) {
-    if (group[r] >= 0 || !fusable(g.nodes[r])) continue;
-    const int id = static_cast<int>(groups.size());
+  for (int r = nn - 1; r >= 0; --r) {
+    if (moved[r] || (readers[r].empty() && !is_output[g.nodes[r].first])) continue;
+    auto shape = root_shape(r);
+    if (!shape) continue;
+    // Candidates are taken from the highest index down, so every reader of a candidate that is
+    // in the group has joined (and been classed) first.
     std::vector<int> members{r};
-    group[r] = id;
-    for (bool grew = true; grew;) {
-      grew = false;
-      for (size_t m = 0; m < members.size(); ++m) {
-        for (int a : g.nodes[members[m]].args) {
-          int p = producer[a];
-          if (p < 0 || group[p] >= 0 || is_output[a] || !fusable(g.nodes[p])) continue;
-          const Node& pn = g.nodes[p];
-          if (pn.shapes[0] != g.nodes[r].shapes[0] || pn.prim->stream() != g.nodes[r].prim->stream()) continue;
-          bool inside = true;
-          for (int c : consumers[a]) inside &= group[c] == id;
-          if (!inside) continue;
-          group[p] = id;
-          members.push_back(p);
-          grew = true;
-        }
+    std::unordered_set<int> in_group{r}, owned{r};  // owned: members whose every reader is owned
+    std::set<int, std::greater<int>> frontier;
+    auto add_producers = [&](int m) {
+      for (int a : g.nodes[m].args) {
+        const int p = producer[a];
+        if (p >= 0 && !in_group.count(p) && !moved[p] && !is_output[a]) frontier.insert(p);
+      }
+    };
+    add_producers(r);
+    while (!frontier.empty()) {
+      const int p = *frontier.begin();
+      frontier.erase(frontier.begin());
+      const Node& pn = g.nodes[p];
+      if (!elementwise_node(pn) || pn.shapes[0] != *shape || pn.prim->stream() != g.nodes[r].prim->stream()) continue;
+      bool all_owned = true, all_fusable = true;
+      for (int c : readers[p]) {
+        all_owned &= owned.count(c) > 0;
+        all_fusable &= static_cast<bool>(root_shape(c));
+      }
+      // Taken whole when only owned members read it; a cheap node whose readers can all fuse is
+      // copied (its original stays for the others and goes if none is left).
+      if (!all_owned && !(cheap(*pn.prim) && all_fusable)) continue;
+      members.push_back(p);
+      in_group.insert(p);
+      if (all_owned) owned.insert(p);
+      add_producers(p);
+    }
+    if (members.size() < 2) continue;
+    // The group's node, at the root's place, reads its external values instead of its owned
+    // members; copied members' originals keep reading theirs.
+    for (int m : members) {
+      for (int a : g.nodes[m].args) {
+        const int q = producer[a];
+        if (q < 0 || in_group.count(q)) continue;
+        auto& rd = readers[q];
+        rd.erase(std::remove_if(rd.begin(), rd.end(), [&](int c) { return owned.count(c) > 0 && c != r; }), rd.end());
+        if (std::find(rd.begin(), rd.end(), r) == rd.end()) rd.push_back(r);
       }
     }
-    if (members.size() < 2) {
-      group[r] = -1;
-      continue;
+    for (size_t m = 1; m < members.size(); ++m) {
+      const int p = members[m];
+      auto& rd = readers[p];
+      if (owned.count(p)) {
+        moved[p] = 1;
+        rd.clear();
+      } else {
+        rd.erase(std::remove_if(rd.begin(), rd.end(), [&](int c) { return owned.count(c) > 0; }), rd.end());
+      }
     }
     groups.push_back(std::move(members));
   }
   if (groups.empty()) return g;
-  // Replace each group by a Compiled node at its root's place (every member precedes the root).
+  // Each group becomes a Compiled node at its root's place (every member precedes the root);
+  // then only the nodes the outputs still reach stay (moved members and unread copies go).
   std::vector<int> alias(ns);
   for (int s = 0; s < ns; ++s) alias[s] = s;
-  std::vector<char> live(g.nodes.size(), 1);
   for (auto& members : groups) {
+    const int root = members.front();
     std::sort(members.begin(), members.end());
-    const int root = members.back();
+    std::unordered_set<int> in_group(members.begin(), members.end());
     std::unordered_map<int, int> value;  // slot -> value number inside the node
     std::vector<int> ext;
-    std::vector<Compiled::Step> steps;
     for (int m : members) {
       for (int a : g.nodes[m].args) {
-        if (producer[a] >= 0 && group[producer[a]] == group[root]) continue;
+        if (producer[a] >= 0 && in_group.count(producer[a])) continue;
         if (value.emplace(a, static_cast<int>(ext.size())).second) ext.push_back(a);
       }
     }
+    std::vector<Compiled::Step> steps;
     for (int m : members) {
       const Node& n = g.nodes[m];
       Compiled::Step st{n.prim, {}, n.dtypes[0]};
       for (int a : n.args) st.args.push_back(value.at(a));
       steps.push_back(std::move(st));
       value.emplace(n.first, static_cast<int>(ext.size() + steps.size() - 1));
-      if (m != root) live[m] = 0;
     }
     Node& rn = g.nodes[root];
     auto prim = std::make_shared<Compiled>(rn.prim->stream(), static_cast<int>(ext.size()), std::move(steps),
@@ -378,7 +459,17 @@ Graph fuse(Graph g) {
     rn = Node{std::move(prim), std::move(ext), rn.shapes, rn.dtypes, rn.first};
     ++g_fused;
   }
+  std::vector<char> live = live_nodes(g, alias);
   return compact(std::move(g), live, std::move(alias));
+}
+
+void dump(const Graph& g, const char* what) {
+  std::fprintf(stderr, "-- %s: %d inputs, %zu constants\n", what, g.num_inputs, g.constants.size());
+  for (const auto& n : g.nodes) {
+    std::fprintf(stderr, "  v%d = %s(", n.first, n.prim->name());
+    for (int a : n.args) std::fprintf(stderr, " v%d", a);
+    std::fprintf(stderr, " )\n");
+  }
 }
 
 // ---- replay ----
@@ -532,8 +623,19 @@ struct Compiler {
     ph.insert(ph.end(), drawn.begin(), drawn.end());
     Graph g = build_graph(ph, outs);
     if (mode != CompileMode::no_simplify) g = simplify(std::move(g), ph, opts.shapeless);
+    if (std::getenv("MICA_COMPILE_DEBUG")) dump(g, "before fusion");
     if (mode == CompileMode::enabled) g = fuse(std::move(g));
+    if (std::getenv("MICA_COMPILE_DEBUG")) dump(g, "after fusion");
     g_last_nodes = g.nodes.size();
+    // Every node reads values made before it (cheap, once per trace; a failure is mica's bug).
+    for (const auto& n : g.nodes) {
+      for (int a : n.args) {
+        if (a < 0 || a >= n.first) {
+          throw std::logic_error(std::string("[compile] internal error: ") + n.prim->name() + " reads value " +
+                                 std::to_string(a) + ", not made before it (value " + std::to_string(n.first) + ")");
+        }
+      }
+    }
     if (opts.shapeless) {
       // Every node must infer its outputs' shapes from its inputs' (and agree with the trace).
       std::vector<Shape> slot_shape;

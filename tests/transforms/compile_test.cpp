@@ -114,6 +114,34 @@ TEST_F(CompileTest, ReductionsAndSeveralOutputs) {
   }
 }
 
+TEST_F(CompileTest, FusedSums) {
+  // Sums over trailing axes end a fused group; cheap values read by several groups are copied
+  // into each (layer norm of x + r without materializing x + r or x + r - mean).
+  auto ln = [](const std::vector<array>& in) { return std::vector<array>{ln_residual(in)[0]}; };
+  auto sums = [](const std::vector<array>& in) {
+    array d = in[0] - in[1];
+    return std::vector<array>{sum(d * d), sum(d * 2.0f, std::vector<int>{1, 2}, true), mean(exp(in[0]), -1)};
+  };
+  for (Shape s : {Shape{3, 4, 40}, Shape{64, 8, 1000}}) {
+    std::vector<array> in{random_array(s, float32, -2, 2, 40), random_array(s, float32, -2, 2, 41),
+                          random_array({s.back()}, float32, 0.5, 1.5, 42), random_array({s.back()}, float32, -1, 1, 43)};
+    const uint64_t fused0 = detail::compile_stats().fused;
+    EXPECT_TRUE(close(compile(ln)(in)[0], ln(in)[0], 1e-5));
+    EXPECT_GE(detail::compile_stats().fused, fused0 + 3);  // two sums and the normalization
+    auto got = compile(sums)(in);
+    auto want = sums(in);
+    for (size_t k = 0; k < got.size(); ++k) EXPECT_TRUE(close(got[k], want[k], 1e-4)) << k;
+    // A broadcast row and a transposed (strided) input.
+    std::vector<array> tin{transpose(random_array({s[2], s[1], s[0]}, float32, -2, 2, 44)), in[2]};
+    EXPECT_TRUE(close(compile(sums)(tin)[0], sums(tin)[0], 1e-4));
+  }
+  // float64 sums stay float64.
+  array a = random_array({5, 3, 300}, float64, -1, 1, 45), b = random_array({5, 3, 300}, float64, -1, 1, 46);
+  auto got = compile(sums)({a, b});
+  EXPECT_EQ(got[0].dtype(), float64);
+  EXPECT_TRUE(close(got[0], sums({a, b})[0], 1e-12));
+}
+
 TEST_F(CompileTest, IdentityConstantAndInputOutputs) {
   auto f = compile([](const std::vector<array>& in) {
     return std::vector<array>{in[0], ones({3}) * 2.0f, in[1] * 1.0f};

@@ -21,7 +21,9 @@
 #include "mica/backend/views.h"
 #include "mica/primitives/binary.h"
 #include "mica/primitives/compiled.h"
+#include "mica/primitives/reduce.h"
 #include "mica/primitives/unary.h"
+#include "mica/ops/utils.h"
 
 namespace mica {
 
@@ -135,7 +137,10 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
     body << "      const " << ctype(in_dtypes[i]) << " v" << i << " = r" << i << (kinds[i] == kCols ? "[j]" : "[0]")
          << ";\n";
   }
-  for (const auto& s : c.steps()) {
+  const bool reduce = c.reduces();
+  const auto& steps = c.steps();
+  for (size_t si = 0; si + (reduce ? 1 : 0) < steps.size(); ++si) {
+    const auto& s = steps[si];
     if (!ctype(s.dtype)) return std::nullopt;
     std::vector<std::string> args;
     std::vector<Dtype> arg_dt;
@@ -166,6 +171,17 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
   for (size_t i = 0; i < in_dtypes.size(); ++i)
     src << "    const " << ctype(in_dtypes[i]) << "* __restrict r" << i << " = static_cast<const " << ctype(in_dtypes[i])
         << "*>(in[" << i << "]) + o" << i << ";\n";
+  if (reduce) {
+    // One sum per row over the inner block (the reduced axes); the vector lanes add in their own
+    // order, as the library's row sums do.
+    const char* acc = ctype(steps.back().dtype);
+    src << "    " << acc << " acc = 0;\n"
+        << "#pragma omp simd reduction(+ : acc)\n"
+        << "    for (int64_t j = 0; j < cols; ++j) {\n"
+        << body.str() << "      acc += " << name[steps.back().args[0]] << ";\n    }\n"
+        << "    static_cast<" << acc << "*>(out[0])[row] = acc;\n  }\n}\n";
+    return src.str();
+  }
   for (size_t k = 0; k < c.output_values().size(); ++k) {
     const char* ot = ctype(dt[c.output_values()[k]]);
     src << "    " << ot << "* __restrict w" << k << " = static_cast<" << ot << "*>(out[" << k << "]) + row * cols;\n";
@@ -179,8 +195,14 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
 // Runs the generated kernel when it applies; false leaves the node to the interpreter.
 bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vector<array>& outputs) {
   if (!cpu::jit::enabled()) return false;
-  const Shape& shape = outputs[0].shape();
+  // The elementwise steps' shape: the inputs' broadcast (the output's, unless the node sums).
+  std::vector<Shape> in_shapes;
+  for (const auto& in : inputs) in_shapes.push_back(in.shape());
+  const bool reduce = c.reduces();
+  const Shape shape = reduce ? broadcast_shapes(in_shapes) : outputs[0].shape();
   const int nd = static_cast<int>(shape.size());
+  // A sum's reduced axes (trailing) must be exactly the inner block.
+  const int reduced = reduce ? static_cast<int>(static_cast<const Reduce&>(*c.steps().back().prim).axes().size()) : 0;
   std::vector<Strides> st;
   for (const auto& in : inputs) st.push_back(cpu::broadcast_strides(in, shape));
   // The inner block: the trailing axes over which every input is row-major (kCols: one element
@@ -188,7 +210,7 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
   std::string kinds(inputs.size(), '?');
   int first = nd;  // first axis of the inner block
   int64_t cols = 1;
-  for (int d = nd - 1; d >= 0; --d) {
+  for (int d = nd - 1; d >= 0 && (!reduce || d >= nd - reduced); --d) {
     if (shape[d] == 1) {
       first = d;
       continue;
@@ -206,8 +228,9 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
     first = d;
   }
   for (auto& k : kinds) k = k == '?' ? kRow : k;
-  const int64_t n = static_cast<int64_t>(outputs[0].size());
-  if (n == 0 || (cols < kMinCols && cols != n)) return false;
+  int64_t n = 1;
+  for (auto e : shape) n *= e;
+  if (n == 0 || (reduce && first != nd - reduced) || (!reduce && cols < kMinCols && cols != n)) return false;
   std::vector<Dtype> dts;
   for (const auto& in : inputs) dts.push_back(in.dtype());
   std::string key = kinds;
@@ -230,7 +253,7 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
   auto kernel = reinterpret_cast<cpu::jit::ElementwiseFn>(fn);
   const int64_t* os = outer_shape.data();
   const int64_t* ost = outer_strides.data();
-  if (rows >= 2 * cpu::num_threads() || cols < cpu::kElementwiseGrain) {
+  if (reduce || rows >= 2 * cpu::num_threads() || cols < cpu::kElementwiseGrain) {
     cpu::parallel_for(rows, std::max<int64_t>(1, cpu::kElementwiseGrain / cols), [&](int64_t b, int64_t e) {
       kernel(b, e, 0, cols, cols, num_outer, os, in_ptrs.data(), ost, out_ptrs.data());
     });
@@ -247,20 +270,24 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
 // Elements per block: a step's two operands and its result (float32) fit a core's L2.
 constexpr int64_t kBlock = 1 << 14;
 
-// Runs the steps on values[0, num_inputs) (arrays of shape `shape` or broadcastable to it) and
+// Runs the steps on values[0, num_inputs) (each step on its arguments' broadcast shape) and
 // returns the outputs' values. A value that no later step reads is dropped before its last
 // reader runs, so that reader may write into its buffer.
-std::vector<array> run_steps(const Compiled& c, std::vector<std::optional<array>> values, const Shape& shape,
+std::vector<array> run_steps(const Compiled& c, std::vector<std::optional<array>> values,
                              const std::vector<int>& last_use, const std::vector<char>& keep) {
   const auto& steps = c.steps();
   for (size_t i = 0; i < steps.size(); ++i) {
     std::vector<array> args;
+    std::vector<Shape> shapes;
     args.reserve(steps[i].args.size());
-    for (int v : steps[i].args) args.push_back(*values[v]);
+    for (int v : steps[i].args) {
+      args.push_back(*values[v]);
+      shapes.push_back(args.back().shape());
+    }
     for (int v : steps[i].args) {
       if (last_use[v] == static_cast<int>(i) && !keep[v]) values[v].reset();
     }
-    std::vector<array> outs{array(shape, steps[i].dtype, nullptr, {})};
+    std::vector<array> outs{array(Compiled::step_shape(steps[i], shapes), steps[i].dtype, nullptr, {})};
     steps[i].prim->eval_cpu(args, outs);
     args.clear();
     values[c.num_inputs() + i] = std::move(outs[0]);
@@ -296,10 +323,10 @@ void Compiled::eval_cpu(const std::vector<array>& inputs, std::vector<array>& ou
   for (int v : outputs_) keep[v] = 1;
 
   const int64_t n = static_cast<int64_t>(outputs[0].size());
-  if (n < 2 * kBlock) {
+  if (n < 2 * kBlock || reduces()) {  // a sum runs its own kernel over the whole input
     std::vector<std::optional<array>> values(nv);
     for (int v = 0; v < num_inputs_; ++v) values[v] = inputs[v];
-    auto res = run_steps(*this, std::move(values), shape, last_use, keep);
+    auto res = run_steps(*this, std::move(values), last_use, keep);
     for (size_t k = 0; k < outputs.size(); ++k) outputs[k].copy_shared_buffer(res[k]);
     return;
   }
@@ -341,7 +368,7 @@ void Compiled::eval_cpu(const std::vector<array>& inputs, std::vector<array>& ou
         views::make_view(inputs[v], view, in_strides[v], offs[v]);
         values[v] = std::move(view);
       }
-      auto res = run_steps(*this, std::move(values), bs, last_use, keep);
+      auto res = run_steps(*this, std::move(values), last_use, keep);
       for (size_t k = 0; k < outputs.size(); ++k) {
         array dst(bs, outputs[k].dtype(), nullptr, {});
         views::make_view(outputs[k], dst, out_strides, out_off);
