@@ -142,6 +142,64 @@ TEST_F(CompileTest, FusedSums) {
   EXPECT_TRUE(close(got[0], sums({a, b})[0], 1e-12));
 }
 
+// Every op family through compile: the replayed graph (primitives shared between replays, some
+// fused) gives the uncompiled answers on random inputs, twice (the second call replays).
+TEST_F(CompileTest, EveryOpFamily) {
+  using Fn = std::function<std::vector<array>(const std::vector<array>&)>;
+  array m = random_array({6, 8}, float32, -2, 2, 50), v = random_array({8}, float32, -1, 1, 51);
+  array sq = random_array({4, 4}, float32, -1, 1, 52);
+  sq = matmul(sq, transpose(sq)) + eye(4) * 4.0f;  // symmetric positive definite
+  array idx = array({3, 0, 5, 1}, int32);
+  array img = random_array({2, 9, 3}, float32, -1, 1, 53), ker = random_array({4, 3, 3}, float32, -1, 1, 54);
+  array q = random_array({1, 2, 5, 8}, float32, -1, 1, 55), k = random_array({1, 2, 7, 8}, float32, -1, 1, 56);
+  array w = random_array({16, 64}, float32, -1, 1, 57), xq = random_array({3, 64}, float32, -1, 1, 58);
+  std::vector<std::pair<const char*, std::pair<Fn, std::vector<array>>>> cases = {
+      {"unary, binary", {[](auto& in) { return std::vector<array>{maximum(abs(in[0]) - 1.0f, sin(in[0]) * in[1])}; }, {m, v}}},
+      {"reduce", {[](auto& in) {
+                    return std::vector<array>{sum(in[0], 0), argmax(in[0], 1), logsumexp(in[0], -1), var(in[0], 0),
+                                              cumsum(in[0], 1), softmax(in[0], -1)};
+                  }, {m}}},
+      {"movement", {[](auto& in) {
+                      return std::vector<array>{concatenate({in[0], in[0] * 2.0f}, 0), transpose(in[0]),
+                                                slice(in[0], {1, 2}, {5, 7}), pad(in[0], 2), reshape(in[0], {4, 12})};
+                    }, {m}}},
+      {"indexing", {[](auto& in) {
+                      return std::vector<array>{take(in[0], in[1], 0), take_along_axis(in[0], argsort(in[0], 1), 1),
+                                                scatter_add(in[0], in[1], ones({4, 1, 8}), 0)};
+                    }, {m, idx}}},
+      {"sort", {[](auto& in) { return std::vector<array>{sort(in[0], 1), argsort(in[0], 0), topk(in[0], 3, 1)}; }, {m}}},
+      {"matmul", {[](auto& in) { return std::vector<array>{matmul(in[0], transpose(in[0])), addmm(in[1], in[0], transpose(in[0]))}; },
+                  {m, zeros({6, 6})}}},
+      {"conv", {[](auto& in) { return std::vector<array>{conv1d(in[0], in[1], 2, 1)}; }, {img, ker}}},
+      {"linalg", {[](auto& in) { return std::vector<array>{linalg::inv(in[0]), linalg::cholesky(in[0]), linalg::qr(in[0]).second}; },
+                  {sq}}},
+      {"fft", {[](auto& in) { return std::vector<array>{abs(fft::rfft(in[0], -1)), real(fft::ifft(fft::fft(in[0])))}; }, {m}}},
+      {"fused", {[](auto& in) {
+                   return std::vector<array>{fast::layer_norm(in[0], in[1], in[1], 1e-5f), fast::rms_norm(in[0], in[1], 1e-5f),
+                                             nn::gelu(in[0])};
+                 }, {m, v}}},
+      {"attention", {[](auto& in) {
+                       return std::vector<array>{fast::scaled_dot_product_attention(in[0], in[1], in[1], 0.35f, "causal")};
+                     }, {q, k}}},
+      {"quantized", {[](auto& in) {
+                       auto qw = quantize(in[0], 32, 4);
+                       return std::vector<array>{quantized_matmul(in[1], qw[0], qw[1], qw[2], true, 32, 4)};
+                     }, {w, xq}}},
+      {"random", {[](auto& in) { return std::vector<array>{in[0] + random::normal({6, 8}, float32, std::nullopt, std::nullopt, random::key(1))}; },
+                  {m}}},
+  };
+  for (auto& [name, c] : cases) {
+    auto& [fn, in] = c;
+    auto want = fn(in);
+    auto f = compile(fn);
+    for (int call = 0; call < 2; ++call) {
+      auto got = f(in);
+      ASSERT_EQ(got.size(), want.size()) << name;
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(close(got[i], want[i], 1e-5)) << name << " output " << i;
+    }
+  }
+}
+
 TEST_F(CompileTest, IdentityConstantAndInputOutputs) {
   auto f = compile([](const std::vector<array>& in) {
     return std::vector<array>{in[0], ones({3}) * 2.0f, in[1] * 1.0f};
