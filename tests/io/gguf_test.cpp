@@ -82,6 +82,22 @@ TEST(Gguf, QuantizedTensorsLoadAsMlxDoes) {
   }
 }
 
+// Q4_0, Q4_1 and Q8_0 weights, as loaded, go straight into quantized_matmul (group size 32):
+// x @ W^T equals x times the reference dequantization of the file's blocks.
+TEST(Gguf, QuantizedTensorsRunThroughQuantizedMatmul) {
+  auto q = load_gguf((fixtures() / "gguf" / "quant.gguf").string()).first;
+  auto deq = load_npz((fixtures() / "gguf" / "quant_dequantized.npz").string());
+  array x = test::random_array({5, 64}, float32, -1, 1, 9);
+  for (const char* t : {"q.Q4_0", "q.Q4_1", "q.Q8_0"}) {
+    std::string n = t;
+    int bits = n == "q.Q8_0" ? 8 : 4;
+    array got = quantized_matmul(x, q.at(n), q.at(n + ".scales"), q.at(n + ".biases"), true, 32, bits);
+    array want = matmul(x, transpose(astype(deq.at(n), float32)));
+    EXPECT_EQ(got.shape(), (Shape{5, 3})) << n;
+    EXPECT_TRUE(test::all_close(test::to_vector(astype(got, float32)), test::to_vector(want), 2e-3, 2e-3)) << n;
+  }
+}
+
 TEST(Gguf, RoundTripDtypesLayoutsAndMetadata) {
   TempDir dir;
   std::unordered_map<std::string, array> arrays;
