@@ -59,27 +59,25 @@ int main() {
   report("copy_4096x4096", t_copy);
   std::printf("copy floor (two-thread loop, read + write): %.2f GB/s\n", copy_bw / 1e9);
 
+  // Each chain uncompiled and compiled, and its arithmetic floor: the compiled chain on 64 rows
+  // (in cache), per element, times the element count.
   auto chain = [&](const char* name, const ArraysFn& fn, const std::vector<array>& in, double bytes) {
     auto compiled = compile(fn);
     double t_plain = best_time(5, [&] { eval(fn(in)); });
     double t_comp = best_time(5, [&] { eval(compiled(in)); });
-    std::printf("%-12s uncompiled %7.2f ms   compiled %7.2f ms   speed-up %.2fx   compiled at %.2f of copy bandwidth\n",
-                name, t_plain * 1e3, t_comp * 1e3, t_plain / t_comp, bytes / t_comp / copy_bw);
+    std::vector<array> small;
+    for (const auto& a : in) small.push_back(a.ndim() == 2 ? slice(a, {0, 0}, {64, cols}) : a);
+    eval(small);
+    double t_small = best_time(50, [&] { eval(compiled(small)); });
+    double compute_floor = t_small / (64.0 * cols) * n;
+    std::printf("%-12s uncompiled %7.2f ms   compiled %7.2f ms   speed-up %.2fx   compiled at %.2f of copy bandwidth "
+                "(floor %.2f ms); in cache %.2f ns/element, so %.2f ms (%.2f of it)\n",
+                name, t_plain * 1e3, t_comp * 1e3, t_plain / t_comp, bytes / t_comp / copy_bw, bytes / copy_bw * 1e3,
+                t_small / (64.0 * cols) * 1e9, compute_floor * 1e3, compute_floor / t_comp);
     report((std::string(name) + "_plain").c_str(), t_plain);
     report((std::string(name) + "_compiled").c_str(), t_comp);
   };
   chain("gelu_bias", gelu_bias, {x, b}, 8 * n);
-  {
-    // Its arithmetic floor: the same compiled chain on 64 rows (1 MiB, in cache), per element.
-    auto compiled = compile(gelu_bias);
-    array xs = slice(x, {0, 0}, {64, cols});
-    eval(xs);
-    double t_small = best_time(50, [&] { eval(compiled({xs, b})); });
-    double floor = t_small / (64.0 * cols) * n;
-    std::printf("gelu_bias    in cache: %.2f ns per element, so %.2f ms for 4096 x 4096 (the compute floor; the copy "
-                "floor is %.2f ms)\n", t_small / (64.0 * cols) * 1e9, floor * 1e3, 8 * n / copy_bw * 1e3);
-    report("gelu_bias_in_cache_per_element", t_small / (64.0 * cols));
-  }
   chain("ln_residual", ln_residual, {x, r, w, c}, 12 * n);
   // The fused primitives mica has for these (one pass each) as a second reference.
   double t_fast = best_time(5, [&] { eval(nn::gelu_approx(x + b)); });

@@ -19,7 +19,13 @@ Shape Compiled::step_shape(const Step& s, const std::vector<Shape>& args) {
   return broadcast_shapes(args);
 }
 
-bool Compiled::reduces() const { return !steps_.empty() && dynamic_cast<const Reduce*>(steps_.back().prim.get()); }
+int Compiled::summed_axes() const {
+  for (const auto& s : steps_) {
+    if (auto* r = dynamic_cast<const Reduce*>(s.prim.get())) return static_cast<int>(r->axes().size());
+  }
+  return 0;
+}
+bool Compiled::has_sums() const { return summed_axes() > 0; }
 
 std::vector<Shape> Compiled::output_shapes(const std::vector<Shape>& inputs) const {
   std::vector<Shape> values(inputs.begin(), inputs.end());

@@ -40,8 +40,10 @@ class Compiled : public Primitive {
   static Shape step_shape(const Step& s, const std::vector<Shape>& args);
   /** The outputs' shapes for inputs of these shapes. */
   std::vector<Shape> output_shapes(const std::vector<Shape>& inputs) const;
-  /** True when the last step is a sum (over trailing axes). */
-  bool reduces() const;
+  /** True when some step is a sum (over the trailing axes). */
+  bool has_sums() const;
+  /** How many trailing axes the sums reduce (0 without sums). */
+  int summed_axes() const;
   /** The steps as ordinary lazy nodes over `inputs`: the node's outputs, unfused. */
   std::vector<array> expand(const std::vector<array>& inputs) const;
   /** The run-time compiled CPU kernel for an input layout `key`, built once from make_source's

@@ -329,8 +329,9 @@ bool cheap(const Primitive& p) {
          t == typeid(Greater) || t == typeid(GreaterEqual);
 }
 
-// Fusion: groups of elementwise CPU nodes of one shape, ending in one root (an elementwise node,
-// or a sum over trailing axes), become one Compiled node. A node joins a group when the group
+// Fusion: groups of elementwise CPU nodes of one shape, with sums over its trailing axes and
+// elementwise nodes over the summed (per-row) shape, ending in one root (any of these), become
+// one Compiled node. A node joins a group when the group
 // holds every node that still reads it; a cheap node whose readers are all fusable is copied
 // into each reader's group instead, so its value never goes to memory. Groups are grown from
 // the last node backwards.
@@ -374,6 +375,21 @@ Graph fuse(Graph g) {
     if (moved[r] || (readers[r].empty() && !is_output[g.nodes[r].first])) continue;
     auto shape = root_shape(r);
     if (!shape) continue;
+    // The group's rows: sums in it reduce its trailing `reduced` axes (the root's, if it is a
+    // sum; else the last axis), and values of the reduced shape are per-row scalars.
+    const auto* root_sum = dynamic_cast<const Reduce*>(g.nodes[r].prim.get());
+    const int reduced = root_sum ? static_cast<int>(root_sum->axes().size()) : 1;
+    Shape row_shape = *shape;
+    for (int d = 0; d < reduced && d < static_cast<int>(row_shape.size()); ++d) row_shape[row_shape.size() - 1 - d] = 1;
+    const bool has_rows = static_cast<int>(shape->size()) >= reduced && row_shape != *shape;
+    auto joins = [&](int p) {
+      const Node& pn = g.nodes[p];
+      if (pn.prim->stream() != g.nodes[r].prim->stream()) return false;
+      if (elementwise_node(pn)) return pn.shapes[0] == *shape || (has_rows && pn.shapes[0] == row_shape);
+      auto* sum = dynamic_cast<const Reduce*>(pn.prim.get());
+      return has_rows && sum && static_cast<int>(sum->axes().size()) == reduced && producer[pn.args[0]] >= 0 &&
+             trailing_sum(pn, slot_shape[pn.args[0]]) && slot_shape[pn.args[0]] == *shape;
+    };
     // Candidates are taken from the highest index down, so every reader of a candidate that is
     // in the group has joined (and been classed) first.
     std::vector<int> members{r};
@@ -390,15 +406,15 @@ Graph fuse(Graph g) {
       const int p = *frontier.begin();
       frontier.erase(frontier.begin());
       const Node& pn = g.nodes[p];
-      if (!elementwise_node(pn) || pn.shapes[0] != *shape || pn.prim->stream() != g.nodes[r].prim->stream()) continue;
+      if (!joins(p)) continue;
       bool all_owned = true, all_fusable = true;
       for (int c : readers[p]) {
         all_owned &= owned.count(c) > 0;
         all_fusable &= static_cast<bool>(root_shape(c));
       }
-      // Taken whole when only owned members read it; a cheap node whose readers can all fuse is
-      // copied (its original stays for the others and goes if none is left).
-      if (!all_owned && !(cheap(*pn.prim) && all_fusable)) continue;
+      // Taken whole when only owned members read it; a cheap elementwise node whose readers can
+      // all fuse is copied (its original stays for the others and goes if none is left).
+      if (!all_owned && !(elementwise_node(pn) && cheap(*pn.prim) && all_fusable)) continue;
       members.push_back(p);
       in_group.insert(p);
       if (all_owned) owned.insert(p);

@@ -126,35 +126,48 @@ std::optional<std::string> expression(const Primitive& p, const std::vector<std:
 enum InnerKind : char { kCols = 'c', kRow = 'r' };
 
 // The generated kernel's source for these inputs, or nothing when some step has no expression.
+// Each row (the outer index) runs in phases: a loop over the row's columns computes the sums
+// whose arguments are ready, then the per-row values that need those sums, then the next loop;
+// a last loop writes a full-shape output. Full-shape values are recomputed in every loop that
+// needs them (they never go to memory); the row's inputs are read from cache after the first.
 std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dtype>& in_dtypes,
                                          const std::string& kinds) {
-  std::ostringstream body;
-  std::vector<std::string> name;
-  std::vector<Dtype> dt = in_dtypes;
-  for (size_t i = 0; i < in_dtypes.size(); ++i) {
-    if (!ctype(in_dtypes[i])) return std::nullopt;
-    name.push_back("v" + std::to_string(i));
-    body << "      const " << ctype(in_dtypes[i]) << " v" << i << " = r" << i << (kinds[i] == kCols ? "[j]" : "[0]")
-         << ";\n";
-  }
-  const bool reduce = c.reduces();
   const auto& steps = c.steps();
-  for (size_t si = 0; si + (reduce ? 1 : 0) < steps.size(); ++si) {
-    const auto& s = steps[si];
-    if (!ctype(s.dtype)) return std::nullopt;
+  const int ni = static_cast<int>(in_dtypes.size());
+  const int nv = ni + static_cast<int>(steps.size());
+  std::vector<Dtype> dt = in_dtypes;
+  std::vector<char> full(nv, 0), sum(nv, 0);  // full: varies along the row's columns
+  std::vector<int> level(nv, 0);              // sums (and what reads them) a value waits for
+  std::vector<std::string> expr(nv);
+  auto name = [](int v) { return "v" + std::to_string(v); };
+  for (int i = 0; i < ni; ++i) {
+    if (!ctype(in_dtypes[i])) return std::nullopt;
+    full[i] = kinds[i] == kCols;
+  }
+  for (size_t si = 0; si < steps.size(); ++si) {
+    const auto& st = steps[si];
+    const int v = ni + static_cast<int>(si);
+    if (!ctype(st.dtype)) return std::nullopt;
+    dt.push_back(st.dtype);
+    for (int a : st.args) level[v] = std::max(level[v], level[a]);
+    if (dynamic_cast<const Reduce*>(st.prim.get())) {
+      sum[v] = 1;
+      level[v] += 1;
+      continue;
+    }
     std::vector<std::string> args;
     std::vector<Dtype> arg_dt;
-    for (int v : s.args) {
-      args.push_back(name[v]);
-      arg_dt.push_back(dt[v]);
+    for (int a : st.args) {
+      args.push_back(name(a));
+      arg_dt.push_back(dt[a]);
+      full[v] |= full[a];
     }
-    auto e = expression(*s.prim, args, arg_dt, s.dtype);
+    auto e = expression(*st.prim, args, arg_dt, st.dtype);
     if (!e) return std::nullopt;
-    const std::string v = "v" + std::to_string(name.size());
-    body << "      const " << ctype(s.dtype) << " " << v << " = " << *e << ";\n";
-    name.push_back(v);
-    dt.push_back(s.dtype);
+    expr[v] = *e;
   }
+  const int out_v = c.output_values()[0];
+  const int top = *std::max_element(level.begin(), level.end());
   std::ostringstream src;
   src << "#include <cmath>\n#include <cstdint>\n" << cpu::jit::simd_math_source() << "\n"
       << "using namespace mica::cpu::simd;\n"
@@ -162,33 +175,85 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
       << "    int64_t cols, int num_outer, const int64_t* outer_shape, const void* const* in,\n"
       << "    const int64_t* in_outer_strides, void* const* out) {\n"
       << "  for (int64_t row = row_begin; row < row_end; ++row) {\n";
-  for (size_t i = 0; i < in_dtypes.size(); ++i) src << "    int64_t o" << i << " = 0;\n";
+  for (int i = 0; i < ni; ++i) src << "    int64_t o" << i << " = 0;\n";
   src << "    for (int64_t d = num_outer - 1, rem = row; d >= 0; --d) {\n"
       << "      const int64_t idx = rem % outer_shape[d];\n      rem /= outer_shape[d];\n";
-  for (size_t i = 0; i < in_dtypes.size(); ++i)
-    src << "      o" << i << " += idx * in_outer_strides[" << i << " * num_outer + d];\n";
+  for (int i = 0; i < ni; ++i) src << "      o" << i << " += idx * in_outer_strides[" << i << " * num_outer + d];\n";
   src << "    }\n";
-  for (size_t i = 0; i < in_dtypes.size(); ++i)
-    src << "    const " << ctype(in_dtypes[i]) << "* __restrict r" << i << " = static_cast<const " << ctype(in_dtypes[i])
-        << "*>(in[" << i << "]) + o" << i << ";\n";
-  if (reduce) {
-    // One sum per row over the inner block (the reduced axes); the vector lanes add in their own
-    // order, as the library's row sums do.
-    const char* acc = ctype(steps.back().dtype);
-    src << "    " << acc << " acc = 0;\n"
-        << "#pragma omp simd reduction(+ : acc)\n"
-        << "    for (int64_t j = 0; j < cols; ++j) {\n"
-        << body.str() << "      acc += " << name[steps.back().args[0]] << ";\n    }\n"
-        << "    static_cast<" << acc << "*>(out[0])[row] = acc;\n  }\n}\n";
-    return src.str();
+  for (int i = 0; i < ni; ++i) {
+    src << "    const " << ctype(dt[i]) << "* __restrict r" << i << " = static_cast<const " << ctype(dt[i]) << "*>(in["
+        << i << "]) + o" << i << ";\n";
+    if (!full[i]) src << "    const " << ctype(dt[i]) << " " << name(i) << " = r" << i << "[0];\n";
   }
-  for (size_t k = 0; k < c.output_values().size(); ++k) {
-    const char* ot = ctype(dt[c.output_values()[k]]);
-    src << "    " << ot << "* __restrict w" << k << " = static_cast<" << ot << "*>(out[" << k << "]) + row * cols;\n";
+  if (top > 0) {
+    // Several passes over each row: while this row runs from cache, the next row's inputs are
+    // fetched into L2 (the hardware prefetcher stops at the row's end).
+    src << "    if (row + 1 < row_end) {\n";
+    for (int i = 0; i < ni; ++i) src << "      int64_t p" << i << " = 0;\n";
+    src << "      for (int64_t d = num_outer - 1, rem = row + 1; d >= 0; --d) {\n"
+        << "        const int64_t idx = rem % outer_shape[d];\n        rem /= outer_shape[d];\n";
+    for (int i = 0; i < ni; ++i) src << "        p" << i << " += idx * in_outer_strides[" << i << " * num_outer + d];\n";
+    src << "      }\n";
+    for (int i = 0; i < ni; ++i) {
+      if (!full[i]) continue;
+      src << "      for (int64_t j = 0; j < cols; j += " << 64 / dt[i].size << ") __builtin_prefetch(static_cast<const "
+          << ctype(dt[i]) << "*>(in[" << i << "]) + p" << i << " + j, 0, 2);\n";
+    }
+    src << "    }\n";
   }
-  src << "    for (int64_t j = col_begin; j < col_end; ++j) {\n" << body.str();
-  for (size_t k = 0; k < c.output_values().size(); ++k) src << "      w" << k << "[j] = " << name[c.output_values()[k]] << ";\n";
-  src << "    }\n  }\n}\n";
+  // The full-shape values `targets` need, in step order, as statements of a column loop.
+  auto column_body = [&](const std::vector<int>& targets) {
+    std::vector<char> need(nv, 0);
+    std::vector<int> work(targets.begin(), targets.end());
+    while (!work.empty()) {
+      int v = work.back();
+      work.pop_back();
+      if (!full[v] || need[v] || sum[v]) continue;
+      need[v] = 1;
+      if (v >= ni) work.insert(work.end(), steps[v - ni].args.begin(), steps[v - ni].args.end());
+    }
+    std::ostringstream b;
+    for (int v = 0; v < nv; ++v) {
+      if (!need[v]) continue;
+      b << "      const " << ctype(dt[v]) << " " << name(v) << " = " << (v < ni ? "r" + std::to_string(v) + "[j]" : expr[v])
+        << ";\n";
+    }
+    return b.str();
+  };
+  const bool has_sums = std::find(sum.begin(), sum.end(), 1) != sum.end();
+  for (int l = 0; l <= top; ++l) {
+    // Per-row values ready at this level, then the sums whose arguments are.
+    for (int v = ni; v < nv; ++v) {
+      if (!full[v] && !sum[v] && level[v] == l) src << "    const " << ctype(dt[v]) << " " << name(v) << " = " << expr[v] << ";\n";
+    }
+    std::vector<int> sums, args;
+    for (int v = ni; v < nv; ++v) {
+      if (sum[v] && level[v] == l + 1) {
+        sums.push_back(v);
+        args.push_back(steps[v - ni].args[0]);
+      }
+    }
+    if (sums.empty()) continue;
+    std::string list;
+    for (int v : sums) {
+      src << "    " << ctype(dt[v]) << " " << name(v) << " = 0;\n";
+      list += (list.empty() ? "" : ", ") + name(v);
+    }
+    // The vector lanes add in their own order, as the library's row sums do.
+    src << "#pragma omp simd reduction(+ : " << list << ")\n    for (int64_t j = 0; j < cols; ++j) {\n"
+        << column_body(args);
+    for (size_t k = 0; k < sums.size(); ++k) src << "      " << name(sums[k]) << " += " << name(args[k]) << ";\n";
+    src << "    }\n";
+  }
+  const char* ot = ctype(dt[out_v]);
+  if (!full[out_v]) {
+    src << "    static_cast<" << ot << "*>(out[0])[row] = " << name(out_v) << ";\n  }\n}\n";
+  } else {
+    // With sums the row is the whole inner block; without, the caller may split the columns.
+    src << "    " << ot << "* __restrict w0 = static_cast<" << ot << "*>(out[0]) + row * cols;\n"
+        << "    for (int64_t j = " << (has_sums ? "0" : "col_begin") << "; j < " << (has_sums ? "cols" : "col_end")
+        << "; ++j) {\n" << column_body({out_v}) << "      w0[j] = " << name(out_v) << ";\n    }\n  }\n}\n";
+  }
   return src.str();
 }
 
@@ -198,11 +263,11 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
   // The elementwise steps' shape: the inputs' broadcast (the output's, unless the node sums).
   std::vector<Shape> in_shapes;
   for (const auto& in : inputs) in_shapes.push_back(in.shape());
-  const bool reduce = c.reduces();
+  const bool reduce = c.has_sums();
   const Shape shape = reduce ? broadcast_shapes(in_shapes) : outputs[0].shape();
   const int nd = static_cast<int>(shape.size());
   // A sum's reduced axes (trailing) must be exactly the inner block.
-  const int reduced = reduce ? static_cast<int>(static_cast<const Reduce&>(*c.steps().back().prim).axes().size()) : 0;
+  const int reduced = reduce ? c.summed_axes() : 0;
   std::vector<Strides> st;
   for (const auto& in : inputs) st.push_back(cpu::broadcast_strides(in, shape));
   // The inner block: the trailing axes over which every input is row-major (kCols: one element
@@ -323,7 +388,7 @@ void Compiled::eval_cpu(const std::vector<array>& inputs, std::vector<array>& ou
   for (int v : outputs_) keep[v] = 1;
 
   const int64_t n = static_cast<int64_t>(outputs[0].size());
-  if (n < 2 * kBlock || reduces()) {  // a sum runs its own kernel over the whole input
+  if (n < 2 * kBlock || has_sums()) {  // a sum runs its own kernel over the whole input
     std::vector<std::optional<array>> values(nv);
     for (int v = 0; v < num_inputs_; ++v) values[v] = inputs[v];
     auto res = run_steps(*this, std::move(values), last_use, keep);
