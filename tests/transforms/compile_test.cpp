@@ -91,6 +91,9 @@ TEST_F(CompileTest, FusedBlocksBroadcastsAndStridedInputs) {
     }
     array scalar = array(0.25f);
     EXPECT_TRUE(close(f({x, scalar})[0], gelu_bias({x, scalar})[0]));
+    // Every input constant along the rows (a broadcast scalar): each element is still written.
+    array flat = broadcast_to(array(1.5f), s);
+    EXPECT_TRUE(close(f({flat, scalar})[0], gelu_bias({flat, scalar})[0]));
   }
   EXPECT_GT(detail::compile_stats().fused, fused0);
   // float16 and a chain that changes dtype inside the fused node.

@@ -131,7 +131,7 @@ enum InnerKind : char { kCols = 'c', kRow = 'r' };
 // a last loop writes a full-shape output. Full-shape values are recomputed in every loop that
 // needs them (they never go to memory); the row's inputs are read from cache after the first.
 std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dtype>& in_dtypes,
-                                         const std::string& kinds) {
+                                         const std::string& kinds, bool out_per_row) {
   const auto& steps = c.steps();
   const int ni = static_cast<int>(in_dtypes.size());
   const int nv = ni + static_cast<int>(steps.size());
@@ -246,7 +246,7 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
     src << "    }\n";
   }
   const char* ot = ctype(dt[out_v]);
-  if (!full[out_v]) {
+  if (out_per_row) {
     src << "    static_cast<" << ot << "*>(out[0])[row] = " << name(out_v) << ";\n  }\n}\n";
   } else {
     // With sums the row is the whole inner block; without, the caller may split the columns.
@@ -298,9 +298,11 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
   if (n == 0 || (reduce && first != nd - reduced) || (!reduce && cols < kMinCols && cols != n)) return false;
   std::vector<Dtype> dts;
   for (const auto& in : inputs) dts.push_back(in.dtype());
-  std::string key = kinds;
+  // The output holds one value per row (a sum or what follows it), or a row of columns.
+  const bool out_per_row = cols > 1 && static_cast<int64_t>(outputs[0].size()) * cols == n;
+  std::string key = kinds + (out_per_row ? "R" : "C");
   for (auto d : dts) key += dtype_to_string(d);
-  void* fn = c.generated(key, [&] { return kernel_source(c, dts, kinds); });
+  void* fn = c.generated(key, [&] { return kernel_source(c, dts, kinds, out_per_row); });
   if (!fn) return false;
   const int num_outer = first;
   std::vector<int64_t> outer_shape(shape.begin(), shape.begin() + num_outer), outer_strides;
