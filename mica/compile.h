@@ -101,6 +101,12 @@ struct CompileStats {
 CompileStats compile_stats();
 /** Forgets every cached trace (also of the shared caches of plain functions). */
 void compile_clear_cache();
+/** Fuses elementwise chains on GPU streams too (NVRTC kernels; off unless MICA_GPU_FUSION=1). */
+void set_gpu_fusion(bool on);
+/** Fused nodes run by generated CPU kernels so far (the rest ran through the interpreter). */
+int64_t compiled_cpu_generated_runs();
+/** Launches of generated GPU kernels so far (0 without the CUDA backend). */
+int64_t compiled_gpu_generated_launches();
 }  // namespace detail
 
 }  // namespace mica

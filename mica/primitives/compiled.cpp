@@ -79,6 +79,17 @@ std::pair<std::vector<array>, std::vector<int>> Compiled::vmap(const std::vector
   return {std::move(outs), std::move(out_axes)};
 }
 
+void* Compiled::generated(const std::string& key, const std::function<std::optional<std::string>()>& make_source,
+                          const std::function<void*(const std::string&)>& build) const {
+  std::lock_guard<std::mutex> lk(generated_mu_);
+  auto it = generated_.find(key);
+  if (it != generated_.end()) return it->second;
+  auto src = make_source();
+  void* fn = src ? build(*src) : nullptr;
+  generated_.emplace(key, fn);
+  return fn;
+}
+
 void Compiled::print(std::ostream& os) {
   os << "Compiled(";
   for (size_t i = 0; i < steps_.size(); ++i) os << (i ? " " : "") << steps_[i].prim->name();

@@ -46,9 +46,11 @@ class Compiled : public Primitive {
   int summed_axes() const;
   /** The steps as ordinary lazy nodes over `inputs`: the node's outputs, unfused. */
   std::vector<array> expand(const std::vector<array>& inputs) const;
-  /** The run-time compiled CPU kernel for an input layout `key`, built once from make_source's
-   *  source (null when it gives none or the build fails; the interpreter runs then). */
-  void* generated(const std::string& key, const std::function<std::optional<std::string>()>& make_source) const;
+  /** The run-time compiled kernel for an input layout `key` (a backend's), built once by
+   *  `build` from make_source's source; null when there is no source or the build fails (the
+   *  backend then runs the steps another way). */
+  void* generated(const std::string& key, const std::function<std::optional<std::string>()>& make_source,
+                  const std::function<void*(const std::string&)>& build) const;
 
  private:
   mutable std::mutex generated_mu_;

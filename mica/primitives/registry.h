@@ -62,7 +62,7 @@
   /* made by the transforms (custom_function, checkpoint, depends) */                        \
   X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)                                  \
   /* made by compile's fusion pass (a chain of elementwise ops run as one node) */            \
-  X(Compiled, compiled, M, F)
+  X(Compiled, compiled, M, K)
 
 namespace mica {
 /** Names of every registered primitive, in registry order. */

@@ -33,6 +33,12 @@ std::atomic<int> g_mode{[] {
              ? static_cast<int>(CompileMode::disabled)
              : static_cast<int>(CompileMode::enabled);
 }()};
+// GPU groups are fused only when asked (MICA_GPU_FUSION=1): the NVRTC kernels have not yet run
+// on a GPU in CI or on the device machine.
+std::atomic<bool> g_gpu_fusion{[] {
+  const char* v = std::getenv("MICA_GPU_FUSION");
+  return v && std::string(v) == "1";
+}()};
 std::atomic<uint64_t> g_traces{0}, g_replays{0}, g_fused{0}, g_last_nodes{0}, g_generation{0};
 
 // Registry facts per primitive class: its family and whether it has one output.
@@ -349,7 +355,7 @@ Graph fuse(Graph g) {
   std::vector<char> is_output(ns, 0);
   for (int o : g.outputs) is_output[o] = 1;
   auto elementwise_node = [&](const Node& n) {
-    return n.shapes.size() == 1 && n.prim->device() == Device::cpu && elementwise(*n.prim);
+    return n.shapes.size() == 1 && (n.prim->device() == Device::cpu || g_gpu_fusion.load()) && elementwise(*n.prim);
   };
   // The shape a group rooted at node r computes in (a sum's input shape), or nothing when r
   // cannot root a group.
@@ -702,6 +708,10 @@ CompileMode compile_mode() { return static_cast<CompileMode>(g_mode.load()); }
 namespace detail {
 CompileStats compile_stats() { return {g_traces.load(), g_replays.load(), g_fused.load(), g_last_nodes.load()}; }
 void compile_clear_cache() { ++g_generation; }
+void set_gpu_fusion(bool on) {
+  g_gpu_fusion = on;
+  ++g_generation;  // traces made under the other setting are not reused
+}
 }  // namespace detail
 
 }  // namespace mica

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "mica/mica.h"
 #include "reference/reference.h"
@@ -77,10 +79,17 @@ TEST_F(CompileTest, EqualsUncompiledAndCaches) {
   EXPECT_EQ(traces(), t0 + 3);
 }
 
+// True unless this run asked for the interpreter (MICA_CPU_JIT=0: the compile_test_interpreter test).
+bool generator_on() {
+  const char* v = std::getenv("MICA_CPU_JIT");
+  return !(v && std::string(v) == "0");
+}
+
 TEST_F(CompileTest, FusedBlocksBroadcastsAndStridedInputs) {
   // Large enough for the blocked kernel; the bias broadcasts, one input is a transposed view.
   auto f = compile(gelu_bias);
   const uint64_t fused0 = detail::compile_stats().fused;
+  const int64_t generated0 = detail::compiled_cpu_generated_runs();
   for (Shape s : {Shape{300, 257}, Shape{3, 50000}, Shape{70000}, Shape{2, 3, 40, 129}}) {
     array x = random_array(s, float32, -3, 3, 5);
     array b = random_array({s.back()}, float32, -1, 1, 6);
@@ -96,6 +105,9 @@ TEST_F(CompileTest, FusedBlocksBroadcastsAndStridedInputs) {
     EXPECT_TRUE(close(f({flat, scalar})[0], gelu_bias({flat, scalar})[0]));
   }
   EXPECT_GT(detail::compile_stats().fused, fused0);
+  // The generated kernels ran (a failed build would fall back to the interpreter silently).
+  if (generator_on()) EXPECT_GT(detail::compiled_cpu_generated_runs(), generated0 + 8);
+  else EXPECT_EQ(detail::compiled_cpu_generated_runs(), generated0);
   // float16 and a chain that changes dtype inside the fused node.
   auto g = compile([](const std::vector<array>& in) {
     return std::vector<array>{astype(exp(astype(in[0], float32)) * 2.0f, float16) + in[0]};
@@ -128,8 +140,10 @@ TEST_F(CompileTest, FusedSums) {
   for (Shape s : {Shape{3, 4, 40}, Shape{64, 8, 1000}}) {
     std::vector<array> in{random_array(s, float32, -2, 2, 40), random_array(s, float32, -2, 2, 41),
                           random_array({s.back()}, float32, 0.5, 1.5, 42), random_array({s.back()}, float32, -1, 1, 43)};
+    const int64_t generated0 = detail::compiled_cpu_generated_runs();
     EXPECT_TRUE(close(compile(ln)(in)[0], ln(in)[0], 1e-5));
     EXPECT_EQ(detail::compile_stats().last_nodes, 1u);  // both sums and every elementwise op in one node
+    EXPECT_EQ(detail::compiled_cpu_generated_runs(), generated0 + (generator_on() ? 1 : 0));
     auto got = compile(sums)(in);
     auto want = sums(in);
     for (size_t k = 0; k < got.size(); ++k) EXPECT_TRUE(close(got[k], want[k], 1e-4)) << k;

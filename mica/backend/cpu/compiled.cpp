@@ -8,6 +8,7 @@
 //   restricted to the block, so intermediates live in cache and only the inputs and outputs
 //   cross memory. Small outputs run the steps on whole arrays (one block).
 // Rows or blocks run in parallel; the kernels inside them run inline.
+#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <optional>
@@ -15,6 +16,7 @@
 #include <unordered_map>
 
 #include "mica/backend/cpu/binary.h"
+#include "mica/backend/compiled_expr.h"
 #include "mica/backend/cpu/copy.h"
 #include "mica/backend/cpu/jit.h"
 #include "mica/backend/cpu/parallel.h"
@@ -28,99 +30,13 @@
 namespace mica {
 
 namespace {
+std::atomic<int64_t> g_generated_runs{0};
+using codegen::ctype;
+using codegen::expression;
+using codegen::Target;
+
 // The generated kernel's innermost loop runs over at least this many elements.
 constexpr int64_t kMinCols = 16;
-
-// C++ type of a dtype in generated code; null for those the generator leaves to the interpreter.
-const char* ctype(Dtype d) {
-  switch (d.val) {
-    case Dtype::Val::float32: return "float";
-    case Dtype::Val::float64: return "double";
-    case Dtype::Val::int8: return "int8_t";
-    case Dtype::Val::int16: return "int16_t";
-    case Dtype::Val::int32: return "int32_t";
-    case Dtype::Val::int64: return "int64_t";
-    case Dtype::Val::uint8: return "uint8_t";
-    case Dtype::Val::uint16: return "uint16_t";
-    case Dtype::Val::uint32: return "uint32_t";
-    case Dtype::Val::uint64: return "uint64_t";
-    case Dtype::Val::bool_: return "bool";
-    default: return nullptr;
-  }
-}
-bool floating(Dtype d) { return d == float32 || d == float64; }
-
-// The expression of one step over its arguments' variables, computing as the step's own CPU
-// kernel does (backend/cpu/unary.cpp, binary.cpp); nothing when the generator does not know it.
-std::optional<std::string> expression(const Primitive& p, const std::vector<std::string>& a,
-                                      const std::vector<Dtype>& in, Dtype out) {
-  const std::string T = ctype(out);
-  const auto& t = typeid(p);
-  const bool f = floating(out), f32 = out == float32,
-             sgn = f || out == int8 || out == int16 || out == int32 || out == int64;
-  auto arith = [&](const char* op) -> std::optional<std::string> {
-    if (out == bool_) return std::nullopt;
-    return "static_cast<" + T + ">(" + a[0] + " " + op + " " + a[1] + ")";
-  };
-  auto fn = [&](const std::string& name) -> std::optional<std::string> {
-    if (!f) return std::nullopt;
-    return name + "(" + a[0] + ")";
-  };
-  if (t == typeid(Add)) return arith("+");
-  if (t == typeid(Subtract)) return arith("-");
-  if (t == typeid(Multiply)) return arith("*");
-  if (t == typeid(Divide)) return f ? arith("/") : std::nullopt;
-  if (t == typeid(Maximum) || t == typeid(Minimum)) {
-    const bool mx = t == typeid(Maximum);
-    std::string pick = mx ? "(" + a[0] + " < " + a[1] + " ? " + a[1] + " : " + a[0] + ")"
-                          : "(" + a[1] + " < " + a[0] + " ? " + a[1] + " : " + a[0] + ")";
-    if (!f) return out == bool_ ? std::nullopt : std::optional(pick);
-    return "((" + a[0] + " != " + a[0] + " || " + a[1] + " != " + a[1] + ") ? static_cast<" + T + ">(NAN) : " + pick + ")";
-  }
-  if (t == typeid(Power)) return f ? std::optional("std::pow(" + a[0] + ", " + a[1] + ")") : std::nullopt;
-  if (t == typeid(Equal)) {
-    if (static_cast<const Equal&>(p).equal_nan() && floating(in[0]))
-      return "(" + a[0] + " == " + a[1] + " || (" + a[0] + " != " + a[0] + " && " + a[1] + " != " + a[1] + "))";
-    return "(" + a[0] + " == " + a[1] + ")";
-  }
-  if (t == typeid(NotEqual)) return "(" + a[0] + " != " + a[1] + ")";
-  if (t == typeid(Greater)) return "(" + a[1] + " < " + a[0] + ")";
-  if (t == typeid(GreaterEqual)) return "(" + a[0] + " >= " + a[1] + ")";
-  if (t == typeid(Less)) return "(" + a[0] + " < " + a[1] + ")";
-  if (t == typeid(LessEqual)) return "(" + a[0] + " <= " + a[1] + ")";
-  if (t == typeid(LogicalAnd)) return "(" + a[0] + " != 0 && " + a[1] + " != 0)";
-  if (t == typeid(LogicalOr)) return "(" + a[0] + " != 0 || " + a[1] + " != 0)";
-  if (t == typeid(LogicalNot)) return "!(" + a[0] + " != 0)";
-  if (t == typeid(Select)) return "(" + a[0] + " ? " + a[1] + " : " + a[2] + ")";
-  if (t == typeid(Negative)) return sgn ? std::optional("static_cast<" + T + ">(-" + a[0] + ")") : std::nullopt;
-  if (t == typeid(Abs)) return sgn ? std::optional("(" + a[0] + " < 0 ? static_cast<" + T + ">(-" + a[0] + ") : " + a[0] + ")") : std::nullopt;
-  if (t == typeid(Square)) return out == bool_ ? std::nullopt : std::optional("static_cast<" + T + ">(" + a[0] + " * " + a[0] + ")");
-  if (t == typeid(StopGradient)) return a[0];
-  if (t == typeid(Sqrt)) {
-    if (!f) return std::nullopt;
-    return static_cast<const Sqrt&>(p).recip() ? "(" + T + "(1) / std::sqrt(" + a[0] + "))" : "std::sqrt(" + a[0] + ")";
-  }
-  if (t == typeid(Exp)) return f32 ? fn("exp_f32") : fn("std::exp");
-  if (t == typeid(Tanh)) return f32 ? fn("tanh_f32") : fn("std::tanh");
-  if (t == typeid(Sigmoid)) return f32 ? fn("sigmoid_f32") : f ? std::optional("(1.0 / (1.0 + std::exp(-" + a[0] + ")))") : std::nullopt;
-  if (t == typeid(Log)) {
-    auto b = static_cast<const Log&>(p).base();
-    return fn(b == Log::e ? "std::log" : b == Log::two ? "std::log2" : "std::log10");
-  }
-  if (t == typeid(Log1p)) return fn("std::log1p");
-  if (t == typeid(Expm1)) return fn("std::expm1");
-  if (t == typeid(Sin)) return fn("std::sin");
-  if (t == typeid(Cos)) return fn("std::cos");
-  if (t == typeid(Erf)) return fn("std::erf");
-  if (t == typeid(Floor)) return fn("std::floor");
-  if (t == typeid(Ceil)) return fn("std::ceil");
-  if (t == typeid(AsType)) {
-    // Only the casts that are plain conversions (cast_to defines the others: types/cast.h).
-    if (!f || !ctype(in[0])) return std::nullopt;
-    return "static_cast<" + T + ">(" + a[0] + ")";
-  }
-  return std::nullopt;
-}
 
 // How an input is read in the generated inner loop: one element per column, or one per row.
 enum InnerKind : char { kCols = 'c', kRow = 'r' };
@@ -162,7 +78,7 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
       arg_dt.push_back(dt[a]);
       full[v] |= full[a];
     }
-    auto e = expression(*st.prim, args, arg_dt, st.dtype);
+    auto e = expression(*st.prim, args, arg_dt, st.dtype, Target::cpu);
     if (!e) return std::nullopt;
     expr[v] = *e;
   }
@@ -302,7 +218,8 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
   const bool out_per_row = cols > 1 && static_cast<int64_t>(outputs[0].size()) * cols == n;
   std::string key = kinds + (out_per_row ? "R" : "C");
   for (auto d : dts) key += dtype_to_string(d);
-  void* fn = c.generated(key, [&] { return kernel_source(c, dts, kinds, out_per_row); });
+  void* fn = c.generated(key, [&] { return kernel_source(c, dts, kinds, out_per_row); },
+                         [](const std::string& src) { return cpu::jit::load(src, "mica_fused"); });
   if (!fn) return false;
   const int num_outer = first;
   std::vector<int64_t> outer_shape(shape.begin(), shape.begin() + num_outer), outer_strides;
@@ -317,6 +234,7 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
     o.set_data(allocator::malloc(o.nbytes()));
     out_ptrs.push_back(o.data<void>());
   }
+  ++g_generated_runs;
   auto kernel = reinterpret_cast<cpu::jit::ElementwiseFn>(fn);
   const int64_t* os = outer_shape.data();
   const int64_t* ost = outer_strides.data();
@@ -367,16 +285,9 @@ std::vector<array> run_steps(const Compiled& c, std::vector<std::optional<array>
 
 // inputs: any layout, each broadcastable to outputs[0].shape(); outputs: row-major (or the
 // layout of the last step's result when the whole output is one block).
-void* Compiled::generated(const std::string& key,
-                          const std::function<std::optional<std::string>()>& make_source) const {
-  std::lock_guard<std::mutex> lk(generated_mu_);
-  auto it = generated_.find(key);
-  if (it != generated_.end()) return it->second;
-  auto src = make_source();
-  void* fn = src ? cpu::jit::load(*src, "mica_fused") : nullptr;
-  generated_.emplace(key, fn);
-  return fn;
-}
+namespace detail {
+int64_t compiled_cpu_generated_runs() { return g_generated_runs.load(); }
+}  // namespace detail
 
 void Compiled::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
   if (run_generated(*this, inputs, outputs)) return;

@@ -27,4 +27,5 @@ void ensure_host(ArrayData& d) {
   if (!(d.where & ArrayData::kHost)) throw std::logic_error("[data] array data on a GPU in a build without CUDA.");
 }
 void release_gpu(ArrayData&) {}
+int64_t compiled_gpu_generated_launches() { return 0; }
 }  // namespace mica::detail
