@@ -9,21 +9,12 @@ float32, and one AdamW step of a 50-layer ReLU MLP of width 256 at batch 32.
 import os
 import subprocess
 import sys
-import time
 
 import torch
 
+from cpu_vs_numpy import best  # best wall time of fn over reps runs, after one warm-up
+
 torch.set_num_threads(os.cpu_count())
-
-
-def best(fn, reps=5):
-    fn()
-    t = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
 
 
 def gelu_bias(x, b):
@@ -42,10 +33,10 @@ def torch_cases():
     x, r = torch.rand(4096, 4096), torch.rand(4096, 4096)
     b, w, c = torch.rand(4096), torch.rand(4096), torch.rand(4096)
     for name, fn, args in (("gelu_bias", gelu_bias, (x, b)), ("ln_residual", ln_residual, (x, r, w, c))):
-        out[name + "_eager"] = best(lambda: fn(*args))
+        out[name + "_eager"] = best(lambda: fn(*args), reps=5)
         compiled = torch.compile(fn)
         compiled(*args)  # compile outside the timing
-        out[name + "_compiled"] = best(lambda: compiled(*args))
+        out[name + "_compiled"] = best(lambda: compiled(*args), reps=5)
     layers = [torch.nn.Linear(256, 256) for _ in range(50)]
     model = torch.nn.Sequential(*[m for l in layers for m in (l, torch.nn.ReLU())])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)

@@ -4,10 +4,21 @@
 // binary.cu (CUDA's math functions, computing halves in float).
 #include "mica/backend/compiled_expr.h"
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "mica/primitives/binary.h"
 #include "mica/primitives/unary.h"
 
 namespace mica::codegen {
+
+std::string cache_dir(const std::string& sub) {
+  namespace fs = std::filesystem;
+  if (const char* d = std::getenv("MICA_CACHE_DIR"); d && *d) return (fs::path(d) / sub).string();
+  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return (fs::path(d) / "mica" / sub).string();
+  if (const char* d = std::getenv("HOME"); d && *d) return (fs::path(d) / ".cache" / "mica" / sub).string();
+  return (fs::temp_directory_path() / ("mica-" + sub)).string();
+}
 
 const char* ctype(Dtype d, Target t) {
   switch (d.val) {

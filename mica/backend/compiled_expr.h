@@ -17,6 +17,9 @@ enum class Target { cpu, gpu };
 const char* ctype(Dtype d, Target t = Target::cpu);
 /** The type a value of dtype d is computed in: ctype, or float for the GPU's half types. */
 const char* compute_type(Dtype d, Target t);
+/** Where generated kernels are cached on disk: $MICA_CACHE_DIR/<sub> (default
+ *  $XDG_CACHE_HOME/mica/<sub> or ~/.cache/mica/<sub>; a temporary folder without a home). */
+std::string cache_dir(const std::string& sub);
 /** The expression of one step over its arguments' variables (of compute types), or nothing when
  *  the generator does not know it (the fused node then runs its steps one by one). */
 std::optional<std::string> expression(const Primitive& p, const std::vector<std::string>& args,

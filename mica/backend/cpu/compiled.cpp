@@ -85,35 +85,35 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
   const int out_v = c.output_values()[0];
   const int top = *std::max_element(level.begin(), level.end());
   std::ostringstream src;
+  const int slots = std::max(ni, 1);
   src << "#include <cmath>\n#include <cstdint>\n" << cpu::jit::simd_math_source() << "\n"
       << "using namespace mica::cpu::simd;\n"
+      << "// Element offsets of row `row`'s first element in each input.\n"
+      << "static inline void mica_offsets(int64_t row, int num_outer, const int64_t* outer_shape,\n"
+      << "                                const int64_t* strides, int64_t* off) {\n"
+      << "  for (int k = 0; k < " << ni << "; ++k) off[k] = 0;\n"
+      << "  for (int64_t d = num_outer - 1, rem = row; d >= 0; --d) {\n"
+      << "    const int64_t idx = rem % outer_shape[d];\n    rem /= outer_shape[d];\n"
+      << "    for (int k = 0; k < " << ni << "; ++k) off[k] += idx * strides[k * num_outer + d];\n  }\n}\n"
       << "extern \"C\" void mica_fused(int64_t row_begin, int64_t row_end, int64_t col_begin, int64_t col_end,\n"
       << "    int64_t cols, int num_outer, const int64_t* outer_shape, const void* const* in,\n"
       << "    const int64_t* in_outer_strides, void* const* out) {\n"
-      << "  for (int64_t row = row_begin; row < row_end; ++row) {\n";
-  for (int i = 0; i < ni; ++i) src << "    int64_t o" << i << " = 0;\n";
-  src << "    for (int64_t d = num_outer - 1, rem = row; d >= 0; --d) {\n"
-      << "      const int64_t idx = rem % outer_shape[d];\n      rem /= outer_shape[d];\n";
-  for (int i = 0; i < ni; ++i) src << "      o" << i << " += idx * in_outer_strides[" << i << " * num_outer + d];\n";
-  src << "    }\n";
+      << "  for (int64_t row = row_begin; row < row_end; ++row) {\n"
+      << "    int64_t o[" << slots << "];\n    mica_offsets(row, num_outer, outer_shape, in_outer_strides, o);\n";
   for (int i = 0; i < ni; ++i) {
     src << "    const " << ctype(dt[i]) << "* __restrict r" << i << " = static_cast<const " << ctype(dt[i]) << "*>(in["
-        << i << "]) + o" << i << ";\n";
+        << i << "]) + o[" << i << "];\n";
     if (!full[i]) src << "    const " << ctype(dt[i]) << " " << name(i) << " = r" << i << "[0];\n";
   }
   if (top > 0) {
     // Several passes over each row: while this row runs from cache, the next row's inputs are
     // fetched into L2 (the hardware prefetcher stops at the row's end).
-    src << "    if (row + 1 < row_end) {\n";
-    for (int i = 0; i < ni; ++i) src << "      int64_t p" << i << " = 0;\n";
-    src << "      for (int64_t d = num_outer - 1, rem = row + 1; d >= 0; --d) {\n"
-        << "        const int64_t idx = rem % outer_shape[d];\n        rem /= outer_shape[d];\n";
-    for (int i = 0; i < ni; ++i) src << "        p" << i << " += idx * in_outer_strides[" << i << " * num_outer + d];\n";
-    src << "      }\n";
+    src << "    if (row + 1 < row_end) {\n      int64_t p[" << slots << "];\n"
+        << "      mica_offsets(row + 1, num_outer, outer_shape, in_outer_strides, p);\n";
     for (int i = 0; i < ni; ++i) {
       if (!full[i]) continue;
       src << "      for (int64_t j = 0; j < cols; j += " << 64 / dt[i].size << ") __builtin_prefetch(static_cast<const "
-          << ctype(dt[i]) << "*>(in[" << i << "]) + p" << i << " + j, 0, 2);\n";
+          << ctype(dt[i]) << "*>(in[" << i << "]) + p[" << i << "] + j, 0, 2);\n";
     }
     src << "    }\n";
   }

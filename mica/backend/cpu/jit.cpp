@@ -2,6 +2,8 @@
 // Everything is cached: in memory by source, on disk by a hash of source, compiler and CPU.
 #include "mica/backend/cpu/jit.h"
 
+#include "mica/backend/compiled_expr.h"
+
 #include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,12 +64,6 @@ const std::string& environment_key() {
   return key;
 }
 
-fs::path cache_dir() {
-  if (const char* d = std::getenv("MICA_CACHE_DIR"); d && *d) return fs::path(d) / "cpu-kernels";
-  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return fs::path(d) / "mica" / "cpu-kernels";
-  if (const char* d = std::getenv("HOME"); d && *d) return fs::path(d) / ".cache" / "mica" / "cpu-kernels";
-  return fs::temp_directory_path() / "mica-cpu-kernels";
-}
 
 void fail(const std::string& why) {
   if (!g_failed.exchange(true)) {
@@ -95,7 +91,7 @@ void* load(const std::string& source, const char* symbol) {
   char name[32];
   std::snprintf(name, sizeof name, "%016zx", std::hash<std::string>{}(environment_key() + "\n" + source));
   std::error_code ec;
-  const fs::path dir = cache_dir();
+  const fs::path dir = codegen::cache_dir("cpu-kernels");
   fs::create_directories(dir, ec);
   const fs::path so = dir / (std::string(name) + ".so");
   if (!fs::exists(so)) {

@@ -78,12 +78,6 @@ std::string arch() {
   return a;
 }
 
-fs::path cache_dir() {
-  if (const char* d = std::getenv("MICA_CACHE_DIR"); d && *d) return fs::path(d) / "gpu-kernels";
-  if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return fs::path(d) / "mica" / "gpu-kernels";
-  if (const char* d = std::getenv("HOME"); d && *d) return fs::path(d) / ".cache" / "mica" / "gpu-kernels";
-  return fs::temp_directory_path() / "mica-gpu-kernels";
-}
 
 // The kernel `mica_fused` of `source`, or null when NVRTC or the driver refuses it (reported once).
 CUfunction load(const std::string& source) {
@@ -97,7 +91,7 @@ CUfunction load(const std::string& source) {
   std::snprintf(name, sizeof name, "%016zx",
                 std::hash<std::string>{}(arch() + std::to_string(nvrtc_major * 100 + nvrtc_minor) + source));
   std::error_code ec;
-  const fs::path dir = cache_dir();
+  const fs::path dir = codegen::cache_dir("gpu-kernels");
   fs::create_directories(dir, ec);
   const fs::path file = dir / (std::string(name) + ".cubin");
   std::string cubin;
