@@ -5,7 +5,9 @@
 // composition with grad/jvp/vmap in both orders, modes, and errors.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <thread>
 #include <cstdlib>
 #include <string>
 
@@ -214,6 +216,24 @@ TEST_F(CompileTest, EveryOpFamily) {
       for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(close(got[i], want[i], 1e-5)) << name << " output " << i;
     }
   }
+}
+
+TEST_F(CompileTest, CalledFromSeveralThreads) {
+  // One compiled function, traced and replayed from two threads at once (the first calls race
+  // to trace; the cache is shared).
+  auto f = compile(gelu_bias);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        array x = random_array({16, 40 + t}, float32, -2, 2, 60 + i), b = random_array({40 + t}, float32, -1, 1, 61);
+        if (!close(f({x, b})[0], gelu_bias({x, b})[0])) ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 TEST_F(CompileTest, IdentityConstantAndInputOutputs) {
