@@ -101,7 +101,8 @@ struct CompileStats {
 CompileStats compile_stats();
 /** Forgets every cached trace (also of the shared caches of plain functions). */
 void compile_clear_cache();
-/** Fuses elementwise chains on GPU streams too (NVRTC kernels; off unless MICA_GPU_FUSION=1). */
+/** Whether elementwise chains on GPU streams are fused too (NVRTC kernels; on unless
+ *  MICA_GPU_FUSION=0). */
 void set_gpu_fusion(bool on);
 /** Fused nodes run by generated CPU kernels so far (the rest ran through the interpreter). */
 int64_t compiled_cpu_generated_runs();

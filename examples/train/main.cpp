@@ -65,11 +65,8 @@ training
   --save-every N         checkpoint every N steps (default 50; always at the end)
   --grad-checkpoint      keep only each block's input and recompute its activations in the backward
                          pass: less memory for a third more compute (nn::checkpoint)
-  --compile, --no-compile
-                         trace the training step once with mica::compile, fuse its elementwise
-                         chains and replay it (default on the CPU), or run it op by op (default on
-                         the GPU until the compiled GPU step has been checked there; never with
-                         --shard-optimizer)
+  --no-compile           run the training step op by op (by default mica::compile traces it once,
+                         fuses its elementwise chains and replays it; not with --shard-optimizer)
 fine-tuning (after the pre-training steps)
   --finetune N           N more steps with the model frozen except its biases (default 0)
   --finetune-data PATH   corpus of the fine-tuning phase (default --data)
@@ -116,8 +113,7 @@ struct Options {
   int batch = 16, warmup = 20, eval_every = 50, eval_batches = 8, save_every = 50, lora = 0, sample = 300;
   double lr = 1e-3, weight_decay = 0.01, clip = 1.0, finetune_lr = 1e-3, temperature = 0.8;
   uint64_t seed = 0;
-  bool resuming = false, distributed = false, shard_optimizer = false, rank_weights = false;
-  std::optional<bool> compile;  // default: on the CPU
+  bool resuming = false, distributed = false, shard_optimizer = false, rank_weights = false, compile = true;
   std::set<std::string> given;  // flags set on the command line
 };
 
@@ -202,7 +198,6 @@ Options parse(int argc, char** argv) {
     else if (f == "--lora") o.lora = int(parse_int(f, value(), 1, 1 << 16));
     else if (f == "--grad-checkpoint") o.model.checkpoint = true;
     else if (f == "--no-compile") o.compile = false;
-    else if (f == "--compile") o.compile = true;
     else if (f == "--sample") o.sample = int(parse_int(f, value(), 0, 1 << 24));
     else if (f == "--prompt") o.prompt = value();
     else if (f == "--temperature") o.temperature = parse_float(f, value(), 1e-3, 100);
@@ -582,7 +577,7 @@ int run(const Options& o0) {
   };
   auto make_step = [&]() -> mx::ArraysFn {
     // The sharded optimizer keeps host-side bookkeeping between its collectives: run it as is.
-    if (!o.compile.value_or(o.device == "cpu") || o.shard_optimizer) return train_step;
+    if (!o.compile || o.shard_optimizer) return train_step;
     return mx::compile(train_step, mx::CompileOptions{.inputs = {model, *opt}, .outputs = {model, *opt}});
   };
   mx::ArraysFn step_fn;

@@ -33,11 +33,10 @@ std::atomic<int> g_mode{[] {
              ? static_cast<int>(CompileMode::disabled)
              : static_cast<int>(CompileMode::enabled);
 }()};
-// GPU groups are fused only when asked (MICA_GPU_FUSION=1): the NVRTC kernels have not yet run
-// on a GPU in CI or on the device machine.
+// GPU groups are fused unless MICA_GPU_FUSION=0 (the NVRTC kernels: backend/cuda/compiled.cpp).
 std::atomic<bool> g_gpu_fusion{[] {
   const char* v = std::getenv("MICA_GPU_FUSION");
-  return v && std::string(v) == "1";
+  return !(v && std::string(v) == "0");
 }()};
 std::atomic<uint64_t> g_traces{0}, g_replays{0}, g_fused{0}, g_last_nodes{0}, g_generation{0};
 

@@ -27,7 +27,7 @@ struct CompileGpu : testing::Test {
     enable_compile();
   }
   void TearDown() override {
-    detail::set_gpu_fusion(false);
+    detail::set_gpu_fusion(true);
     set_default_device(Device::cpu);
   }
 };

@@ -6,7 +6,8 @@
 // IEEE division, as nvcc builds the unfused kernels), cached in memory and as a cubin on disk,
 // and launched on the node's stream. Each input is read whole (row-major, the output's shape),
 // as one value, or as a row repeated along the leading axes; any other layout, dtype or step
-// runs the steps one by one with their own GPU kernels.
+// runs the steps one by one with their own GPU kernels. MICA_GPU_FUSION=0 leaves GPU chains
+// unfused.
 #include <cuda.h>
 #include <nvrtc.h>
 #include <unistd.h>
