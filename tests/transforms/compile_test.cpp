@@ -53,9 +53,18 @@ std::vector<array> ln_residual(const std::vector<array>& in) {
 uint64_t traces() { return detail::compile_stats().traces; }
 uint64_t replays() { return detail::compile_stats().replays; }
 
+// The CPU's compile (kernels, interpreter, counters); compile_gpu_test covers GPU streams. The
+// suite's GPU run (MICA_TEST_DEVICE=gpu) makes the GPU the default device: put the CPU back.
 struct CompileTest : testing::Test {
-  void SetUp() override { enable_compile(); }
-  void TearDown() override { enable_compile(); }
+  Device saved = default_device();
+  void SetUp() override {
+    enable_compile();
+    set_default_device(Device::cpu);
+  }
+  void TearDown() override {
+    enable_compile();
+    set_default_device(saved);
+  }
 };
 
 TEST_F(CompileTest, EqualsUncompiledAndCaches) {
