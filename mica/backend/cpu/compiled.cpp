@@ -38,6 +38,18 @@ using codegen::Target;
 // The generated kernel's innermost loop runs over at least this many elements.
 constexpr int64_t kMinCols = 16;
 
+// A long single-row sum is split into parts of this many elements.
+constexpr int64_t kSumPart = 1 << 15;
+
+// True when the node's output is its only sum and nothing in the sum's argument is a sum.
+bool single_sum(const Compiled& c) {
+  const auto& steps = c.steps();
+  int sums = 0;
+  for (const auto& st : steps) sums += dynamic_cast<const Reduce*>(st.prim.get()) != nullptr;
+  const int out = c.output_values()[0] - c.num_inputs();
+  return sums == 1 && out >= 0 && dynamic_cast<const Reduce*>(steps[out].prim.get()) != nullptr;
+}
+
 // How an input is read in the generated inner loop: one element per column, or one per row.
 enum InnerKind : char { kCols = 'c', kRow = 'r' };
 
@@ -137,6 +149,9 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
     return b.str();
   };
   const bool has_sums = std::find(sum.begin(), sum.end(), 1) != sum.end();
+  // A single sum that is the output (one level): its loop may run over part of the row (the
+  // caller adds the parts), so a long row spreads over the cores.
+  const bool partial = top == 1 && sum[out_v];
   for (int l = 0; l <= top; ++l) {
     // Per-row values ready at this level, then the sums whose arguments are.
     for (int v = ni; v < nv; ++v) {
@@ -156,7 +171,8 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
       list += (list.empty() ? "" : ", ") + name(v);
     }
     // The vector lanes add in their own order, as the library's row sums do.
-    src << "#pragma omp simd reduction(+ : " << list << ")\n    for (int64_t j = 0; j < cols; ++j) {\n"
+    src << "#pragma omp simd reduction(+ : " << list << ")\n    for (int64_t j = "
+        << (partial ? "col_begin; j < col_end" : "0; j < cols") << "; ++j) {\n"
         << column_body(args);
     for (size_t k = 0; k < sums.size(); ++k) src << "      " << name(sums[k]) << " += " << name(args[k]) << ";\n";
     src << "    }\n";
@@ -238,6 +254,31 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
   auto kernel = reinterpret_cast<cpu::jit::ElementwiseFn>(fn);
   const int64_t* os = outer_shape.data();
   const int64_t* ost = outer_strides.data();
+  const int64_t parts = (cols + kSumPart - 1) / kSumPart;
+  if (reduce && rows == 1 && parts > 1 && single_sum(c)) {
+    // One long row: fixed-size parts (the same sum on any number of cores), added in order.
+    std::vector<double> part(parts);
+    const bool f64 = outputs[0].dtype() == float64;
+    cpu::parallel_for(parts, 1, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        float pf = 0;
+        double pd = 0;
+        void* slot[1] = {f64 ? static_cast<void*>(&pd) : static_cast<void*>(&pf)};
+        kernel(0, 1, k * kSumPart, std::min(cols, (k + 1) * kSumPart), cols, num_outer, os, in_ptrs.data(), ost, slot);
+        part[k] = f64 ? pd : pf;
+      }
+    });
+    if (f64) {
+      double acc = 0;
+      for (double p : part) acc += p;
+      outputs[0].data<double>()[0] = acc;
+    } else {
+      float acc = 0;
+      for (double p : part) acc += static_cast<float>(p);
+      outputs[0].data<float>()[0] = acc;
+    }
+    return true;
+  }
   if (reduce || rows >= 2 * cpu::num_threads() || cols < cpu::kElementwiseGrain) {
     cpu::parallel_for(rows, std::max<int64_t>(1, cpu::kElementwiseGrain / cols), [&](int64_t b, int64_t e) {
       kernel(b, e, 0, cols, cols, num_outer, os, in_ptrs.data(), ost, out_ptrs.data());
