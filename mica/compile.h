@@ -4,7 +4,8 @@
 // state) is captured by reference, as MLX's `inputs=`/`outputs=`, so a whole training step
 // compiles. Random ops without an explicit key draw their keys from the global sequence on
 // every call, as many and in the same order as the function would: fresh numbers each call,
-// the uncompiled function's numbers for the same seed.
+// the uncompiled function's numbers for the same seed. MICA_COMPILE_DEBUG=1 prints each traced
+// graph before and after fusion to stderr.
 #pragma once
 #include <concepts>
 #include <cstdint>

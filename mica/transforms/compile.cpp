@@ -1,7 +1,7 @@
 // compile (mica/compile.h): trace on placeholders, fold constants, simplify, fuse, cache by the
-// input signature, replay. A traced graph is a list of nodes over numbered values ("slots"):
-// the inputs (arguments, captured state's arrays, keys drawn from the global random sequence), then the constants, then
-// every node's outputs in order.
+// input signature, replay. A traced graph is a list of nodes over numbered values ("slots"): the
+// inputs (arguments, captured state's arrays, keys drawn from the global random sequence), then
+// the constants, then every node's outputs in order.
 #include "mica/compile.h"
 
 #include <atomic>
@@ -40,25 +40,22 @@ std::atomic<bool> g_gpu_fusion{[] {
 }()};
 std::atomic<uint64_t> g_traces{0}, g_replays{0}, g_fused{0}, g_last_nodes{0}, g_generation{0};
 
-// Registry facts per primitive class: its family and whether it has one output.
-struct Kind {
-  std::string family;
-  bool single;
-};
-const Kind* kind_of(const Primitive& p) {
-  static const std::unordered_map<std::type_index, Kind> kinds = [] {
-    std::unordered_map<std::type_index, Kind> m;
-#define MICA_KIND(NAME, FAMILY, KIND, GPU) m.emplace(typeid(NAME), Kind{#FAMILY, std::string(#KIND) == "U"});
-    MICA_PRIMITIVES(MICA_KIND)
-#undef MICA_KIND
+// The registry family of a primitive class ("" for classes outside the registry).
+const std::string& family_of(const Primitive& p) {
+  static const std::unordered_map<std::type_index, std::string> families = [] {
+    std::unordered_map<std::type_index, std::string> m;
+#define MICA_FAMILY(NAME, FAMILY, KIND, GPU) m.emplace(typeid(NAME), #FAMILY);
+    MICA_PRIMITIVES(MICA_FAMILY)
+#undef MICA_FAMILY
     return m;
   }();
-  auto it = kinds.find(typeid(p));
-  return it == kinds.end() ? nullptr : &it->second;
+  static const std::string none;
+  auto it = families.find(typeid(p));
+  return it == families.end() ? none : it->second;
 }
 bool elementwise(const Primitive& p) {
-  const Kind* k = kind_of(p);
-  return k && (k->family == "unary" || k->family == "binary");
+  const std::string& f = family_of(p);
+  return f == "unary" || f == "binary";
 }
 
 struct Node {
@@ -288,8 +285,7 @@ Graph simplify(Graph g, const std::vector<array>& inputs, bool shapeless) {
       dead[i] = 1;
       continue;
     }
-    const Kind* k = kind_of(*n.prim);
-    if (k && k->family == "distributed") continue;  // each collective is a message: keep them all
+    if (family_of(*n.prim) == "distributed") continue;  // each collective is a message: keep them all
     auto& candidates = seen[{n.prim->name(), n.args}];
     bool merged = false;
     for (int c : candidates) {
