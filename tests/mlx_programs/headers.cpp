@@ -9,6 +9,7 @@
 #include "check.h"
 #include "mlx/backend/cuda/cuda.h"
 #include "mlx/backend/metal/metal.h"
+#include "mlx/compile.h"
 #include "mlx/einsum.h"
 #include "mlx/fast.h"
 #include "mlx/graph_utils.h"
