@@ -84,8 +84,8 @@ std::optional<std::string> expression(const Primitive& p, const std::vector<std:
     return gpu ? (single ? "powf(" : "pow(") + a[0] + ", " + a[1] + ")" : "std::pow(" + a[0] + ", " + a[1] + ")";
   }
   if (t == typeid(Equal)) {
-    if (static_cast<const Equal&>(p).equal_nan() && in[0] != bool_ && (in[0] == float32 || in[0] == float64 ||
-                                                                       in[0] == float16 || in[0] == bfloat16))
+    if (static_cast<const Equal&>(p).equal_nan() &&
+        (in[0] == float32 || in[0] == float64 || in[0] == float16 || in[0] == bfloat16))
       return "(" + a[0] + " == " + a[1] + " || (" + a[0] + " != " + a[0] + " && " + a[1] + " != " + a[1] + "))";
     return "(" + a[0] + " == " + a[1] + ")";
   }

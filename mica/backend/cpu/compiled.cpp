@@ -15,17 +15,17 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "mica/backend/cpu/binary.h"
 #include "mica/backend/compiled_expr.h"
+#include "mica/backend/cpu/binary.h"
 #include "mica/backend/cpu/copy.h"
 #include "mica/backend/cpu/jit.h"
 #include "mica/backend/cpu/parallel.h"
 #include "mica/backend/views.h"
+#include "mica/ops/utils.h"
 #include "mica/primitives/binary.h"
 #include "mica/primitives/compiled.h"
 #include "mica/primitives/reduce.h"
 #include "mica/primitives/unary.h"
-#include "mica/ops/utils.h"
 
 namespace mica {
 

@@ -5,7 +5,6 @@
 #include "mica/backend/compiled_expr.h"
 
 #include <dlfcn.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,7 +14,6 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
-#include <sstream>
 #include <unordered_map>
 
 namespace mica::cpu::jit {
