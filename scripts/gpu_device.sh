@@ -31,6 +31,9 @@ export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu:$deps/usr/lib/x86_64-linux
 # cuDNN from PyTorch's nvidia-cudnn wheel (its sub-libraries load from the library path).
 cudnn_dir=$(python3 -c "import nvidia.cudnn as c; print(list(c.__path__)[0])" 2>/dev/null) &&
   export LD_LIBRARY_PATH=$cudnn_dir/lib:$LD_LIBRARY_PATH
+# NCCL from PyTorch's nvidia-nccl wheel.
+nccl_dir=$(python3 -c "import nvidia.nccl as c; print(list(c.__path__)[0])" 2>/dev/null) &&
+  export LD_LIBRARY_PATH=$nccl_dir/lib:$LD_LIBRARY_PATH
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 build=build-gpu
 cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMICA_BUILD_EXAMPLES=OFF \

@@ -8,6 +8,10 @@
 namespace mica::gpu {
 /** Number of usable GPUs (0 without a GPU backend, a driver or a device). */
 int device_count();
+/** The GPU this process uses: MICA_GPU_DEVICE when set, else the launcher's local rank
+ * (LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID) or rank (MICA_RANK,
+ * MLX_RANK, RANK) modulo device_count(), else 0. Fixed at the first call. */
+int device_index();
 /** Waits for all work queued on one GPU stream (by mica stream index), or on every GPU stream. */
 void synchronize(int stream_index);
 void synchronize();

@@ -1,7 +1,9 @@
-// The interface a communication backend implements (mpi/ today, nccl/ next): a group's rank,
-// size and split, and the five transfers the distributed primitives' kernels call. Kernels hand
-// over evaluated, row-contiguous arrays whose outputs already have buffers; a backend moves bytes
-// and reduces, nothing else (the ops validated shapes when the graph was built).
+// The interface a communication backend implements (mpi/, nccl/): a group's rank, size and
+// split, and the five transfers the distributed primitives' kernels call. Kernels hand over
+// evaluated, row-contiguous arrays whose outputs already have buffers; a backend moves bytes and
+// reduces, nothing else (the ops validated shapes when the graph was built). A backend whose
+// buffers live on the GPU (NCCL) also takes device pointers and a CUDA stream, so the GPU kernels
+// (backend/cuda/distributed.cu) enqueue transfers without touching the host.
 #pragma once
 #include <memory>
 #include <string>
@@ -42,6 +44,22 @@ class GroupImpl {
   virtual void send(const array& in, int dst) = 0;
   /** Receives out (its shape and dtype are what the sender must send) from rank src. */
   virtual void recv(array& out, int src) = 0;
+
+  // ---- GPU transfers (backends with gpu() true) ----
+  // Device pointers of row-contiguous data; the work is enqueued on `stream` (a cudaStream_t)
+  // and the call returns without waiting for it. `shape` is the input's (the checks compare it).
+  /** True when the transfers below are implemented (the GPU kernels call them). */
+  virtual bool gpu() const { return false; }
+  /** True when all_reduce_gpu / reduce_scatter_gpu reduce `dtype` with `op` themselves; the GPU
+   *  kernels otherwise all-gather and reduce (so every backend gives mica::maximum's answers). */
+  virtual bool reduces(Dtype dtype, ReduceOp op) const { return false; }
+  virtual void all_reduce_gpu(const void* in, void* out, const Shape& shape, Dtype dtype, ReduceOp op, void* stream);
+  virtual void all_gather_gpu(const void* in, void* out, const Shape& shape, Dtype dtype, void* stream);
+  /** out holds in's elements / size (this rank's block). */
+  virtual void reduce_scatter_gpu(const void* in, void* out, const Shape& shape, Dtype dtype, ReduceOp op,
+                                  void* stream);
+  virtual void send_gpu(const void* in, const Shape& shape, Dtype dtype, int dst, void* stream);
+  virtual void recv_gpu(void* out, const Shape& shape, Dtype dtype, int src, void* stream);
 };
 
 /** The size-1 group: every transfer copies `in` to `out` (send and recv have no peer). */
@@ -56,5 +74,18 @@ bool launched();
  *  it at exit. Throws std::runtime_error in a build without MPI. */
 std::shared_ptr<GroupImpl> world();
 }  // namespace mpi
+
+namespace nccl {
+/** True when mica was built with NCCL (CUDA and NCCL found) and a GPU is present. */
+bool is_available();
+/** True when a launcher asked for several processes through the environment: a world size
+ *  (MICA_WORLD_SIZE, MLX_WORLD_SIZE or WORLD_SIZE) above 1 with a rank. */
+bool launched();
+/** The NCCL world, created once. Ranks meet through MPI when the process was started by mpirun,
+ *  else through the environment (rank, world size, and rank 0's address: MICA_NCCL_HOST,
+ *  NCCL_HOST_IP or MASTER_ADDR, port MICA_NCCL_PORT, NCCL_PORT or MASTER_PORT + 1), else the
+ *  process is a world of one. Throws std::runtime_error when NCCL is unavailable. */
+std::shared_ptr<GroupImpl> world();
+}  // namespace nccl
 
 }  // namespace mica::distributed::detail

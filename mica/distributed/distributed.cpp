@@ -51,6 +51,22 @@ class SingletonGroup : public GroupImpl {
 };
 }  // namespace
 
+namespace {
+[[noreturn]] void no_gpu_transfer(const char* op, const GroupImpl& g) {
+  throw std::logic_error(std::string("[") + op + "] the " + g.backend() + " backend has no GPU transfers.");
+}
+}  // namespace
+
+void GroupImpl::all_reduce_gpu(const void*, void*, const Shape&, Dtype, ReduceOp op, void*) {
+  no_gpu_transfer(all_reduce_name(op), *this);
+}
+void GroupImpl::all_gather_gpu(const void*, void*, const Shape&, Dtype, void*) { no_gpu_transfer("all_gather", *this); }
+void GroupImpl::reduce_scatter_gpu(const void*, void*, const Shape&, Dtype, ReduceOp, void*) {
+  no_gpu_transfer("sum_scatter", *this);
+}
+void GroupImpl::send_gpu(const void*, const Shape&, Dtype, int, void*) { no_gpu_transfer("send", *this); }
+void GroupImpl::recv_gpu(void*, const Shape&, Dtype, int, void*) { no_gpu_transfer("recv", *this); }
+
 std::shared_ptr<GroupImpl> singleton_group() {
   static auto g = std::make_shared<SingletonGroup>();
   return g;
@@ -73,12 +89,12 @@ Group Group::split(int color, int key) const {
 }
 
 // ---- availability and init ----
-bool is_available() { return detail::mpi::is_available(); }
+bool is_available() { return detail::mpi::is_available() || detail::nccl::is_available(); }
 
 bool is_available(const std::string& backend) {
   if (backend == "any") return is_available();
   if (backend == "mpi") return detail::mpi::is_available();
-  if (backend == "nccl") return false;  // the NCCL backend is not written yet
+  if (backend == "nccl") return detail::nccl::is_available();
   throw std::invalid_argument("[distributed::is_available] expected backend \"any\", \"mpi\" or \"nccl\", got \"" +
                               backend + "\".");
 }
@@ -108,8 +124,13 @@ Group init(bool strict, const std::string& backend) {
           "[distributed::init] expected the MPI backend, got a build without MPI (CMake found no MPI: install "
           "libopenmpi-dev and reconfigure).");
     }
-  } else if (backend == "nccl" && strict) {
-    throw std::runtime_error("[distributed::init] expected the NCCL backend, got a build without it (not written yet).");
+  } else if (backend == "nccl" || (backend == "any" && detail::nccl::launched())) {
+    if (detail::nccl::is_available()) {
+      g = Group(detail::nccl::world());
+    } else if (strict) {
+      detail::nccl::world();  // throws, saying why
+      throw std::runtime_error("[distributed::init] expected the NCCL backend, got no GPU.");
+    }
   }
   if (!g) {
     if (strict) throw std::runtime_error(no_backend);

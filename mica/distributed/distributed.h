@@ -2,7 +2,8 @@
 // collectives (all_sum, all_max, all_min, all_gather, sum_scatter, send, recv, recv_like) are
 // lazy ops: they record a node and communicate when it is evaluated, and they have gradients
 // where MLX defines them. Backends: Open MPI (processes started by mpirun; CPU arrays, and GPU
-// arrays through their host copy) and, later, NCCL. Without a launcher the group has size 1 and
+// arrays through their host copy) and NCCL (one process per GPU; GPU arrays move GPU to GPU on
+// the op's stream, CPU arrays through a GPU copy). Without a launcher the group has size 1 and
 // every collective is the identity, so the same program runs alone.
 //
 // Every rank of a group must evaluate the same collectives in the same order. Before moving
@@ -10,7 +11,8 @@
 // with another shape or dtype gets a clear std::runtime_error on every rank instead of a hang
 // (MICA_DIST_CHECK=0 skips that exchange). A collective that does not complete within
 // MICA_DIST_TIMEOUT seconds (default 600; 0 disables) — a dead or diverging rank — prints which
-// one and aborts the whole job through MPI_Abort.
+// one and aborts the whole job through MPI_Abort (NCCL: ends the process; the other ranks' own
+// watchdogs or NCCL's error reports end theirs).
 #pragma once
 #include <memory>
 #include <optional>
@@ -37,7 +39,7 @@ class Group {
   /** The subgroup of the processes that pass the same `color`, ranked by `key` (ties and
    *  key = -1: by rank in this group); every process of the group must call it. */
   Group split(int color, int key = -1) const;
-  /** The backend's name: "mpi", or "singleton" for the size-1 group. */
+  /** The backend's name: "mpi", "nccl", or "singleton" for the size-1 group. */
   std::string backend() const;
   /** The backend's implementation (kernels call it). */
   const std::shared_ptr<detail::GroupImpl>& raw_group() const { return impl_; }
@@ -48,14 +50,20 @@ class Group {
 
 /** True when some communication backend is built in (MLX's is_available()). */
 bool is_available();
-/** True when the backend "mpi" or "nccl" is built in ("any": some backend is). */
+/** True when the backend "mpi" or "nccl" can be used: built in, and for NCCL a GPU present
+ *  ("any": some backend can). */
 bool is_available(const std::string& backend);
 
 /** The global group of `backend` ("any", "mpi" or "nccl"), initializing it once (later calls
  *  return the same group). "any" takes MPI when the process was started by mpirun (Open MPI's
- *  OMPI_COMM_WORLD_SIZE, or PMIx/PMI variables, are set), else a size-1 group; "mpi" initializes
- *  MPI even without a launcher (a size-1 MPI world). strict = true throws std::runtime_error
- *  when no backend can be initialized instead of returning the size-1 group. */
+ *  OMPI_COMM_WORLD_SIZE, or PMIx/PMI variables, are set), NCCL when a launcher's environment asks
+ *  for several processes (MICA_WORLD_SIZE, MLX_WORLD_SIZE or WORLD_SIZE above 1, with MICA_RANK,
+ *  MLX_RANK or RANK) and a GPU is present, else a size-1 group. "mpi" initializes MPI even
+ *  without a launcher (a size-1 MPI world). "nccl" meets the other ranks through MPI under
+ *  mpirun, else through the environment (rank 0's address: MICA_NCCL_HOST/MICA_NCCL_PORT,
+ *  NCCL_HOST_IP/NCCL_PORT, or MASTER_ADDR/MASTER_PORT + 1), else is a world of one; each process
+ *  uses GPU gpu::device_index() (its local rank). strict = true throws std::runtime_error when no
+ *  backend can be initialized instead of returning the size-1 group. */
 Group init(bool strict = false, const std::string& backend = "any");
 
 /** The element-wise sum of x over the processes of the group (the global one by default). */

@@ -57,8 +57,8 @@
   /* attention (fast::scaled_dot_product_attention) */                                       \
   X(ScaledDotProductAttention, attention, M, K) X(ScaledDotProductAttentionVjp, attention, M, K)  \
   /* distributed collectives (mica::distributed; the group's backend moves the data) */      \
-  X(AllReduce, distributed, U, F) X(AllGather, distributed, U, F) X(ReduceScatter, distributed, U, F) \
-  X(Send, distributed, U, F) X(Recv, distributed, U, F)                                         \
+  X(AllReduce, distributed, U, K) X(AllGather, distributed, U, K) X(ReduceScatter, distributed, U, K) \
+  X(Send, distributed, U, K) X(Recv, distributed, U, K)                                         \
   /* made by the transforms (custom_function, checkpoint, depends) */                        \
   X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)                                  \
   /* made by compile's fusion pass (a chain of elementwise ops run as one node) */            \

@@ -2,7 +2,7 @@
 // errors, the per-backend availability) and, through a "mirror" backend written here, the
 // primitives' kernels and rules on a group of two: its rank 0 pretends that rank 1 holds the same
 // data, so all_sum doubles, all_max is the identity, all_gather repeats x, and send/recv go
-// through a mailbox. The real transfers are checked under mpirun by mpi_distributed.cpp.
+// through a mailbox. The real transfers are checked under mpirun (and NCCL) by ranks.cpp.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -375,7 +375,7 @@ TEST(Distributed, ShardedLayersOnSingletonMatchLinear) {
 }
 
 // ShardedOptimizer on the size-1 group: one shard holding everything, the inner AdamW's results;
-// the flat state converts back to AdamW's own layout. (Sharding proper: mpi_distributed.cpp.)
+// the flat state converts back to AdamW's own layout. (Sharding proper: ranks.cpp.)
 TEST(Distributed, ShardedOptimizerOnSingletonIsTheInnerOptimizer) {
   random::seed(3);
   Tree params = Tree::Dict{{"w", random::normal({4, 3})}, {"b", Tree::List{random::normal({5})}},

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -49,12 +50,14 @@ struct Runtime {
   std::atomic<size_t> cache_limit{0};
   std::atomic<size_t> fallbacks{0};
 
-  Runtime() {
-    MICA_CUDA_CHECK(cudaSetDevice(0));
-    MICA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  int device = 0;  // the GPU this process uses (gpu::device_index())
+
+  Runtime() : device(gpu::device_index()) {
+    MICA_CUDA_CHECK(cudaSetDevice(device));
+    MICA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     size_t free_b = 0;
     MICA_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_memory));
-    MICA_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, 0));
+    MICA_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
     memory_limit = total_memory;
     set_release_threshold(total_memory);
   }
@@ -67,6 +70,13 @@ struct Runtime {
 
 Runtime& rt() {
   static Runtime* r = new Runtime();
+  // The current device is per host thread: a thread's first call into the runtime selects the
+  // process's GPU (work submitted from another thread would otherwise go to GPU 0).
+  thread_local bool selected = false;
+  if (!selected) {
+    MICA_CUDA_CHECK(cudaSetDevice(r->device));
+    selected = true;
+  }
   return *r;
 }
 
@@ -337,6 +347,34 @@ void release_gpu(ArrayData& d) {
 }  // namespace detail
 
 namespace gpu {
+
+int device_index() {
+  static int index = [] {
+    int n = device_count();
+    if (n == 0) return 0;
+    if (const char* v = std::getenv("MICA_GPU_DEVICE")) {
+      char* end = nullptr;
+      long i = std::strtol(v, &end, 10);
+      if (end == v || *end != '\0' || i < 0 || i >= n) {
+        throw std::invalid_argument("[gpu] expected MICA_GPU_DEVICE in [0, " + std::to_string(n) + "), got \"" + v +
+                                    "\".");
+      }
+      return static_cast<int>(i);
+    }
+    // One process per GPU: the launcher's local rank (torchrun, Open MPI, MPICH, Slurm), else the
+    // global rank (a one-host launch that sets only that), modulo the GPUs this process sees.
+    for (const char* name : {"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID",
+                             "MICA_RANK", "MLX_RANK", "RANK"}) {
+      if (const char* v = std::getenv(name)) {
+        char* end = nullptr;
+        long i = std::strtol(v, &end, 10);
+        if (end != v && *end == '\0' && i >= 0) return static_cast<int>(i % n);
+      }
+    }
+    return 0;
+  }();
+  return index;
+}
 
 int device_count() {
   static int n = [] {

@@ -7,6 +7,7 @@
 
 namespace mica::gpu {
 int device_count() { return 0; }
+int device_index() { return 0; }
 void synchronize(int) {}
 void synchronize() {}
 size_t active_memory() { return 0; }

@@ -1,9 +1,11 @@
-// mica::distributed over Open MPI: run by ctest under `mpirun -np 2` and `-np 3` (see
-// tests/CMakeLists.txt). Every rank makes deterministic data from its rank; the expected result
-// of each collective is computed locally from every rank's data (small integers, so sums are
-// exact in every dtype). Every rank runs the same tests in the same order and the job fails when
-// any rank fails. `--stuck` and `--dead` run the watchdog cases instead (a rank that never joins
-// the collective, or one that exits): ctest expects the abort message, within the timeout.
+// mica::distributed over several processes, the same program for both backends: under
+// `mpirun -np 2` and `-np 3` with MPI (CPU arrays), and with MICA_TEST_BACKEND=nccl under
+// tests/distributed/launch_local.sh (one process per GPU, GPU arrays) — see tests/CMakeLists.txt.
+// Every rank makes deterministic data from its rank; the expected result of each collective is
+// computed locally from every rank's data (small integers, so sums are exact in every dtype).
+// Every rank runs the same tests in the same order and the job fails when any rank fails.
+// `--stuck` and `--dead` run the watchdog cases instead (a rank that never joins the collective,
+// or one that exits): ctest expects the abort message, within the timeout.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "mica/backend/gpu_info.h"
 #include "mica/distributed/distributed.h"
 #include "mica/nn/distributed.h"
 #include "mica/nn/layers/distributed.h"
@@ -24,7 +27,12 @@ namespace {
 namespace dist = mica::distributed;
 using C = std::complex<double>;
 
-dist::Group world() { return dist::init(true, "mpi"); }
+// "mpi" or "nccl" (MICA_TEST_BACKEND).
+std::string backend() {
+  const char* b = std::getenv("MICA_TEST_BACKEND");
+  return b ? b : "mpi";
+}
+dist::Group world() { return dist::init(true, backend()); }
 
 // Element i of rank r's data: small integers (non-negative for unsigned types); the imaginary
 // part of complex data is another pattern.
@@ -85,16 +93,17 @@ testing::AssertionResult same(const array& got, const Shape& shape, const std::v
 
 const Shape kShape = {3, 5};
 
-TEST(Mpi, Groups) {
+TEST(Ranks, Groups) {
   dist::Group w = world();
-  // The launcher's own count (Open MPI's variable, else PMI's).
+  // The launcher's own count (Open MPI's variable, else PMI's, else launch_local.sh's).
   const char* env = std::getenv("OMPI_COMM_WORLD_SIZE");
   if (!env) env = std::getenv("PMI_SIZE");
+  if (!env) env = std::getenv("MICA_WORLD_SIZE");
   ASSERT_TRUE(env);
   EXPECT_EQ(w.size(), std::atoi(env));
-  EXPECT_EQ(w.backend(), "mpi");
-  EXPECT_EQ(dist::init().raw_group(), w.raw_group());  // "any" under mpirun is MPI
-  EXPECT_TRUE(dist::is_available("mpi"));
+  EXPECT_EQ(w.backend(), backend());
+  EXPECT_EQ(dist::init().raw_group(), w.raw_group());  // "any": MPI under mpirun, NCCL under the environment's launch
+  EXPECT_TRUE(dist::is_available(backend()));
   dist::Group parity = w.split(w.rank() % 2);
   EXPECT_EQ(parity.size(), (w.size() + 1 - w.rank() % 2) / 2);
   EXPECT_EQ(parity.rank(), w.rank() / 2);
@@ -111,7 +120,7 @@ TEST(Mpi, Groups) {
   EXPECT_TRUE(same(g, {w.size()}, order));
 }
 
-TEST(Mpi, AllReduceEveryDtype) {
+TEST(Ranks, AllReduceEveryDtype) {
   dist::Group w = world();
   const int n = w.size();
   for (Dtype d : all_dtypes) {
@@ -134,7 +143,7 @@ TEST(Mpi, AllReduceEveryDtype) {
   }
 }
 
-TEST(Mpi, AllMaxPropagatesNaN) {
+TEST(Ranks, AllMaxPropagatesNaN) {
   dist::Group w = world();
   for (Dtype d : {float16, bfloat16, float32, float64}) {
     array x = astype(array({w.rank() == 1 ? NAN : 1.0f, static_cast<float>(w.rank())}), d);
@@ -146,7 +155,7 @@ TEST(Mpi, AllMaxPropagatesNaN) {
   }
 }
 
-TEST(Mpi, AllGatherEveryDtype) {
+TEST(Ranks, AllGatherEveryDtype) {
   dist::Group w = world();
   for (Dtype d : all_dtypes) {
     std::vector<C> want;
@@ -161,7 +170,7 @@ TEST(Mpi, AllGatherEveryDtype) {
   }
 }
 
-TEST(Mpi, SumScatterEveryDtype) {
+TEST(Ranks, SumScatterEveryDtype) {
   dist::Group w = world();
   const int n = w.size();
   Shape shape = {2 * n, 3};
@@ -177,7 +186,7 @@ TEST(Mpi, SumScatterEveryDtype) {
   }
 }
 
-TEST(Mpi, SendRecvRing) {
+TEST(Ranks, SendRecvRing) {
   dist::Group w = world();
   const int n = w.size(), r = w.rank();
   const int next = (r + 1) % n, prev = (r + n - 1) % n;
@@ -209,7 +218,7 @@ TEST(Mpi, SendRecvRing) {
   EXPECT_TRUE(same(in, {3, 5}, read(transpose(data(float32, {5, 3}, prev)))));
 }
 
-TEST(Mpi, MismatchedShapesThrowOnEveryRank) {
+TEST(Ranks, MismatchedShapesThrowOnEveryRank) {
   dist::Group w = world();
   const int r = w.rank();
   auto expect_error = [&](const std::string& op, const std::function<array()>& f, const char* part) {
@@ -245,7 +254,7 @@ TEST(Mpi, MismatchedShapesThrowOnEveryRank) {
   EXPECT_EQ(dist::all_sum(array(2)).item<int>(), 2 * w.size());
 }
 
-TEST(Mpi, Gradients) {
+TEST(Ranks, Gradients) {
   dist::Group w = world();
   const int n = w.size(), r = w.rank();
   array x = data(float32, {4}, r);
@@ -284,7 +293,7 @@ TEST(Mpi, Gradients) {
   EXPECT_TRUE(same(jvp([](const array& a) { return dist::all_sum(a); }, x, t).second, {4}, tsum));
 }
 
-TEST(Mpi, AverageGradients) {
+TEST(Ranks, AverageGradients) {
   dist::Group w = world();
   const int n = w.size(), r = w.rank();
   Tree grads = Tree::Dict{{"a", multiply(data(float32, {3, 4}, 1), array(static_cast<float>(r + 1)))},
@@ -305,7 +314,7 @@ TEST(Mpi, AverageGradients) {
   }
 }
 
-TEST(Mpi, ShardedLinearPair) {
+TEST(Ranks, ShardedLinearPair) {
   dist::Group w = world();
   const int n = w.size(), r = w.rank();
   random::seed(5);  // the same layers on every rank
@@ -327,7 +336,7 @@ TEST(Mpi, ShardedLinearPair) {
 // ZeRO-1: every rank keeps 1/N of AdamW's state, and the weights follow plain data-parallel
 // AdamW (average_gradients, clip_grad_norm, AdamW) to float tolerance: only the order of the
 // gradient sums differs (sum_scatter versus all_sum, the clip norm summed per shard).
-TEST(Mpi, ShardedOptimizer) {
+TEST(Ranks, ShardedOptimizer) {
   dist::Group w = world();
   const int n = w.size(), r = w.rank();
   random::seed(11);  // the same parameters on every rank
@@ -421,7 +430,17 @@ TEST(Mpi, ShardedOptimizer) {
 int main(int argc, char** argv) {
   namespace dist = mica::distributed;
   testing::InitGoogleTest(&argc, argv);
-  dist::Group w = dist::init(true, "mpi");
+  std::string backend = mica::test::backend();
+  if (backend == "nccl") {
+    // One GPU per process: skipped (ctest's code 77, on every rank) with fewer GPUs than ranks.
+    const char* n = std::getenv("MICA_WORLD_SIZE");
+    if (!dist::is_available("nccl") || mica::gpu::device_count() < (n ? std::atoi(n) : 1)) {
+      std::printf("ranks: fewer GPUs (%d) than ranks; skipped\n", mica::gpu::device_count());
+      return 77;
+    }
+    mica::set_default_device(mica::Device(mica::Device::gpu));
+  }
+  dist::Group w = dist::init(true, backend);
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "--stuck" || mode == "--dead") {
     // Rank 1 never joins the all_sum (it sleeps, or exits): the others must not hang.
@@ -437,6 +456,8 @@ int main(int argc, char** argv) {
   int rc = RUN_ALL_TESTS();
   // The job fails when any rank failed.
   int any = dist::all_max(mica::array(rc), w).item<int>();
-  if (w.rank() == 0) std::printf("mpi_distributed: %d ranks, %s\n", w.size(), any ? "FAILED on some rank" : "all passed");
+  if (w.rank() == 0) {
+    std::printf("ranks (%s): %d ranks, %s\n", backend.c_str(), w.size(), any ? "FAILED on some rank" : "all passed");
+  }
   return any;
 }
