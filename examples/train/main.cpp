@@ -85,7 +85,9 @@ other
   --save-init PATH       write the initial weights there (for benchmarks/compare)
   --dump-batches PATH    write the pre-training batches as a (steps, batch, context+1) .npy
   --help                 this text
-distributed (CPU ranks started by mpirun; without mpirun a group of one, the same as without)
+distributed (CPU ranks started by mpirun; GPU ranks (--device gpu) over NCCL, one process per GPU,
+started by mpirun or by a launcher's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+MASTER_PORT, as torchrun sets them); without a launcher a group of one, the same as without)
   --distributed          data-parallel training over the ranks of distributed::init(): --batch is
                          the GLOBAL batch, split along its rows (rank r of N takes rows
                          [r*B/N, (r+1)*B/N), so B must be a multiple of N) and the losses equal one
@@ -402,7 +404,10 @@ int run(const Options& o0) {
   // Data parallelism: every rank runs this same program on its rows of each batch.
   Ranks ranks;
   if (o.distributed) {
-    ranks.group = mx::distributed::init();
+    // GPU ranks talk over NCCL (one process per GPU: mpirun, or a launcher's environment such as
+    // torchrun's); CPU ranks over MPI.
+    bool nccl = o.device == "gpu" && mx::distributed::is_available("nccl");
+    ranks.group = mx::distributed::init(false, nccl ? "nccl" : "any");
     ranks.rank = ranks.group->rank();
     ranks.size = ranks.group->size();
     g_rank = ranks.rank;
