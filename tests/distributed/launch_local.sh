@@ -4,6 +4,8 @@
 # waits for all of them and exits with the first non-zero status (77, a skip, only when every
 # rank skipped). Usage: launch_local.sh N program [args...]
 set -u
+# NVLink multicast stays off (it can take a shared host's GPUs out of service).
+export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
 n=$1
 shift
 port=${MICA_NCCL_PORT:-$((20000 + $$ % 20000))}
