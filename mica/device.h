@@ -34,14 +34,32 @@ struct Stream {
   bool operator!=(const Stream& o) const { return index != o.index; }
 };
 
-/** The default stream of a device. */
+/** A stream that stands for one stream per thread (MLX's ThreadLocalStream): an op given it runs
+ * on the calling thread's own stream, made on the thread's first use. */
+struct ThreadLocalStream : Stream {
+  using Stream::Stream;
+};
+
+/** The default stream of a device for the calling thread: the one set_default_stream chose on
+ * this thread, else the process's. */
 Stream default_stream(Device d);
-/** Makes `s` the default stream of its device. */
+/** Makes `s` the default stream of its device on the calling thread (as in MLX; other threads
+ * keep theirs). */
 void set_default_stream(Stream s);
-/** A new stream on a device. */
+/** A new stream on a device. mica's streams may be used from any thread. */
 Stream new_stream(Device d);
-/** Every stream created so far. */
+/** new_stream (MLX's name for a stream usable from any thread). */
+Stream new_thread_unsafe_stream(Device d);
+/** A stream standing for one stream of `d` per thread. */
+ThreadLocalStream new_thread_local_stream(Device d);
+/** The calling thread's stream of `tls` (made on first use). */
+Stream stream_from_thread_local_stream(ThreadLocalStream tls);
+/** Every stream created so far and not cleared (thread-local streams: each thread's). */
 std::vector<Stream> get_streams();
+/** Forgets the streams the calling thread created (after waiting for their work): they leave
+ * get_streams() and an op given one throws; a default stream of this thread that was one goes
+ * back to the process's default. The process's default streams are never cleared. */
+void clear_streams();
 
 /** Where an op runs: nothing (default), a device (its default stream) or a stream. */
 using StreamOrDevice = std::variant<std::monostate, Stream, Device>;

@@ -48,7 +48,7 @@
   X(Inverse, linalg, U, F) X(Cholesky, linalg, U, F) X(SolveTriangular, linalg, U, F) X(LUF, linalg, M, F)   \
   X(QRF, linalg, M, F) X(SVD, linalg, M, F) X(Eig, linalg, M, F) X(Eigh, linalg, M, F)                    \
   /* fft */                                                                                 \
-  X(FFT, fft, U, F)                                                                            \
+  X(FFT, fft, U, K)                                                                            \
   /* quantized (affine, MLX's packed layout) */                                             \
   X(QuantizedMatmul, quantized, U, F)                                                          \
   /* fused (fast::) */                                                                      \

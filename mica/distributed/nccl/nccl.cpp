@@ -211,6 +211,15 @@ Watchdog& watchdog() {
   return *w;
 }
 
+// Selects the process's GPU in the calling thread (the current device is per host thread).
+void ensure_device() {
+  thread_local bool selected = false;
+  if (!selected) {
+    MICA_NCCL_CUDA(cudaSetDevice(gpu::device_index()));
+    selected = true;
+  }
+}
+
 // ---- types ----
 ncclDataType_t nccl_type(Dtype d) {
   switch (d.val) {
@@ -435,6 +444,7 @@ ncclUniqueId meet_tcp(int rank, int size, const std::string& host, int port, dou
 class NcclGroup : public GroupImpl {
  public:
   NcclGroup(ncclComm_t comm, ncclComm_t check_comm) : comm_(comm), check_comm_(check_comm) {
+    ensure_device();
     MICA_NCCL_CHECK(ncclCommUserRank(comm_, &rank_), comm_);
     MICA_NCCL_CHECK(ncclCommCount(comm_, &size_), comm_);
     MICA_NCCL_CUDA(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
@@ -457,6 +467,7 @@ class NcclGroup : public GroupImpl {
   int size() const override { return size_; }
 
   std::shared_ptr<GroupImpl> split(int color, int key) override {
+    ensure_device();
     std::lock_guard<std::mutex> lk(mu_);
     ncclComm_t sub = nullptr, sub_check = nullptr;
     MICA_NCCL_CHECK(ncclCommSplit(comm_, color, key < 0 ? rank_ : key, &sub, nullptr), comm_);
@@ -629,6 +640,7 @@ class NcclGroup : public GroupImpl {
   // Runs f(device in, device out) on the side stream with GPU copies of a CPU array's data.
   template <typename F>
   void through_gpu(const array& in, array& out, F f) {
+    ensure_device();
     void *din = nullptr, *dout = nullptr;
     MICA_NCCL_CUDA(cudaMallocAsync(&din, std::max<size_t>(in.nbytes(), 1), side_));
     MICA_NCCL_CUDA(cudaMallocAsync(&dout, std::max<size_t>(out.nbytes(), 1), side_));
@@ -678,7 +690,7 @@ std::shared_ptr<GroupImpl> world() {
     if (!is_available()) {
       throw std::runtime_error("[distributed::init] expected a GPU for the NCCL backend, got none.");
     }
-    MICA_NCCL_CUDA(cudaSetDevice(gpu::device_index()));
+    ensure_device();
     int rank = 0, size = 1;
     ncclUniqueId id{};
     if (mpi::launched() && mpi::is_available()) {
