@@ -381,6 +381,21 @@ TEST_F(ExportTest, EveryPrimitiveFamilyRoundTrips) {
   for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(close(got[i], want[i], 1e-5)) << "output " << i;
 }
 
+// Files written by format version 1 (tests/io/fixtures, also the fuzz seeds) keep importing.
+TEST_F(ExportTest, FixturesOfFormatVersion1Import) {
+  const fs::path fixtures = fs::path(__FILE__).parent_path().parent_path() / "io" / "fixtures";
+  auto f = import_function((fixtures / "scale_shift.micafn").string());
+  auto out = f({array({1.0f, 2.0f, 3.0f})});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(close(out[0], array({2.0f, 5.0f, 10.0f})));
+  EXPECT_TRUE(close(out[1], array(6.0f)));
+  auto g = import_function((fixtures / "norm_two_traces.micafn").string());
+  EXPECT_EQ(g.num_traces(), 2);
+  EXPECT_TRUE(g.shapeless());
+  EXPECT_TRUE(close(g(Kwargs{{"x", zeros({3, 5})}, {"y", zeros({1, 5})}})[0], full({3, 5}, array(0.2f))));
+  EXPECT_TRUE(close(g(Kwargs{{"x", zeros({6})}, {"y", ones({6})}})[0], full({6}, array(1.0f / 6))));
+}
+
 // ---- every primitive's parameters read back equal ----
 
 TEST(ExportParams, EveryRegisteredPrimitiveHasALoaderOrAReason) {
