@@ -502,6 +502,47 @@ TEST(ExportParams, SaveThenLoadGivesAnEquivalentPrimitive) {
             std::string::npos);
 }
 
+// A user's primitive opts in with save and a registered loader.
+class ScaleBy : public UnaryPrimitive {
+ public:
+  ScaleBy(Stream s, float k) : UnaryPrimitive(s), k_(k) {}
+  void eval_cpu(const std::vector<array>& in, array& out) override {
+    // test-only kernel: a row-contiguous float32 input (the output of an Add here)
+    if (!in[0].flags().row_contiguous || in[0].dtype() != float32) throw std::runtime_error("ScaleBy: layout");
+    out.set_data(allocator::malloc(out.nbytes()));
+    for (size_t i = 0; i < out.size(); ++i) out.data<float>()[i] = in[0].data<float>()[i] * k_;
+  }
+  void eval_gpu(const std::vector<array>& in, array& out) override { eval_cpu(in, out); }
+  const char* name() const override { return "ScaleBy"; }
+  void save(ParamWriter& w) const override { w.f32(k_); }
+  bool is_equivalent(const Primitive& o) const override {
+    auto* p = dynamic_cast<const ScaleBy*>(&o);
+    return p && p->k_ == k_;
+  }
+
+ private:
+  float k_;
+};
+
+TEST_F(ExportTest, UserPrimitivesWithASavedFormExport) {
+  detail::register_primitive_loader("ScaleBy", typeid(ScaleBy), [](ParamReader& r, Stream s) -> std::shared_ptr<Primitive> {
+    return std::make_shared<ScaleBy>(s, r.f32());
+  });
+  std::function<std::vector<array>(const Args&)> fun = [](const Args& in) {
+    array x = in[0] + 1.0f;
+    return Args{array(x.shape(), x.dtype(), std::make_shared<ScaleBy>(default_stream(Device::cpu), 2.5f), {x})};
+  };
+  export_function(path("user.micafn"), fun, {zeros({3})});
+  auto f = import_function(path("user.micafn"));
+  EXPECT_TRUE(close(f({array({0.0f, 1.0f, -1.0f})})[0], array({2.5f, 5.0f, 0.0f})));
+  // Another class cannot take a registered name.
+  EXPECT_THROW(detail::register_primitive_loader("ScaleBy", typeid(int),
+                                                 [](ParamReader&, Stream s) -> std::shared_ptr<Primitive> {
+                                                   return std::make_shared<ScaleBy>(s, 1.0f);
+                                                 }),
+               std::invalid_argument);
+}
+
 // ---- errors ----
 
 TEST_F(ExportTest, MissingDamagedTruncatedAndOtherVersionFiles) {
