@@ -12,13 +12,12 @@
 //            u8 device type, string parameters, u64 count + i32 argument slots, u64 count +
 //            (u8 dtype, shape) per output), outputs (u64 count + i32 slots)
 //   data     each constant's bytes, row-major, at the next multiple of 64
-//   trailer  u64 FNV-1a checksum of every byte before it, "MICAEND."
+//   trailer  u64 checksum of every byte before it (Checksum below), "MICAEND."
 // Integers are little-endian; strings are a u64 length and the bytes.
 #include "mica/export.h"
 
 #include <cstring>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -41,16 +40,41 @@ constexpr size_t kAlign = 64;
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-// FNV-1a, 64 bits, resumable over chunks.
-struct Checksum {
-  uint64_t h = 1469598103934665603ull;
+// The trailer's checksum: 8 bytes at a time, h = rotl((h ^ word) * prime, 29) (the rotation
+// carries every bit's change into the low bits of later products), the tail byte by byte, then
+// the length; resumable over chunks of any size.
+class Checksum {
+ public:
   void add(const void* p, size_t n) {
     auto* b = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) {
-      h ^= b[i];
-      h *= 1099511628211ull;
+    total_ += n;
+    while (n && fill_) {  // complete a word begun by the last chunk
+      pending_[fill_++] = *b++;
+      --n;
+      if (fill_ == 8) word(pending_), fill_ = 0;
     }
+    for (; n >= 8; b += 8, n -= 8) word(b);
+    while (n--) pending_[fill_++] = *b++;
   }
+  uint64_t value() const {
+    uint64_t h = h_;
+    for (size_t i = 0; i < fill_; ++i) h = mix(h, pending_[i]);
+    return mix(h, total_);
+  }
+
+ private:
+  static uint64_t mix(uint64_t h, uint64_t w) {
+    h = (h ^ w) * 0x100000001b3ull;
+    return (h << 29) | (h >> 35);
+  }
+  void word(const uint8_t* b) {
+    uint64_t w;
+    std::memcpy(&w, b, 8);
+    h_ = mix(h_, w);
+  }
+  uint64_t h_ = 0xcbf29ce484222325ull, total_ = 0;
+  uint8_t pending_[8] = {};
+  size_t fill_ = 0;
 };
 
 std::string show(const Shape& s) {
@@ -80,7 +104,6 @@ struct Trace {
   std::vector<int> constants;  // indices into the file's constants
   std::vector<Node> nodes;
   std::vector<int> outputs;
-  int num_inputs() const { return static_cast<int>(args.size() + kwargs.size()); }
 };
 
 // Whether two traces take the same inputs (equal shapes, or equal ndims when shapeless).
@@ -384,7 +407,7 @@ void ExporterState::write() const {
     io::stream_array(c, put);
   }
   ParamWriter tr;
-  tr.u64(sum.h);
+  tr.u64(sum.value());
   tr.raw(kEndMagic, 8);
   f.write(tr.bytes().data(), tr.bytes().size());
   if (f.written() != total) {
@@ -489,7 +512,7 @@ struct ImportedState {
 uint64_t export_checksum(const uint8_t* data, size_t size) {
   Checksum c;
   c.add(data, size);
-  return c.h;
+  return c.value();
 }
 
 namespace {
