@@ -589,7 +589,72 @@ class FileReader {
 
 // Checks a node against the shape rules where they apply: a file whose shapes contradict its
 // operations is refused before anything runs.
+// How many inputs a primitive's kernels read: {min, max}; {0, max} where the count varies
+// beyond what is listed here (a user's primitive, Depends).
+std::pair<size_t, size_t> arity(const Primitive& p) {
+  constexpr size_t any = SIZE_MAX;
+  const auto& t = typeid(p);
+  static const std::unordered_map<std::type_index, std::pair<size_t, size_t>> fixed = [] {
+    std::unordered_map<std::type_index, std::pair<size_t, size_t>> m;
+#define MICA_ARITY_1(NAME) m.emplace(typeid(NAME), std::pair<size_t, size_t>{1, 1});
+    MICA_UNARY_PLAIN(MICA_ARITY_1)
+#undef MICA_ARITY_1
+#define MICA_ARITY_2(NAME) m.emplace(typeid(NAME), std::pair<size_t, size_t>{2, 2});
+    MICA_BINARY_PLAIN(MICA_ARITY_2)
+#undef MICA_ARITY_2
+    auto set = [&](const std::type_info& ti, size_t lo, size_t hi) { m.insert_or_assign(ti, std::pair{lo, hi}); };
+    for (const std::type_info* ti :
+         {&typeid(Log), &typeid(Sqrt), &typeid(AsType), &typeid(StopGradient), &typeid(Reduce), &typeid(ArgReduce),
+          &typeid(Scan), &typeid(Softmax), &typeid(LogSumExp), &typeid(Variance), &typeid(Reshape), &typeid(Transpose),
+          &typeid(Broadcast), &typeid(Copy), &typeid(AsStrided), &typeid(View), &typeid(Slice), &typeid(Sort),
+          &typeid(ArgSort), &typeid(Partition), &typeid(ArgPartition), &typeid(RandomBits), &typeid(Inverse),
+          &typeid(Cholesky), &typeid(LUF), &typeid(QRF), &typeid(SVD), &typeid(Eig), &typeid(Eigh), &typeid(FFT)}) {
+      set(*ti, 1, 1);
+    }
+    for (const std::type_info* ti : {&typeid(Equal), &typeid(BitwiseBinary), &typeid(DivMod), &typeid(SliceUpdate),
+                                     &typeid(DynamicSlice), &typeid(Pad), &typeid(Matmul), &typeid(Convolution),
+                                     &typeid(SolveTriangular), &typeid(GatherAxis), &typeid(CrossEntropy)}) {
+      set(*ti, 2, 2);
+    }
+    set(typeid(Select), 3, 3);
+    set(typeid(DynamicSliceUpdate), 3, 3);
+    set(typeid(AddMM), 3, 3);
+    set(typeid(ScatterAxis), 3, 3);
+    set(typeid(MaskedScatter), 3, 3);
+    set(typeid(QuantizedMatmul), 4, 4);
+    set(typeid(CrossEntropyVjp), 4, 4);
+    set(typeid(Gelu), 1, 2);
+    set(typeid(Concatenate), 1, any);
+    set(typeid(Gather), 1, any);
+    set(typeid(Scatter), 2, any);
+    return m;
+  }();
+  if (auto* q = dynamic_cast<const LayerNorm*>(&p)) {
+    size_t n = 1 + q->has_weight() + q->has_bias();
+    return {n, n};
+  }
+  if (auto* q = dynamic_cast<const RMSNorm*>(&p)) return {1 + q->has_weight(), 1 + q->has_weight()};
+  if (auto* q = dynamic_cast<const LayerNormVjp*>(&p)) return {2 + q->has_weight(), 2 + q->has_weight()};
+  if (auto* q = dynamic_cast<const RMSNormVjp*>(&p)) return {2 + q->has_weight(), 2 + q->has_weight()};
+  if (auto* q = dynamic_cast<const ScaledDotProductAttention*>(&p)) {
+    size_t n = 3 + q->has_mask() + q->has_sinks();
+    return {n, n};
+  }
+  if (auto* q = dynamic_cast<const ScaledDotProductAttentionVjp*>(&p)) {
+    size_t n = 7 + q->has_mask() + q->has_sinks();
+    return {n, n};
+  }
+  auto it = fixed.find(t);
+  return it == fixed.end() ? std::pair<size_t, size_t>{0, any} : it->second;
+}
+
 void check_node(const Node& n, const std::vector<Shape>& in, FileReader& r) {
+  const auto [lo, hi] = arity(*n.prim);
+  if (in.size() < lo || in.size() > hi) {
+    r.bad(std::to_string(lo) + (hi == lo ? "" : hi == SIZE_MAX ? " or more" : " to " + std::to_string(hi)) +
+              (hi == 1 ? " input for " : " inputs for ") + n.prim->name(),
+          std::to_string(in.size()));
+  }
   const bool unary = dynamic_cast<const UnaryPrimitive*>(n.prim.get()) != nullptr;
   if (n.shapes.empty() || (unary && n.shapes.size() != 1)) {
     r.bad(std::string(unary ? "one output" : "at least one output") + " for " + n.prim->name(),

@@ -396,6 +396,40 @@ TEST_F(ExportTest, FixturesOfFormatVersion1Import) {
   EXPECT_TRUE(close(g(Kwargs{{"x", zeros({6})}, {"y", ones({6})}})[0], full({6}, array(1.0f / 6))));
 }
 
+// A function that takes gradients: the fused backward nodes (LayerNormVjp, RMSNormVjp, the
+// attention's backward, cross-entropy's, GELU's derivative) export and import too.
+TEST_F(ExportTest, GradientsInsideTheFunctionExport) {
+  array lw = random_array({8}, float32, 0.5, 1.5, 1), lb = random_array({8}, float32, -1, 1, 2);
+  array sinks = random_array({2}, float32, -1, 1, 3);
+  array mask = astype(random_array({1, 1, 4, 4}, float32, -1, 1, 4) > array(-0.5f), bool_);
+  auto loss = [=](const std::vector<array>& in) {
+    array x = in[0], w = in[1], t = in[2];
+    array h = fast::gelu(fast::layer_norm(x, lw, lb, 1e-5f));
+    h = fast::rms_norm(matmul(h, w), lw, 1e-5f);  // (8, 8)
+    array q = reshape(h, {1, 2, 4, 8});
+    array a = fast::scaled_dot_product_attention(q, q * 0.5f, q, 0.3f, "array", mask, sinks);
+    return sum(fast::cross_entropy(reshape(a, {8, 8}), t, 0.1f));
+  };
+  std::function<std::vector<array>(const Args&)> fun = [loss](const Args& in) {
+    auto [value, grads] = value_and_grad(std::function<array(const std::vector<array>&)>(loss), {0, 1})(in);
+    // and one fused Adam step of w
+    auto adam = fast::adam_step(in[1], grads[1], zeros({8, 8}), zeros({8, 8}), array({0.01f, 1.0f, 0.999f}), 0.9,
+                                0.999, 1e-8);
+    return Args{value, grads[0], grads[1], adam[0], adam[2]};
+  };
+  Args ex{zeros({8, 8}), zeros({8, 8}), zeros({8}, int32)};
+  export_function(path("grads.micafn"), fun, ex);
+  std::string bytes = read_bytes(path("grads.micafn"));
+  for (const char* name : {"LayerNormVjp", "RMSNormVjp", "ScaledDotProductAttentionVjp", "CrossEntropyVjp", "Gelu",
+                           "AdamStep"}) {
+    EXPECT_NE(bytes.find(name), std::string::npos) << name << " is not in the exported graph";
+  }
+  auto f = import_function(path("grads.micafn"));
+  Args x{random_array({8, 8}, float32, -1, 1, 5), random_array({8, 8}, float32, -1, 1, 6),
+         array({0, 3, 7, 1, 2, 5, 4, 6}, int32)};
+  EXPECT_TRUE(all_close(f(x), fun(x), 1e-5));
+}
+
 // ---- every primitive's parameters read back equal ----
 
 TEST(ExportParams, EveryRegisteredPrimitiveHasALoaderOrAReason) {
@@ -583,6 +617,12 @@ TEST_F(ExportTest, MissingDamagedTruncatedAndOtherVersionFiles) {
   u[at] = 'Q';
   fix_checksum(u);
   refused(u, "got \"Qultiply\"");
+  // A node whose primitive reads another number of inputs (Negative takes 1, Multiply had 2).
+  std::string arity = good;
+  arity.replace(arity.find("Multiply"), 8, "Negative");
+  fix_checksum(arity);
+  refused(arity, "expected 1 input for Negative in");
+  refused(arity, "got 2");
   // Random bytes in the metadata with a valid checksum: refused cleanly, never a crash.
   for (size_t at2 = 32; at2 < 200 && at2 < good.size() - 16; ++at2) {
     for (uint8_t x : {uint8_t{0xff}, uint8_t{0x01}, uint8_t{0x80}}) {
