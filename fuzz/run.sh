@@ -19,19 +19,21 @@ cmake --build "$OUT" -j "${FUZZ_JOBS:-$(nproc)}"
 
 start=$(date +%s)
 declare -A pids
-for fmt in npy npz safetensors gguf; do
+for fmt in npy npz safetensors gguf export; do
   corpus=$OUT/corpus/$fmt
   rm -rf "$corpus" "$OUT/artifacts/$fmt"
   mkdir -p "$corpus" "$OUT/artifacts/$fmt"
-  find "$ROOT/tests/io/fixtures" -name "*.$fmt" -exec cp {} "$corpus/" \;
-  # All four run at once; each gets the same wall-clock budget.
+  ext=$fmt
+  [ "$fmt" = export ] && ext=micafn  # exported functions (import_function)
+  find "$ROOT/tests/io/fixtures" -name "*.$ext" -exec cp {} "$corpus/" \;
+  # All five run at once; each gets the same wall-clock budget.
   "$OUT/fuzz_$fmt" "$corpus" -dict="$ROOT/fuzz/$fmt.dict" -max_total_time="$SECONDS_EACH" -timeout=10 \
     -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$fmt/" \
     >"$OUT/$fmt.log" 2>&1 &
   pids[$fmt]=$!
 done
 status=0
-for fmt in npy npz safetensors gguf; do
+for fmt in npy npz safetensors gguf export; do
   if wait "${pids[$fmt]}"; then
     runs=$(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$OUT/$fmt.log" | grep -o '[0-9]*$' || echo "?")
     echo "fuzz_$fmt: ok ($runs inputs)"

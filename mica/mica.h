@@ -8,6 +8,7 @@
 #include "mica/distributed/distributed.h"
 #include "mica/dtype.h"
 #include "mica/einsum.h"
+#include "mica/export.h"
 #include "mica/fast.h"
 #include "mica/fft.h"
 #include "mica/graph_utils.h"

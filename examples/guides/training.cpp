@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -195,6 +196,25 @@ void train_and_evaluate() {
   restored.load_weights("circle.safetensors");  // ... replaced by the saved ones
   // [end]
   GUIDE_CHECK(same(restored(test.x), model(test.x)), "the restored model computes the same outputs");
+
+  // [snippet: export-model]
+  model.eval();  // the inference-mode forward is what gets exported
+  mx::export_function(
+      "circle.micafn", [&model](const mx::Args& in) { return std::vector<mx::array>{model(in[0])}; },
+      {mx::zeros({256, 2})});  // example inputs: only their shapes and dtypes matter
+  model.train();
+  // Later, or in another program without the MLP class: the weights are in the file.
+  auto classify = mx::import_function("circle.micafn");
+  mx::array logits = classify({test.x})[0];  // inputs must match the exported (256, 2) float32
+  // [end]
+  GUIDE_CHECK(same(logits, model(test.x)), "the imported function computes the model's outputs");
+  bool refused = false;
+  try {
+    classify({mx::zeros({3, 2})});
+  } catch (const std::invalid_argument&) {
+    refused = true;
+  }
+  GUIDE_CHECK(refused, "inputs of another shape match no trace and throw");
 }
 
 void checkpoint_and_resume() {

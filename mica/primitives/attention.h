@@ -35,7 +35,7 @@ class AttentionPrimitive : public Primitive {
 class ScaledDotProductAttention : public AttentionPrimitive {
  public:
   using AttentionPrimitive::AttentionPrimitive;
-  MICA_DEFINE_PRIMITIVE_MEMBERS(ScaledDotProductAttention)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(ScaledDotProductAttention) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const ScaledDotProductAttention*>(&o);
@@ -50,7 +50,7 @@ class ScaledDotProductAttention : public AttentionPrimitive {
 class ScaledDotProductAttentionVjp : public AttentionPrimitive {
  public:
   using AttentionPrimitive::AttentionPrimitive;
-  MICA_DEFINE_PRIMITIVE_MEMBERS(ScaledDotProductAttentionVjp)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(ScaledDotProductAttentionVjp) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const ScaledDotProductAttentionVjp*>(&o);

@@ -16,7 +16,7 @@ namespace mica {
   class NAME : public UnaryPrimitive {                                            \
    public:                                                                        \
     explicit NAME(Stream s) : UnaryPrimitive(s) {}                                \
-    MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(NAME)                                     \
+    MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(NAME) MICA_DEFINE_SAVE                                     \
     MICA_DEFINE_GRADS                                                             \
     bool is_equivalent(const Primitive& o) const override { return typeid(o) == typeid(*this); } \
   };
@@ -27,7 +27,7 @@ MICA_BINARY_PLAIN(MICA_DECLARE_BINARY)
 class Equal : public UnaryPrimitive {
  public:
   Equal(Stream s, bool equal_nan = false) : UnaryPrimitive(s), equal_nan_(equal_nan) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Equal)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Equal) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool equal_nan() const { return equal_nan_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -44,7 +44,7 @@ class BitwiseBinary : public UnaryPrimitive {
  public:
   enum Op { And, Or, Xor, LeftShift, RightShift };
   BitwiseBinary(Stream s, Op op) : UnaryPrimitive(s), op_(op) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(BitwiseBinary)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(BitwiseBinary) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   Op op() const { return op_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -60,7 +60,7 @@ class BitwiseBinary : public UnaryPrimitive {
 class DivMod : public Primitive {
  public:
   explicit DivMod(Stream s) : Primitive(s) {}
-  MICA_DEFINE_PRIMITIVE_MEMBERS(DivMod)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(DivMod) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override { return typeid(o) == typeid(*this); }
 };

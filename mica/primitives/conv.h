@@ -14,7 +14,7 @@ class Convolution : public UnaryPrimitive {
       : UnaryPrimitive(s), stride_(std::move(stride)), padding_lo_(std::move(padding_lo)),
         padding_hi_(std::move(padding_hi)), kernel_dilation_(std::move(kernel_dilation)),
         input_dilation_(std::move(input_dilation)), groups_(groups), flip_(flip) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Convolution)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Convolution) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& other) const override {
     auto* o = dynamic_cast<const Convolution*>(&other);

@@ -8,7 +8,7 @@ namespace mica {
 class Arange : public UnaryPrimitive {
  public:
   Arange(Stream s, double start, double stop, double step) : UnaryPrimitive(s), start_(start), stop_(stop), step_(step) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Arange)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Arange) MICA_DEFINE_SAVE
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Arange*>(&o);
     return p && p->start_ == start_ && p->stop_ == stop_ && p->step_ == step_;

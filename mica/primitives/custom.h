@@ -32,7 +32,7 @@ class CustomTransforms : public Primitive {
 class Depends : public Primitive {
  public:
   Depends(Stream s, int num_deps) : Primitive(s), num_deps_(num_deps) {}
-  MICA_DEFINE_PRIMITIVE_MEMBERS(Depends)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(Depends) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
 
  private:

@@ -19,7 +19,7 @@ class FFT : public UnaryPrimitive {
  public:
   FFT(Stream s, std::vector<int> axes, bool inverse, bool real, int real_n)
       : UnaryPrimitive(s), axes_(std::move(axes)), inverse_(inverse), real_(real), real_n_(real_n) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(FFT)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(FFT) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const FFT*>(&o);

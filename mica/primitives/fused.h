@@ -10,7 +10,7 @@ class LayerNorm : public UnaryPrimitive {
  public:
   LayerNorm(Stream s, float eps, bool has_weight, bool has_bias)
       : UnaryPrimitive(s), eps_(eps), has_weight_(has_weight), has_bias_(has_bias) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(LayerNorm)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(LayerNorm) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const LayerNorm*>(&o);
@@ -31,7 +31,7 @@ class LayerNorm : public UnaryPrimitive {
 class LayerNormVjp : public Primitive {
  public:
   LayerNormVjp(Stream s, float eps, bool has_weight) : Primitive(s), eps_(eps), has_weight_(has_weight) {}
-  MICA_DEFINE_PRIMITIVE_MEMBERS(LayerNormVjp)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(LayerNormVjp) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const LayerNormVjp*>(&o);
@@ -49,7 +49,7 @@ class LayerNormVjp : public Primitive {
 class RMSNorm : public UnaryPrimitive {
  public:
   RMSNorm(Stream s, float eps, bool has_weight) : UnaryPrimitive(s), eps_(eps), has_weight_(has_weight) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(RMSNorm)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(RMSNorm) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const RMSNorm*>(&o);
@@ -69,7 +69,7 @@ class RMSNorm : public UnaryPrimitive {
 class RMSNormVjp : public Primitive {
  public:
   RMSNormVjp(Stream s, float eps, bool has_weight) : Primitive(s), eps_(eps), has_weight_(has_weight) {}
-  MICA_DEFINE_PRIMITIVE_MEMBERS(RMSNormVjp)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(RMSNormVjp) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const RMSNormVjp*>(&o);
@@ -90,7 +90,7 @@ class RMSNormVjp : public Primitive {
 class Gelu : public UnaryPrimitive {
  public:
   Gelu(Stream s, int order) : UnaryPrimitive(s), order_(order) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Gelu)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Gelu) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const Gelu*>(&o);
@@ -110,7 +110,7 @@ class Gelu : public UnaryPrimitive {
 class AdamStep : public Primitive {
  public:
   AdamStep(Stream s, double beta1, double beta2, double eps) : Primitive(s), beta1_(beta1), beta2_(beta2), eps_(eps) {}
-  MICA_DEFINE_PRIMITIVE_MEMBERS(AdamStep)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(AdamStep) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const AdamStep*>(&o);
@@ -136,7 +136,7 @@ class AdamStep : public Primitive {
 class CrossEntropy : public Primitive {
  public:
   CrossEntropy(Stream s, float smoothing) : Primitive(s), smoothing_(smoothing) {}
-  MICA_DEFINE_PRIMITIVE_MEMBERS(CrossEntropy)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(CrossEntropy) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const CrossEntropy*>(&o);
@@ -154,7 +154,7 @@ class CrossEntropy : public Primitive {
 class CrossEntropyVjp : public UnaryPrimitive {
  public:
   CrossEntropyVjp(Stream s, float smoothing) : UnaryPrimitive(s), smoothing_(smoothing) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(CrossEntropyVjp)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(CrossEntropyVjp) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const CrossEntropyVjp*>(&o);

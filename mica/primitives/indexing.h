@@ -15,7 +15,7 @@ class Gather : public UnaryPrimitive {
  public:
   Gather(Stream s, std::vector<int> axes, Shape slice_sizes)
       : UnaryPrimitive(s), axes_(std::move(axes)), slice_sizes_(std::move(slice_sizes)) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Gather)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Gather) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Gather*>(&o);
@@ -36,7 +36,7 @@ class Scatter : public UnaryPrimitive {
  public:
   enum ReduceType { None, Sum, Prod, Max, Min };
   Scatter(Stream s, ReduceType type, std::vector<int> axes) : UnaryPrimitive(s), type_(type), axes_(std::move(axes)) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Scatter)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Scatter) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Scatter*>(&o);
@@ -55,7 +55,7 @@ class Scatter : public UnaryPrimitive {
 class GatherAxis : public UnaryPrimitive {
  public:
   GatherAxis(Stream s, int axis) : UnaryPrimitive(s), axis_(axis) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(GatherAxis)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(GatherAxis) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const GatherAxis*>(&o);
@@ -73,7 +73,7 @@ class ScatterAxis : public UnaryPrimitive {
  public:
   enum ReduceType { None, Sum };
   ScatterAxis(Stream s, ReduceType type, int axis) : UnaryPrimitive(s), type_(type), axis_(axis) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(ScatterAxis)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(ScatterAxis) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const ScatterAxis*>(&o);
@@ -94,7 +94,7 @@ class ScatterAxis : public UnaryPrimitive {
 class MaskedScatter : public UnaryPrimitive {
  public:
   explicit MaskedScatter(Stream s) : UnaryPrimitive(s) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(MaskedScatter)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(MaskedScatter) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override { return dynamic_cast<const MaskedScatter*>(&o) != nullptr; }
 };

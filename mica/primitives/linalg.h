@@ -39,7 +39,7 @@ class Inverse : public LinalgUnaryPrimitive {
  public:
   Inverse(Stream s, std::string op, bool tri, bool upper)
       : LinalgUnaryPrimitive(s, std::move(op)), tri_(tri), upper_(upper) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Inverse)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Inverse) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Inverse*>(&o);
@@ -58,7 +58,7 @@ class Inverse : public LinalgUnaryPrimitive {
 class Cholesky : public LinalgUnaryPrimitive {
  public:
   Cholesky(Stream s, std::string op, bool upper) : LinalgUnaryPrimitive(s, std::move(op)), upper_(upper) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Cholesky)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Cholesky) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Cholesky*>(&o);
@@ -77,7 +77,7 @@ class SolveTriangular : public LinalgUnaryPrimitive {
  public:
   SolveTriangular(Stream s, std::string op, bool upper, bool unit)
       : LinalgUnaryPrimitive(s, std::move(op)), upper_(upper), unit_(unit) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(SolveTriangular)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(SolveTriangular) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const SolveTriangular*>(&o);
@@ -98,7 +98,7 @@ class SolveTriangular : public LinalgUnaryPrimitive {
 class LUF : public LinalgPrimitive {
  public:
   using LinalgPrimitive::LinalgPrimitive;
-  MICA_DEFINE_PRIMITIVE_MEMBERS(LUF)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(LUF) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override { return dynamic_cast<const LUF*>(&o) != nullptr; }
 };
@@ -108,7 +108,7 @@ class LUF : public LinalgPrimitive {
 class QRF : public LinalgPrimitive {
  public:
   using LinalgPrimitive::LinalgPrimitive;
-  MICA_DEFINE_PRIMITIVE_MEMBERS(QRF)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(QRF) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override { return dynamic_cast<const QRF*>(&o) != nullptr; }
 };
@@ -118,7 +118,7 @@ class QRF : public LinalgPrimitive {
 class SVD : public LinalgPrimitive {
  public:
   SVD(Stream s, std::string op, bool compute_uv) : LinalgPrimitive(s, std::move(op)), compute_uv_(compute_uv) {}
-  MICA_DEFINE_PRIMITIVE_MEMBERS(SVD)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(SVD) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const SVD*>(&o);
@@ -135,7 +135,7 @@ class SVD : public LinalgPrimitive {
 class Eig : public LinalgPrimitive {
  public:
   Eig(Stream s, std::string op, bool vectors) : LinalgPrimitive(s, std::move(op)), vectors_(vectors) {}
-  MICA_DEFINE_PRIMITIVE_MEMBERS(Eig)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(Eig) MICA_DEFINE_SAVE
   MICA_DEFINE_VMAP
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Eig*>(&o);
@@ -154,7 +154,7 @@ class Eigh : public LinalgPrimitive {
  public:
   Eigh(Stream s, std::string op, bool upper, bool vectors)
       : LinalgPrimitive(s, std::move(op)), upper_(upper), vectors_(vectors) {}
-  MICA_DEFINE_PRIMITIVE_MEMBERS(Eigh)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(Eigh) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const Eigh*>(&o);

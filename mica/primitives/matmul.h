@@ -8,7 +8,7 @@ namespace mica {
 class Matmul : public UnaryPrimitive {
  public:
   explicit Matmul(Stream s) : UnaryPrimitive(s) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Matmul)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Matmul) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& other) const override { return dynamic_cast<const Matmul*>(&other) != nullptr; }
 };
@@ -17,7 +17,7 @@ class Matmul : public UnaryPrimitive {
 class AddMM : public UnaryPrimitive {
  public:
   AddMM(Stream s, float alpha, float beta) : UnaryPrimitive(s), alpha_(alpha), beta_(beta) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(AddMM)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(AddMM) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& other) const override {
     auto* o = dynamic_cast<const AddMM*>(&other);

@@ -8,7 +8,7 @@ namespace mica {
 class Reshape : public UnaryPrimitive {
  public:
   Reshape(Stream s, Shape shape) : UnaryPrimitive(s), shape_(std::move(shape)) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Reshape)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Reshape) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   const Shape& shape() const { return shape_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -24,7 +24,7 @@ class Reshape : public UnaryPrimitive {
 class Transpose : public UnaryPrimitive {
  public:
   Transpose(Stream s, std::vector<int> axes) : UnaryPrimitive(s), axes_(std::move(axes)) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Transpose)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Transpose) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -40,7 +40,7 @@ class Transpose : public UnaryPrimitive {
 class Broadcast : public UnaryPrimitive {
  public:
   Broadcast(Stream s, Shape shape) : UnaryPrimitive(s), shape_(std::move(shape)) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Broadcast)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Broadcast) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   const Shape& shape() const { return shape_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -59,7 +59,7 @@ class Copy : public UnaryPrimitive {
  public:
   enum Mode { always, if_needed };
   explicit Copy(Stream s, Mode mode = always, bool col_ok = false) : UnaryPrimitive(s), mode_(mode), col_ok_(col_ok) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Copy)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Copy) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   Mode mode() const { return mode_; }
   bool col_ok() const { return col_ok_; }
@@ -79,7 +79,7 @@ class AsStrided : public UnaryPrimitive {
  public:
   AsStrided(Stream s, Shape shape, Strides strides, size_t offset)
       : UnaryPrimitive(s), shape_(std::move(shape)), strides_(std::move(strides)), offset_(offset) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(AsStrided)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(AsStrided) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   const Shape& shape() const { return shape_; }
   const Strides& strides() const { return strides_; }
@@ -99,7 +99,7 @@ class AsStrided : public UnaryPrimitive {
 class View : public UnaryPrimitive {
  public:
   View(Stream s, Dtype dtype) : UnaryPrimitive(s), dtype_(dtype) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(View)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(View) MICA_DEFINE_SAVE
   MICA_DEFINE_VMAP  // no vjp/jvp: reinterpreting bits has no derivative (see movement.cpp)
   Dtype dtype() const { return dtype_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -117,7 +117,7 @@ class Slice : public UnaryPrimitive {
  public:
   Slice(Stream s, Shape start, Shape stop, Shape strides)
       : UnaryPrimitive(s), start_(std::move(start)), stop_(std::move(stop)), strides_(std::move(strides)) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Slice)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Slice) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   const Shape& start() const { return start_; }
   const Shape& stop() const { return stop_; }
@@ -137,7 +137,7 @@ class SliceUpdate : public UnaryPrimitive {
  public:
   SliceUpdate(Stream s, Shape start, Shape stop, Shape strides)
       : UnaryPrimitive(s), start_(std::move(start)), stop_(std::move(stop)), strides_(std::move(strides)) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(SliceUpdate)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(SliceUpdate) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   const Shape& start() const { return start_; }
   const Shape& stop() const { return stop_; }
@@ -157,7 +157,7 @@ class DynamicSlice : public UnaryPrimitive {
  public:
   DynamicSlice(Stream s, std::vector<int> axes, Shape slice_size)
       : UnaryPrimitive(s), axes_(std::move(axes)), slice_size_(std::move(slice_size)) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(DynamicSlice)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(DynamicSlice) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   const Shape& slice_size() const { return slice_size_; }
@@ -176,7 +176,7 @@ class DynamicSlice : public UnaryPrimitive {
 class DynamicSliceUpdate : public UnaryPrimitive {
  public:
   DynamicSliceUpdate(Stream s, std::vector<int> axes) : UnaryPrimitive(s), axes_(std::move(axes)) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(DynamicSliceUpdate)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(DynamicSliceUpdate) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -192,7 +192,7 @@ class DynamicSliceUpdate : public UnaryPrimitive {
 class Concatenate : public UnaryPrimitive {
  public:
   Concatenate(Stream s, int axis) : UnaryPrimitive(s), axis_(axis) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Concatenate)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Concatenate) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   int axis() const { return axis_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -211,7 +211,7 @@ class Pad : public UnaryPrimitive {
   enum Mode { Constant, Edge, Reflect, Symmetric };
   Pad(Stream s, std::vector<int> axes, Shape low, Shape high, Mode mode)
       : UnaryPrimitive(s), axes_(std::move(axes)), low_(std::move(low)), high_(std::move(high)), mode_(mode) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Pad)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Pad) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   const Shape& low() const { return low_; }

@@ -43,6 +43,12 @@ std::pair<std::vector<array>, std::vector<int>> Primitive::vmap(const std::vecto
   no_rule("vmap", name());
 }
 
+void Primitive::save(ParamWriter&) const {
+  throw std::invalid_argument(std::string("[export_function] expected primitives that have a saved form (mica's own, "
+                                          "collectives excepted), got ") +
+                              name() + ".");
+}
+
 const std::vector<const char*>& primitive_names() {
 #define MICA_NAME(NAME, FAMILY, KIND, GPU) #NAME,
   static const std::vector<const char*> names = {MICA_PRIMITIVES(MICA_NAME)};

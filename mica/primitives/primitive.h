@@ -11,6 +11,8 @@
 
 namespace mica {
 
+class ParamWriter;
+
 /** A node's operation. Semantics (shape rule, vjp/jvp/vmap) live in primitives/<family>.cpp;
  * kernels in backend/<dev>/<family>.cpp. */
 class Primitive {
@@ -45,6 +47,10 @@ class Primitive {
   virtual bool is_equivalent(const Primitive&) const { return false; }
   /** Prints name and parameters. */
   virtual void print(std::ostream& os) { os << name(); }
+  /** Writes the parameters export_function stores for this node (primitives/serialize.cpp
+   *  defines it and the matching loader, keyed by name()); the default throws: a primitive
+   *  without a saved form (a collective, a user's primitive) cannot be exported. */
+  virtual void save(ParamWriter& w) const;
   /** True for a multi-output primitive whose kernels may give an output the buffer of an input
    *  they no longer need (each element read before the same element of any output is written).
    *  eval then keeps one copy of the node's input list while it runs, so such inputs can be
@@ -89,6 +95,8 @@ class UnaryPrimitive : public Primitive {
   std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,   \
                                                        const std::vector<int>& axes) override;
 #define MICA_DEFINE_GRADS MICA_DEFINE_VJP MICA_DEFINE_JVP MICA_DEFINE_VMAP
+// Declares the primitive's save (defined with its loader in primitives/serialize.cpp).
+#define MICA_DEFINE_SAVE void save(ParamWriter& w) const override;
 
 namespace detail {
 /** Records that primitive `name` has no `rule` (vjp, jvp or vmap) and why. */

@@ -17,7 +17,7 @@ class QuantizedMatmul : public UnaryPrimitive {
  public:
   QuantizedMatmul(Stream s, int group_size, int bits, bool transpose)
       : UnaryPrimitive(s), group_size_(group_size), bits_(bits), transpose_(transpose) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(QuantizedMatmul)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(QuantizedMatmul) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* p = dynamic_cast<const QuantizedMatmul*>(&o);

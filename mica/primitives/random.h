@@ -46,7 +46,7 @@ constexpr uint32_t word_of(std::pair<uint32_t, uint32_t> key, uint64_t num_words
 class RandomBits : public UnaryPrimitive {
  public:
   RandomBits(Stream s, Shape shape, int width) : UnaryPrimitive(s), shape_(std::move(shape)), width_(width) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(RandomBits)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(RandomBits) MICA_DEFINE_SAVE
   // Integer output: the keys get zero cotangents and the bits a zero tangent.
   MICA_DEFINE_VJP
   MICA_DEFINE_JVP

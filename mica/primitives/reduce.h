@@ -10,7 +10,7 @@ class Reduce : public UnaryPrimitive {
  public:
   enum ReduceType { And, Or, Sum, Prod, Min, Max };
   Reduce(Stream s, ReduceType type, std::vector<int> axes) : UnaryPrimitive(s), type_(type), axes_(std::move(axes)) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Reduce)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Reduce) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const Reduce*>(&o);
@@ -30,7 +30,7 @@ class ArgReduce : public UnaryPrimitive {
  public:
   enum ReduceType { ArgMin, ArgMax };
   ArgReduce(Stream s, ReduceType type, int axis) : UnaryPrimitive(s), type_(type), axis_(axis) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(ArgReduce)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(ArgReduce) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const ArgReduce*>(&o);
@@ -51,7 +51,7 @@ class Scan : public UnaryPrimitive {
   enum ReduceType { Max, Min, Sum, Prod, LogAddExp };
   Scan(Stream s, ReduceType type, int axis, bool reverse, bool inclusive)
       : UnaryPrimitive(s), type_(type), axis_(axis), reverse_(reverse), inclusive_(inclusive) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Scan)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Scan) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const Scan*>(&o);
@@ -73,7 +73,7 @@ class Scan : public UnaryPrimitive {
 class Softmax : public UnaryPrimitive {
  public:
   Softmax(Stream s, bool precise) : UnaryPrimitive(s), precise_(precise) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Softmax)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Softmax) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const Softmax*>(&o);
@@ -89,7 +89,7 @@ class Softmax : public UnaryPrimitive {
 class LogSumExp : public UnaryPrimitive {
  public:
   explicit LogSumExp(Stream s) : UnaryPrimitive(s) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(LogSumExp)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(LogSumExp) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override { return dynamic_cast<const LogSumExp*>(&o) != nullptr; }
 };
@@ -99,7 +99,7 @@ class LogSumExp : public UnaryPrimitive {
 class Variance : public UnaryPrimitive {
  public:
   Variance(Stream s, int ddof) : UnaryPrimitive(s), ddof_(ddof) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Variance)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Variance) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool is_equivalent(const Primitive& o) const override {
     auto* r = dynamic_cast<const Variance*>(&o);

@@ -9,7 +9,7 @@ namespace mica {
   class NAME : public UnaryPrimitive {                                                    \
    public:                                                                                \
     NAME(Stream s, int axis, int kth = 0) : UnaryPrimitive(s), axis_(axis), kth_(kth) {}  \
-    MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(NAME)                                             \
+    MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(NAME) MICA_DEFINE_SAVE                                             \
     MICA_DEFINE_GRADS                                                                     \
     bool is_equivalent(const Primitive& o) const override {                               \
       auto* p = dynamic_cast<const NAME*>(&o);                                            \

@@ -17,7 +17,7 @@ namespace mica {
   class NAME : public UnaryPrimitive {                                            \
    public:                                                                        \
     explicit NAME(Stream s) : UnaryPrimitive(s) {}                                \
-    MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(NAME)                                     \
+    MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(NAME) MICA_DEFINE_SAVE                                     \
     MICA_DEFINE_GRADS                                                             \
     bool is_equivalent(const Primitive& o) const override { return typeid(o) == typeid(*this); } \
   };
@@ -29,7 +29,7 @@ class Log : public UnaryPrimitive {
  public:
   enum Base { e, two, ten };
   Log(Stream s, Base base) : UnaryPrimitive(s), base_(base) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Log)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Log) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   Base base() const { return base_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -45,7 +45,7 @@ class Log : public UnaryPrimitive {
 class Sqrt : public UnaryPrimitive {
  public:
   Sqrt(Stream s, bool recip) : UnaryPrimitive(s), recip_(recip) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Sqrt)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Sqrt) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   bool recip() const { return recip_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -62,7 +62,7 @@ class Sqrt : public UnaryPrimitive {
 class StopGradient : public UnaryPrimitive {
  public:
   explicit StopGradient(Stream s) : UnaryPrimitive(s) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(StopGradient)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(StopGradient) MICA_DEFINE_SAVE
   MICA_DEFINE_VMAP
   bool is_equivalent(const Primitive& o) const override { return typeid(o) == typeid(*this); }
 };
@@ -71,7 +71,7 @@ class StopGradient : public UnaryPrimitive {
 class AsType : public UnaryPrimitive {
  public:
   AsType(Stream s, Dtype dtype) : UnaryPrimitive(s), dtype_(dtype) {}
-  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(AsType)
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(AsType) MICA_DEFINE_SAVE
   MICA_DEFINE_GRADS
   Dtype dtype() const { return dtype_; }
   bool is_equivalent(const Primitive& o) const override {

@@ -23,6 +23,7 @@
 #include "mica/primitives/compiled.h"
 #include "mica/primitives/registry.h"
 #include "mica/random.h"
+#include "mica/transforms/shapes.h"
 
 namespace mica {
 
@@ -77,41 +78,10 @@ struct Graph {
   }
 };
 
-// Output shapes of `prim` over inputs of these shapes, for shapeless replay; throws for
-// primitives whose output shape is a parameter (reshape, slice, broadcast …).
+// Output shapes of `prim` over inputs of these shapes, for shapeless replay (transforms/shapes.h);
+// throws for primitives whose output shape is a parameter (reshape, slice, broadcast …).
 std::vector<Shape> infer_shapes(const Primitive& prim, const std::vector<Shape>& in, size_t num_outputs) {
-  auto same = [&](Shape s) { return std::vector<Shape>(num_outputs, std::move(s)); };
-  if (auto* c = dynamic_cast<const Compiled*>(&prim)) return c->output_shapes(in);
-  if (elementwise(prim)) return same(broadcast_shapes(in));
-  if (auto* r = dynamic_cast<const Reduce*>(&prim)) {
-    Shape s = in[0];
-    for (int ax : r->axes()) s[ax] = 1;
-    return same(s);
-  }
-  if (auto* r = dynamic_cast<const ArgReduce*>(&prim)) {
-    Shape s = in[0];
-    s[r->axis()] = 1;
-    return same(s);
-  }
-  if (typeid(prim) == typeid(Softmax) || typeid(prim) == typeid(LayerNorm) || typeid(prim) == typeid(RMSNorm) ||
-      typeid(prim) == typeid(Gelu)) {
-    return same(in[0]);
-  }
-  if (typeid(prim) == typeid(LogSumExp)) {
-    Shape s = in[0];
-    s.back() = 1;
-    return same(s);
-  }
-  if (typeid(prim) == typeid(Matmul) && in[0].size() >= 2 && in[1].size() >= 2) {
-    Shape a(in[0].begin(), in[0].end() - 2), b(in[1].begin(), in[1].end() - 2);
-    Shape s = broadcast_shapes(a, b);
-    s.push_back(in[0][in[0].size() - 2]);
-    s.push_back(in[1].back());
-    return same(s);
-  }
-  throw std::invalid_argument(std::string("[compile] expected operations whose output shape follows from their "
-                                          "inputs' shapes for shapeless compile, got ") +
-                              prim.name() + "; compile with shapeless = false.");
+  return detail::infer_output_shapes(prim, in, num_outputs, "compile");
 }
 
 // ---- tracing ----
