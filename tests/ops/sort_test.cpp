@@ -1,6 +1,7 @@
 // Sort-family ops against double-precision loops: sort, argsort, partition, argpartition, topk.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -139,6 +140,35 @@ TEST(Sort, MlxExamples) {
                       {4}, {3, 1, 0, 2}, 0, 0));
   EXPECT_TRUE(matches(sort(array({true, false, true}), 0), {3}, {0, 1, 1}, 0, 0));
   EXPECT_TRUE(matches(sort(array(3)), {1}, {3}, 0, 0));
+}
+
+// Infinities, the largest finite values, signed zeros and NaNs (with payloads) in every floating
+// dtype: sorted as numbers, NaNs last in input order, each value coming through unchanged (Highway
+// 1.0.3's direct double sort once returned the largest finite double for +inf).
+TEST(Sort, SpecialFloatingValues) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (Dtype d : {float16, bfloat16, float32, float64}) {
+    std::vector<double> v = {inf, 1.0, -inf, 0.0, -0.0, NAN, 3.0e38, -3.0e38, inf, -1.0, -NAN};
+    if (d == float64) v.insert(v.end(), {std::numeric_limits<double>::max(), -std::numeric_limits<double>::max()});
+    if (d == float16) { v[6] = 60000; v[7] = -60000; }
+    array x = astype(array(v.begin(), {static_cast<int>(v.size())}, float64), d);
+    auto got = to_vector(sort(x));
+    std::vector<double> want;
+    for (double e : v)
+      if (!std::isnan(e)) want.push_back(e);
+    std::sort(want.begin(), want.end());
+    auto exact = to_vector(x);  // the values as d holds them
+    std::vector<double> held;
+    for (double e : exact)
+      if (!std::isnan(e)) held.push_back(e);
+    std::sort(held.begin(), held.end());
+    ASSERT_EQ(got.size(), v.size()) << d;
+    for (size_t i = 0; i < held.size(); ++i) EXPECT_EQ(got[i], held[i]) << d << " at " << i;
+    for (size_t i = held.size(); i < got.size(); ++i) EXPECT_TRUE(std::isnan(got[i])) << d << " at " << i;
+    EXPECT_EQ(got[held.size() - 1], inf) << d;
+    EXPECT_EQ(got[0], -inf) << d;
+    EXPECT_EQ(want.size(), held.size());
+  }
 }
 
 TEST(Sort, StridedAndLarge) {

@@ -77,11 +77,11 @@ void for_each_axis_row(const array& in, const array& out, int axis, F&& f) {
   });
 }
 
-// The value types VQSort sorts directly (and fast).
+// The value types VQSort sorts directly (and fast). Not double: Debian's Highway 1.0.3 returns
+// the largest finite double where the input had +inf (doubles go through their ordered bits).
 template <typename K>
-constexpr bool kVectorSorted = std::is_same_v<K, double> || std::is_same_v<K, int16_t> ||
-                               std::is_same_v<K, uint16_t> || std::is_same_v<K, int64_t> ||
-                               std::is_same_v<K, uint64_t>;
+constexpr bool kVectorSorted = std::is_same_v<K, int16_t> || std::is_same_v<K, uint16_t> ||
+                               std::is_same_v<K, int64_t> || std::is_same_v<K, uint64_t>;
 
 // One sorter per thread (it keeps its scratch space).
 hwy::Sorter& sorter() {
@@ -184,11 +184,38 @@ void vector_sort_values(const array& in, array& out, int axis) {
   });
 }
 
+// sort of doubles: each number's bits mapped to an unsigned integer of the same order (negative:
+// all bits flipped; positive: the sign bit set; -0 just before +0, reversibly), sorted by VQSort
+// as uint64, mapped back; NaNs after, read back in index order (payloads kept).
+void sort_doubles(const array& in, array& out, int axis) {
+  int64_t n = in.shape(axis), si = in.strides()[axis], so = out.strides()[axis];
+  const double* src = in.data<double>();
+  double* dst = out.data<double>();
+  constexpr uint64_t sign = uint64_t(1) << 63;
+  for_each_axis_row<uint64_t>(in, out, axis, [&](int64_t io, int64_t oo, uint64_t* buf) {
+    int64_t m = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      double x = src[io + j * si];
+      if (std::isnan(x)) continue;
+      uint64_t b = std::bit_cast<uint64_t>(x);
+      buf[m++] = (b & sign) ? ~b : (b | sign);
+    }
+    sorter()(buf, static_cast<size_t>(m), hwy::SortAscending());
+    for (int64_t k = 0; k < m; ++k) {
+      uint64_t u = buf[k];
+      dst[oo + k * so] = std::bit_cast<double>((u & sign) ? (u & ~sign) : ~u);
+    }
+    emit_nans<double>(src, io, si, n, m, [&](int64_t k, int64_t j) { dst[oo + k * so] = src[io + j * si]; });
+  });
+}
+
 // Sorted (partition=false) or partitioned at kth values along axis.
 template <typename T>
 void sort_values(const array& in, array& out, int axis, bool partition, int kth) {
   using K = Key<T>;
-  if constexpr (std::is_arithmetic_v<K> && !kVectorSorted<K> && sizeof(K) >= 2) {
+  if constexpr (std::is_same_v<T, double>) {
+    if (!partition) return sort_doubles(in, out, axis);
+  } else if constexpr (std::is_arithmetic_v<K> && !kVectorSorted<K> && sizeof(K) >= 2) {
     if (!partition) return vector_sort_values<T>(in, out, axis);
   }
   int64_t n = in.shape(axis), si = in.strides()[axis], so = out.strides()[axis];
