@@ -275,10 +275,12 @@ Graph simplify(Graph g, const std::vector<array>& inputs, bool shapeless) {
   return compact(std::move(g), live, std::move(alias));
 }
 
-// A sum over trailing axes of a floating array on the CPU: it may end a fused group.
+// A sum over trailing axes of a floating array (on the GPU with GPU fusion on): it may end a
+// fused group.
 bool trailing_sum(const Node& n, const Shape& in_shape) {
   auto* r = dynamic_cast<const Reduce*>(n.prim.get());
-  if (!r || r->type() != Reduce::Sum || n.prim->device() != Device::cpu || n.shapes.size() != 1) return false;
+  if (!r || r->type() != Reduce::Sum || n.shapes.size() != 1) return false;
+  if (n.prim->device() != Device::cpu && !g_gpu_fusion.load()) return false;
   if (!(n.dtypes[0] == float32 || n.dtypes[0] == float64)) return false;
   std::vector<int> axes = r->axes();
   std::sort(axes.begin(), axes.end());
@@ -300,7 +302,7 @@ bool cheap(const Primitive& p) {
          t == typeid(Greater) || t == typeid(GreaterEqual);
 }
 
-// Fusion: groups of elementwise CPU nodes of one shape, with sums over its trailing axes and
+// Fusion: groups of elementwise nodes of one shape (GPU nodes with GPU fusion on), with sums over its trailing axes and
 // elementwise nodes over the summed (per-row) shape, ending in one root (any of these), become
 // one Compiled node. A node joins a group when the group
 // holds every node that still reads it; a cheap node whose readers are all fusable is copied

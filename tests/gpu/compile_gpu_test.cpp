@@ -2,7 +2,9 @@
 // against the same ops uncompiled on the GPU (each its own kernel: equal up to the math
 // library's rounding) and on the CPU, in float32, bfloat16 and float16, with whole, single-value
 // and row-repeated inputs; layouts the kernel does not take (transposed) run the steps one by
-// one; gradients through a compiled function; a whole training step compiled on the GPU.
+// one; chains with sums over the trailing axes (layer norm plus residual, a softmax-like row
+// chain, a per-row output) as row kernels; gradients through a compiled function; a whole
+// training step compiled on the GPU.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -51,6 +53,50 @@ TEST_F(CompileGpu, FusedChainsMatchUnfused) {
       EXPECT_TRUE(same_values(got, cpu, 1e-5, 1e-5)) << d;
     }
   }
+}
+
+std::vector<array> ln_residual(const std::vector<array>& in) {
+  array h = in[0] + in[1];
+  array mu = mean(h, -1, true);
+  array d = h - mu;
+  array var = mean(d * d, -1, true);
+  return {d * rsqrt(var + 1e-5f) * in[2] + in[3]};
+}
+// Sums over the last two axes, an input of one value per row, and a per-row output.
+std::vector<array> row_stats(const std::vector<array>& in) {
+  array e = exp(in[0] - in[1]);
+  array total = sum(e, {-2, -1}, true);
+  return {sqrt(sum(e * e / total, {-2, -1}, true)) + in[1]};
+}
+
+TEST_F(CompileGpu, RowSumsAsRowKernels) {
+  MICA_REQUIRE_GPU();
+  for (Shape s : {Shape{3, 17}, Shape{64, 1000}, Shape{2, 5, 4096}, Shape{1, 30000}}) {
+    const int cols = s.back();
+    array x = random_input(s, float32, -3, 3, 5), r = random_input(s, float32, -1, 1, 6);
+    array w = random_input({cols}, float32, 0.5, 1.5, 7), c = random_input({cols}, float32, -1, 1, 8);
+    set_default_device(Device::gpu);
+    const int64_t launches = detail::compiled_gpu_generated_launches();
+    auto f = compile(ln_residual);
+    array got = f({x, r, w, c})[0], plain = ln_residual({x, r, w, c})[0];
+    eval(got, plain);
+    EXPECT_GT(detail::compiled_gpu_generated_launches(), launches) << s.size() << " " << cols;
+    EXPECT_TRUE(same_values(got, plain, 1e-4, 1e-4)) << cols;
+    EXPECT_TRUE(same_values(f({x, r, w, c})[0], plain, 1e-4, 1e-4)) << cols;
+    set_default_device(Device::cpu);
+    EXPECT_TRUE(same_values(got, ln_residual({x, r, w, c})[0], 1e-4, 1e-4)) << cols;
+  }
+  Shape s{6, 7, 33};
+  array x = random_input(s, float32, -2, 2, 9);
+  array m = random_input({6, 1, 1}, float32, -1, 1, 10);  // one value per row
+  set_default_device(Device::gpu);
+  const int64_t launches = detail::compiled_gpu_generated_launches();
+  array got = compile(row_stats)({x, m})[0];
+  eval(got);
+  EXPECT_GT(detail::compiled_gpu_generated_launches(), launches);
+  EXPECT_EQ(got.shape(), Shape({6, 1, 1}));
+  set_default_device(Device::cpu);
+  EXPECT_TRUE(same_values(got, row_stats({x, m})[0], 1e-5, 1e-5));
 }
 
 TEST_F(CompileGpu, OtherLayoutsRunTheSteps) {

@@ -67,7 +67,10 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
   std::vector<char> full(nv, 0), sum(nv, 0);  // full: varies along the row's columns
   std::vector<int> level(nv, 0);              // sums (and what reads them) a value waits for
   std::vector<std::string> expr(nv);
-  auto name = [](int v) { return "v" + std::to_string(v); };
+  auto name = [](int v) {
+    std::string n = "v";
+    return n += std::to_string(v);
+  };
   for (int i = 0; i < ni; ++i) {
     if (!ctype(in_dtypes[i])) return std::nullopt;
     full[i] = kinds[i] == kCols;

@@ -6,8 +6,10 @@
 // IEEE division, as nvcc builds the unfused kernels), cached in memory and as a cubin on disk,
 // and launched on the node's stream. Each input is read whole (row-major, the output's shape),
 // as one value, or as a row repeated along the leading axes; any other layout, dtype or step
-// runs the steps one by one with their own GPU kernels. MICA_GPU_FUSION=0 leaves GPU chains
-// unfused.
+// runs the steps one by one with their own GPU kernels. A node with sums over its trailing axes
+// (a layer norm's mean and variance, say) becomes a row kernel: one block per row, the sums as
+// block sums, phases as the CPU's generated kernel (row_kernel_source); inputs may then also be
+// one value per row. MICA_GPU_FUSION=0 leaves GPU chains unfused.
 #include <cuda.h>
 #include <nvrtc.h>
 #include <unistd.h>
@@ -27,6 +29,7 @@
 #include "mica/backend/cuda/utils.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/compiled.h"
+#include "mica/primitives/reduce.h"
 
 namespace mica {
 
@@ -143,8 +146,171 @@ CUfunction load(const std::string& source) {
   return fn;
 }
 
-// Source of the kernel for these input dtypes and accesses, or nothing when a step has no
-// expression (or the node sums: the per-step path runs those).
+// What every generated kernel starts with: fixed-width types, half conversions, and the block
+// sum of the row kernels (warp shuffles, then the warps' partials added in warp order by every
+// thread: the same order on every run).
+const char* preamble() {
+  return "#define NAN __int_as_float(0x7fffffff)\n"
+         "typedef signed char int8_t; typedef short int16_t; typedef int int32_t; typedef long long int64_t;\n"
+         "typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef unsigned int uint32_t;\n"
+         "typedef unsigned long long uint64_t;\n"
+         "__device__ __forceinline__ float mica_h2f(unsigned short h) { float f; asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h)); return f; }\n"
+         "__device__ __forceinline__ unsigned short mica_f2h(float f) { unsigned short h; asm(\"cvt.rn.f16.f32 %0, %1;\" : \"=h\"(h) : \"f\"(f)); return h; }\n"
+         "__device__ __forceinline__ float mica_b2f(unsigned short b) { return __uint_as_float(((unsigned int)b) << 16); }\n"
+         "__device__ __forceinline__ unsigned short mica_f2b(float f) { unsigned short b; asm(\"cvt.rn.bf16.f32 %0, %1;\" : \"=h\"(b) : \"f\"(f)); return b; }\n"
+         "template <typename T> __device__ T mica_block_sum(T v, double* shared) {\n"
+         "  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n"
+         "  __syncthreads();\n"
+         "  if ((threadIdx.x & 31) == 0) shared[threadIdx.x >> 5] = (double)v;\n"
+         "  __syncthreads();\n"
+         "  T t = 0;\n"
+         "  for (int w = 0; w < (int)(blockDim.x >> 5); ++w) t += (T)shared[w];\n"
+         "  return t;\n"
+         "}\n";
+}
+
+// Loads and stores of a dtype in generated code: halves travel as their 16 bits and compute in
+// float, rounded after every step as the unfused kernels round their outputs.
+std::string load_expr(Dtype d, const std::string& x) {
+  if (d == float16) return "mica_h2f(" + x + ")";
+  if (d == bfloat16) return "mica_b2f(" + x + ")";
+  return x;
+}
+std::string round_expr(Dtype d, const std::string& x) {
+  if (d == float16) return "mica_h2f(mica_f2h(" + x + "))";
+  if (d == bfloat16) return "mica_b2f(mica_f2b(" + x + "))";
+  return x;
+}
+std::string store_expr(Dtype d, const std::string& x) {
+  if (d == float16) return "mica_f2h(" + x + ")";
+  if (d == bfloat16) return "mica_f2b(" + x + ")";
+  return x;
+}
+
+// How a row kernel reads input k: a whole row ([row * cols + j]), the same row for every row
+// ([j]), one value ([0]) or one value per row ([row]).
+enum RowAccess : char { kRowWhole = 'W', kRowSame = 'S', kRowOne = 'O', kRowValue = 'V' };
+
+// Source of the row kernel of a node with sums over its trailing axes (summed_axes() of them,
+// `cols` elements per row): one block per row (rows strided over the grid), in phases as the
+// CPU's generated kernel: the threads add their columns of every sum whose argument is ready,
+// a block sum makes each total known to all threads, the per-row values that need it follow,
+// then the next phase; values that vary along the row are recomputed in every phase that needs
+// them (the row's inputs come from L1/L2 after the first). The output is one value per row or a
+// whole row.
+std::optional<std::string> row_kernel_source(const Compiled& c, const std::vector<Dtype>& in_dtypes,
+                                             const std::string& access, bool out_per_row) {
+  const auto& steps = c.steps();
+  const int ni = static_cast<int>(in_dtypes.size());
+  const int nv = ni + static_cast<int>(steps.size());
+  std::vector<Dtype> dt = in_dtypes;
+  std::vector<char> full(nv, 0), sum(nv, 0);
+  std::vector<int> level(nv, 0);
+  std::vector<std::string> expr(nv);
+  auto name = [](int v) {
+    std::string n = "v";
+    return n += std::to_string(v);
+  };
+  for (int i = 0; i < ni; ++i) {
+    if (!ctype(dt[i], Target::gpu)) return std::nullopt;
+    full[i] = access[i] == kRowWhole || access[i] == kRowSame;
+  }
+  for (size_t si = 0; si < steps.size(); ++si) {
+    const auto& st = steps[si];
+    const int v = ni + static_cast<int>(si);
+    if (!ctype(st.dtype, Target::gpu)) return std::nullopt;
+    dt.push_back(st.dtype);
+    for (int a : st.args) level[v] = std::max(level[v], level[a]);
+    if (dynamic_cast<const Reduce*>(st.prim.get())) {
+      if (st.dtype != float32 && st.dtype != float64) return std::nullopt;
+      sum[v] = 1;
+      level[v] += 1;
+      continue;
+    }
+    std::vector<std::string> args;
+    std::vector<Dtype> arg_dt;
+    for (int a : st.args) {
+      args.push_back(name(a));
+      arg_dt.push_back(dt[a]);
+      full[v] |= full[a];
+    }
+    auto e = codegen::expression(*st.prim, args, arg_dt, st.dtype, Target::gpu);
+    if (!e) return std::nullopt;
+    expr[v] = round_expr(st.dtype, *e);
+  }
+  const int out_v = c.output_values()[0];
+  if (out_per_row && full[out_v]) return std::nullopt;
+  const int top = *std::max_element(level.begin(), level.end());
+  // The values that vary along the row which `targets` need, in step order, as loop statements.
+  auto column_body = [&](const std::vector<int>& targets) {
+    std::vector<char> need(nv, 0);
+    std::vector<int> work(targets.begin(), targets.end());
+    while (!work.empty()) {
+      int v = work.back();
+      work.pop_back();
+      if (!full[v] || need[v] || sum[v]) continue;
+      need[v] = 1;
+      if (v >= ni) work.insert(work.end(), steps[v - ni].args.begin(), steps[v - ni].args.end());
+    }
+    std::ostringstream b;
+    for (int v = 0; v < nv; ++v) {
+      if (!need[v]) continue;
+      std::string value;
+      if (v < ni) {
+        std::string at = "in" + std::to_string(v);
+        at += access[v] == kRowWhole ? "[row * cols + j]" : "[j]";
+        value = load_expr(dt[v], at);
+      } else {
+        value = expr[v];
+      }
+      b << "      const " << compute_type(dt[v], Target::gpu) << " " << name(v) << " = " << value << ";\n";
+    }
+    return b.str();
+  };
+  std::ostringstream params, src;
+  for (int i = 0; i < ni; ++i) params << ", const " << ctype(dt[i], Target::gpu) << "* __restrict__ in" << i;
+  src << preamble() << "extern \"C\" __global__ void mica_fused(long long rows, long long cols" << params.str() << ", "
+      << ctype(dt[out_v], Target::gpu) << "* __restrict__ out) {\n"
+      << "  __shared__ double shared[32];\n"
+      << "  for (long long row = blockIdx.x; row < rows; row += gridDim.x) {\n";
+  for (int i = 0; i < ni; ++i) {
+    if (full[i]) continue;
+    std::string at = "in" + std::to_string(i);
+    at += access[i] == kRowValue ? "[row]" : "[0]";
+    src << "    const " << compute_type(dt[i], Target::gpu) << " " << name(i) << " = " << load_expr(dt[i], at) << ";\n";
+  }
+  for (int l = 0; l <= top; ++l) {
+    for (int v = ni; v < nv; ++v) {
+      if (!full[v] && !sum[v] && level[v] == l) {
+        src << "    const " << compute_type(dt[v], Target::gpu) << " " << name(v) << " = " << expr[v] << ";\n";
+      }
+    }
+    std::vector<int> sums, args;
+    for (int v = ni; v < nv; ++v) {
+      if (sum[v] && level[v] == l + 1) {
+        sums.push_back(v);
+        args.push_back(steps[v - ni].args[0]);
+      }
+    }
+    if (sums.empty()) continue;
+    for (int v : sums) src << "    " << ctype(dt[v], Target::gpu) << " " << name(v) << " = 0;\n";
+    src << "    for (long long j = threadIdx.x; j < cols; j += blockDim.x) {\n" << column_body(args);
+    for (size_t k = 0; k < sums.size(); ++k) src << "      " << name(sums[k]) << " += " << name(args[k]) << ";\n";
+    src << "    }\n";
+    for (int v : sums) src << "    " << name(v) << " = mica_block_sum(" << name(v) << ", shared);\n";
+  }
+  if (out_per_row) {
+    src << "    if (threadIdx.x == 0) out[row] = " << store_expr(dt[out_v], name(out_v)) << ";\n";
+  } else {
+    src << "    for (long long j = threadIdx.x; j < cols; j += blockDim.x) {\n" << column_body({out_v})
+        << "      out[row * cols + j] = " << store_expr(dt[out_v], name(out_v)) << ";\n    }\n";
+  }
+  src << "    __syncthreads();\n  }\n}\n";
+  return src.str();
+}
+
+// Source of the elementwise kernel (no sums) for these input dtypes and accesses, or nothing
+// when a step has no expression.
 std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dtype>& in_dtypes,
                                          const std::string& access) {
   if (c.has_sums()) return std::nullopt;
@@ -152,23 +318,15 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
   const int ni = static_cast<int>(in_dtypes.size());
   std::vector<Dtype> dt = in_dtypes;
   std::ostringstream body, params;
-  auto name = [](int v) { return "v" + std::to_string(v); };
-  // Loads and stores of a dtype: halves travel as their 16 bits and compute in float.
-  auto load = [&](Dtype d, const std::string& x) {
-    if (d == float16) return "mica_h2f(" + x + ")";
-    if (d == bfloat16) return "mica_b2f(" + x + ")";
-    return x;
-  };
-  auto round = [&](Dtype d, const std::string& x) {
-    if (d == float16) return "mica_h2f(mica_f2h(" + x + "))";
-    if (d == bfloat16) return "mica_b2f(mica_f2b(" + x + "))";
-    return x;
+  auto name = [](int v) {
+    std::string n = "v";
+    return n += std::to_string(v);
   };
   for (int i = 0; i < ni; ++i) {
     if (!ctype(dt[i], Target::gpu)) return std::nullopt;
     params << ", const " << ctype(dt[i], Target::gpu) << "* __restrict__ in" << i;
     const std::string at = access[i] == kWhole ? "[i]" : access[i] == kOne ? "[0]" : "[i % cols]";
-    body << "    const " << compute_type(dt[i], Target::gpu) << " " << name(i) << " = " << load(dt[i], "in" + std::to_string(i) + at)
+    body << "    const " << compute_type(dt[i], Target::gpu) << " " << name(i) << " = " << load_expr(dt[i], "in" + std::to_string(i) + at)
          << ";\n";
   }
   for (size_t si = 0; si < steps.size(); ++si) {
@@ -183,23 +341,14 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
     }
     auto e = codegen::expression(*st.prim, args, arg_dt, st.dtype, Target::gpu);
     if (!e) return std::nullopt;
-    body << "    const " << compute_type(st.dtype, Target::gpu) << " " << name(v) << " = " << round(st.dtype, *e) << ";\n";
+    body << "    const " << compute_type(st.dtype, Target::gpu) << " " << name(v) << " = " << round_expr(st.dtype, *e) << ";\n";
     dt.push_back(st.dtype);
   }
   const int out_v = c.output_values()[0];
   const Dtype od = dt[out_v];
-  std::string store = name(out_v);
-  if (od == float16) store = "mica_f2h(" + store + ")";
-  if (od == bfloat16) store = "mica_f2b(" + store + ")";
+  const std::string store = store_expr(od, name(out_v));
   std::ostringstream src;
-  src << "#define NAN __int_as_float(0x7fffffff)\n"
-         "typedef signed char int8_t; typedef short int16_t; typedef int int32_t; typedef long long int64_t;\n"
-         "typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef unsigned int uint32_t;\n"
-         "typedef unsigned long long uint64_t;\n"
-         "__device__ __forceinline__ float mica_h2f(unsigned short h) { float f; asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h)); return f; }\n"
-         "__device__ __forceinline__ unsigned short mica_f2h(float f) { unsigned short h; asm(\"cvt.rn.f16.f32 %0, %1;\" : \"=h\"(h) : \"f\"(f)); return h; }\n"
-         "__device__ __forceinline__ float mica_b2f(unsigned short b) { return __uint_as_float(((unsigned int)b) << 16); }\n"
-         "__device__ __forceinline__ unsigned short mica_f2b(float f) { unsigned short b; asm(\"cvt.rn.bf16.f32 %0, %1;\" : \"=h\"(b) : \"f\"(f)); return b; }\n"
+  src << preamble()
       << "extern \"C\" __global__ void mica_fused(long long n, long long cols" << params.str() << ", "
       << ctype(od, Target::gpu) << "* __restrict__ out) {\n"
       << "  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {\n"
@@ -207,8 +356,63 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
   return src.str();
 }
 
+void launch(void* fn, unsigned grid, const std::vector<array>& inputs, array& out, long long a, long long b,
+            const Stream& s) {
+  std::vector<const void*> ptrs;
+  for (const auto& in : inputs) ptrs.push_back(cu::ptr<const void>(in));
+  void* out_ptr = cu::ptr<void>(out);
+  std::vector<void*> args{&a, &b};
+  for (auto& p : ptrs) args.push_back(&p);
+  args.push_back(&out_ptr);
+  if (driver().launch_kernel(static_cast<CUfunction>(fn), grid, 1, 1, 256, 1, 1, 0,
+                             reinterpret_cast<CUstream>(cu::stream(s)), args.data(), nullptr) != CUDA_SUCCESS) {
+    throw std::runtime_error("[Compiled] the fused kernel's launch failed");
+  }
+  ++g_generated_launches;
+}
+
+// The row kernel of a node with sums, when the inputs' layouts fit; false leaves the node to
+// the steps.
+bool run_row_generated(const Compiled& c, const std::vector<array>& inputs, array& out, const Stream& s) {
+  std::vector<Shape> in_shapes;
+  for (const auto& in : inputs) in_shapes.push_back(in.shape());
+  const Shape shape = broadcast_shapes(in_shapes);  // the elementwise steps' shape
+  const int nd = static_cast<int>(shape.size()), reduced = c.summed_axes();
+  if (reduced > nd) return false;
+  int64_t rows = 1, cols = 1;
+  for (int d = 0; d < nd; ++d) (d < nd - reduced ? rows : cols) *= shape[d];
+  Shape row_shape = shape;
+  for (int d = nd - reduced; d < nd; ++d) row_shape[d] = 1;
+  if (rows == 0 || cols == 0) return false;
+  std::string access;
+  for (const auto& in : inputs) {
+    if (in.data_size() == 1) access += kRowOne;
+    else if (in.shape() == shape && in.flags().row_contiguous) access += kRowWhole;
+    else if (in.flags().row_contiguous && static_cast<int64_t>(in.size()) == cols && in.ndim() >= static_cast<size_t>(reduced) &&
+             Shape(in.shape().end() - reduced, in.shape().end()) == Shape(shape.end() - reduced, shape.end()))
+      access += kRowSame;
+    else if (in.flags().row_contiguous && in.shape() == row_shape) access += kRowValue;
+    else return false;
+  }
+  const int64_t on = static_cast<int64_t>(out.size());
+  const bool out_per_row = on == rows && on != rows * cols;
+  if (!out_per_row && on != rows * cols) return false;
+  std::vector<Dtype> dts;
+  for (const auto& in : inputs) dts.push_back(in.dtype());
+  std::string key = access + (out_per_row ? "R" : "C");
+  for (auto d : dts) key += dtype_to_string(d);
+  void* fn = c.generated("gpu-rows:" + key, [&] { return row_kernel_source(c, dts, access, out_per_row); },
+                         [](const std::string& src) { return reinterpret_cast<void*>(load(src)); });
+  if (!fn) return false;
+  cu::alloc_output(out, s);
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(rows, 64 * cu::sm_count()));
+  launch(fn, grid, inputs, out, rows, cols, s);
+  return true;
+}
+
 // Runs the generated kernel when the inputs' layouts fit; false leaves the node to the steps.
 bool run_generated(const Compiled& c, const std::vector<array>& inputs, array& out, const Stream& s) {
+  if (c.has_sums()) return run_row_generated(c, inputs, out, s);
   const Shape& shape = out.shape();
   const int64_t n = static_cast<int64_t>(out.size());
   const int64_t cols = shape.empty() ? 1 : shape.back();
@@ -229,19 +433,8 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, array& o
   });
   if (!fn) return false;
   cu::alloc_output(out, s);
-  std::vector<const void*> ptrs;
-  for (const auto& in : inputs) ptrs.push_back(cu::ptr<const void>(in));
-  void* out_ptr = cu::ptr<void>(out);
-  long long nn = n, cc = cols;
-  std::vector<void*> args{&nn, &cc};
-  for (auto& p : ptrs) args.push_back(&p);
-  args.push_back(&out_ptr);
   const unsigned grid = std::max(1u, std::min<unsigned>(static_cast<unsigned>((n + 255) / 256), 32u * cu::sm_count()));
-  if (driver().launch_kernel(static_cast<CUfunction>(fn), grid, 1, 1, 256, 1, 1, 0, reinterpret_cast<CUstream>(cu::stream(s)),
-                     args.data(), nullptr) != CUDA_SUCCESS) {
-    throw std::runtime_error("[Compiled] the fused kernel's launch failed");
-  }
-  ++g_generated_launches;
+  launch(fn, grid, inputs, out, n, cols, s);
   return true;
 }
 }  // namespace
