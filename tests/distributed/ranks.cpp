@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "mica/backend/gpu_info.h"
+#include "mica/compile.h"
 #include "mica/distributed/distributed.h"
 #include "mica/nn/distributed.h"
 #include "mica/nn/layers/distributed.h"
@@ -291,6 +292,37 @@ TEST(Ranks, Gradients) {
     for (int i = 0; i < 4; ++i) tsum[i] += v[i];
   }
   EXPECT_TRUE(same(jvp([](const array& a) { return dist::all_sum(a); }, x, t).second, {4}, tsum));
+}
+
+// Collectives inside compile: traced once, replayed (never merged as common subexpressions: two
+// equal all_sums are two transfers), with gradients through the compiled function.
+TEST(Ranks, CollectivesInsideCompile) {
+  dist::Group w = world();
+  const int n = w.size(), r = w.rank();
+  auto f = [&](const std::vector<array>& in) {
+    array s = dist::all_sum(multiply(in[0], in[0]), w);
+    array t = dist::all_sum(multiply(in[0], in[0]), w);
+    return std::vector<array>{add(s, t), dist::all_gather(in[0], w)};
+  };
+  auto cf = compile(f);
+  for (int call = 0; call < 3; ++call) {
+    array x = data(float32, {4}, r + call);
+    auto out = cf({x});
+    std::vector<C> want(4), gathered;
+    for (int q = 0; q < n; ++q) {
+      auto v = values(float32, 4, q + call);
+      for (int i = 0; i < 4; ++i) want[i] += 2.0 * v[i] * v[i];
+      gathered.insert(gathered.end(), v.begin(), v.end());
+    }
+    EXPECT_TRUE(same(out[0], {4}, want)) << call;
+    EXPECT_TRUE(same(out[1], {4 * n}, gathered)) << call;
+  }
+  // grad of a compiled function with an all_sum: the cotangent passes through (MLX's rule).
+  auto g = grad([&](const array& a) {
+    return sum(compile([&](const std::vector<array>& in) { return std::vector<array>{dist::all_sum(in[0], w)}; })({a})[0]);
+  });
+  array x = data(float32, {3}, r);
+  EXPECT_TRUE(same(g(x), {3}, {C(1), C(1), C(1)}));
 }
 
 TEST(Ranks, AverageGradients) {
