@@ -45,7 +45,7 @@
   /* random */                                                                              \
   X(RandomBits, random, U, K)                                                                  \
   /* linalg (LAPACK on the CPU) */                                                          \
-  X(Inverse, linalg, U, F) X(Cholesky, linalg, U, F) X(SolveTriangular, linalg, U, F) X(LUF, linalg, M, F)   \
+  X(Inverse, linalg, U, K) X(Cholesky, linalg, U, K) X(SolveTriangular, linalg, U, F) X(LUF, linalg, M, F)   \
   X(QRF, linalg, M, F) X(SVD, linalg, M, F) X(Eig, linalg, M, F) X(Eigh, linalg, M, F)                    \
   /* fft */                                                                                 \
   X(FFT, fft, U, K)                                                                            \
