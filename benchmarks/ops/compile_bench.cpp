@@ -8,35 +8,15 @@
 #include <vector>
 
 #include "mica/mica.h"
+#include "../compile_cases.h"
 #include "bench.h"
 
 using namespace mica;
 
 namespace {
-std::vector<array> gelu_bias(const std::vector<array>& in) {
-  array x = in[0] + in[1];
-  array inner = (x + x * x * x * 0.044715f) * 0.7978845608f;
-  return {x * (tanh(inner) + 1.0f) * 0.5f};
-}
-std::vector<array> ln_residual(const std::vector<array>& in) {
-  array h = in[0] + in[1];
-  array mu = mean(h, -1, true);
-  array d = h - mu;
-  array var = mean(d * d, -1, true);
-  return {d * rsqrt(var + 1e-5f) * in[2] + in[3]};
-}
-
-struct Mlp : nn::Module {
-  nn::ChildList<nn::Linear> layers{this, "layers"};
-  Mlp() {
-    for (int i = 0; i < 50; ++i) layers.emplace_back(256, 256);
-  }
-  array operator()(const array& x) override {
-    array h = x;
-    for (size_t i = 0; i < layers.size(); ++i) h = nn::relu(layers[i](h));
-    return h;
-  }
-};
+using mica_bench::gelu_bias;
+using mica_bench::ln_residual;
+using mica_bench::Mlp;
 }  // namespace
 
 int main() {

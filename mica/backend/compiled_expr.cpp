@@ -4,10 +4,12 @@
 // binary.cu (CUDA's math functions, computing halves in float).
 #include "mica/backend/compiled_expr.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
 #include "mica/primitives/binary.h"
+#include "mica/primitives/reduce.h"
 #include "mica/primitives/unary.h"
 
 namespace mica::codegen {
@@ -131,6 +133,71 @@ std::optional<std::string> expression(const Primitive& p, const std::vector<std:
     return "static_cast<" + T + ">(" + a[0] + ")";
   }
   return std::nullopt;
+}
+
+}  // namespace mica::codegen
+
+namespace mica::codegen {
+
+std::optional<RowPlan> row_plan(const std::vector<Compiled::Step>& steps, const std::vector<Dtype>& in_dtypes,
+                                const std::vector<char>& full_inputs, Target t,
+                                std::string (*wrap)(Dtype, const std::string&)) {
+  const int ni = static_cast<int>(in_dtypes.size());
+  const int nv = ni + static_cast<int>(steps.size());
+  RowPlan p;
+  p.dt = in_dtypes;
+  p.full.assign(nv, 0);
+  p.sum.assign(nv, 0);
+  p.level.assign(nv, 0);
+  p.expr.assign(nv, "");
+  for (int i = 0; i < ni; ++i) {
+    if (!ctype(in_dtypes[i], t)) return std::nullopt;
+    p.full[i] = full_inputs[i];
+  }
+  for (size_t si = 0; si < steps.size(); ++si) {
+    const auto& st = steps[si];
+    const int v = ni + static_cast<int>(si);
+    if (!ctype(st.dtype, t)) return std::nullopt;
+    p.dt.push_back(st.dtype);
+    for (int a : st.args) p.level[v] = std::max(p.level[v], p.level[a]);
+    if (dynamic_cast<const Reduce*>(st.prim.get())) {
+      p.sum[v] = 1;
+      p.level[v] += 1;
+      continue;
+    }
+    std::vector<std::string> args;
+    std::vector<Dtype> arg_dt;
+    for (int a : st.args) {
+      args.push_back("v" + std::to_string(a));
+      arg_dt.push_back(p.dt[a]);
+      p.full[v] |= p.full[a];
+    }
+    auto e = expression(*st.prim, args, arg_dt, st.dtype, t);
+    if (!e) return std::nullopt;
+    p.expr[v] = wrap ? wrap(st.dtype, *e) : *e;
+  }
+  p.top = *std::max_element(p.level.begin(), p.level.end());
+  return p;
+}
+
+std::vector<int> row_values_needed(const std::vector<Compiled::Step>& steps, const RowPlan& plan,
+                                   const std::vector<int>& targets) {
+  const int nv = static_cast<int>(plan.full.size());
+  const int ni = nv - static_cast<int>(steps.size());
+  std::vector<char> need(nv, 0);
+  std::vector<int> work(targets.begin(), targets.end());
+  while (!work.empty()) {
+    int v = work.back();
+    work.pop_back();
+    if (!plan.full[v] || need[v] || plan.sum[v]) continue;
+    need[v] = 1;
+    if (v >= ni) work.insert(work.end(), steps[v - ni].args.begin(), steps[v - ni].args.end());
+  }
+  std::vector<int> out;
+  for (int v = 0; v < nv; ++v) {
+    if (need[v]) out.push_back(v);
+  }
+  return out;
 }
 
 }  // namespace mica::codegen

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "mica/primitives/primitive.h"
+#include "mica/primitives/compiled.h"
 
 namespace mica::codegen {
 
@@ -24,5 +24,27 @@ std::string cache_dir(const std::string& sub);
  *  the generator does not know it (the fused node then runs its steps one by one). */
 std::optional<std::string> expression(const Primitive& p, const std::vector<std::string>& args,
                                       const std::vector<Dtype>& in, Dtype out, Target t);
+
+/** The phases of a fused node with sums, as both row generators lay them out: per value
+ *  (inputs, then steps) its dtype, whether it varies along the row's columns (`full`), whether it
+ *  is a sum, its level (how many sums it waits for, a sum one more than its argument) and, for
+ *  elementwise steps, its expression over values named v<k> (`wrap` applied: the GPU rounds
+ *  halves there). `top` is the largest level. */
+struct RowPlan {
+  std::vector<Dtype> dt;
+  std::vector<char> full, sum;
+  std::vector<int> level;
+  std::vector<std::string> expr;
+  int top = 0;
+};
+/** The plan of `steps` over inputs of these dtypes, `full_inputs` saying which inputs vary along
+ *  the row; nothing when a dtype or step has no expression for the target. */
+std::optional<RowPlan> row_plan(const std::vector<Compiled::Step>& steps, const std::vector<Dtype>& in_dtypes,
+                                const std::vector<char>& full_inputs, Target t,
+                                std::string (*wrap)(Dtype, const std::string&));
+/** The values that vary along the row which `targets` need, in value order (sums excluded: their
+ *  totals are per-row values): what a column loop computing `targets` must define. */
+std::vector<int> row_values_needed(const std::vector<Compiled::Step>& steps, const RowPlan& plan,
+                                   const std::vector<int>& targets);
 
 }  // namespace mica::codegen

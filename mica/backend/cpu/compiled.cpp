@@ -63,42 +63,16 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
   const auto& steps = c.steps();
   const int ni = static_cast<int>(in_dtypes.size());
   const int nv = ni + static_cast<int>(steps.size());
-  std::vector<Dtype> dt = in_dtypes;
-  std::vector<char> full(nv, 0), sum(nv, 0);  // full: varies along the row's columns
-  std::vector<int> level(nv, 0);              // sums (and what reads them) a value waits for
-  std::vector<std::string> expr(nv);
+  std::vector<char> full_inputs(ni);
+  for (int i = 0; i < ni; ++i) full_inputs[i] = kinds[i] == kCols;
+  auto plan = codegen::row_plan(steps, in_dtypes, full_inputs, Target::cpu, nullptr);
+  if (!plan) return std::nullopt;
+  const auto& [dt, full, sum, level, expr, top] = *plan;
   auto name = [](int v) {
     std::string n = "v";
     return n += std::to_string(v);
   };
-  for (int i = 0; i < ni; ++i) {
-    if (!ctype(in_dtypes[i])) return std::nullopt;
-    full[i] = kinds[i] == kCols;
-  }
-  for (size_t si = 0; si < steps.size(); ++si) {
-    const auto& st = steps[si];
-    const int v = ni + static_cast<int>(si);
-    if (!ctype(st.dtype)) return std::nullopt;
-    dt.push_back(st.dtype);
-    for (int a : st.args) level[v] = std::max(level[v], level[a]);
-    if (dynamic_cast<const Reduce*>(st.prim.get())) {
-      sum[v] = 1;
-      level[v] += 1;
-      continue;
-    }
-    std::vector<std::string> args;
-    std::vector<Dtype> arg_dt;
-    for (int a : st.args) {
-      args.push_back(name(a));
-      arg_dt.push_back(dt[a]);
-      full[v] |= full[a];
-    }
-    auto e = expression(*st.prim, args, arg_dt, st.dtype, Target::cpu);
-    if (!e) return std::nullopt;
-    expr[v] = *e;
-  }
   const int out_v = c.output_values()[0];
-  const int top = *std::max_element(level.begin(), level.end());
   std::ostringstream src;
   const int slots = std::max(ni, 1);
   src << "#include <cmath>\n#include <cstdint>\n" << cpu::jit::simd_math_source() << "\n"
@@ -134,20 +108,12 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
   }
   // The full-shape values `targets` need, in step order, as statements of a column loop.
   auto column_body = [&](const std::vector<int>& targets) {
-    std::vector<char> need(nv, 0);
-    std::vector<int> work(targets.begin(), targets.end());
-    while (!work.empty()) {
-      int v = work.back();
-      work.pop_back();
-      if (!full[v] || need[v] || sum[v]) continue;
-      need[v] = 1;
-      if (v >= ni) work.insert(work.end(), steps[v - ni].args.begin(), steps[v - ni].args.end());
-    }
     std::ostringstream b;
-    for (int v = 0; v < nv; ++v) {
-      if (!need[v]) continue;
-      b << "      const " << ctype(dt[v]) << " " << name(v) << " = " << (v < ni ? "r" + std::to_string(v) + "[j]" : expr[v])
-        << ";\n";
+    for (int v : codegen::row_values_needed(steps, *plan, targets)) {
+      b << "      const " << ctype(dt[v]) << " " << name(v) << " = ";
+      if (v < ni) b << "r" << v << "[j]";
+      else b << expr[v];
+      b << ";\n";
     }
     return b.str();
   };
@@ -219,7 +185,7 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
     bool fits = true;
     for (size_t i = 0; i < inputs.size() && fits; ++i) {
       const int64_t s = st[i][d];
-      if (next[i] == '?') next[i] = s == 0 ? kRow : s == cols ? kCols : 'x';
+      if (next[i] == '?') next[i] = s == 0 ? char(kRow) : s == cols ? char(kCols) : 'x';
       fits = next[i] == kCols ? s == cols : next[i] == kRow && s == 0;
     }
     if (!fits) break;
@@ -227,7 +193,7 @@ bool run_generated(const Compiled& c, const std::vector<array>& inputs, std::vec
     cols *= shape[d];
     first = d;
   }
-  for (auto& k : kinds) k = k == '?' ? kRow : k;
+  for (auto& k : kinds) k = k == '?' ? char(kRow) : k;
   int64_t n = 1;
   for (auto e : shape) n *= e;
   if (n == 0 || (reduce && first != nd - reduced) || (!reduce && cols < kMinCols && cols != n)) return false;

@@ -202,59 +202,25 @@ std::optional<std::string> row_kernel_source(const Compiled& c, const std::vecto
                                              const std::string& access, bool out_per_row) {
   const auto& steps = c.steps();
   const int ni = static_cast<int>(in_dtypes.size());
-  const int nv = ni + static_cast<int>(steps.size());
-  std::vector<Dtype> dt = in_dtypes;
-  std::vector<char> full(nv, 0), sum(nv, 0);
-  std::vector<int> level(nv, 0);
-  std::vector<std::string> expr(nv);
+  std::vector<char> full_inputs(ni);
+  for (int i = 0; i < ni; ++i) full_inputs[i] = access[i] == kRowWhole || access[i] == kRowSame;
+  auto plan = codegen::row_plan(steps, in_dtypes, full_inputs, Target::gpu, round_expr);
+  if (!plan) return std::nullopt;
+  const auto& [dt, full, sum, level, expr, top] = *plan;
+  const int nv = static_cast<int>(dt.size());
+  for (int v = ni; v < nv; ++v) {
+    if (sum[v] && dt[v] != float32 && dt[v] != float64) return std::nullopt;  // block sums in float or double
+  }
   auto name = [](int v) {
     std::string n = "v";
     return n += std::to_string(v);
   };
-  for (int i = 0; i < ni; ++i) {
-    if (!ctype(dt[i], Target::gpu)) return std::nullopt;
-    full[i] = access[i] == kRowWhole || access[i] == kRowSame;
-  }
-  for (size_t si = 0; si < steps.size(); ++si) {
-    const auto& st = steps[si];
-    const int v = ni + static_cast<int>(si);
-    if (!ctype(st.dtype, Target::gpu)) return std::nullopt;
-    dt.push_back(st.dtype);
-    for (int a : st.args) level[v] = std::max(level[v], level[a]);
-    if (dynamic_cast<const Reduce*>(st.prim.get())) {
-      if (st.dtype != float32 && st.dtype != float64) return std::nullopt;
-      sum[v] = 1;
-      level[v] += 1;
-      continue;
-    }
-    std::vector<std::string> args;
-    std::vector<Dtype> arg_dt;
-    for (int a : st.args) {
-      args.push_back(name(a));
-      arg_dt.push_back(dt[a]);
-      full[v] |= full[a];
-    }
-    auto e = codegen::expression(*st.prim, args, arg_dt, st.dtype, Target::gpu);
-    if (!e) return std::nullopt;
-    expr[v] = round_expr(st.dtype, *e);
-  }
   const int out_v = c.output_values()[0];
   if (out_per_row && full[out_v]) return std::nullopt;
-  const int top = *std::max_element(level.begin(), level.end());
   // The values that vary along the row which `targets` need, in step order, as loop statements.
   auto column_body = [&](const std::vector<int>& targets) {
-    std::vector<char> need(nv, 0);
-    std::vector<int> work(targets.begin(), targets.end());
-    while (!work.empty()) {
-      int v = work.back();
-      work.pop_back();
-      if (!full[v] || need[v] || sum[v]) continue;
-      need[v] = 1;
-      if (v >= ni) work.insert(work.end(), steps[v - ni].args.begin(), steps[v - ni].args.end());
-    }
     std::ostringstream b;
-    for (int v = 0; v < nv; ++v) {
-      if (!need[v]) continue;
+    for (int v : codegen::row_values_needed(steps, *plan, targets)) {
       std::string value;
       if (v < ni) {
         std::string at = "in" + std::to_string(v);

@@ -58,17 +58,20 @@ void gather_reduce(GroupImpl& g, const void* in, void* out, const Shape& shape, 
   cu::check_launch(distributed::detail::all_reduce_name(op));
 }
 
-bool on_gpu(const distributed::Group& g) { return g.raw_group()->gpu(); }
+// A group whose backend moves no GPU memory (MPI): the CPU kernel runs on the host copies.
+// True when it did.
+bool ran_on_host(Primitive& p, const distributed::Group& g, const std::vector<array>& inputs, array& out) {
+  if (g.raw_group()->gpu()) return false;
+  std::vector<array> outs{out};
+  cu::cpu_fallback(p, inputs, outs);
+  return true;
+}
 
 }  // namespace
 
 void AllReduce::eval_gpu(const std::vector<array>& inputs, array& out) {
   // x: any shape and strides; out: x's shape, row-major (x's buffer when x is donated).
-  if (!on_gpu(group_)) {
-    std::vector<array> outs{out};
-    cu::cpu_fallback(*this, inputs, outs);
-    return;
-  }
+  if (ran_on_host(*this, group_, inputs, out)) return;
   GroupImpl& g = *group_.raw_group();
   const Stream& s = stream();
   const array& in = inputs[0];
@@ -88,11 +91,7 @@ void AllReduce::eval_gpu(const std::vector<array>& inputs, array& out) {
 
 void AllGather::eval_gpu(const std::vector<array>& inputs, array& out) {
   // x: (n, ...) any strides; out: (size * n, ...) row-major.
-  if (!on_gpu(group_)) {
-    std::vector<array> outs{out};
-    cu::cpu_fallback(*this, inputs, outs);
-    return;
-  }
+  if (ran_on_host(*this, group_, inputs, out)) return;
   const Stream& s = stream();
   array x = cu::ensure_row_contiguous(inputs[0], s);
   cu::alloc_output(out, s);
@@ -101,11 +100,7 @@ void AllGather::eval_gpu(const std::vector<array>& inputs, array& out) {
 
 void ReduceScatter::eval_gpu(const std::vector<array>& inputs, array& out) {
   // x: (n, ...) any strides, n divisible by size; out: (n / size, ...) row-major.
-  if (!on_gpu(group_)) {
-    std::vector<array> outs{out};
-    cu::cpu_fallback(*this, inputs, outs);
-    return;
-  }
+  if (ran_on_host(*this, group_, inputs, out)) return;
   GroupImpl& g = *group_.raw_group();
   const Stream& s = stream();
   array x = cu::ensure_row_contiguous(inputs[0], s);
@@ -121,11 +116,7 @@ void ReduceScatter::eval_gpu(const std::vector<array>& inputs, array& out) {
 
 void Send::eval_gpu(const std::vector<array>& inputs, array& out) {
   // x: any strides; the output is x itself.
-  if (!on_gpu(group_)) {
-    std::vector<array> outs{out};
-    cu::cpu_fallback(*this, inputs, outs);
-    return;
-  }
+  if (ran_on_host(*this, group_, inputs, out)) return;
   const Stream& s = stream();
   array x = cu::ensure_row_contiguous(inputs[0], s);
   group_.raw_group()->send_gpu(cu::ptr(x), x.shape(), x.dtype(), dst_, cu::stream(s));
@@ -134,11 +125,7 @@ void Send::eval_gpu(const std::vector<array>& inputs, array& out) {
 
 void Recv::eval_gpu(const std::vector<array>& inputs, array& out) {
   // out: the given shape, row-major.
-  if (!on_gpu(group_)) {
-    std::vector<array> outs{out};
-    cu::cpu_fallback(*this, inputs, outs);
-    return;
-  }
+  if (ran_on_host(*this, group_, inputs, out)) return;
   const Stream& s = stream();
   cu::alloc_output(out, s);
   group_.raw_group()->recv_gpu(cu::ptr(out), out.shape(), out.dtype(), src_, cu::stream(s));

@@ -35,6 +35,7 @@
 
 #include "mica/backend/cpu/binary.h"
 #include "mica/distributed/backend.h"
+#include "mica/distributed/header.h"
 #include "mica/ops/utils.h"
 
 namespace mica::distributed::detail::mpi {
@@ -225,58 +226,8 @@ void finalize() {
   MPI_Finalize();
 }
 
-// ---- headers ----
-enum OpCode : int64_t { kAllSum = 1, kAllMax, kAllMin, kAllGather, kSumScatter, kSend };
-constexpr int kHeaderWords = 16, kHeaderDims = 12;
+// ---- headers (distributed/header.h) ----
 constexpr int kTagHeader = 7001, kTagData = 7002;
-using Header = std::array<int64_t, kHeaderWords>;
-
-Header make_header(int64_t code, const array& a) {
-  Header h{};
-  h[0] = code;
-  h[1] = static_cast<int64_t>(a.dtype().val);
-  h[2] = static_cast<int64_t>(a.ndim());
-  uint64_t hash = 1469598103934665603ull;
-  for (size_t d = 0; d < a.ndim(); ++d) {
-    if (d < kHeaderDims) h[3 + d] = a.shape(d);
-    hash = (hash ^ static_cast<uint64_t>(a.shape(d))) * 1099511628211ull;
-  }
-  h[kHeaderWords - 1] = static_cast<int64_t>(hash);
-  return h;
-}
-
-const char* op_name(int64_t code) {
-  switch (code) {
-    case kAllSum: return "all_sum";
-    case kAllMax: return "all_max";
-    case kAllMin: return "all_min";
-    case kAllGather: return "all_gather";
-    case kSumScatter: return "sum_scatter";
-    case kSend: return "send";
-  }
-  return "an unknown operation";
-}
-
-std::string describe(const Header& h) {
-  std::string s = std::string(op_name(h[0])) + " of shape (";
-  int ndim = static_cast<int>(h[2]);
-  for (int d = 0; d < std::min(ndim, kHeaderDims); ++d) s += (d ? ", " : "") + std::to_string(h[3 + d]);
-  if (ndim > kHeaderDims) s += ", ...";
-  if (ndim == 1) s += ",";
-  s += ") ";
-  bool known = h[1] >= 0 && h[1] < Dtype::num_types;
-  s += known ? dtype_to_string(all_dtypes[h[1]]) : std::string("of an unknown dtype");
-  return s;
-}
-
-int64_t op_code(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::sum: return kAllSum;
-    case ReduceOp::max: return kAllMax;
-    case ReduceOp::min: return kAllMin;
-  }
-  return kAllSum;
-}
 
 // ---- the group ----
 class MpiGroup : public GroupImpl {
@@ -340,7 +291,7 @@ class MpiGroup : public GroupImpl {
   void send(const array& in, int dst) override {
     WatchScope w("send", size_);
     if (state().check) {
-      Header h = make_header(kSend, in);
+      Header h = make_header(kSend, in.shape(), in.dtype());
       MICA_MPI_CHECK(MPI_Send(h.data(), kHeaderWords, MPI_INT64_T, dst, kTagHeader, comm_));
     }
     transfer_chunks(in.nbytes(), [&](size_t off, int count) {
@@ -353,21 +304,15 @@ class MpiGroup : public GroupImpl {
     if (state().check) {
       Header h{};
       MICA_MPI_CHECK(MPI_Recv(h.data(), kHeaderWords, MPI_INT64_T, src, kTagHeader, comm_, MPI_STATUS_IGNORE));
-      Header want = make_header(kSend, out);
+      Header want = make_header(kSend, out.shape(), out.dtype());
       if (h != want) {
         // Take the sender's data anyway (it may block until received), then report.
-        int64_t n = 1;
-        for (int d = 0; d < std::min<int64_t>(h[2], kHeaderDims); ++d) n *= h[3 + d];
-        size_t bytes = h[1] >= 0 && h[1] < Dtype::num_types && h[2] <= kHeaderDims ? n * all_dtypes[h[1]].size : 0;
-        std::vector<char> scratch(bytes);
-        transfer_chunks(bytes, [&](size_t off, int count) {
+        std::vector<char> scratch(header_bytes(h));
+        transfer_chunks(scratch.size(), [&](size_t off, int count) {
           MICA_MPI_CHECK(MPI_Recv(scratch.data() + off, count, MPI_BYTE, src, kTagData, comm_, MPI_STATUS_IGNORE));
         });
-        std::string got = describe(h), expected = describe(want);
-        got = got.substr(got.find(" of ") + 4);
-        expected = expected.substr(expected.find(" of ") + 4);
-        throw std::runtime_error("[recv] expected " + expected + " from rank " + std::to_string(src) + ", got " + got +
-                                 " (the sender sent another shape or dtype).");
+        throw std::runtime_error("[recv] expected " + describe(want, false) + " from rank " + std::to_string(src) +
+                                 ", got " + describe(h, false) + " (the sender sent another shape or dtype).");
       }
     }
     transfer_chunks(out.nbytes(), [&](size_t off, int count) {
@@ -379,29 +324,10 @@ class MpiGroup : public GroupImpl {
   // Every rank learns every rank's header; any difference throws on all of them alike.
   void check_same(int64_t code, const char* name, const array& a) {
     if (!state().check) return;
-    Header mine = make_header(code, a);
-    std::vector<int64_t> all(static_cast<size_t>(kHeaderWords) * size_);
+    Header mine = make_header(code, a.shape(), a.dtype());
+    std::vector<Header> all(static_cast<size_t>(size_));
     MICA_MPI_CHECK(MPI_Allgather(mine.data(), kHeaderWords, MPI_INT64_T, all.data(), kHeaderWords, MPI_INT64_T, comm_));
-    std::vector<std::pair<Header, std::vector<int>>> kinds;
-    for (int r = 0; r < size_; ++r) {
-      Header h;
-      std::memcpy(h.data(), all.data() + static_cast<size_t>(r) * kHeaderWords, sizeof(Header));
-      auto it = std::find_if(kinds.begin(), kinds.end(), [&](const auto& k) { return k.first == h; });
-      if (it == kinds.end()) kinds.push_back({h, {r}});
-      else it->second.push_back(r);
-    }
-    if (kinds.size() == 1) return;
-    std::string msg = std::string("[") + name +
-                      "] expected the same operation, shape and dtype on every rank of the group, got ";
-    for (size_t k = 0; k < kinds.size(); ++k) {
-      msg += k == 0 ? "" : (k + 1 == kinds.size() ? " and " : ", ");
-      msg += describe(kinds[k].first) + (kinds[k].second.size() == 1 ? " on rank " : " on ranks ");
-      for (size_t i = 0; i < kinds[k].second.size(); ++i) {
-        if (i) msg += ",";
-        msg += std::to_string(kinds[k].second[i]);
-      }
-    }
-    throw std::runtime_error(msg + ".");
+    if (std::string msg = mismatch(name, all); !msg.empty()) throw std::runtime_error(msg);
   }
 
   static int checked_count(const char* name, size_t n) {

@@ -45,6 +45,7 @@
 
 #include "mica/backend/gpu_info.h"
 #include "mica/distributed/backend.h"
+#include "mica/distributed/header.h"
 
 namespace mica::distributed::detail::nccl {
 
@@ -255,55 +256,6 @@ ncclRedOp_t nccl_op(ReduceOp op, Dtype d) {
     case ReduceOp::min: return ncclMin;
   }
   return ncclSum;
-}
-
-// ---- headers (the MPI backend's format) ----
-enum OpCode : int64_t { kAllSum = 1, kAllMax, kAllMin, kAllGather, kSumScatter, kSend };
-constexpr int kHeaderWords = 16, kHeaderDims = 12;
-using Header = std::array<int64_t, kHeaderWords>;
-
-Header make_header(int64_t code, const Shape& shape, Dtype dtype) {
-  Header h{};
-  h[0] = code;
-  h[1] = static_cast<int64_t>(dtype.val);
-  h[2] = static_cast<int64_t>(shape.size());
-  uint64_t hash = 1469598103934665603ull;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (d < kHeaderDims) h[3 + d] = shape[d];
-    hash = (hash ^ static_cast<uint64_t>(shape[d])) * 1099511628211ull;
-  }
-  h[kHeaderWords - 1] = static_cast<int64_t>(hash);
-  return h;
-}
-const char* op_name(int64_t code) {
-  switch (code) {
-    case kAllSum: return "all_sum";
-    case kAllMax: return "all_max";
-    case kAllMin: return "all_min";
-    case kAllGather: return "all_gather";
-    case kSumScatter: return "sum_scatter";
-    case kSend: return "send";
-  }
-  return "an unknown operation";
-}
-std::string describe(const Header& h, bool with_op = true) {
-  std::string s = with_op ? std::string(op_name(h[0])) + " of " : "";
-  s += "shape (";
-  int ndim = static_cast<int>(h[2]);
-  for (int d = 0; d < std::min(ndim, kHeaderDims); ++d) s += (d ? ", " : "") + std::to_string(h[3 + d]);
-  if (ndim > kHeaderDims) s += ", ...";
-  if (ndim == 1) s += ",";
-  s += ") ";
-  bool known = h[1] >= 0 && h[1] < Dtype::num_types;
-  return s + (known ? dtype_to_string(all_dtypes[h[1]]) : std::string("of an unknown dtype"));
-}
-int64_t op_code(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::sum: return kAllSum;
-    case ReduceOp::max: return kAllMax;
-    case ReduceOp::min: return kAllMin;
-  }
-  return kAllSum;
 }
 
 // ---- meeting over TCP ----
@@ -531,12 +483,7 @@ class NcclGroup : public GroupImpl {
       std::memcpy(h.data(), header_host_, sizeof(Header));
       if (h != want) {
         // Take the sender's data anyway (its send would never complete), then report.
-        bool readable = h[1] >= 0 && h[1] < Dtype::num_types && h[2] >= 0 && h[2] <= kHeaderDims;
-        size_t bytes = 0;
-        if (readable) {
-          bytes = all_dtypes[h[1]].size;
-          for (int d = 0; d < h[2]; ++d) bytes *= static_cast<size_t>(std::max<int64_t>(h[3 + d], 0));
-        }
+        const size_t bytes = header_bytes(h);
         void* scratch = nullptr;
         MICA_NCCL_CUDA(cudaMallocAsync(&scratch, std::max<size_t>(bytes, 1), s));
         MICA_NCCL_CHECK(ncclRecv(scratch, bytes, ncclUint8, src, comm_, s), comm_);
@@ -615,26 +562,9 @@ class NcclGroup : public GroupImpl {
                                    cudaMemcpyDeviceToHost, side_));
     MICA_NCCL_CUDA(cudaEventRecord(header_done_, side_));
     watchdog().wait(header_done_, name, rank_, size_);
-    std::vector<std::pair<Header, std::vector<int>>> kinds;
-    for (int r = 0; r < size_; ++r) {
-      Header h;
-      std::memcpy(h.data(), header_host_ + kHeaderWords * (r + 1), sizeof(Header));
-      auto it = std::find_if(kinds.begin(), kinds.end(), [&](const auto& k) { return k.first == h; });
-      if (it == kinds.end()) kinds.push_back({h, {r}});
-      else it->second.push_back(r);
-    }
-    if (kinds.size() == 1) return;
-    std::string msg = std::string("[") + name +
-                      "] expected the same operation, shape and dtype on every rank of the group, got ";
-    for (size_t k = 0; k < kinds.size(); ++k) {
-      msg += k == 0 ? "" : (k + 1 == kinds.size() ? " and " : ", ");
-      msg += describe(kinds[k].first) + (kinds[k].second.size() == 1 ? " on rank " : " on ranks ");
-      for (size_t i = 0; i < kinds[k].second.size(); ++i) {
-        if (i) msg += ",";
-        msg += std::to_string(kinds[k].second[i]);
-      }
-    }
-    throw std::runtime_error(msg + ".");
+    std::vector<Header> all(static_cast<size_t>(size_));
+    std::memcpy(all.data(), header_host_ + kHeaderWords, sizeof(Header) * size_);
+    if (std::string msg = mismatch(name, all); !msg.empty()) throw std::runtime_error(msg);
   }
 
   // Runs f(device in, device out) on the side stream with GPU copies of a CPU array's data.
