@@ -24,6 +24,7 @@
 #include "mica/primitives/registry.h"
 #include "mica/random.h"
 #include "mica/transforms/shapes.h"
+#include "mica/transforms/trace_graph.h"
 
 namespace mica {
 
@@ -86,86 +87,15 @@ std::vector<Shape> infer_shapes(const Primitive& prim, const std::vector<Shape>&
 
 // ---- tracing ----
 
-// Builds the graph from placeholders `inputs` to `outputs`: nodes that depend on no input become
-// constants, evaluated here (constant folding).
+// Builds the graph from placeholders `inputs` to `outputs` (detail::trace_graph): nodes that
+// depend on no input become constants, evaluated there (constant folding).
 Graph build_graph(const std::vector<array>& inputs, const std::vector<array>& outputs) {
+  detail::TracedGraph t = detail::trace_graph(inputs, outputs, false);
   Graph g;
-  g.num_inputs = static_cast<int>(inputs.size());
-  // Provisional references: kind 0 input, 1 constant, 2 node output (index, position).
-  struct Ref {
-    int kind, index, pos;
-  };
-  std::unordered_map<uintptr_t, Ref> refs;
-  for (int i = 0; i < g.num_inputs; ++i) refs.emplace(inputs[i].id(), Ref{0, i, 0});
-  struct Pending {
-    std::shared_ptr<Primitive> prim;
-    std::vector<Ref> args;
-    std::vector<Shape> shapes;
-    std::vector<Dtype> dtypes;
-  };
-  std::vector<Pending> nodes;
-  std::vector<array> constants;
-  auto constant = [&](const array& a) {
-    refs.emplace(a.id(), Ref{1, static_cast<int>(constants.size()), 0});
-    constants.push_back(a);
-  };
-  std::vector<std::pair<array, size_t>> stack;
-  for (const auto& o : outputs) {
-    if (refs.count(o.id())) continue;
-    stack.emplace_back(o, 0);
-    while (!stack.empty()) {
-      auto& [a, next] = stack.back();
-      if (!a.has_primitive() || a.is_available()) {
-        array leaf = a;
-        stack.pop_back();
-        if (!refs.count(leaf.id())) constant(leaf);
-        continue;
-      }
-      if (next < a.inputs().size()) {
-        const array& in = a.inputs()[next++];
-        if (!refs.count(in.id())) stack.emplace_back(in, 0);
-        continue;
-      }
-      array node = a;
-      stack.pop_back();
-      if (refs.count(node.id())) continue;  // reached again through a sibling
-      bool depends = false;
-      std::vector<Ref> args;
-      for (const auto& in : node.inputs()) {
-        args.push_back(refs.at(in.id()));
-        depends |= args.back().kind != 1;
-      }
-      if (!depends) {
-        constant(node);
-        continue;
-      }
-      Pending p{node.primitive_ptr(), std::move(args), {}, {}};
-      auto outs = node.outputs();
-      for (size_t k = 0; k < outs.size(); ++k) {
-        p.shapes.push_back(outs[k].shape());
-        p.dtypes.push_back(outs[k].dtype());
-        refs.insert_or_assign(outs[k].id(), Ref{2, static_cast<int>(nodes.size()), static_cast<int>(k)});
-      }
-      nodes.push_back(std::move(p));
-    }
-  }
-  eval(constants);  // constant folding: whatever depends on no input is computed once, here
-  g.constants = std::move(constants);
-  std::vector<int> node_slot(nodes.size());
-  int next_slot = g.num_inputs + static_cast<int>(g.constants.size());
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    node_slot[i] = next_slot;
-    next_slot += static_cast<int>(nodes[i].shapes.size());
-  }
-  auto slot = [&](const Ref& r) {
-    return r.kind == 0 ? r.index : r.kind == 1 ? g.num_inputs + r.index : node_slot[r.index] + r.pos;
-  };
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    Node n{std::move(nodes[i].prim), {}, std::move(nodes[i].shapes), std::move(nodes[i].dtypes), node_slot[i]};
-    for (const auto& r : nodes[i].args) n.args.push_back(slot(r));
-    g.nodes.push_back(std::move(n));
-  }
-  for (const auto& o : outputs) g.outputs.push_back(slot(refs.at(o.id())));
+  g.num_inputs = t.num_inputs;
+  g.constants = std::move(t.constants);
+  for (auto& n : t.nodes) g.nodes.push_back(Node{std::move(n.prim), std::move(n.args), std::move(n.shapes), std::move(n.dtypes), n.first});
+  g.outputs = std::move(t.outputs);
   return g;
 }
 

@@ -26,6 +26,7 @@
 #include "mica/primitives/serialize.h"
 #include "mica/transforms.h"
 #include "mica/transforms/shapes.h"
+#include "mica/transforms/trace_graph.h"
 
 namespace mica {
 
@@ -185,106 +186,15 @@ Trace ExporterState::trace(const Args& args, const Kwargs& kwargs) {
   std::vector<array> outs = fun(ph_args, ph_kwargs);
   if (outs.empty()) throw std::invalid_argument("[export_function] expected the function to return arrays, got none.");
 
-  // Walk from the outputs (no recursion): each array gets a reference, kind 0 input, 1 constant,
-  // 2 node output (index, position). Whatever depends on no input is a constant, computed here.
-  struct Ref {
-    int kind, index, pos;
-  };
-  std::unordered_map<uintptr_t, Ref> refs;
-  for (int i = 0; i < static_cast<int>(ph.size()); ++i) refs.emplace(ph[i].id(), Ref{0, i, 0});
-  std::vector<array> local_constants;
-  auto constant = [&](const array& a) {
-    refs.emplace(a.id(), Ref{1, static_cast<int>(local_constants.size()), 0});
-    local_constants.push_back(a);
-  };
-  struct Pending {
-    std::shared_ptr<Primitive> prim;
-    std::vector<Ref> args;
-    std::vector<Shape> shapes;
-    std::vector<Dtype> dtypes;
-  };
-  std::vector<Pending> nodes;
-  std::vector<std::pair<array, size_t>> stack;
-  for (const auto& o : outs) {
-    if (refs.count(o.id())) continue;
-    stack.emplace_back(o, 0);
-    while (!stack.empty()) {
-      auto& [a, next] = stack.back();
-      if (!a.has_primitive() || a.is_available()) {
-        array leaf = a;
-        stack.pop_back();
-        if (!refs.count(leaf.id())) constant(leaf);
-        continue;
-      }
-      if (next < a.inputs().size()) {
-        const array& in = a.inputs()[next++];
-        if (!refs.count(in.id())) stack.emplace_back(in, 0);
-        continue;
-      }
-      array node = a;
-      stack.pop_back();
-      if (refs.count(node.id())) continue;  // reached again through a sibling
-      bool depends = false;
-      std::vector<Ref> in_refs;
-      for (const auto& in : node.inputs()) {
-        in_refs.push_back(refs.at(in.id()));
-        depends |= in_refs.back().kind != 1;
-      }
-      if (!depends) {
-        constant(node);
-        continue;
-      }
-      auto node_outs = node.outputs();
-      if (auto* c = dynamic_cast<const Compiled*>(&node.primitive())) {
-        // A fused node of a compiled function: its steps become ordinary nodes.
-        std::vector<Ref> values = in_refs;
-        std::vector<Shape> value_shapes;
-        for (const auto& in : node.inputs()) value_shapes.push_back(in.shape());
-        for (const auto& st : c->steps()) {
-          Pending p{st.prim, {}, {}, {st.dtype}};
-          std::vector<Shape> arg_shapes;
-          for (int v : st.args) {
-            p.args.push_back(values.at(v));
-            arg_shapes.push_back(value_shapes.at(v));
-          }
-          p.shapes.push_back(Compiled::step_shape(st, arg_shapes));
-          values.push_back(Ref{2, static_cast<int>(nodes.size()), 0});
-          value_shapes.push_back(p.shapes[0]);
-          nodes.push_back(std::move(p));
-        }
-        for (size_t k = 0; k < node_outs.size(); ++k) {
-          refs.insert_or_assign(node_outs[k].id(), values.at(c->output_values().at(k)));
-        }
-        continue;
-      }
-      Pending p{node.primitive_ptr(), std::move(in_refs), {}, {}};
-      for (size_t k = 0; k < node_outs.size(); ++k) {
-        p.shapes.push_back(node_outs[k].shape());
-        p.dtypes.push_back(node_outs[k].dtype());
-        refs.insert_or_assign(node_outs[k].id(), Ref{2, static_cast<int>(nodes.size()), static_cast<int>(k)});
-      }
-      nodes.push_back(std::move(p));
-    }
+  // The graph (detail::trace_graph): whatever depends on no input is a constant, computed there;
+  // a compiled function's fused nodes are recorded as their steps.
+  detail::TracedGraph g = detail::trace_graph(ph, outs, true);
+  const std::vector<array>& local_constants = g.constants;
+  for (auto& n : g.nodes) {
+    auto params = saved_params(*n.prim);
+    t.nodes.push_back(Node{std::move(n.prim), std::move(params), std::move(n.args), std::move(n.shapes), std::move(n.dtypes)});
   }
-  eval(local_constants);
-
-  // Slots: inputs, constants, then node outputs.
-  const int num_inputs = static_cast<int>(ph.size());
-  std::vector<int> node_slot(nodes.size());
-  int next_slot = num_inputs + static_cast<int>(local_constants.size());
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    node_slot[i] = next_slot;
-    next_slot += static_cast<int>(nodes[i].shapes.size());
-  }
-  auto slot = [&](const Ref& r) {
-    return r.kind == 0 ? r.index : r.kind == 1 ? num_inputs + r.index : node_slot[r.index] + r.pos;
-  };
-  for (auto& p : nodes) {
-    Node n{p.prim, saved_params(*p.prim), {}, std::move(p.shapes), std::move(p.dtypes)};
-    for (const auto& r : p.args) n.args.push_back(slot(r));
-    t.nodes.push_back(std::move(n));
-  }
-  for (const auto& o : outs) t.outputs.push_back(slot(refs.at(o.id())));
+  t.outputs = g.outputs;
   for (const auto& c : local_constants) {
     auto [it, fresh] = constant_index.emplace(c.id(), static_cast<int>(constants.size()));
     if (fresh) constants.push_back(c);
