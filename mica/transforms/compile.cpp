@@ -60,18 +60,9 @@ bool elementwise(const Primitive& p) {
   return f == "unary" || f == "binary";
 }
 
-struct Node {
-  std::shared_ptr<Primitive> prim;
-  std::vector<int> args;  // slots
-  std::vector<Shape> shapes;
-  std::vector<Dtype> dtypes;
-  int first = 0;  // slot of output 0
-};
-struct Graph {
-  int num_inputs = 0;
-  std::vector<array> constants;
-  std::vector<Node> nodes;
-  std::vector<int> outputs;
+// The traced graph (transforms/trace_graph.h), with its slot count.
+using Node = detail::TracedNode;
+struct Graph : detail::TracedGraph {
   int num_slots() const {
     int n = num_inputs + static_cast<int>(constants.size());
     for (const auto& nd : nodes) n += static_cast<int>(nd.shapes.size());
@@ -90,13 +81,7 @@ std::vector<Shape> infer_shapes(const Primitive& prim, const std::vector<Shape>&
 // Builds the graph from placeholders `inputs` to `outputs` (detail::trace_graph): nodes that
 // depend on no input become constants, evaluated there (constant folding).
 Graph build_graph(const std::vector<array>& inputs, const std::vector<array>& outputs) {
-  detail::TracedGraph t = detail::trace_graph(inputs, outputs, false);
-  Graph g;
-  g.num_inputs = t.num_inputs;
-  g.constants = std::move(t.constants);
-  for (auto& n : t.nodes) g.nodes.push_back(Node{std::move(n.prim), std::move(n.args), std::move(n.shapes), std::move(n.dtypes), n.first});
-  g.outputs = std::move(t.outputs);
-  return g;
+  return Graph{detail::trace_graph(inputs, outputs, false)};
 }
 
 // Rebuilds `g` keeping the nodes marked live, with arguments and outputs seen through `alias`
