@@ -224,6 +224,22 @@ void update_shapes() {
   GUIDE_CHECK(layer.param("weight").shape() == (mx::Shape{2, 4}), "a failed load_weights writes nothing");
 }
 
+void raw_memory() {
+  // [snippet: raw-memory]
+  mx::array z = mx::zeros({1000, 1000});  // a view of one 0: data_size() == 1, zero strides
+  mx::eval(z);
+  bool one_value = z.data_size() == 1 && !z.flags().row_contiguous;
+  // Reading z.data<float>() as a million floats would read past its buffer. Make it dense first:
+  mx::array dense = mx::contiguous(z);  // a row-major copy (or the array itself when it is one)
+  mx::eval(dense);
+  const float* p = dense.data<float>();
+  float last = p[dense.size() - 1];  // every element has its place now
+  // [end]
+  GUIDE_CHECK(one_value, "zeros is a broadcast view");
+  GUIDE_CHECK(dense.flags().row_contiguous && dense.data_size() == dense.size(), "contiguous makes it dense");
+  GUIDE_CHECK(last == 0.0f, "the last element reads back");
+}
+
 }  // namespace
 
 int main() {
@@ -235,5 +251,6 @@ int main() {
   guide::run("promotion", promotion);
   guide::run("two-evals", eval_names);
   guide::run("update-shapes", update_shapes);
+  guide::run("raw-memory", raw_memory);
   return guide::finish("pitfalls");
 }

@@ -4,7 +4,9 @@
 // them contiguous, data_size elements reused through zero strides; mica's `contiguous` means
 // no zero strides, which its kernels rely on), the stride MLX gives a size-1 axis from
 // expand_dims (1; mica: the next axis's extent times its stride), empty arrays' strides (MLX
-// row-major, mica zeros) and diagonal (MLX copies; mica returns a strided view).
+// row-major, mica zeros), diagonal (MLX copies; mica returns a strided view), and zeros / ones /
+// full (MLX writes every element; mica keeps a broadcast view of one value: see the pitfalls
+// guide, "Reading an array's memory directly").
 #include <string>
 #include <vector>
 
