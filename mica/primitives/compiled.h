@@ -60,4 +60,12 @@ class Compiled : public Primitive {
   std::vector<int> outputs_;
 };
 
+namespace detail {
+/** For tests, without a GPU: compiles with NVRTC, for `arch` (e.g. "sm_90"), the CUDA kernel the
+ *  GPU would generate for fused node `c` over these inputs and output; "" when it compiles, else
+ *  why not (the NVRTC log and the source). "no CUDA" in builds without it. */
+std::string compiled_gpu_source_check(const Compiled& c, const std::vector<array>& inputs, const array& out,
+                                      const std::string& arch);
+}  // namespace detail
+
 }  // namespace mica

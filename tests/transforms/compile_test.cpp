@@ -7,11 +7,13 @@
 
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <thread>
 #include <cstdlib>
 #include <string>
 
 #include "mica/mica.h"
+#include "mica/primitives/compiled.h"
 #include "reference/reference.h"
 
 using namespace mica;
@@ -167,6 +169,56 @@ TEST_F(CompileTest, FusedSums) {
   auto got = compile(sums)({a, b});
   EXPECT_EQ(got[0].dtype(), float64);
   EXPECT_TRUE(close(got[0], sums({a, b})[0], 1e-12));
+}
+
+// The CUDA kernels the GPU would generate for fused nodes compile (NVRTC, for sm_90; no GPU
+// needed): elementwise chains in float32 and float16, and row kernels with sums (whole-row
+// output, per-row outputs, sums over two axes, an input of one value per row, a row repeated).
+TEST_F(CompileTest, GeneratedCudaSourcesCompile) {
+  auto per_row = [](const std::vector<array>& in) {
+    array e = exp(in[0] - in[1]);
+    return std::vector<array>{sqrt(sum(e * e / sum(e, {-2, -1}, true), {-2, -1}, true))};
+  };
+  auto sums = [](const std::vector<array>& in) {
+    array d = in[0] - in[1];
+    return std::vector<array>{sum(d * 2.0f, std::vector<int>{1, 2}, true), mean(exp(in[0]), -1)};
+  };
+  struct Case {
+    std::function<std::vector<array>(const std::vector<array>&)> f;
+    std::vector<array> in;
+  };
+  const Shape s{6, 7, 33};
+  std::vector<Case> cases{
+      {gelu_bias, {random_array(s, float32, -2, 2, 1), random_array({33}, float32, -1, 1, 2)}},
+      {gelu_bias, {astype(random_array(s, float32, -2, 2, 1), float16), astype(random_array({33}, float32, -1, 1, 2), float16)}},
+      {[](const std::vector<array>& in) { return std::vector<array>{ln_residual(in)[0]}; },
+       {random_array(s, float32, -2, 2, 3), random_array(s, float32, -2, 2, 4), random_array({33}, float32, 0.5, 1.5, 5),
+        random_array({33}, float32, -1, 1, 6)}},
+      {per_row, {random_array(s, float32, -2, 2, 7), random_array({6, 1, 1}, float32, -1, 1, 8)}},
+      {sums, {random_array(s, float32, -2, 2, 9), random_array(s, float32, -2, 2, 10)}},
+      {sums, {random_array(s, float64, -2, 2, 9), random_array(s, float64, -2, 2, 10)}},
+  };
+  int checked = 0;
+  for (auto& c : cases) {
+    eval(c.in);
+    auto outs = compile(c.f)(c.in);
+    // Every fused node of the graph, its inputs evaluated (their layouts pick the kernel).
+    std::vector<array> stack(outs.begin(), outs.end());
+    while (!stack.empty()) {
+      array a = stack.back();
+      stack.pop_back();
+      if (!a.has_primitive()) continue;
+      for (const auto& in : a.inputs()) stack.push_back(in);
+      auto* fused = dynamic_cast<const Compiled*>(&a.primitive());
+      if (!fused) continue;
+      eval(a.inputs());
+      std::string why = detail::compiled_gpu_source_check(*fused, a.inputs(), a, "sm_90");
+      if (why == "no CUDA") GTEST_SKIP() << "a build without CUDA";
+      EXPECT_EQ(why, "") << "case " << &c - cases.data();
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, static_cast<int>(cases.size()));
 }
 
 // Every op family through compile: the replayed graph (primitives shared between replays, some

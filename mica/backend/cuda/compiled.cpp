@@ -83,6 +83,34 @@ std::string arch() {
 }
 
 
+// The cubin of `source` for `arch` (sm_XY) as NVRTC builds it (no FMA contraction, IEEE division
+// and square root, as nvcc builds the unfused kernels), or empty with *error set.
+std::string nvrtc_compile(const std::string& source, const std::string& arch, std::string* error) {
+  nvrtcProgram prog;
+  if (nvrtcCreateProgram(&prog, source.c_str(), "mica_fused.cu", 0, nullptr, nullptr) != NVRTC_SUCCESS) {
+    *error = "nvrtcCreateProgram";
+    return "";
+  }
+  const std::string gpu = "--gpu-architecture=" + arch;
+  const char* opts[] = {gpu.c_str(), "--std=c++17", "--fmad=false", "--prec-div=true", "--prec-sqrt=true"};
+  nvrtcResult rc = nvrtcCompileProgram(prog, 5, opts);
+  std::string cubin;
+  if (rc != NVRTC_SUCCESS) {
+    size_t n = 0;
+    nvrtcGetProgramLogSize(prog, &n);
+    std::string log(n, '\0');
+    nvrtcGetProgramLog(prog, log.data());
+    *error = std::string(nvrtcGetErrorString(rc)) + ": " + log;
+  } else {
+    size_t n = 0;
+    nvrtcGetCUBINSize(prog, &n);
+    cubin.resize(n);
+    nvrtcGetCUBIN(prog, cubin.data());
+  }
+  nvrtcDestroyProgram(&prog);
+  return cubin;
+}
+
 // The kernel `mica_fused` of `source`, or null when NVRTC or the driver refuses it (reported once).
 CUfunction load(const std::string& source) {
   static std::mutex mu;
@@ -110,25 +138,9 @@ CUfunction load(const std::string& source) {
     return nullptr;
   };
   if (cubin.empty()) {
-    nvrtcProgram prog;
-    if (nvrtcCreateProgram(&prog, source.c_str(), "mica_fused.cu", 0, nullptr, nullptr) != NVRTC_SUCCESS)
-      return fail("nvrtcCreateProgram");
-    const std::string gpu = "--gpu-architecture=" + arch();
-    const char* opts[] = {gpu.c_str(), "--std=c++17", "--fmad=false", "--prec-div=true", "--prec-sqrt=true"};
-    nvrtcResult rc = nvrtcCompileProgram(prog, 5, opts);
-    if (rc != NVRTC_SUCCESS) {
-      size_t n = 0;
-      nvrtcGetProgramLogSize(prog, &n);
-      std::string log(n, '\0');
-      nvrtcGetProgramLog(prog, log.data());
-      nvrtcDestroyProgram(&prog);
-      return fail(std::string(nvrtcGetErrorString(rc)) + ": " + log.substr(0, 400));
-    }
-    size_t n = 0;
-    nvrtcGetCUBINSize(prog, &n);
-    cubin.resize(n);
-    nvrtcGetCUBIN(prog, cubin.data());
-    nvrtcDestroyProgram(&prog);
+    std::string error;
+    cubin = nvrtc_compile(source, arch(), &error);
+    if (cubin.empty()) return fail(error.substr(0, 400));
     const fs::path tmp = dir / (std::string(name) + "." + std::to_string(::getpid()) + ".tmp");
     {
       std::ofstream out(tmp, std::ios::binary);
@@ -337,76 +349,101 @@ void launch(void* fn, unsigned grid, const std::vector<array>& inputs, array& ou
   ++g_generated_launches;
 }
 
-// The row kernel of a node with sums, when the inputs' layouts fit; false leaves the node to
-// the steps.
-bool run_row_generated(const Compiled& c, const std::vector<array>& inputs, array& out, const Stream& s) {
-  std::vector<Shape> in_shapes;
-  for (const auto& in : inputs) in_shapes.push_back(in.shape());
-  const Shape shape = broadcast_shapes(in_shapes);  // the elementwise steps' shape
-  const int nd = static_cast<int>(shape.size()), reduced = c.summed_axes();
-  if (reduced > nd) return false;
-  int64_t rows = 1, cols = 1;
-  for (int d = 0; d < nd; ++d) (d < nd - reduced ? rows : cols) *= shape[d];
-  Shape row_shape = shape;
-  for (int d = nd - reduced; d < nd; ++d) row_shape[d] = 1;
-  if (rows == 0 || cols == 0) return false;
-  std::string access;
-  for (const auto& in : inputs) {
-    if (in.data_size() == 1) access += kRowOne;
-    else if (in.shape() == shape && in.flags().row_contiguous) access += kRowWhole;
-    else if (in.flags().row_contiguous && static_cast<int64_t>(in.size()) == cols && in.ndim() >= static_cast<size_t>(reduced) &&
-             Shape(in.shape().end() - reduced, in.shape().end()) == Shape(shape.end() - reduced, shape.end()))
-      access += kRowSame;
-    else if (in.flags().row_contiguous && in.shape() == row_shape) access += kRowValue;
-    else return false;
-  }
-  const int64_t on = static_cast<int64_t>(out.size());
-  const bool out_per_row = on == rows && on != rows * cols;
-  if (!out_per_row && on != rows * cols) return false;
+// What a generated kernel for these inputs needs: its cache key, its source, and the two sizes
+// it takes (row kernels: rows and columns; elementwise: elements and columns). Nothing when the
+// inputs' layouts do not fit (the node then runs its steps).
+struct Plan {
+  bool rows = false;
+  std::string key;
+  std::function<std::optional<std::string>()> source;
+  int64_t a = 0, b = 0;
+};
+
+std::optional<Plan> plan(const Compiled& c, const std::vector<array>& inputs, const array& out) {
   std::vector<Dtype> dts;
   for (const auto& in : inputs) dts.push_back(in.dtype());
-  std::string key = access + (out_per_row ? "R" : "C");
-  for (auto d : dts) key += dtype_to_string(d);
-  void* fn = c.generated("gpu-rows:" + key, [&] { return row_kernel_source(c, dts, access, out_per_row); },
-                         [](const std::string& src) { return reinterpret_cast<void*>(load(src)); });
-  if (!fn) return false;
-  cu::alloc_output(out, s);
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(rows, 64 * cu::sm_count()));
-  launch(fn, grid, inputs, out, rows, cols, s);
-  return true;
+  std::string access;
+  Plan p;
+  if (c.has_sums()) {
+    // Row kernel: the elementwise steps' shape is the inputs' broadcast; its trailing
+    // summed_axes() axes are the row.
+    std::vector<Shape> in_shapes;
+    for (const auto& in : inputs) in_shapes.push_back(in.shape());
+    const Shape shape = broadcast_shapes(in_shapes);
+    const int nd = static_cast<int>(shape.size()), reduced = c.summed_axes();
+    if (reduced > nd) return std::nullopt;
+    int64_t rows = 1, cols = 1;
+    for (int d = 0; d < nd; ++d) (d < nd - reduced ? rows : cols) *= shape[d];
+    Shape row_shape = shape;
+    for (int d = nd - reduced; d < nd; ++d) row_shape[d] = 1;
+    if (rows == 0 || cols == 0) return std::nullopt;
+    const Shape row_tail(shape.end() - reduced, shape.end());
+    for (const auto& in : inputs) {
+      if (in.data_size() == 1) access += kRowOne;
+      else if (in.shape() == shape && in.flags().row_contiguous) access += kRowWhole;
+      else if (in.flags().row_contiguous && static_cast<int64_t>(in.size()) == cols &&
+               in.ndim() >= static_cast<size_t>(reduced) && Shape(in.shape().end() - reduced, in.shape().end()) == row_tail)
+        access += kRowSame;
+      else if (in.flags().row_contiguous && in.shape() == row_shape) access += kRowValue;
+      else return std::nullopt;
+    }
+    const int64_t on = static_cast<int64_t>(out.size());
+    const bool out_per_row = on == rows && on != rows * cols;
+    if (!out_per_row && on != rows * cols) return std::nullopt;
+    p.rows = true;
+    p.key = "gpu-rows:" + access + (out_per_row ? "R" : "C");
+    p.source = [&c, dts, access, out_per_row] { return row_kernel_source(c, dts, access, out_per_row); };
+    p.a = rows;
+    p.b = cols;
+  } else {
+    const Shape& shape = out.shape();
+    const int64_t n = static_cast<int64_t>(out.size());
+    const int64_t cols = shape.empty() ? 1 : shape.back();
+    if (n == 0 || cols == 0) return std::nullopt;
+    for (const auto& in : inputs) {
+      if (in.data_size() == 1) access += kOne;
+      else if (in.shape() == shape && in.flags().row_contiguous) access += kWhole;
+      else if (in.flags().row_contiguous && in.size() == static_cast<size_t>(cols) && in.shape().back() == cols) access += kRowRepeat;
+      else return std::nullopt;
+    }
+    p.key = "gpu:" + access;
+    p.source = [&c, dts, access] { return kernel_source(c, dts, access); };
+    p.a = n;
+    p.b = cols;
+  }
+  for (auto d : dts) p.key += dtype_to_string(d);
+  return p;
 }
 
 // Runs the generated kernel when the inputs' layouts fit; false leaves the node to the steps.
 bool run_generated(const Compiled& c, const std::vector<array>& inputs, array& out, const Stream& s) {
-  if (c.has_sums()) return run_row_generated(c, inputs, out, s);
-  const Shape& shape = out.shape();
-  const int64_t n = static_cast<int64_t>(out.size());
-  const int64_t cols = shape.empty() ? 1 : shape.back();
-  if (n == 0 || cols == 0) return false;
-  std::string access;
-  for (const auto& in : inputs) {
-    if (in.data_size() == 1) access += kOne;
-    else if (in.shape() == shape && in.flags().row_contiguous) access += kWhole;
-    else if (in.flags().row_contiguous && in.size() == static_cast<size_t>(cols) && in.shape().back() == cols) access += kRowRepeat;
-    else return false;
-  }
-  std::vector<Dtype> dts;
-  for (const auto& in : inputs) dts.push_back(in.dtype());
-  std::string key = access;
-  for (auto d : dts) key += dtype_to_string(d);
-  void* fn = c.generated("gpu:" + key, [&] { return kernel_source(c, dts, access); }, [](const std::string& src) {
-    return reinterpret_cast<void*>(load(src));
-  });
+  auto p = plan(c, inputs, out);
+  if (!p) return false;
+  void* fn = c.generated(p->key, p->source, [](const std::string& src) { return reinterpret_cast<void*>(load(src)); });
   if (!fn) return false;
   cu::alloc_output(out, s);
-  const unsigned grid = std::max(1u, std::min<unsigned>(static_cast<unsigned>((n + 255) / 256), 32u * cu::sm_count()));
-  launch(fn, grid, inputs, out, n, cols, s);
+  // Row kernels: a block per row, at most 64 per multiprocessor at a time (rows strided over
+  // them); elementwise: 256-element blocks, at most 32 per multiprocessor (a grid-stride loop).
+  const int64_t blocks = p->rows ? p->a : (p->a + 255) / 256;
+  const unsigned grid = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(blocks, (p->rows ? 64 : 32) * cu::sm_count())));
+  launch(fn, grid, inputs, out, p->a, p->b, s);
   return true;
 }
 }  // namespace
 
 namespace detail {
 int64_t compiled_gpu_generated_launches() { return g_generated_launches.load(); }
+
+std::string compiled_gpu_source_check(const Compiled& c, const std::vector<array>& inputs, const array& out,
+                                      const std::string& arch) {
+  auto p = plan(c, inputs, out);
+  if (!p) return "no kernel for these layouts";
+  auto src = p->source();
+  if (!src) return "no source (a step without an expression)";
+  std::string error;
+  if (nvrtc_compile(*src, arch, &error).empty()) return error + "\n" + *src;
+  return "";
+}
 }  // namespace detail
 
 // inputs: any layout, broadcastable to outputs[0]; output: row-major.

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "mica/array.h"
+#include "mica/primitives/compiled.h"
 
 namespace mica::gpu {
 int device_count() { return 0; }
@@ -29,4 +30,10 @@ void ensure_host(ArrayData& d) {
 }
 void release_gpu(ArrayData&) {}
 int64_t compiled_gpu_generated_launches() { return 0; }
+}  // namespace mica::detail
+
+namespace mica::detail {
+std::string compiled_gpu_source_check(const Compiled&, const std::vector<array>&, const array&, const std::string&) {
+  return "no CUDA";
+}
 }  // namespace mica::detail
