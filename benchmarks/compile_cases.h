@@ -34,4 +34,34 @@ struct Mlp : mica::nn::Module {
   }
 };
 
+/** The MLP's training step (MSE loss, AdamW at 1e-3, weights from seed 0), compiled with the model
+ *  and the optimizer as captured state or not. */
+struct MlpStep {
+  int seeded = (mica::random::seed(0), 0);  // before the layers draw their weights
+  Mlp model;
+  mica::optim::AdamW opt{1e-3f};
+  mica::ArraysFn fn;
+  explicit MlpStep(bool compiled) {
+    auto vg = mica::nn::value_and_grad(model, [this](const mica::array& in, const mica::array& y) {
+      return mica::nn::losses::mse_loss(model(in), y);
+    });
+    auto step = [this, vg](const std::vector<mica::array>& in) {
+      auto [loss, grads] = vg(in[0], in[1]);
+      opt.update(model, grads);
+      return std::vector<mica::array>{loss};
+    };
+    fn = compiled ? mica::compile(step, mica::CompileOptions{.inputs = {model, opt}, .outputs = {model, opt}})
+                  : mica::ArraysFn(step);
+  }
+  MlpStep(const MlpStep&) = delete;
+  MlpStep& operator=(const MlpStep&) = delete;
+  /** One step on (x, y), evaluated with every parameter. */
+  void run(const mica::array& x, const mica::array& y) {
+    auto l = fn({x, y});
+    std::vector<mica::array> outs{l[0]};
+    for (auto& [k, a] : mica::tree_flatten_arrays(model.parameters())) outs.push_back(a);
+    mica::eval(outs);
+  }
+};
+
 }  // namespace mica_bench

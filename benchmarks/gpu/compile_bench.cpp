@@ -13,7 +13,6 @@ using namespace mica;
 namespace {
 using mica_bench::gelu_bias;
 using mica_bench::ln_residual;
-using mica_bench::Mlp;
 
 double median_wall(int reps, const std::function<void()>& f) {
   std::vector<double> t;
@@ -31,27 +30,10 @@ double median_wall(int reps, const std::function<void()>& f) {
 MICA_GPU_BENCH(compile) {
   using mica_bench::report;
   for (bool compiled : {false, true}) {
-    random::seed(0);
-    Mlp model;
-    optim::AdamW opt(1e-3f);
-    auto vg = nn::value_and_grad(model, [&](const array& in, const array& y) {
-      return nn::losses::mse_loss(model(in), y);
-    });
-    auto step = [&](const std::vector<array>& in) {
-      auto [loss, grads] = vg(in[0], in[1]);
-      opt.update(model, grads);
-      return std::vector<array>{loss};
-    };
-    ArraysFn fn = compiled ? compile(step, CompileOptions{.inputs = {model, opt}, .outputs = {model, opt}})
-                           : ArraysFn(step);
+    mica_bench::MlpStep step(compiled);
     array in = random::uniform({32, 256}), y = random::uniform({32, 256});
     eval(in, y);
-    auto run = [&] {
-      auto l = fn({in, y});
-      std::vector<array> outs{l[0]};
-      for (auto& [k, a] : tree_flatten_arrays(model.parameters())) outs.push_back(a);
-      eval(outs);
-    };
+    auto run = [&] { step.run(in, y); };
     report(compiled ? "mlp50_step_compiled" : "mlp50_step_plain", median_wall(30, run), 0);
   }
   const int n = 8192;

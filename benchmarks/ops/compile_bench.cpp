@@ -16,7 +16,6 @@ using namespace mica;
 namespace {
 using mica_bench::gelu_bias;
 using mica_bench::ln_residual;
-using mica_bench::Mlp;
 }  // namespace
 
 int main() {
@@ -65,36 +64,19 @@ int main() {
 
   // The MLP training step: 50 Linear + ReLU layers, MSE loss, AdamW.
   for (bool compiled : {false, true}) {
-    random::seed(0);
-    Mlp model;
-    optim::AdamW opt(1e-3f);
-    auto vg = nn::value_and_grad(model, [&](const array& in, const array& y) {
-      return nn::losses::mse_loss(model(in), y);
-    });
-    auto step = [&](const std::vector<array>& in) {
-      auto [loss, grads] = vg(in[0], in[1]);
-      opt.update(model, grads);
-      return std::vector<array>{loss};
-    };
-    ArraysFn fn = compiled ? compile(step, CompileOptions{.inputs = {model, opt}, .outputs = {model, opt}})
-                           : ArraysFn(step);
+    mica_bench::MlpStep step(compiled);
     array in = random::uniform({32, 256}), y = random::uniform({32, 256});
-    auto run = [&] {
-      auto l = fn({in, y});
-      std::vector<array> outs{l[0]};
-      for (auto& [k, a] : tree_flatten_arrays(model.parameters())) outs.push_back(a);
-      eval(outs);
-    };
+    auto run = [&] { step.run(in, y); };
     for (int i = 0; i < 3; ++i) run();
     double t = best_time(20, run);
     // The host's part: building the step's graph (uncompiled: every op; compiled: the replay,
     // reading and writing the captured state), without running it.
     double t_build = best_time(20, [&] {
-      Tree before = compile_state_get(model);
-      Tree opt_before = compile_state_get(opt);
-      fn({in, y});
-      compile_state_set(model, before);  // undo, so that the graph never runs
-      compile_state_set(opt, opt_before);
+      Tree before = compile_state_get(step.model);
+      Tree opt_before = compile_state_get(step.opt);
+      step.fn({in, y});
+      compile_state_set(step.model, before);  // undo, so that the graph never runs
+      compile_state_set(step.opt, opt_before);
     });
     std::printf("mlp50 step (%s): %.3f ms, of which building the graph %.3f ms\n", compiled ? "compiled" : "uncompiled",
                 t * 1e3, t_build * 1e3);

@@ -145,10 +145,12 @@ std::optional<RowPlan> row_plan(const std::vector<Compiled::Step>& steps, const 
   const int ni = static_cast<int>(in_dtypes.size());
   const int nv = ni + static_cast<int>(steps.size());
   RowPlan p;
+  p.num_inputs = ni;
   p.dt = in_dtypes;
   p.full.assign(nv, 0);
   p.sum.assign(nv, 0);
   p.level.assign(nv, 0);
+  p.sum_arg.assign(nv, -1);
   p.expr.assign(nv, "");
   for (int i = 0; i < ni; ++i) {
     if (!ctype(in_dtypes[i], t)) return std::nullopt;
@@ -162,13 +164,14 @@ std::optional<RowPlan> row_plan(const std::vector<Compiled::Step>& steps, const 
     for (int a : st.args) p.level[v] = std::max(p.level[v], p.level[a]);
     if (dynamic_cast<const Reduce*>(st.prim.get())) {
       p.sum[v] = 1;
+      p.sum_arg[v] = st.args[0];
       p.level[v] += 1;
       continue;
     }
     std::vector<std::string> args;
     std::vector<Dtype> arg_dt;
     for (int a : st.args) {
-      args.push_back("v" + std::to_string(a));
+      args.push_back(value_name(a));
       arg_dt.push_back(p.dt[a]);
       p.full[v] |= p.full[a];
     }
@@ -178,6 +181,27 @@ std::optional<RowPlan> row_plan(const std::vector<Compiled::Step>& steps, const 
   }
   p.top = *std::max_element(p.level.begin(), p.level.end());
   return p;
+}
+
+std::string value_name(int v) {
+  std::string n = "v";
+  return n += std::to_string(v);
+}
+
+std::vector<int> RowPlan::per_row_at(int l) const {
+  std::vector<int> out;
+  for (int v = num_inputs; v < static_cast<int>(full.size()); ++v) {
+    if (!full[v] && !sum[v] && level[v] == l) out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<int> RowPlan::sums_after(int l) const {
+  std::vector<int> out;
+  for (int v = num_inputs; v < static_cast<int>(full.size()); ++v) {
+    if (sum[v] && level[v] == l + 1) out.push_back(v);
+  }
+  return out;
 }
 
 std::vector<int> row_values_needed(const std::vector<Compiled::Step>& steps, const RowPlan& plan,

@@ -31,12 +31,20 @@ std::optional<std::string> expression(const Primitive& p, const std::vector<std:
  *  elementwise steps, its expression over values named v<k> (`wrap` applied: the GPU rounds
  *  halves there). `top` is the largest level. */
 struct RowPlan {
+  int num_inputs = 0;
   std::vector<Dtype> dt;
   std::vector<char> full, sum;
   std::vector<int> level;
+  std::vector<int> sum_arg;  // a sum's argument (-1 for other values)
   std::vector<std::string> expr;
   int top = 0;
+  /** The steps of level l that are one value per row (neither full nor sums), in step order. */
+  std::vector<int> per_row_at(int l) const;
+  /** The sums whose arguments are ready at level l (they are of level l + 1), in step order. */
+  std::vector<int> sums_after(int l) const;
 };
+/** The name of value v in generated code: v<k>. */
+std::string value_name(int v);
 /** The plan of `steps` over inputs of these dtypes, `full_inputs` saying which inputs vary along
  *  the row; nothing when a dtype or step has no expression for the target. */
 std::optional<RowPlan> row_plan(const std::vector<Compiled::Step>& steps, const std::vector<Dtype>& in_dtypes,

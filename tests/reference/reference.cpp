@@ -1,5 +1,6 @@
 #include "reference/reference.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <sstream>
@@ -104,6 +105,19 @@ testing::AssertionResult matches(const array& got, const Shape& shape, const std
     return testing::AssertionFailure() << "shape " << detail::shape_str(got.shape()) << " != " << detail::shape_str(shape);
   }
   return all_close(to_vector(got), want, rtol, atol);
+}
+
+testing::AssertionResult close(const array& got, const array& want, double rtol) {
+  if (got.shape() != want.shape()) return testing::AssertionFailure() << "shapes differ";
+  if (got.dtype() != want.dtype()) return testing::AssertionFailure() << "dtypes differ";
+  auto g = to_vector(got), w = to_vector(want);
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (std::isnan(w[i]) && std::isnan(g[i])) continue;
+    if (!(std::abs(g[i] - w[i]) <= rtol * std::max(1.0, std::abs(w[i])))) {
+      return testing::AssertionFailure() << "element " << i << ": got " << g[i] << ", want " << w[i];
+    }
+  }
+  return testing::AssertionSuccess();
 }
 
 double tol_for(Dtype d) {

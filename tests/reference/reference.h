@@ -28,6 +28,9 @@ testing::AssertionResult all_close(const std::vector<double>& got, const std::ve
 /** Shape, then values, of an array against a reference. */
 testing::AssertionResult matches(const array& got, const Shape& shape, const std::vector<double>& want,
                                  double rtol = 1e-6, double atol = 1e-6);
+/** Same shape and dtype, and every element within rtol of want relative to max(1, |want|) (NaN
+ *  matches NaN). */
+testing::AssertionResult close(const array& got, const array& want, double rtol = 1e-6);
 /** Tolerance suited to a dtype's precision. */
 double tol_for(Dtype d);
 /** True if calling f throws E whose message starts with "[op]". */

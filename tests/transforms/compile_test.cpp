@@ -17,24 +17,11 @@
 #include "reference/reference.h"
 
 using namespace mica;
+using mica::test::close;
 using mica::test::random_array;
 using mica::test::to_vector;
 
 namespace {
-
-// Element-by-element agreement within rtol (relative to max(1, |want|)).
-testing::AssertionResult close(const array& got, const array& want, double rtol = 1e-6) {
-  if (got.shape() != want.shape()) return testing::AssertionFailure() << "shapes differ";
-  if (got.dtype() != want.dtype()) return testing::AssertionFailure() << "dtypes differ";
-  auto g = to_vector(got), w = to_vector(want);
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (std::isnan(w[i]) && std::isnan(g[i])) continue;
-    if (!(std::abs(g[i] - w[i]) <= rtol * std::max(1.0, std::abs(w[i])))) {
-      return testing::AssertionFailure() << "element " << i << ": got " << g[i] << ", want " << w[i];
-    }
-  }
-  return testing::AssertionSuccess();
-}
 
 // GELU (tanh form) of x + b in plain ops: six elementwise nodes and a broadcast bias.
 std::vector<array> gelu_bias(const std::vector<array>& in) {

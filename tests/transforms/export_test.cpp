@@ -22,24 +22,12 @@
 #include "reference/reference.h"
 
 using namespace mica;
+using mica::test::close;
 using mica::test::random_array;
 using mica::test::to_vector;
 namespace fs = std::filesystem;
 
 namespace {
-
-testing::AssertionResult close(const array& got, const array& want, double rtol = 1e-6) {
-  if (got.shape() != want.shape()) return testing::AssertionFailure() << "shapes differ";
-  if (got.dtype() != want.dtype()) return testing::AssertionFailure() << "dtypes differ";
-  auto g = to_vector(got), w = to_vector(want);
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (std::isnan(w[i]) && std::isnan(g[i])) continue;
-    if (!(std::abs(g[i] - w[i]) <= rtol * std::max(1.0, std::abs(w[i])))) {
-      return testing::AssertionFailure() << "element " << i << ": got " << g[i] << ", want " << w[i];
-    }
-  }
-  return testing::AssertionSuccess();
-}
 
 testing::AssertionResult all_close(const std::vector<array>& got, const std::vector<array>& want, double rtol = 1e-6) {
   if (got.size() != want.size()) return testing::AssertionFailure() << got.size() << " outputs, want " << want.size();

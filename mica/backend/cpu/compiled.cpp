@@ -62,16 +62,16 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
                                          const std::string& kinds, bool out_per_row) {
   const auto& steps = c.steps();
   const int ni = static_cast<int>(in_dtypes.size());
-  const int nv = ni + static_cast<int>(steps.size());
   std::vector<char> full_inputs(ni);
   for (int i = 0; i < ni; ++i) full_inputs[i] = kinds[i] == kCols;
   auto plan = codegen::row_plan(steps, in_dtypes, full_inputs, Target::cpu, nullptr);
   if (!plan) return std::nullopt;
-  const auto& [dt, full, sum, level, expr, top] = *plan;
-  auto name = [](int v) {
-    std::string n = "v";
-    return n += std::to_string(v);
-  };
+  const auto& dt = plan->dt;
+  const auto& full = plan->full;
+  const auto& sum = plan->sum;
+  const auto& expr = plan->expr;
+  const int top = plan->top;
+  auto name = codegen::value_name;
   const int out_v = c.output_values()[0];
   std::ostringstream src;
   const int slots = std::max(ni, 1);
@@ -123,17 +123,11 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
   const bool partial = top == 1 && sum[out_v];
   for (int l = 0; l <= top; ++l) {
     // Per-row values ready at this level, then the sums whose arguments are.
-    for (int v = ni; v < nv; ++v) {
-      if (!full[v] && !sum[v] && level[v] == l) src << "    const " << ctype(dt[v]) << " " << name(v) << " = " << expr[v] << ";\n";
-    }
-    std::vector<int> sums, args;
-    for (int v = ni; v < nv; ++v) {
-      if (sum[v] && level[v] == l + 1) {
-        sums.push_back(v);
-        args.push_back(steps[v - ni].args[0]);
-      }
-    }
+    for (int v : plan->per_row_at(l)) src << "    const " << ctype(dt[v]) << " " << name(v) << " = " << expr[v] << ";\n";
+    const std::vector<int> sums = plan->sums_after(l);
     if (sums.empty()) continue;
+    std::vector<int> args;
+    for (int v : sums) args.push_back(plan->sum_arg[v]);
     std::string list;
     for (int v : sums) {
       src << "    " << ctype(dt[v]) << " " << name(v) << " = 0;\n";

@@ -218,15 +218,15 @@ std::optional<std::string> row_kernel_source(const Compiled& c, const std::vecto
   for (int i = 0; i < ni; ++i) full_inputs[i] = access[i] == kRowWhole || access[i] == kRowSame;
   auto plan = codegen::row_plan(steps, in_dtypes, full_inputs, Target::gpu, round_expr);
   if (!plan) return std::nullopt;
-  const auto& [dt, full, sum, level, expr, top] = *plan;
-  const int nv = static_cast<int>(dt.size());
-  for (int v = ni; v < nv; ++v) {
-    if (sum[v] && dt[v] != float32 && dt[v] != float64) return std::nullopt;  // block sums in float or double
+  const auto& dt = plan->dt;
+  const auto& full = plan->full;
+  const auto& expr = plan->expr;
+  for (int l = 0; l < plan->top; ++l) {
+    for (int v : plan->sums_after(l)) {
+      if (dt[v] != float32 && dt[v] != float64) return std::nullopt;  // block sums in float or double
+    }
   }
-  auto name = [](int v) {
-    std::string n = "v";
-    return n += std::to_string(v);
-  };
+  auto name = codegen::value_name;
   const int out_v = c.output_values()[0];
   if (out_per_row && full[out_v]) return std::nullopt;
   // The values that vary along the row which `targets` need, in step order, as loop statements.
@@ -257,20 +257,14 @@ std::optional<std::string> row_kernel_source(const Compiled& c, const std::vecto
     at += access[i] == kRowValue ? "[row]" : "[0]";
     src << "    const " << compute_type(dt[i], Target::gpu) << " " << name(i) << " = " << load_expr(dt[i], at) << ";\n";
   }
-  for (int l = 0; l <= top; ++l) {
-    for (int v = ni; v < nv; ++v) {
-      if (!full[v] && !sum[v] && level[v] == l) {
-        src << "    const " << compute_type(dt[v], Target::gpu) << " " << name(v) << " = " << expr[v] << ";\n";
-      }
+  for (int l = 0; l <= plan->top; ++l) {
+    for (int v : plan->per_row_at(l)) {
+      src << "    const " << compute_type(dt[v], Target::gpu) << " " << name(v) << " = " << expr[v] << ";\n";
     }
-    std::vector<int> sums, args;
-    for (int v = ni; v < nv; ++v) {
-      if (sum[v] && level[v] == l + 1) {
-        sums.push_back(v);
-        args.push_back(steps[v - ni].args[0]);
-      }
-    }
+    const std::vector<int> sums = plan->sums_after(l);
     if (sums.empty()) continue;
+    std::vector<int> args;
+    for (int v : sums) args.push_back(plan->sum_arg[v]);
     for (int v : sums) src << "    " << ctype(dt[v], Target::gpu) << " " << name(v) << " = 0;\n";
     src << "    for (long long j = threadIdx.x; j < cols; j += blockDim.x) {\n" << column_body(args);
     for (size_t k = 0; k < sums.size(); ++k) src << "      " << name(sums[k]) << " += " << name(args[k]) << ";\n";
@@ -296,10 +290,7 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
   const int ni = static_cast<int>(in_dtypes.size());
   std::vector<Dtype> dt = in_dtypes;
   std::ostringstream body, params;
-  auto name = [](int v) {
-    std::string n = "v";
-    return n += std::to_string(v);
-  };
+  auto name = codegen::value_name;
   for (int i = 0; i < ni; ++i) {
     if (!ctype(dt[i], Target::gpu)) return std::nullopt;
     params << ", const " << ctype(dt[i], Target::gpu) << "* __restrict__ in" << i;

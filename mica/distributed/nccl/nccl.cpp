@@ -32,7 +32,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -165,8 +164,9 @@ class Watchdog {
   void run() {
     cudaSetDevice(device_);
     const auto poll = std::chrono::duration<double>(std::min(timeout_ / 4, 0.25));
-    std::unique_lock<std::mutex> lk(mu_);
-    while (!cv_.wait_for(lk, poll, [&] { return false; })) {
+    while (true) {
+      std::this_thread::sleep_for(poll);
+      std::lock_guard<std::mutex> lk(mu_);
       while (!pending_.empty()) {
         Pending& p = pending_.front();
         cudaError_t err = cudaEventQuery(p.event);
@@ -197,7 +197,6 @@ class Watchdog {
   double timeout_;
   std::thread thread_;
   std::mutex mu_;
-  std::condition_variable cv_;
   std::vector<ncclComm_t> comms_;
   std::deque<Pending> pending_;
   std::vector<cudaEvent_t> free_;
@@ -205,10 +204,7 @@ class Watchdog {
 
 Watchdog& watchdog() {
   // Leaked on purpose: it must outlive static destructors (its thread is never joined).
-  static Watchdog* w = [] {
-    auto* p = new Watchdog(gpu::device_index());
-    return p;
-  }();
+  static Watchdog* w = new Watchdog(gpu::device_index());
   return *w;
 }
 
