@@ -2,7 +2,9 @@
 # The one script for the GPU machine: builds mica for sm_90a with the carried Debian packages
 # (.devdeps/*.deb, unpacked outside /), runs the GPU tests and the CPU suite, then the GPU
 # benchmarks beside PyTorch. Logs go to $OUT when set.
-# Usage: scripts/gpu_device.sh [all|tests|bench|gpu]   (gpu: only the GPU targets, tests, bench)
+# Usage: scripts/gpu_device.sh [all|tests|bench|gpu|sanitize]   (gpu: only the GPU targets, tests,
+#        bench; sanitize: the GPU tests under compute-sanitizer, SAN_TOOLS (memcheck synccheck
+#        racecheck initcheck) over GPU_TESTS, SAN_TIMEOUT seconds each, logs in $OUT/san/)
 #        env: GPU_TESTS (test binaries), BENCH (benchmark families), SKIP_CPU=1 (no CPU suite),
 #             GPT2=1 (the GPT-2 training comparison, GPT2_ARGS its flags, GPT2_ARGS2 a second one;
 #             GPT2_PROFILE=1 a profile)
@@ -44,6 +46,7 @@ t0=$(date +%s)
 targets=()
 gpu_tests=${GPU_TESTS:-$(cd tests/gpu && ls *_gpu_test.cpp | sed "s/\.cpp$//")}
 [ "$what" = gpu ] && targets=(--target $gpu_tests gpu_bench coverage_check)
+[ "$what" = sanitize ] && targets=(--target $gpu_tests)
 cmake --build $build -j 16 "${targets[@]}" > "$OUT/build.log" 2>&1 || { grep -E "error|Error" -A3 "$OUT/build.log" | head -60; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
 if [ "$what" = gpu ]; then
@@ -52,6 +55,22 @@ if [ "$what" = gpu ]; then
     echo "$t: exit $?"; grep -E "^\[  (FAILED|PASSED) |Failure|Expected|Which is|actual|error" "$OUT/$t.log" | head -40
   done
   $build/tests/coverage_check $build/tests/coverage | grep -E "no GPU test|fall back"
+fi
+if [ "$what" = sanitize ]; then
+  # Findings in mica's kernels fail; NCCL probing its own kernel images (errors it handles) is
+  # counted apart, by the library of the first host frame of each report.
+  mkdir -p "$OUT/san"
+  for tool in ${SAN_TOOLS:-memcheck synccheck racecheck initcheck}; do
+    for t in $gpu_tests; do
+      log="$OUT/san/$tool.$t.log"
+      MICA_GPU_TEST=1 timeout ${SAN_TIMEOUT:-60} compute-sanitizer --tool $tool --leak-check no \
+        --print-limit 20 $build/tests/$t > "$log" 2>&1
+      rc=$?
+      nccl=$(grep -A3 "^========= Program hit" "$log" | grep -c "Host Frame:.*libnccl" || true)
+      echo "$tool $t: exit $rc; $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$log" | tail -1 | sed 's/=* *//'); in NCCL: $nccl"
+    done
+  done
+  exit 0
 fi
 if [ "$what" = tests ] || [ "$what" = all ]; then
   (cd $build && ctest -R "_gpu_test" --output-on-failure -j 4 --timeout 600) > "$OUT/gpu_tests.log" 2>&1
