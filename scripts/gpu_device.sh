@@ -66,7 +66,7 @@ if [ "$what" = sanitize ]; then
       MICA_GPU_TEST=1 timeout ${SAN_TIMEOUT:-60} compute-sanitizer --tool $tool --leak-check no \
         --print-limit 20 $build/tests/$t > "$log" 2>&1
       rc=$?
-      nccl=$(grep -A3 "^========= Program hit" "$log" | grep -c "Host Frame:.*libnccl" || true)
+      nccl=$(awk '/Program hit/{f=1} f&&/libnccl/{c++;f=0} /^========= $/{f=0} END{print c+0}' "$log")
       echo "$tool $t: exit $rc; $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$log" | tail -1 | sed 's/=* *//'); in NCCL: $nccl"
     done
   done

@@ -179,6 +179,9 @@ int sm_count() { return rt().sms; }
 
 allocator::Buffer malloc(size_t bytes, const Stream& s) {
   if (bytes == 0) return {nullptr, 0};
+  // Whole 16-byte units: atomics on 1- and 2-byte elements work on the 4-byte word around them,
+  // and vector loads read 16 bytes, so the last word of a buffer must belong to the buffer.
+  bytes = (bytes + 15) & ~size_t(15);
   auto& r = rt();
   size_t limit = r.memory_limit.load();
   if (r.active.load() + bytes > limit) {
