@@ -159,6 +159,11 @@ size_t pool_attr(cudaMemPoolAttr attr) {
   return static_cast<size_t>(v);
 }
 
+// Buffers take whole 16-byte units: atomics on 1- and 2-byte elements work on the 4-byte word
+// around them, and vector loads read 16 bytes, so the last word must belong to the buffer. The
+// Buffer keeps the size asked for (copies to the host move only those bytes).
+size_t padded(size_t bytes) { return (bytes + 15) & ~size_t(15); }
+
 std::string mib(size_t b) { return std::to_string(b / (1024 * 1024)) + " MiB"; }
 
 }  // namespace
@@ -179,9 +184,6 @@ int sm_count() { return rt().sms; }
 
 allocator::Buffer malloc(size_t bytes, const Stream& s) {
   if (bytes == 0) return {nullptr, 0};
-  // Whole 16-byte units: atomics on 1- and 2-byte elements work on the 4-byte word around them,
-  // and vector loads read 16 bytes, so the last word of a buffer must belong to the buffer.
-  bytes = (bytes + 15) & ~size_t(15);
   auto& r = rt();
   size_t limit = r.memory_limit.load();
   if (r.active.load() + bytes > limit) {
@@ -191,13 +193,13 @@ allocator::Buffer malloc(size_t bytes, const Stream& s) {
   }
   cudaStream_t cs = stream(s);
   void* p = nullptr;
-  cudaError_t err = cudaMallocAsync(&p, bytes, cs);
+  cudaError_t err = cudaMallocAsync(&p, padded(bytes), cs);
   if (err == cudaErrorMemoryAllocation) {
     // Blocks freed on other streams return to the pool once that work is done: wait, trim, retry.
     cudaGetLastError();
     MICA_CUDA_CHECK(cudaDeviceSynchronize());
     MICA_CUDA_CHECK(cudaMemPoolTrimTo(r.pool, 0));
-    err = cudaMallocAsync(&p, bytes, cs);
+    err = cudaMallocAsync(&p, padded(bytes), cs);
   }
   if (err != cudaSuccess) {
     cudaGetLastError();  // allocation failures are not sticky: the program can free arrays and go on
@@ -209,7 +211,7 @@ allocator::Buffer malloc(size_t bytes, const Stream& s) {
                              ", " + mib(free_b) + " of " + mib(total_b) + " free on the device (" +
                              cudaGetErrorName(err) + ").");
   }
-  add_active(r, bytes);
+  add_active(r, padded(bytes));
   return {p, bytes};
 }
 
@@ -217,7 +219,7 @@ namespace {
 void free_on(allocator::Buffer b, int stream_index) {
   if (!b.ptr) return;
   auto& r = rt();
-  r.active.fetch_sub(b.size, std::memory_order_relaxed);
+  r.active.fetch_sub(padded(b.size), std::memory_order_relaxed);
   // At process exit the runtime may be gone; a failed free then is harmless.
   if (cudaFreeAsync(b.ptr, stream(stream_index)) != cudaSuccess) cudaGetLastError();
 }
