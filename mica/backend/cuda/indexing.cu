@@ -382,6 +382,16 @@ void init_out(const array& a, array& out, const Stream& s, const char* op) {
   cu::check_launch(op);
 }
 
+// Combining scatters on 1- and 2-byte elements update the 4-byte word around each element (see
+// atomics.cuh). The buffer is padded to whole words (cu::malloc), but the padding after the last
+// element is never written: zero it, so those atomics read no uninitialized memory.
+void clear_word_tail(const array& out, const Stream& s) {
+  const ArrayData* d = out.data_record();
+  const size_t end = static_cast<size_t>(out.byte_offset()) + out.data_size() * out.itemsize();
+  if (out.itemsize() >= 4 || end % 4 == 0 || end != d->gpu.size) return;
+  MICA_CUDA_CHECK(cudaMemsetAsync(static_cast<char*>(d->gpu.ptr) + end, 0, 4 - end % 4, cu::stream(s)));
+}
+
 // ---- GatherAxis, ScatterAxis ----
 
 // out: idx's shape, row-major; l: out's shape with a's strides (the axis's zeroed) and idx's.
@@ -584,6 +594,7 @@ void Scatter::eval_gpu(const std::vector<array>& inputs, array& out) {
     }
     cu::check_launch("scatter");
   }
+  if (type_ != None) clear_word_tail(out, s);
   auto run = [&](auto t, auto op) {
     using T = typename decltype(t)::type;
     launch_tasks(scatter_kernel<decltype(op)::value, T>, rs.gl, ntasks, cs, cu::ptr<T>(out), cu::ptr<T>(upd), in.ix,
@@ -676,6 +687,7 @@ void ScatterAxis::eval_gpu(const std::vector<array>& inputs, array& out) {
       }
     });
   } else {
+    clear_word_tail(out, s);
     cu::dispatch(out.dtype(), [&](auto t) {
       using T = typename decltype(t)::type;
       scatter_axis_kernel<Op::Sum, T><<<cu::grid_for(n), cu::kBlock, 0, cs>>>(
