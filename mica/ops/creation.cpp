@@ -72,6 +72,7 @@ array eye(int n, int m, int k, Dtype dtype, StreamOrDevice s) {
   if (n < 0 || m < 0) {
     detail::fail("eye", "expected non-negative n and m, got " + std::to_string(n) + " and " + std::to_string(m) + ".");
   }
+  if (n == 0 || m == 0) return zeros({n, m}, dtype, s);  // no index vectors as long as the other side
   auto rows = reshape(arange(0, n, s), {n, 1}, s);
   auto cols = reshape(arange(0, m, s), {1, m}, s);
   return astype(equal(subtract(cols, rows, s), array(k), s), dtype, s);
@@ -84,6 +85,7 @@ array tri(int n, int m, int k, Dtype type, StreamOrDevice s) {
   if (n < 0 || m < 0) {
     detail::fail("tri", "expected non-negative n and m, got " + std::to_string(n) + " and " + std::to_string(m) + ".");
   }
+  if (n == 0 || m == 0) return zeros({n, m}, type, s);  // no index vectors as long as the other side
   auto rows = reshape(arange(0, n, s), {n, 1}, s);
   auto cols = reshape(arange(0, m, s), {1, m}, s);
   return astype(less_equal(subtract(cols, rows, s), array(k), s), type, s);

@@ -371,6 +371,10 @@ std::vector<array> split(const array& a, int num_splits, int axis, StreamOrDevic
   axis = detail::normalize_axis(axis, static_cast<int>(a.ndim()), "split");
   if (num_splits <= 0) detail::fail("split", "expected a positive number of splits, got " + std::to_string(num_splits) + ".");
   int n = a.shape()[axis];
+  // An empty axis splits into any number of empty pieces; past 2^16 that is a runaway count
+  // (each piece is an array), not a program's intent.
+  if (n == 0 && num_splits > (1 << 16))
+    detail::fail("split", "expected at most 65536 splits of an empty axis, got " + std::to_string(num_splits) + ".");
   if (n % num_splits != 0) {
     detail::fail("split", "expected a number of splits dividing axis " + std::to_string(axis) + " of size " +
                               std::to_string(n) + ", got " + std::to_string(num_splits) + ".");
@@ -627,6 +631,12 @@ array view(const array& a, const Dtype& dtype, StreamOrDevice s) {
                                " elements, got " + std::to_string(bytes) + " bytes.");
     }
     shape.back() = detail::checked_dim(bytes / static_cast<int64_t>(ob), "view");
+  }
+  if (dtype == bool_) {
+    // A bool holds 0 or 1: bytes are read as uint8 and each nonzero byte is true (reading other
+    // bytes as bool would be undefined, and MLX's ops then disagree about them).
+    array bytes = ib == 1 ? array(shape, uint8, std::make_shared<View>(to_stream(s), uint8), {a}) : view(a, uint8, s);
+    return not_equal(bytes, array(0, uint8), s);
   }
   return array(shape, dtype, std::make_shared<View>(to_stream(s), dtype), {a});
 }

@@ -91,7 +91,8 @@ array diagonal(const array& a, int offset = 0, int axis1 = 0, int axis2 = 1, Str
 array diag(const array& a, int k = 0, StreamOrDevice s = {});
 /** A view with explicit shape, strides (in elements) and offset. */
 array as_strided(array a, Shape shape, Strides strides, size_t offset, StreamOrDevice s = {});
-/** Reinterprets the bytes as `dtype` (the last axis scales with the size ratio). */
+/** Reinterprets the bytes as `dtype` (the last axis scales with the size ratio). As bool, each
+ * byte is true when nonzero (a bool holds only 0 or 1). */
 array view(const array& a, const Dtype& dtype, StreamOrDevice s = {});
 /** A row-contiguous copy. */
 array copy(array a, StreamOrDevice s = {});
