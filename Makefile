@@ -17,7 +17,8 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	./fuzz/run.sh $(BUILD)
 
-# The io fuzz targets (libFuzzer, ~30 s each, run together); `make test` runs them too.
+# The fuzz targets (libFuzzer, ~30 s each, run together: the file formats and the op layer);
+# `make test` runs them too.
 fuzz: build
 	./fuzz/run.sh $(BUILD)
 

@@ -207,13 +207,14 @@ class Program {
     mica::Dtype dt = kIdx[r_.pick(6)];
     std::vector<int64_t> v;
     size_t size = 1;
-    for (int d : shape) size *= std::max(d, 0);
+    for (int d : shape) size = size > kPoolMax ? size : size * std::max(d, 0);
     if (size > kPoolMax) size = 0;
     mica::Shape s = shape;
     for (int& d : s) d = size ? d : 0;
     for (size_t i = 0; i < size; ++i) {
       uint8_t b = r_.byte();
-      v.push_back(b >= 248 ? (b & 1 ? n + b % 5 : -n - 1 - b % 5) : (n > 0 ? int64_t(b % (2 * n)) - n : 0));
+      const int64_t m = n;
+      v.push_back(b >= 248 ? (b & 1 ? m + b % 5 : -m - 1 - b % 5) : (m > 0 ? int64_t(b % (2 * m)) - m : 0));
     }
     return mica::astype(mica::array(v.begin(), s, mica::int64), dt);
   }
@@ -254,7 +255,8 @@ class Program {
     size_t size = 1;
     for (int d : out.shape()) {
       if (d < 0) throw Finding("[" + op + "] returned a negative dimension");
-      size *= static_cast<size_t>(d);
+      if (__builtin_mul_overflow(size, static_cast<size_t>(d), &size))
+        throw Finding("[" + op + "] returned a shape whose size overflows: " + std::to_string(out.ndim()) + " dims");
     }
     if (size != out.size()) throw Finding("[" + op + "] size() differs from the shape's product");
     if (out.size() > max_elements) return;
@@ -325,11 +327,7 @@ class Program {
   }
 
   static const std::vector<Op>& table();
-  static size_t size_of(const mica::Shape& s) {
-    size_t n = 1;
-    for (int d : s) n *= d;
-    return n;
-  }
+
 };
 
 inline const std::vector<Program::Op>& Program::table() {

@@ -1,5 +1,8 @@
 #include "mica/array.h"
 
+#include <limits>
+#include <stdexcept>
+
 #include "mica/ops.h"
 #include "mica/primitives/primitive.h"
 #include "mica/transforms.h"
@@ -56,10 +59,17 @@ Strides row_strides(const Shape& shape) {
 namespace {
 size_t shape_size(const Shape& shape) {
   size_t n = 1;
+  bool overflow = false, zero = false;
   for (auto d : shape) {
     if (d < 0) throw std::invalid_argument("[array] expected non-negative dimensions, got " + std::to_string(d) + ".");
-    n *= static_cast<size_t>(d);
+    zero = zero || d == 0;
+    overflow = overflow || __builtin_mul_overflow(n, static_cast<size_t>(d), &n);
   }
+  // A size past 2^63 would wrap to a wrong (often zero) count of elements; MLX reports it so.
+  if (zero) return 0;
+  if (overflow || n > static_cast<size_t>(std::numeric_limits<int64_t>::max()))
+    throw std::overflow_error("[array] expected a shape with at most 2^63 - 1 elements, got " +
+                              std::to_string(shape.size()) + " dimensions whose product overflows.");
   return n;
 }
 }  // namespace

@@ -1,6 +1,8 @@
 #include "mica/ops/creation.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "mica/ops/binary.h"
 #include "mica/ops/movement.h"
@@ -99,7 +101,8 @@ array tril(array x, int k, StreamOrDevice s) {
 }
 array triu(array x, int k, StreamOrDevice s) {
   if (x.ndim() < 2) detail::fail("triu", "expected an array with at least 2 dimensions, got " + std::to_string(x.ndim()) + ".");
-  auto mask = tri(x.shape(-2), x.shape(-1), k - 1, bool_, s);
+  // Above diagonal k - 1; every j - i of an array is above INT_MIN, so k = INT_MIN keeps all.
+  auto mask = tri(x.shape(-2), x.shape(-1), std::max(k, std::numeric_limits<int>::min() + 1) - 1, bool_, s);
   return where(mask, zeros_like(x, s), x, s);
 }
 

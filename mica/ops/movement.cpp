@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <numeric>
 
 #include "mica/ops/binary.h"
@@ -25,6 +26,28 @@ int64_t prod(const Shape& s) {
   int64_t n = 1;
   for (auto d : s) n *= d;
   return n;
+}
+
+// The product of a requested shape's dimensions other than its -1 (whose index goes to `infer`,
+// -1 when there is none); negative dimensions and a second -1 are errors. Saturates at INT64_MAX
+// (more than any array holds) unless a dimension is 0.
+int64_t known_size(const Shape& shape, int& infer, const char* op) {
+  infer = -1;
+  int64_t known = 1;
+  bool zero = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      if (infer >= 0) detail::fail(op, "expected at most one -1 in the shape, got " + detail::shape_str(shape) + ".");
+      infer = static_cast<int>(i);
+    } else if (shape[i] < 0) {
+      detail::fail(op, "expected non-negative dimensions or -1, got " + detail::shape_str(shape) + ".");
+    } else if (shape[i] == 0) {
+      zero = true;
+    } else if (__builtin_mul_overflow(known, int64_t(shape[i]), &known)) {
+      known = std::numeric_limits<int64_t>::max();
+    }
+  }
+  return zero ? 0 : known;
 }
 
 // Normalizes each axis into [0, ndim) keeping their order; repeats are an error.
@@ -71,7 +94,7 @@ std::pair<int, int> resolve_slice(int n, int start, int stop, int step) {
   } else {
     s = std::min<int64_t>(s, int64_t(n) - 1);
     e = std::max<int64_t>(e, -1);
-    len = s > e ? (s - e - step - 1) / (-step) : 0;
+    len = s > e ? (s - e - step - 1) / (-int64_t(step)) : 0;  // -step overflows int at INT_MIN
   }
   return {len > 0 ? static_cast<int>(s) : 0, static_cast<int>(len)};
 }
@@ -94,7 +117,9 @@ ResolvedSlice resolve_slices(const array& a, const Shape& start, const Shape& st
     if (strides[d] == 0) detail::fail(op, "expected non-zero strides, got " + detail::shape_str(strides) + ".");
     auto [s, len] = resolve_slice(a.shape()[d], start[d], stop[d], strides[d]);
     r.start.push_back(s);
-    r.stop.push_back(static_cast<int>(s + int64_t(len) * strides[d]));
+    // Just past the last element: inside [-1, n] whatever the step (s + len * step leaves int's
+    // range for huge steps) and giving the same length when resolved again.
+    r.stop.push_back(len > 0 ? static_cast<int>(s + int64_t(len - 1) * strides[d] + (strides[d] > 0 ? 1 : -1)) : s);
     r.strides.push_back(strides[d]);
     r.shape.push_back(len);
     r.identity = r.identity && s == 0 && strides[d] == 1 && len == a.shape()[d];
@@ -122,18 +147,8 @@ array zeros_view(const Shape& shape, Dtype dtype, StreamOrDevice s) { return bro
 }  // namespace
 
 array reshape(const array& a, Shape shape, StreamOrDevice s) {
-  int infer = -1;
-  int64_t known = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == -1) {
-      if (infer >= 0) detail::fail("reshape", "expected at most one -1 in the shape, got " + detail::shape_str(shape) + ".");
-      infer = static_cast<int>(i);
-    } else if (shape[i] < 0) {
-      detail::fail("reshape", "expected non-negative dimensions or -1, got " + detail::shape_str(shape) + ".");
-    } else {
-      known *= shape[i];
-    }
-  }
+  int infer;
+  const int64_t known = known_size(shape, infer, "reshape");
   auto size = static_cast<int64_t>(a.size());
   if (infer >= 0) {
     if (known == 0) {
@@ -174,18 +189,8 @@ array unflatten(const array& a, int axis, Shape shape, StreamOrDevice s) {
   int nd = static_cast<int>(a.ndim());
   axis = detail::normalize_axis(axis, nd, "unflatten");
   if (shape.empty()) detail::fail("unflatten", "expected a non-empty shape, got ().");
-  int infer = -1;
-  int64_t known = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == -1) {
-      if (infer >= 0) detail::fail("unflatten", "expected at most one -1 in the shape, got " + detail::shape_str(shape) + ".");
-      infer = static_cast<int>(i);
-    } else if (shape[i] < 0) {
-      detail::fail("unflatten", "expected non-negative dimensions or -1, got " + detail::shape_str(shape) + ".");
-    } else {
-      known *= shape[i];
-    }
-  }
+  int infer;
+  const int64_t known = known_size(shape, infer, "unflatten");
   int64_t n = a.shape()[axis];
   if (infer >= 0 && known != 0 && n % known == 0) shape[infer] = static_cast<int32_t>(n / known);
   if ((infer >= 0 && (known == 0 || n % known != 0)) || (infer < 0 && known != n)) {

@@ -93,7 +93,11 @@ namespace {
 // Shape of the resolved slice start:stop:strides (stop = start + len * stride).
 Shape slice_shape(const Shape& start, const Shape& stop, const Shape& strides) {
   Shape s(start.size());
-  for (size_t d = 0; d < start.size(); ++d) s[d] = (stop[d] - start[d]) / strides[d];
+  // ceil((stop - start) / stride) in 64 bits: stop is just past the last element.
+  for (size_t d = 0; d < start.size(); ++d) {
+    const int64_t span = int64_t(stop[d]) - start[d], step = strides[d];
+    s[d] = static_cast<int32_t>(step > 0 ? (span + step - 1) / step : (span + step + 1) / step);
+  }
   return s;
 }
 

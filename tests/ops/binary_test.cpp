@@ -1,6 +1,7 @@
 // Binary and ternary ops against double-precision references: dtypes, promotion,
 // broadcasting, views, empty arrays and bad inputs.
 #include <cmath>
+#include <limits>
 
 #include "reference/reference.h"
 
@@ -215,6 +216,30 @@ TEST(Binary, BadInputs) {
   EXPECT_TRUE(test::throws_op<E>("arctan2", [] { arctan2(array({complex64_t(1, 1)}), ones({1})); }));
   EXPECT_TRUE(test::throws_op<E>("remainder", [] { remainder(array({complex64_t(1, 1)}), ones({1})); }));
   EXPECT_TRUE(test::throws_op<E>("clip", [] { clip(ones({1}), std::nullopt, std::nullopt); }));
+}
+
+TEST(Binary, IntegerOverflowWraps) {
+  // Two's complement wrap-around (signed overflow is undefined in C++, so the kernels compute in
+  // unsigned); the lowest value divided by -1 gives itself and its remainder 0 instead of the
+  // hardware trap (MLX's CPU build dies with SIGFPE on the remainder).
+  const int32_t lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
+  array a = array({lo, 7, -7}, int32);
+  EXPECT_EQ(to_vector(add(a, array(lo, int32))), (std::vector<double>{0, lo + 7.0, 2147483641.0}));
+  EXPECT_EQ(to_vector(negative(a)), (std::vector<double>{lo, -7, 7}));
+  EXPECT_EQ(to_vector(abs(a)), (std::vector<double>{lo, 7, 7}));
+  EXPECT_EQ(to_vector(floor_divide(a, array(-1, int32))), (std::vector<double>{lo, -7, 7}));
+  EXPECT_EQ(to_vector(remainder(a, array(-1, int32))), (std::vector<double>{0, 0, 0}));
+  EXPECT_EQ(to_vector(multiply(array({65535}, uint16), array({65535}, uint16))), (std::vector<double>{1}));
+  EXPECT_EQ(to_vector(square(array({hi}, int32))), (std::vector<double>{1}));
+  EXPECT_EQ(to_vector(power(array({3}, int64), array({41}, int64))),
+            (std::vector<double>{double(int64_t(-420491770248316829))}));  // 3^41 mod 2^64
+  EXPECT_EQ(to_vector(subtract(array({lo}, int32), array({1}, int32))), (std::vector<double>{hi}));
+  EXPECT_EQ(to_vector(sum(array({hi, 1}, int32))), (std::vector<double>{lo}));
+  EXPECT_EQ(to_vector(prod(array({65536, 65536}, int32))), (std::vector<double>{0}));
+  EXPECT_EQ(to_vector(cumsum(array({hi, 1, 1}, int32))), (std::vector<double>{hi, lo, lo + 1.0}));
+  const int64_t big = int64_t(1) << 62;
+  array s = scatter_prod(array({big, int64_t(1)}, int64), array({0, 0}, int32), reshape(array({4, 4}, int64), {2, 1}), 0);
+  EXPECT_EQ(to_vector(s), (std::vector<double>{0, 1}));
 }
 
 }  // namespace

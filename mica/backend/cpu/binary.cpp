@@ -7,6 +7,7 @@
 
 #include "mica/primitives/binary.h"
 #include "mica/types/cast.h"
+#include "mica/types/wrapping.h"
 
 namespace mica {
 
@@ -68,14 +69,14 @@ template <typename T>
 constexpr bool is_num = !std::is_same_v<T, bool>;
 
 struct AddFn {
-  template <typename T> requires is_num<T> T operator()(T x, T y) const { return x + y; }
+  template <typename T> requires is_num<T> T operator()(T x, T y) const { return wrapping_add(x, y); }
   bool operator()(bool x, bool y) const { return x || y; }
 };
 struct SubFn {
-  template <typename T> requires is_num<T> T operator()(T x, T y) const { return x - y; }
+  template <typename T> requires is_num<T> T operator()(T x, T y) const { return wrapping_sub(x, y); }
 };
 struct MulFn {
-  template <typename T> requires is_num<T> T operator()(T x, T y) const { return x * y; }
+  template <typename T> requires is_num<T> T operator()(T x, T y) const { return wrapping_mul(x, y); }
   bool operator()(bool x, bool y) const { return x && y; }
 };
 // Integer division floors, as Python's //; float division is true division.
@@ -83,6 +84,9 @@ struct DivFn {
   template <typename T> requires is_num<T> T operator()(T x, T y) const {
     if constexpr (std::is_integral_v<T>) {
       if (y == 0) return 0;
+      if constexpr (std::is_signed_v<T>) {
+        if (y == T(-1)) return wrapping_neg(x);  // the lowest value / -1 traps in hardware
+      }
       T q = x / y;
       if constexpr (std::is_signed_v<T>) {
         if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
@@ -103,6 +107,9 @@ struct RemFn {
   template <typename T> requires(is_num<T> && !is_complex_v<T>) T operator()(T x, T y) const {
     if constexpr (std::is_integral_v<T>) {
       if (y == 0) return 0;
+      if constexpr (std::is_signed_v<T>) {
+        if (y == T(-1)) return 0;
+      }
       T r = x % y;
       if constexpr (std::is_signed_v<T>) {
         if (r != 0 && ((r < 0) != (y < 0))) r += y;
@@ -122,8 +129,8 @@ struct PowFn {
       if (y < 0) return x == 1 ? 1 : (x == T(-1) ? ((y & 1) ? T(-1) : T(1)) : 0);
       T r = 1, b = x;
       for (auto e = y; e > 0; e >>= 1) {
-        if (e & 1) r *= b;
-        b *= b;
+        if (e & 1) r = wrapping_mul(r, b);
+        b = wrapping_mul(b, b);
       }
       return r;
     } else {

@@ -12,6 +12,7 @@
 #include "mica/backend/cpu/strided.h"
 #include "mica/primitives/indexing.h"
 #include "mica/types/cast.h"
+#include "mica/types/wrapping.h"
 
 namespace mica {
 
@@ -110,7 +111,7 @@ struct SumOp {
   T operator()(T x, T u) const {
     if constexpr (std::is_same_v<T, bool>) return x || u;
     else if constexpr (is_half_v<T>) return T(static_cast<float>(x) + static_cast<float>(u));
-    else return static_cast<T>(x + u);
+    else return wrapping_add(x, u);
   }
 };
 struct ProdOp {
@@ -118,7 +119,7 @@ struct ProdOp {
   T operator()(T x, T u) const {
     if constexpr (std::is_same_v<T, bool>) return x && u;
     else if constexpr (is_half_v<T>) return T(static_cast<float>(x) * static_cast<float>(u));
-    else return static_cast<T>(x * u);
+    else return wrapping_mul(x, u);
   }
 };
 // Max and min let a NaN in (and keep it), as maximum/minimum do.

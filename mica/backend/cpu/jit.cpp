@@ -104,7 +104,7 @@ void* load(const std::string& source, const char* symbol) {
         return nullptr;
       }
     }
-    const std::string cmd = compiler() + " -std=c++17 -O3 -march=native -fno-math-errno -fno-trapping-math -ffp-contract=off -fopenmp-simd -fPIC -shared -o '" +
+    const std::string cmd = compiler() + " -std=c++17 -O3 -march=native -fwrapv -fno-math-errno -fno-trapping-math -ffp-contract=off -fopenmp-simd -fPIC -shared -o '" +
                             tmp.string() + "' '" + src.string() + "' 2>'" + src.string() + ".log'";
     const int rc = std::system(cmd.c_str());
     if (rc != 0 || !fs::exists(tmp)) {

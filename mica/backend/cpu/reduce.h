@@ -15,6 +15,7 @@
 #include "mica/backend/cpu/parallel.h"
 #include "mica/backend/cpu/simd/math.h"
 #include "mica/types/cast.h"
+#include "mica/types/wrapping.h"
 
 namespace mica::cpu::red {
 
@@ -59,7 +60,7 @@ template <typename T>
 struct SumOp {
   using A = T;
   static A init() { return A(0); }
-  A operator()(A a, A b) const { return a + b; }
+  A operator()(A a, A b) const { return wrapping_add(a, b); }
 };
 template <typename T>
 struct ProdOp {
@@ -67,7 +68,7 @@ struct ProdOp {
   static A init() { return A(1); }
   A operator()(A a, A b) const {
     if constexpr (std::is_same_v<A, bool>) return a && b;
-    else return a * b;
+    else return wrapping_mul(a, b);
   }
 };
 // Max and Min propagate NaN: once an operand is NaN the result is NaN.

@@ -9,6 +9,7 @@
 #include "mica/backend/cpu/simd/math.h"
 #include "mica/primitives/unary.h"
 #include "mica/types/cast.h"
+#include "mica/types/wrapping.h"
 
 namespace mica {
 
@@ -115,13 +116,13 @@ void Abs::eval_cpu(const std::vector<array>& in, array& out) {
   any_unary("abs", in[0], out, [](auto x) {
     using T = decltype(x);
     if constexpr (std::is_unsigned_v<T> || is_complex_v<T>) return x;  // handled by the op / above
-    else return x < 0 ? -x : x;
+    else return x < 0 ? wrapping_neg(x) : x;
   });
 }
 void Negative::eval_cpu(const std::vector<array>& in, array& out) {
   any_unary("negative", in[0], out, [](auto x) {
     if constexpr (std::is_same_v<decltype(x), bool>) return x;
-    else return static_cast<decltype(x)>(-x);
+    else return static_cast<decltype(x)>(wrapping_neg(x));
   });
 }
 void Sign::eval_cpu(const std::vector<array>& in, array& out) {
@@ -130,7 +131,7 @@ void Sign::eval_cpu(const std::vector<array>& in, array& out) {
 void Square::eval_cpu(const std::vector<array>& in, array& out) {
   any_unary("square", in[0], out, [](auto x) {
     if constexpr (std::is_same_v<decltype(x), bool>) return x;
-    else return static_cast<decltype(x)>(x * x);
+    else return static_cast<decltype(x)>(wrapping_mul(x, x));
   });
 }
 void Sqrt::eval_cpu(const std::vector<array>& in, array& out) {
