@@ -53,7 +53,7 @@ class Reader {
                                  std::numeric_limits<int>::min(), -(1 << 20)};
       return kOdd[b % 8];
     }
-    return lo + static_cast<int>(b % (hi - lo + 1));
+    return static_cast<int>(lo + b % (int64_t(hi) - lo + 1));
   }
   // An axis of an ndim-dimensional array: usually valid (negative too), sometimes not.
   int axis(int ndim) {

@@ -30,7 +30,8 @@ for fmt in $targets; do
   find "$ROOT/tests/io/fixtures" -name "*.$ext" -exec cp {} "$corpus/" \;
   # The op programs (fuzz/ops_program.h) need no seeds or dictionary and stay short.
   opts=(-dict="$ROOT/fuzz/$fmt.dict" -max_len=16384)
-  [ "$fmt" = ops ] && opts=(-max_len=512)
+  # Seeded, with a bounded number of runs, so that CI repeats the same programs every time.
+  [ "$fmt" = ops ] && opts=(-max_len=512 -seed=1 -runs=$((SECONDS_EACH * 5000)))
   # All run at once; each gets the same wall-clock budget.
   "$OUT/fuzz_$fmt" "$corpus" "${opts[@]}" -max_total_time="$SECONDS_EACH" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$fmt/" \
