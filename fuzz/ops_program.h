@@ -299,13 +299,7 @@ class Program {
     std::vector<mica::array> outs;
     largest_input_ = 0;
     static const bool trace = std::getenv("MICA_FUZZ_TRACE") != nullptr;
-    if (trace) std::fprintf(stderr, "op %s\n", op.name.c_str());
-    struct Done {
-      bool on;
-      ~Done() {
-        if (on) std::fprintf(stderr, "  done\n");
-      }
-    } done{trace};
+    if (trace) std::fprintf(stderr, "op %s\n", op.name.c_str());  // before it runs: a hang shows here
     try {
       outs = op.run(*this);
       for (auto& o : outs) {

@@ -1,5 +1,6 @@
 // Random programs over the op layer (fuzz/ops_program.h) in the regular suite: fixed seeds, so a
-// failure names the program that reproduces it. The libFuzzer target fuzz_ops explores further
+// failure names the program that reproduces it (MICA_FUZZ_SEED=N runs one, MICA_FUZZ_VERBOSE=1
+// prints slow programs and the count of results and errors per op). The libFuzzer target fuzz_ops explores further
 // under ASan/UBSan (fuzz/run.sh).
 #include <gtest/gtest.h>
 
@@ -40,7 +41,7 @@ TEST(OpFuzz, RandomProgramsGiveResultsOrClearErrors) {
     try {
       mica_fuzz::run_program(bytes.data(), bytes.size(), &counts);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (std::getenv("MICA_FUZZ_SLOW") && s > 0.2) std::printf("slow program %d: %.2f s\n", seed, s);
+      if (std::getenv("MICA_FUZZ_VERBOSE") && s > 0.2) std::printf("slow program %d: %.2f s\n", seed, s);
     } catch (const mica_fuzz::Finding& f) {
       ADD_FAILURE() << f.what() << "\n  program (seed " << seed << "): " << hex(bytes);
     }
@@ -54,7 +55,7 @@ TEST(OpFuzz, RandomProgramsGiveResultsOrClearErrors) {
     EXPECT_GT(counts.ok[k], 0) << names[k] << " never returned a result";
     errors += counts.errors[k];
     oks += counts.ok[k];
-    if (std::getenv("MICA_FUZZ_SLOW")) std::printf("%-18s ok %5d  errors %5d\n", names[k].c_str(), counts.ok[k], counts.errors[k]);
+    if (std::getenv("MICA_FUZZ_VERBOSE")) std::printf("%-18s ok %5d  errors %5d\n", names[k].c_str(), counts.ok[k], counts.errors[k]);
   }
   if (only) return;
   EXPECT_GT(errors, kPrograms / 2);
