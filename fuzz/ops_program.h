@@ -351,6 +351,14 @@ inline const std::vector<Program::Op>& Program::table() {
                 return V{f(a, p.r_.axis(static_cast<int>(a.ndim())), p.r_.flag(), p.r_.flag(), {})};
               }};
   };
+  auto two_axes = [](const char* name, array (*f)(const array&, int, int, StreamOrDevice)) {
+    return Op{name, [f](Program& p) {
+                array& a = p.A();
+                const int nd = static_cast<int>(a.ndim());
+                const int x = p.r_.axis(nd);
+                return V{f(a, x, p.r_.axis(nd), {})};
+              }};
+  };
   using Scatter = array (*)(const array&, const std::vector<array>&, const array&, const std::vector<int>&,
                             StreamOrDevice);
   auto scatter_op = [](const char* name, Scatter f) {
@@ -435,11 +443,7 @@ inline const std::vector<Program::Op>& Program::table() {
            if (!s.empty() && p.r_.flag()) s[p.r_.pick(static_cast<int>(s.size()))] = -1;
            return V{reshape(a, s)};
          }},
-      Op{"flatten", [](Program& p) {
-           array& a = p.A();
-           const int nd = static_cast<int>(a.ndim());
-           return V{flatten(a, p.r_.axis(nd), p.r_.axis(nd))};
-         }},
+      two_axes("flatten", flatten),
       Op{"unflatten", [](Program& p) {
            array& a = p.A();
            return V{unflatten(a, p.r_.axis(static_cast<int>(a.ndim())), p.shape_param())};
@@ -460,16 +464,8 @@ inline const std::vector<Program::Op>& Program::table() {
            if (p.r_.byte() > 240) perm = p.axes(static_cast<int>(a.ndim()));
            return V{transpose(a, perm)};
          }},
-      Op{"swapaxes", [](Program& p) {
-           array& a = p.A();
-           const int nd = static_cast<int>(a.ndim());
-           return V{swapaxes(a, p.r_.axis(nd), p.r_.axis(nd))};
-         }},
-      Op{"moveaxis", [](Program& p) {
-           array& a = p.A();
-           const int nd = static_cast<int>(a.ndim());
-           return V{moveaxis(a, p.r_.axis(nd), p.r_.axis(nd))};
-         }},
+      two_axes("swapaxes", swapaxes),
+      two_axes("moveaxis", moveaxis),
       Op{"broadcast_to", [](Program& p) {
            array& a = p.A();
            mica::Shape s = a.shape();
