@@ -247,6 +247,18 @@ class Program {
     return ax;
   }
 
+  // The length of axis `ax` of a when it is a valid axis, else `fallback`.
+  static int extent(const mica::array& a, int ax, int fallback) {
+    const int nd = static_cast<int>(a.ndim());
+    return nd && ax >= -nd && ax < nd ? a.shape(ax) : fallback;
+  }
+  // One index array per axis, all of one shape (for gather and the scatters).
+  std::vector<mica::array> index_arrays(const mica::array& a, const std::vector<int>& ax, const mica::Shape& shape) {
+    std::vector<mica::array> idx;
+    for (int x : ax) idx.push_back(indices(extent(a, x, 3), shape));
+    return idx;
+  }
+
   // ---- checks ----
   static bool clear_message(const char* what) { return what && what[0] == '['; }
 
@@ -367,8 +379,7 @@ inline const std::vector<Program::Op>& Program::table() {
                 const int nd = static_cast<int>(a.ndim());
                 std::vector<int> ax = p.axes(nd);
                 mica::Shape ishape = p.small_shape(16);
-                std::vector<array> idx;
-                for (int x : ax) idx.push_back(p.indices(nd && x >= -nd && x < nd ? a.shape(x) : 3, ishape));
+                std::vector<array> idx = p.index_arrays(a, ax, ishape);
                 mica::Shape ushape = ishape;
                 for (int k = 0; k < nd; ++k) ushape.push_back(p.r_.flag() ? 1 : a.shape(k));
                 array upd = p.r_.flag() ? astype(p.A(), a.dtype()) : zeros(ushape, a.dtype());
@@ -556,7 +567,7 @@ inline const std::vector<Program::Op>& Program::table() {
            array& a = p.A();
            const int nd = static_cast<int>(a.ndim());
            const int ax = p.r_.axis(nd);
-           const int n = nd && ax >= -nd && ax < nd ? a.shape(ax) : 3;
+           const int n = extent(a, ax, 3);
            return V{take(a, p.indices(n, p.small_shape(32)), ax)};
          }},
       Op{"take_along_axis", [](Program& p) {
@@ -565,13 +576,13 @@ inline const std::vector<Program::Op>& Program::table() {
            const int ax = p.r_.axis(nd);
            mica::Shape s = a.shape();
            if (!s.empty() && ax >= -nd && ax < nd) s[ax < 0 ? ax + nd : ax] = p.r_.pick(5);
-           return V{take_along_axis(a, p.indices(nd && ax >= -nd && ax < nd ? a.shape(ax) : 2, s), ax)};
+           return V{take_along_axis(a, p.indices(extent(a, ax, 2), s), ax)};
          }},
       Op{"put_along_axis", [](Program& p) {
            array& a = p.A();
            const int nd = static_cast<int>(a.ndim());
            const int ax = p.r_.axis(nd);
-           array idx = p.indices(nd && ax >= -nd && ax < nd ? a.shape(ax) : 2, a.shape());
+           array idx = p.indices(extent(a, ax, 2), a.shape());
            if (p.r_.flag()) return V{scatter_add_axis(a, idx, p.A(), ax)};
            return V{put_along_axis(a, idx, p.A(), ax)};
          }},
@@ -579,9 +590,7 @@ inline const std::vector<Program::Op>& Program::table() {
            array& a = p.A();
            const int nd = static_cast<int>(a.ndim());
            std::vector<int> ax = p.axes(nd);
-           mica::Shape ishape = p.small_shape(16);
-           std::vector<array> idx;
-           for (int x : ax) idx.push_back(p.indices(nd && x >= -nd && x < nd ? a.shape(x) : 3, ishape));
+           std::vector<array> idx = p.index_arrays(a, ax, p.small_shape(16));
            mica::Shape sizes;
            for (int k = 0; k < nd; ++k) sizes.push_back(p.r_.flag() ? 1 : p.r_.integer(0, a.shape(k)));
            return V{gather(a, idx, ax, sizes)};
