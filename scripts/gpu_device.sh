@@ -4,7 +4,8 @@
 # benchmarks beside PyTorch. Logs go to $OUT when set.
 # Usage: scripts/gpu_device.sh [all|tests|bench|gpu|sanitize]   (gpu: only the GPU targets, tests,
 #        bench; sanitize: the GPU tests under compute-sanitizer, SAN_TOOLS (memcheck synccheck
-#        racecheck initcheck) over GPU_TESTS, SAN_TIMEOUT seconds each, logs in $OUT/san/)
+#        racecheck initcheck) over GPU_TESTS, SAN_TIMEOUT seconds each, SAN_FILTER a gtest filter
+#        (racecheck needs minutes on the larger tests), logs in $OUT/san/)
 #        env: GPU_TESTS (test binaries), BENCH (benchmark families), SKIP_CPU=1 (no CPU suite),
 #             GPT2=1 (the GPT-2 training comparison, GPT2_ARGS its flags, GPT2_ARGS2 a second one;
 #             GPT2_PROFILE=1 a profile)
@@ -64,7 +65,7 @@ if [ "$what" = sanitize ]; then
     for t in $gpu_tests; do
       log="$OUT/san/$tool.$t.log"
       MICA_GPU_TEST=1 timeout ${SAN_TIMEOUT:-60} compute-sanitizer --tool $tool --leak-check no \
-        --print-limit 20 $build/tests/$t > "$log" 2>&1
+        --print-limit 20 $build/tests/$t ${SAN_FILTER:+--gtest_filter=$SAN_FILTER} > "$log" 2>&1
       rc=$?
       nccl=$(awk '/Program hit/{f=1} f&&/libnccl/{c++;f=0} /^========= $/{f=0} END{print c+0}' "$log")
       echo "$tool $t: exit $rc; $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$log" | tail -1 | sed 's/=* *//'); in NCCL: $nccl"
