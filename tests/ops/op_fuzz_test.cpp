@@ -1,7 +1,7 @@
 // Random programs over the op layer (fuzz/ops_program.h) in the regular suite: fixed seeds, so a
-// failure names the program that reproduces it (MICA_FUZZ_SEED=N runs one, MICA_FUZZ_VERBOSE=1
-// prints slow programs and the count of results and errors per op). The libFuzzer target fuzz_ops explores further
-// under ASan/UBSan (fuzz/run.sh).
+// failure names the program that reproduces it (MICA_FUZZ_SEED=N runs one; MICA_FUZZ_VERBOSE=1
+// prints slow programs and the count of results and errors per op). The libFuzzer target
+// fuzz_ops explores further under ASan/UBSan (fuzz/run.sh).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -33,9 +33,15 @@ std::string hex(const std::vector<uint8_t>& b) {
 
 TEST(OpFuzz, RandomProgramsGiveResultsOrClearErrors) {
   mica_fuzz::Counts counts;
-  const int kPrograms = 60000;
-  const char* only = std::getenv("MICA_FUZZ_SEED");  // one program, to reproduce a failure
-  for (int seed = only ? std::atoi(only) : 0; seed < (only ? std::atoi(only) + 1 : kPrograms); ++seed) {
+  // MICA_FUZZ_SEED=N runs program N alone (to reproduce a failure); MICA_FUZZ_FIRST and
+  // MICA_FUZZ_PROGRAMS pick another range for longer runs.
+  const char* only = std::getenv("MICA_FUZZ_SEED");
+  const char* first_env = std::getenv("MICA_FUZZ_FIRST");
+  const char* count_env = std::getenv("MICA_FUZZ_PROGRAMS");
+  const int kPrograms = count_env ? std::atoi(count_env) : 60000;
+  const int first = only ? std::atoi(only) : first_env ? std::atoi(first_env) : 0;
+  const int last = only ? first + 1 : first + kPrograms;
+  for (int seed = first; seed < last; ++seed) {
     auto bytes = program_bytes(seed, 48 + seed % 400);
     const auto t0 = std::chrono::steady_clock::now();
     try {
