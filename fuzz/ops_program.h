@@ -222,7 +222,8 @@ class Program {
   // convolutions, factorizations, quantization).
   mica::array fresh(const mica::Shape& shape, mica::Dtype dt = mica::float32) {
     size_t n = 1;
-    for (int d : shape) n *= d;
+    for (int d : shape) n = n > kPoolMax ? n : n * std::max(d, 0);
+    if (n > kPoolMax) return mica::zeros(shape, dt);  // a shape taken from a huge input: one value
     std::vector<float> v(n);
     uint32_t x = r_.u32() | 1;
     for (auto& f : v) x ^= x << 13, x ^= x >> 17, x ^= x << 5, f = static_cast<float>(x % 4096) / 1024.0f - 2.0f;
@@ -744,6 +745,76 @@ inline const std::vector<Program::Op>& Program::table() {
            }
            return q;
          }},
+      Op{"layer_norm", [](Program& p) {
+           array& x = p.A();
+           std::optional<array> w, b;
+           const int d = x.ndim() ? x.shape(-1) : 1;
+           if (p.r_.flag()) w = p.valid() ? p.fresh({d}, p.float_dtype()) : p.A();
+           if (p.r_.flag()) b = p.valid() ? p.fresh({d}) : p.A();
+           if (p.r_.flag()) return V{fast::rms_norm(x, w, 1e-5f)};
+           return V{fast::layer_norm(x, w, b, p.r_.flag() ? 1e-5f : 0.0f)};
+         }},
+      Op{"gelu", [](Program& p) { return V{fast::gelu(p.A())}; }},
+      Op{"cross_entropy", [](Program& p) {
+           array logits = p.valid() ? p.fresh({1 + p.r_.pick(4), 1 + p.r_.pick(9)}, p.float_dtype()) : p.A();
+           const int v = logits.ndim() ? logits.shape(-1) : 1;
+           mica::Shape ts = logits.shape();
+           if (!ts.empty()) ts.pop_back();
+           array targets = p.valid() ? p.indices(v, ts) : p.A();
+           return V{fast::cross_entropy(logits, targets, p.r_.flag() ? 0.1f : 0.0f)};
+         }},
+      heavy(Op{"attention", [](Program& p) {
+           // (B, heads, L, D) queries; keys and values with kv heads dividing the query heads.
+           array q = p.A(), k = p.A(), v = p.A();
+           if (p.valid()) {
+             const int b = 1 + p.r_.pick(2), kvh = 1 + p.r_.pick(2), h = kvh * (1 + p.r_.pick(2));
+             const int lq = 1 + p.r_.pick(5), lk = 1 + p.r_.pick(5), d = 4 << p.r_.pick(3);
+             const mica::Dtype dt = p.float_dtype();
+             q = p.fresh({b, h, lq, d}, dt), k = p.fresh({b, kvh, lk, d}, dt), v = p.fresh({b, kvh, lk, d}, dt);
+           }
+           static const char* kModes[] = {"", "causal", "array"};
+           const std::string mode = kModes[p.r_.pick(3)];
+           std::optional<array> mask;
+           if (mode == "array" && q.ndim() == 4 && k.ndim() == 4)
+             mask = p.r_.flag() ? astype(p.fresh({q.shape(2), k.shape(2)}), bool_) : p.fresh({q.shape(2), k.shape(2)}, q.dtype());
+           std::optional<array> sinks;
+           if (p.r_.flag() && q.ndim() == 4) sinks = p.fresh({q.shape(1)}, q.dtype());
+           return V{fast::scaled_dot_product_attention(q, k, v, 0.5f, mode == "array" ? "" : mode, mask, sinks)};
+         }}),
+      Op{"adam_step", [](Program& p) {
+           // p, g, m, v of one shape and dtype (float32 or float64), coef (3,), when valid.
+           if (!p.valid()) {
+             array& w = p.A();
+             array& g = p.A();
+             array& m = p.A();
+             array& v = p.A();
+             return fast::adam_step(w, g, m, v, p.A(), 0.9, 0.999, 1e-8);
+           }
+           const mica::Dtype dt = p.r_.flag() ? float32 : float64;
+           array w = p.fresh(p.small_shape(256), dt);
+           array g = p.fresh(w.shape(), dt), m = p.fresh(w.shape(), dt), v = abs(p.fresh(w.shape(), dt));
+           return fast::adam_step(w, g, m, v, astype(array({1e-3f, 1.0f, 0.99f}, float32), dt), 0.9, 0.999, 1e-8);
+         }},
+      heavy(Op{"einsum", [](Program& p) {
+           static const char* kSubs[] = {"ij,jk->ik", "ii->i", "ij->", "bij,bjk->bik", "i,i->", "ij,kj->ikj", "ii", "i->ii"};
+           array& a = p.A();
+           return V{einsum(kSubs[p.r_.pick(8)], {a, p.A()})};
+         }}),
+      heavy(Op{"gather_mm", [](Program& p) {
+           array& a = p.A();
+           array& b = p.A();
+           std::optional<array> li, ri;
+           if (p.r_.flag() && a.ndim() >= 2) li = p.indices(std::max(1, static_cast<int>(a.size() / std::max<size_t>(1, a.shape(-1) * a.shape(-2)))), {2});
+           if (p.r_.flag() && b.ndim() >= 2) ri = p.indices(std::max(1, static_cast<int>(b.size() / std::max<size_t>(1, b.shape(-1) * b.shape(-2)))), {2});
+           return V{gather_mm(a, b, li, ri)};
+         }}),
+      heavy(Op{"quantized_matmul", [](Program& p) {
+           const int bits = p.r_.flag() ? 4 : 8, group = 32 << p.r_.pick(3);
+           const int rows = 1 + p.r_.pick(4), cols = group * (1 + p.r_.pick(2));
+           V q = quantize(p.fresh({rows, cols}), group, bits);
+           array x = p.valid() ? p.fresh({1 + p.r_.pick(3), cols}, p.float_dtype()) : p.A();
+           return V{quantized_matmul(x, q[0], q[1], q[2], true, group, bits)};
+         }}),
       Op{"random", [](Program& p) {
            mica::Shape s = p.shape_param();
            array key = random::key(p.r_.u32());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -667,7 +668,11 @@ array gather_mm(array a, array b, std::optional<array> lhs_indices, std::optiona
   // Gather whole matrices from the flattened batch of each operand, then one batched product.
   // A missing index array is every batch entry in order, shaped like the batch dims.
   auto flat = [&](const array& x) {
-    return reshape(x, {static_cast<int>(prod(x.shape()) / (int64_t(x.shape(-2)) * x.shape(-1))), x.shape(-2), x.shape(-1)}, s);
+    // The batch dims' product (not size / matrix size: a matrix may have no elements).
+    int64_t n = 1;
+    for (size_t d = 0; d + 2 < x.ndim(); ++d)
+      if (__builtin_mul_overflow(n, int64_t(x.shape(d)), &n)) n = std::numeric_limits<int64_t>::max();
+    return reshape(x, {detail::checked_dim(n, op), x.shape(-2), x.shape(-1)}, s);
   };
   auto indices = [&](const std::optional<array>& idx, const array& x) {
     if (idx) return *idx;

@@ -416,8 +416,9 @@ array gather_qmm(const array& x, const array& w, const array& scales, const std:
   // arange over the batch, shaped like it).
   auto flat = [&](const array& a) {
     int64_t n = 1;
-    for (int d = 0; d + 2 < static_cast<int>(a.ndim()); ++d) n *= a.shape(d);
-    return reshape(a, {static_cast<int>(n), a.shape(-2), a.shape(-1)}, s);
+    for (int d = 0; d + 2 < static_cast<int>(a.ndim()); ++d)
+      if (__builtin_mul_overflow(n, int64_t(a.shape(d)), &n)) n = std::numeric_limits<int64_t>::max();
+    return reshape(a, {detail::checked_dim(n, op), a.shape(-2), a.shape(-1)}, s);
   };
   auto indices = [&](const std::optional<array>& idx, const array& a) {
     if (idx) return *idx;

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "mica/backend/gpu_info.h"
+#include "mica/primitives/distributed.h"
 #include "mica/primitives/primitive.h"
 #include "mica/transforms.h"
 
@@ -120,9 +121,15 @@ void eval_impl(std::vector<array>& outputs) {
         dropped.push_back(std::move(s));
       }
     }
+    // Empty outputs need no kernel: some would still walk every row of a shape like
+    // (2^30, 0). Collectives run anyway (every rank must take part in the exchange).
+    const bool empty = std::all_of(outs.begin(), outs.end(), [](const array& o) { return o.size() == 0; }) &&
+                       !dynamic_cast<const DistPrimitive*>(&p);
     const auto t0 = prof.on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     try {
-      if (p.device() == Device::cpu) {
+      if (empty) {
+        for (auto& o : outs) o.set_data(allocator::malloc(0));
+      } else if (p.device() == Device::cpu) {
         p.eval_cpu(a.inputs(), outs);
       } else {
         GpuKernelScope scope;
@@ -143,7 +150,10 @@ void eval_impl(std::vector<array>& outputs) {
       if (prof.shapes) {
         for (const auto& in : a.inputs()) {
           key += " (";
-          for (size_t d = 0; d < in.ndim(); ++d) key += (d ? "," : "") + std::to_string(in.shape(d));
+          for (size_t d = 0; d < in.ndim(); ++d) {
+            if (d) key += ",";
+            key += std::to_string(in.shape(d));
+          }
           key += in.flags().row_contiguous ? ")" : ")*";
         }
       }
