@@ -245,7 +245,8 @@ void array::set_data(allocator::Buffer buffer, Deleter d) {
   desc_->flags.row_contiguous = true;
   bool col = true;
   int64_t expect = 1;
-  for (size_t i = 0; i < ndim(); ++i) {
+  // (An empty array is every kind of contiguous; its dimensions' product may pass int64.)
+  for (size_t i = 0; i < ndim() && desc_->size > 1; ++i) {
     if (desc_->shape[i] != 1 && desc_->strides[i] != expect) col = false;
     expect *= desc_->shape[i];
   }

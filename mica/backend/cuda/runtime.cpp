@@ -232,7 +232,7 @@ void alloc_output(array& out, const Stream& s) {
   bool col = true;
   int64_t expect = 1;
   auto strides = row_strides(out.shape());
-  for (size_t i = 0; i < out.ndim(); ++i) {
+  for (size_t i = 0; i < out.ndim() && out.size() > 1; ++i) {  // an empty array's product may pass int64
     if (out.shape()[i] != 1 && strides[i] != expect) col = false;
     expect *= out.shape()[i];
   }
