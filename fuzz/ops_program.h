@@ -9,6 +9,7 @@
 // Shared by the libFuzzer target (fuzz/fuzz_ops.cpp, sanitized) and by tests/ops/op_fuzz_test.cpp,
 // which runs fixed-seed programs in the regular suite.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -266,11 +267,15 @@ class Program {
   // A result is well formed when its shape, size and strides describe elements inside its buffer.
   static void check(const mica::array& out, const std::string& op, size_t max_elements) {
     size_t size = 1;
+    bool overflow = false;
     for (int d : out.shape()) {
       if (d < 0) throw Finding("[" + op + "] returned a negative dimension");
-      if (__builtin_mul_overflow(size, static_cast<size_t>(d), &size))
-        throw Finding("[" + op + "] returned a shape whose size overflows: " + std::to_string(out.ndim()) + " dims");
+      overflow = __builtin_mul_overflow(size, static_cast<size_t>(d), &size) || overflow;
     }
+    const bool empty = std::find(out.shape().begin(), out.shape().end(), 0) != out.shape().end();
+    if (empty) size = 0;
+    else if (overflow)
+      throw Finding("[" + op + "] returned a shape whose size overflows: " + std::to_string(out.ndim()) + " dims");
     if (size != out.size()) throw Finding("[" + op + "] size() differs from the shape's product");
     if (out.size() > max_elements) return;
     mica::array o = out;
