@@ -808,9 +808,14 @@ inline const std::vector<Program::Op>& Program::table() {
       heavy(Op{"gather_mm", [](Program& p) {
            array& a = p.A();
            array& b = p.A();
+           // Indices into the matrices of the batch (at least one, so that some are out of range).
+           auto batches = [](const array& x) {
+             const size_t m = size_t(x.shape(-1)) * size_t(x.shape(-2));
+             return static_cast<int>(std::min<size_t>(kPoolMax, std::max<size_t>(1, x.size() / std::max<size_t>(1, m))));
+           };
            std::optional<array> li, ri;
-           if (p.r_.flag() && a.ndim() >= 2) li = p.indices(std::max(1, static_cast<int>(a.size() / std::max<size_t>(1, a.shape(-1) * a.shape(-2)))), {2});
-           if (p.r_.flag() && b.ndim() >= 2) ri = p.indices(std::max(1, static_cast<int>(b.size() / std::max<size_t>(1, b.shape(-1) * b.shape(-2)))), {2});
+           if (p.r_.flag() && a.ndim() >= 2) li = p.indices(batches(a), {2});
+           if (p.r_.flag() && b.ndim() >= 2) ri = p.indices(batches(b), {2});
            return V{gather_mm(a, b, li, ri)};
          }}),
       heavy(Op{"quantized_matmul", [](Program& p) {
