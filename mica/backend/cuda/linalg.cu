@@ -37,21 +37,28 @@ void check(cusolverStatus_t s, const char* call) {
 }
 #define MICA_LINALG_CHECK(call) check((call), #call)
 
-cublasHandle_t cublas(cudaStream_t s) {
-  static std::mutex mu;
-  static cublasHandle_t h = nullptr;
-  std::lock_guard<std::mutex> lk(mu);
-  if (!h) MICA_LINALG_CHECK(cublasCreate(&h));
-  MICA_LINALG_CHECK(cublasSetStream(h, s));
-  return h;
+// The process's cuBLAS and cuSOLVER handles. A handle carries one stream, so a caller holds the
+// lock from binding its stream until its last call (as matmul.cu and cudnn.cpp serialize theirs).
+struct Handles {
+  std::mutex mu;
+  cublasHandle_t blas = nullptr;
+  cusolverDnHandle_t solver = nullptr;
+};
+Handles& handles() {
+  static Handles* h = new Handles();
+  return *h;
 }
-cusolverDnHandle_t cusolver(cudaStream_t s) {
-  static std::mutex mu;
-  static cusolverDnHandle_t h = nullptr;
-  std::lock_guard<std::mutex> lk(mu);
-  if (!h) MICA_LINALG_CHECK(cusolverDnCreate(&h));
-  MICA_LINALG_CHECK(cusolverDnSetStream(h, s));
-  return h;
+cublasHandle_t cublas_locked(cudaStream_t s) {
+  Handles& h = handles();
+  if (!h.blas) MICA_LINALG_CHECK(cublasCreate(&h.blas));
+  MICA_LINALG_CHECK(cublasSetStream(h.blas, s));
+  return h.blas;
+}
+cusolverDnHandle_t cusolver_locked(cudaStream_t s) {
+  Handles& h = handles();
+  if (!h.solver) MICA_LINALG_CHECK(cusolverDnCreate(&h.solver));
+  MICA_LINALG_CHECK(cusolverDnSetStream(h.solver, s));
+  return h.solver;
 }
 
 // dst[b] = src[b] transposed, batch of n x n matrices; `tri`: 'A' all, 'L' / 'U' keep the lower
@@ -120,7 +127,8 @@ void inverse(const std::string& op, const array& a, array& out, const Stream& s)
   cu::alloc_output(inv, s);
   cu::Scratch pivots(static_cast<size_t>(count) * n * sizeof(int), s), infos(static_cast<size_t>(count) * sizeof(int), s);
   Pointers<T> pa(cu::ptr<T>(lu), count, n, s), pc(cu::ptr<T>(inv), count, n, s);
-  cublasHandle_t h = cublas(cs);
+  std::lock_guard<std::mutex> lk(handles().mu);
+  cublasHandle_t h = cublas_locked(cs);
   auto* piv = static_cast<int*>(pivots.get());
   auto* inf = static_cast<int*>(infos.get());
   if constexpr (std::is_same_v<T, float>) {
@@ -153,7 +161,8 @@ void cholesky(const std::string& op, const array& a, array& out, bool upper, con
   cu::Scratch infos(static_cast<size_t>(count) * sizeof(int), s);
   Pointers<T> pa(cu::ptr<T>(f), count, n, s);
   const cublasFillMode_t fill = upper ? CUBLAS_FILL_MODE_UPPER : CUBLAS_FILL_MODE_LOWER;
-  cusolverDnHandle_t h = cusolver(cs);
+  std::lock_guard<std::mutex> lk(handles().mu);
+  cusolverDnHandle_t h = cusolver_locked(cs);
   auto* inf = static_cast<int*>(infos.get());
   if constexpr (std::is_same_v<T, float>) {
     MICA_LINALG_CHECK(cusolverDnSpotrfBatched(h, fill, n, pa.get(), n, inf, static_cast<int>(count)));
