@@ -184,7 +184,7 @@ void cholesky(const std::string& op, const array& a, array& out, bool upper, con
 void Inverse::eval_gpu(const std::vector<array>& inputs, array& out) {
   // a: (batch..., N, N) any layout, float32/float64; out: row-major.
   const array& a = inputs[0];
-  if (tri_ || out.size() == 0) {
+  if (tri_) {  // (empty outputs never reach a kernel: eval skips them)
     std::vector<array> outs{out};
     cu::cpu_fallback(*this, inputs, outs);
     return;
@@ -198,11 +198,6 @@ void Inverse::eval_gpu(const std::vector<array>& inputs, array& out) {
 void Cholesky::eval_gpu(const std::vector<array>& inputs, array& out) {
   // a: (batch..., N, N) any layout, its lower (upper) triangle read; out: row-major, triangular.
   const array& a = inputs[0];
-  if (out.size() == 0) {
-    std::vector<array> outs{out};
-    cu::cpu_fallback(*this, inputs, outs);
-    return;
-  }
   const Stream& s = stream();
   cu::prepare(a, s);
   if (a.dtype() == float32) cholesky<float>(op(), a, out, upper_, s);
