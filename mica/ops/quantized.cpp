@@ -148,7 +148,8 @@ array e2m1_codes(const array& v, StreamOrDevice s) {
   return bitwise_or(code, multiply(astype(neg, uint32, s), array(8u, uint32), s), s);
 }
 
-std::vector<array> quantize_mx(const array& w, const std::string& mode, StreamOrDevice s) {
+std::vector<array> quantize_mx(const array& w, const std::string& mode, const std::optional<array>& factor,
+                               StreamOrDevice s) {
   const bool fp8 = mode == "mxfp8", nv = mode == "nvfp4";
   const int gs = nv ? 16 : 32;
   const int K = w.shape(-1);
@@ -161,9 +162,13 @@ std::vector<array> quantize_mx(const array& w, const std::string& mode, StreamOr
   array g = reshape(astype(w, float32, s), gshape, s);
   array amax = max(abs(g, s), -1, true, s);
   if (nv) {
-    // nvfp4: the scale is the e4m3 value nearest amax / 6; a zero scale gives zero codes.
-    array sc = e4m3_codes(divide(amax, array(6.0f), s), s);
+    // nvfp4: the scale is the e4m3 value nearest amax / 6 (over the global factor, when there is
+    // one); a zero scale gives zero codes.
+    array want = divide(amax, array(6.0f), s);
+    if (factor) want = divide(want, *factor, s);
+    array sc = e4m3_codes(want, s);
     array scale = take(e4m3_table(), astype(sc, int32, s), 0, s);
+    if (factor) scale = multiply(scale, *factor, s);
     array v = where(equal(scale, array(0.0f), s), array(0.0f), divide(g, scale, s), s);
     return {pack(reshape(e2m1_codes(v, s), w.shape(), s), 4, s), astype(squeeze(sc, -1, s), uint8, s)};
   }
@@ -206,6 +211,17 @@ array dequantize_mx(const array& w, const array& scales, const std::string& mode
   return astype(reshape(r, q.shape(), s), out, s);
 }
 
+// nvfp4's global scale: a float32 scalar, nvfp4 only (MLX's rules). Returns global / (448 * 6),
+// the factor a dequantized value takes (the quantized groups were divided by it).
+std::optional<array> nv_global_factor(const char* op, const std::string& mode, const std::optional<array>& g,
+                                      StreamOrDevice s) {
+  if (!g) return std::nullopt;
+  if (mode != "nvfp4") detail::fail(op, "expected a global scale only for mode \"nvfp4\", got one for \"" + mode + "\".");
+  if (g->ndim() != 0) detail::fail(op, "expected a scalar global scale, got shape " + detail::shape_str(g->shape()) + ".");
+  if (g->dtype() != float32) detail::fail(op, "expected a float32 global scale, got " + dtype_to_string(g->dtype()) + ".");
+  return divide(*g, array(448.0f * 6.0f), s);
+}
+
 int infer_bits(const char* op, const array& w, const array& scales, int group_size) {
   // K = scales' last dim * group_size = words * 32 / bits.
   const int64_t K = int64_t(scales.shape(-1)) * group_size;
@@ -217,14 +233,17 @@ int infer_bits(const char* op, const array& w, const array& scales, int group_si
 }
 }  // namespace
 
-std::vector<array> quantize(const array& w, int group_size, int bits, const std::string& mode, StreamOrDevice s) {
+std::vector<array> quantize(const array& w, std::optional<int> group_size_opt, std::optional<int> bits_opt,
+                            const std::string& mode, const std::optional<array>& global_scale, StreamOrDevice s) {
+  const std::optional<array> factor = nv_global_factor("quantize", mode, global_scale, s);
   if (is_mx_mode(mode)) {
-    check_mx("quantize", mode, group_size, bits);
+    check_mx("quantize", mode, group_size_opt.value_or(mx_group(mode)), bits_opt.value_or(mx_bits(mode)));
     if (w.ndim() < 2) detail::fail("quantize", "expected a matrix (or a stack of them), got shape " + detail::shape_str(w.shape()) + ".");
     if (!is_floating(w.dtype()))
       detail::fail("quantize", "expected a floating point array, got " + dtype_to_string(w.dtype()) + ".");
-    return quantize_mx(w, mode, s);
+    return quantize_mx(w, mode, factor, s);
   }
+  const int group_size = group_size_opt.value_or(64), bits = bits_opt.value_or(4);
   check_params("quantize", mode, group_size, bits);
   if (w.ndim() < 2) detail::fail("quantize", "expected a matrix (or a stack of them), got shape " + detail::shape_str(w.shape()) + ".");
   if (!is_floating(w.dtype()))
@@ -251,11 +270,14 @@ std::vector<array> quantize(const array& w, int group_size, int bits, const std:
 }
 
 array dequantize(const array& w, const array& scales, const std::optional<array>& biases, std::optional<int> group_size,
-                 std::optional<int> bits, const std::string& mode, std::optional<Dtype> dtype, StreamOrDevice s) {
+                 std::optional<int> bits, const std::string& mode, const std::optional<array>& global_scale,
+                 std::optional<Dtype> dtype, StreamOrDevice s) {
   if (w.dtype() != uint32) detail::fail("dequantize", "expected packed uint32 weights, got " + dtype_to_string(w.dtype()) + ".");
+  const std::optional<array> factor = nv_global_factor("dequantize", mode, global_scale, s);
   if (is_mx_mode(mode)) {
     check_mx("dequantize", mode, group_size.value_or(mx_group(mode)), bits.value_or(mx_bits(mode)));
     if (biases) detail::fail("dequantize", "expected no biases for mode \"" + mode + "\", got an array.");
+    if (factor) return astype(multiply(dequantize_mx(w, scales, mode, float32, s), *factor, s), dtype.value_or(float32), s);
     return dequantize_mx(w, scales, mode, dtype.value_or(bfloat16), s);
   }
   const int gs = group_size.value_or(64);
@@ -359,7 +381,7 @@ array quantized_matmul(const array& x, const array& w, const array& scales, cons
   if (is_mx_mode(mode)) {
     // The dequantized weights (in x's floating dtype) times x.
     const Dtype tx = is_floating(x.dtype()) ? x.dtype() : float32;
-    array wd = dequantize(w, scales, std::nullopt, mx_group(mode), mx_bits(mode), mode, tx, s);
+    array wd = dequantize(w, scales, std::nullopt, mx_group(mode), mx_bits(mode), mode, std::nullopt, tx, s);
     return matmul(astype(x, tx, s), transpose ? swapaxes(wd, -1, -2, s) : wd, s);
   }
   Dtype t = result_type({x, scales, *biases});
@@ -367,7 +389,7 @@ array quantized_matmul(const array& x, const array& w, const array& scales, cons
   const Stream st = to_stream(s);
   if (st.device.type != Device::cpu) {
     // GPU streams: the dequantized weights times x (a fused CUDA kernel is not written yet).
-    array wd = dequantize(w, scales, biases, q.gs, q.bits, mode, t, s);
+    array wd = dequantize(w, scales, biases, q.gs, q.bits, mode, std::nullopt, t, s);
     return matmul(astype(x, t, s), transpose ? swapaxes(wd, -1, -2, s) : wd, s);
   }
   // The kernel reads any floating x and scales/biases of one floating dtype.
@@ -400,10 +422,11 @@ array quantized_matmul(const array& x, const array& w, const array& scales, cons
 
 array gather_qmm(const array& x, const array& w, const array& scales, const std::optional<array>& biases,
                  std::optional<array> lhs_indices, std::optional<array> rhs_indices, bool transpose,
-                 std::optional<int> group_size, std::optional<int> bits, const std::string& mode, bool sorted_indices,
-                 StreamOrDevice s) {
+                 std::optional<int> group_size, std::optional<int> bits, const std::string& mode,
+                 const std::optional<array>& global_scale, bool sorted_indices, StreamOrDevice s) {
   const char* op = "gather_qmm";
   QmmShape q = check_qmm(op, w, scales, biases, group_size, bits, mode);
+  const std::optional<array> factor = nv_global_factor(op, mode, global_scale, s);
   if (x.ndim() < 2) detail::fail(op, "expected x of at least 2 dims, got shape " + detail::shape_str(x.shape()) + ".");
   if (batch_of(w) != batch_of(scales))
     detail::fail(op, "expected w, scales and biases with the same batch dims, got shapes " + detail::shape_str(w.shape()) +
@@ -436,7 +459,9 @@ array gather_qmm(const array& x, const array& w, const array& scales, const std:
   array wg = take(flat(w), ri, 0, s), sg = take(flat(scales), ri, 0, s);
   std::optional<array> bg;
   if (biases) bg = take(flat(*biases), ri, 0, s);
-  return quantized_matmul(xg, wg, sg, bg, transpose, q.gs, q.bits, mode, s);
+  array out = quantized_matmul(xg, wg, sg, bg, transpose, q.gs, q.bits, mode, s);
+  // The global factor scales every dequantized weight alike, so the product too.
+  return factor ? multiply(out, astype(*factor, out.dtype(), s), s) : out;
 }
 
 }  // namespace mica

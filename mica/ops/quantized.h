@@ -10,21 +10,26 @@
 namespace mica {
 
 /** Quantizes w (..., K) in groups of `group_size` along the last axis to `bits` bits (2, 3, 4,
- * 5, 6 or 8; groups 32, 64 or 128): returns {w_q, scales, biases} with w_q (..., K bits / 32)
- * uint32 (the values packed as one little-endian bit stream, lowest bits first) and scales,
- * biases (..., K / group_size) in w's dtype, w ~ scales * q + biases, exactly as MLX's "affine"
- * mode lays them out. The microscaling modes return {w_q, scales} with uint8 scales and no
- * biases, bit for bit as MLX: "mxfp4" (group 32, 4 bits: fp4 e2m1 values, e8m0 power-of-two
- * scales), "mxfp8" (group 32, 8 bits: fp8 e4m3 values, e8m0 scales) and "nvfp4" (group 16, 4
- * bits: e2m1 values, e4m3 scales; no global scale). */
-std::vector<array> quantize(const array& w, int group_size = 64, int bits = 4, const std::string& mode = "affine",
-                            StreamOrDevice s = {});
+ * 5, 6 or 8; groups 32, 64 or 128; 64 and 4 when not given): returns {w_q, scales, biases} with
+ * w_q (..., K bits / 32) uint32 (the values packed as one little-endian bit stream, lowest bits
+ * first) and scales, biases (..., K / group_size) in w's dtype, w ~ scales * q + biases, exactly
+ * as MLX's "affine" mode lays them out. The microscaling modes return {w_q, scales} with uint8
+ * scales and no biases, bit for bit as MLX: "mxfp4" (group 32, 4 bits: fp4 e2m1 values, e8m0
+ * power-of-two scales), "mxfp8" (group 32, 8 bits: fp8 e4m3 values, e8m0 scales) and "nvfp4"
+ * (group 16, 4 bits: e2m1 values, e4m3 scales). nvfp4 takes an optional `global_scale` (a float32
+ * scalar, usually max|w| of the whole tensor), as MLX: each group's e4m3 scale then holds
+ * max|group| / 6 * (448 * 6 / global_scale), so that the e4m3 range covers the tensor. */
+std::vector<array> quantize(const array& w, std::optional<int> group_size = std::nullopt,
+                            std::optional<int> bits = std::nullopt, const std::string& mode = "affine",
+                            const std::optional<array>& global_scale = std::nullopt, StreamOrDevice s = {});
 
 /** The inverse: scales * q + biases, (..., K) in the scales' dtype (or `dtype`); for the
- * microscaling modes (no biases) bfloat16 unless `dtype` says otherwise, as MLX. */
+ * microscaling modes (no biases) bfloat16 unless `dtype` says otherwise, as MLX. nvfp4 with the
+ * `global_scale` given to quantize multiplies by global_scale / (448 * 6), float32 by default. */
 array dequantize(const array& w, const array& scales, const std::optional<array>& biases = {},
                  std::optional<int> group_size = std::nullopt, std::optional<int> bits = std::nullopt,
-                 const std::string& mode = "affine", std::optional<Dtype> dtype = std::nullopt, StreamOrDevice s = {});
+                 const std::string& mode = "affine", const std::optional<array>& global_scale = std::nullopt,
+                 std::optional<Dtype> dtype = std::nullopt, StreamOrDevice s = {});
 
 /** x @ w.T (transpose) or x @ w with w given quantized, x (..., K) of a floating dtype (an
  * integer x is cast to float32); the result's dtype promotes x, scales and biases. On CPU streams
@@ -39,11 +44,12 @@ array quantized_matmul(const array& x, const array& w, const array& scales, cons
 /** quantized_matmul with matrix-level gather (mixtures of experts): lhs_indices pick flat
  * batch entries of x (..., M, K), rhs_indices flat batch entries of w, scales and biases; the
  * two index arrays broadcast together into the result's batch shape (a missing one is every
- * batch entry in order). `sorted_indices` is accepted as MLX's hint. */
+ * batch entry in order). `sorted_indices` is accepted as MLX's hint; `global_scale` is nvfp4's. */
 array gather_qmm(const array& x, const array& w, const array& scales, const std::optional<array>& biases = {},
                  std::optional<array> lhs_indices = {}, std::optional<array> rhs_indices = {},
                  bool transpose = true, std::optional<int> group_size = std::nullopt,
                  std::optional<int> bits = std::nullopt, const std::string& mode = "affine",
-                 bool sorted_indices = false, StreamOrDevice s = {});
+                 const std::optional<array>& global_scale = std::nullopt, bool sorted_indices = false,
+                 StreamOrDevice s = {});
 
 }  // namespace mica
