@@ -750,6 +750,11 @@ inline const std::vector<Program::Op>& Program::table() {
            }
            return q;
          }},
+      Op{"fp8", [](Program& p) {
+           array& a = p.A();
+           if (p.r_.flag()) return V{from_fp8(a, p.float_dtype())};
+           return V{to_fp8(a)};
+         }},
       Op{"layer_norm", [](Program& p) {
            array& x = p.A();
            std::optional<array> w, b;
@@ -824,6 +829,16 @@ inline const std::vector<Program::Op>& Program::table() {
            V q = quantize(p.fresh({rows, cols}), group, bits);
            array x = p.valid() ? p.fresh({1 + p.r_.pick(3), cols}, p.float_dtype()) : p.A();
            return V{quantized_matmul(x, q[0], q[1], q[2], true, group, bits)};
+         }}),
+      heavy(Op{"qqmm", [](Program& p) {
+           static const char* kModes[] = {"nvfp4", "mxfp8", "mxfp4", "affine"};
+           const std::string mode = kModes[p.r_.pick(4)];
+           const int cols = 32 * (1 + p.r_.pick(2));
+           array w = p.valid() ? p.fresh({1 + p.r_.pick(3), cols}, p.float_dtype()) : p.A();
+           array x = p.valid() ? p.fresh({1 + p.r_.pick(3), cols}, p.float_dtype()) : p.A();
+           if (p.r_.flag()) return V{qqmm(x, w, std::nullopt, std::nullopt, std::nullopt, mode)};
+           V q = quantize(w, std::nullopt, std::nullopt, mode);
+           return V{qqmm(x, q[0], q[1], std::nullopt, std::nullopt, mode)};
          }}),
       Op{"random", [](Program& p) {
            mica::Shape s = p.shape_param();

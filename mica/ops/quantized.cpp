@@ -4,17 +4,20 @@
 //   (at least 1e-7) with its sign pointing away from the edge, nudged so that edge / scale is a
 //   whole number, bias = edge, q = clip(round((w - bias) / scale), 0, 2^b - 1);
 // the q of a row form one little-endian bit stream (value i at bits [b i, b i + b)), cut into
-// uint32 words. Every 32 values fill exactly b words, so packing works per period of 32 values.
+// uint32 words, packed per period of values that fills whole words (see period_values).
 #include "mica/ops/quantized.h"
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include "mica/ops.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/quantized.h"
+#include "mica/primitives/rules.h"
+#include "mica/transforms.h"
 
 namespace mica {
 
@@ -27,52 +30,58 @@ void check_params(const char* op, const std::string& mode, int group_size, int b
     detail::fail(op, "expected 2, 3, 4, 5, 6 or 8 bits, got " + std::to_string(bits) + ".");
 }
 
-// For word j (< bits) of a period and value i (< 32): the left shift of q_i into the word (or
-// -1 when q_i starts before it), the right shift (or -1), as uint32 tables of shape (bits, 32).
+// Values are packed in periods: the fewest values, P = 32 / gcd(bits, 32), that fill whole
+// words (P bits / 32 of them); 32 values for 3, 5 and 6 bits, 16 for 2, 8 for 4, 4 for 8.
+int period_values(int bits) { return 32 / std::gcd(bits, 32); }
+
+// For word j of a period and value i (< P): the left shift of q_i into the word (or -1 when q_i
+// starts before it), the right shift (or -1), as uint32 tables of shape (words, P).
 struct ShiftTables {
   array left, right, in_word;
 };
 ShiftTables shift_tables(int bits) {
-  std::vector<uint32_t> left(bits * 32, 0), right(bits * 32, 0);
-  std::vector<bool> in(bits * 32, false);
-  for (int j = 0; j < bits; ++j) {
-    for (int i = 0; i < 32; ++i) {
+  const int P = period_values(bits), words = P * bits / 32;
+  std::vector<uint32_t> left(words * P, 0), right(words * P, 0);
+  std::vector<bool> in(words * P, false);
+  for (int j = 0; j < words; ++j) {
+    for (int i = 0; i < P; ++i) {
       const int start = bits * i - 32 * j;  // q_i's first bit, relative to word j
       if (start >= 32 || start + bits <= 0) continue;
-      in[j * 32 + i] = true;
-      if (start >= 0) left[j * 32 + i] = static_cast<uint32_t>(start);
-      else right[j * 32 + i] = static_cast<uint32_t>(-start);
+      in[j * P + i] = true;
+      if (start >= 0) left[j * P + i] = static_cast<uint32_t>(start);
+      else right[j * P + i] = static_cast<uint32_t>(-start);
     }
   }
-  return {array(left.begin(), {bits, 32}, uint32), array(right.begin(), {bits, 32}, uint32),
-          array(in.begin(), {bits, 32}, bool_)};
+  return {array(left.begin(), {words, P}, uint32), array(right.begin(), {words, P}, uint32),
+          array(in.begin(), {words, P}, bool_)};
 }
 
-// Packs q (..., K) uint32 (K a multiple of 32) into (..., K bits / 32) words.
+// Packs q (..., K) uint32 (K a multiple of the period) into (..., K bits / 32) words.
 array pack(const array& q, int bits, StreamOrDevice s) {
   Shape sh = q.shape();
-  const int K = sh.back();
+  const int K = sh.back(), P = period_values(bits);
   Shape periods = sh;
-  periods.back() = K / 32;
+  periods.back() = K / P;
   periods.push_back(1);
-  periods.push_back(32);
-  array v = reshape(q, periods, s);  // (..., P, 1, 32)
+  periods.push_back(P);
+  array v = reshape(q, periods, s);  // (..., K / P, 1, P)
   ShiftTables t = shift_tables(bits);
-  array part = right_shift(left_shift(v, t.left, s), t.right, s);  // (..., P, bits, 32)
+  array part = right_shift(left_shift(v, t.left, s), t.right, s);  // (..., K / P, words, P)
   part = where(t.in_word, part, array(0u, uint32), s);
   array words = sum(part, -1, false, s);  // disjoint bit fields: the sum is their OR
   words = astype(words, uint32, s);
-  sh.back() = K / 32 * bits;
+  sh.back() = K / P * (P * bits / 32);
   return reshape(words, sh, s);
 }
 
 // Unpacks words (..., W) into (..., W 32 / bits) values as uint32.
 array unpack(const array& w, int bits, StreamOrDevice s) {
   Shape sh = w.shape();
-  const int W = sh.back(), P = W / bits;
-  std::vector<int32_t> first(32), second(32);
-  std::vector<uint32_t> off(32), spill(32);
-  for (int i = 0; i < 32; ++i) {
+  const int P = period_values(bits), words = P * bits / 32;
+  const int W = sh.back(), periods_n = W / words;
+  std::vector<int32_t> first(P), second(P);
+  std::vector<uint32_t> off(P), spill(P);
+  for (int i = 0; i < P; ++i) {
     const int start = bits * i;
     first[i] = start / 32;
     off[i] = static_cast<uint32_t>(start % 32);
@@ -81,17 +90,17 @@ array unpack(const array& w, int bits, StreamOrDevice s) {
     spill[i] = crosses ? static_cast<uint32_t>(32 - start % 32) : 32u;  // 32: nothing from the next word
   }
   Shape periods = sh;
-  periods.back() = P;
-  periods.push_back(bits);
-  array v = reshape(w, periods, s);  // (..., P, bits)
-  array lo = right_shift(take(v, array(first.begin(), {32}, int32), -1, s), array(off.begin(), {32}, uint32), s);
-  array hi = take(v, array(second.begin(), {32}, int32), -1, s);
-  array sp = array(spill.begin(), {32}, uint32);
+  periods.back() = periods_n;
+  periods.push_back(words);
+  array v = reshape(w, periods, s);  // (..., W / words, words)
+  array lo = right_shift(take(v, array(first.begin(), {P}, int32), -1, s), array(off.begin(), {P}, uint32), s);
+  array hi = take(v, array(second.begin(), {P}, int32), -1, s);
+  array sp = array(spill.begin(), {P}, uint32);
   hi = where(less(sp, array(32u, uint32), s), left_shift(hi, minimum(sp, array(31u, uint32), s), s),
              array(0u, uint32), s);
   const uint32_t mask = (1u << bits) - 1u;
-  array q = bitwise_and(bitwise_or(lo, hi, s), array(mask, uint32), s);  // (..., P, 32)
-  sh.back() = P * 32;
+  array q = bitwise_and(bitwise_or(lo, hi, s), array(mask, uint32), s);  // (..., W / words, P)
+  sh.back() = periods_n * P;
   return reshape(q, sh, s);
 }
 
@@ -364,6 +373,36 @@ array broadcast_batch(const array& a, const Shape& batch, StreamOrDevice s) {
   Shape target = with_batch(batch, a);
   return a.shape() == target ? a : broadcast_to(a, target, s);
 }
+
+// a (..., r, c) as (n, r, c) with n the product of its batch dims.
+array flat_batch(const char* op, const array& a, StreamOrDevice s) {
+  int64_t n = 1;
+  for (int d = 0; d + 2 < static_cast<int>(a.ndim()); ++d)
+    if (__builtin_mul_overflow(n, int64_t(a.shape(d)), &n)) n = std::numeric_limits<int64_t>::max();
+  return reshape(a, {detail::checked_dim(n, op), a.shape(-2), a.shape(-1)}, s);
+}
+
+// The gathers of a matrix-level gather (gather_qmm, gather_qqmm): the lhs and rhs indices
+// (integer; a missing one is every batch entry of its side in order, shaped like its batch
+// dims), broadcast together into the result's batch shape.
+std::pair<array, array> gather_indices(const char* op, const array& x, const array& w,
+                                       const std::optional<array>& lhs_indices,
+                                       const std::optional<array>& rhs_indices, StreamOrDevice s) {
+  for (const auto* idx : {&lhs_indices, &rhs_indices}) {
+    if (*idx && !issubdtype((*idx)->dtype(), integer))
+      detail::fail(op, "expected integer indices, got " + dtype_to_string((*idx)->dtype()) + ".");
+  }
+  auto indices = [&](const std::optional<array>& idx, const array& a) {
+    if (idx) return *idx;
+    Shape b = batch_of(a);
+    int n = 1;
+    for (int d : b) n *= d;
+    return reshape(arange(0.0, double(n), int32, s), b, s);
+  };
+  array li = indices(lhs_indices, x), ri = indices(rhs_indices, w);
+  Shape out_batch = broadcast_shapes(li.shape(), ri.shape());
+  return {broadcast_to(li, out_batch, s), broadcast_to(ri, out_batch, s)};
+}
 }  // namespace
 
 array quantized_matmul(const array& x, const array& w, const array& scales, const std::optional<array>& biases,
@@ -431,37 +470,132 @@ array gather_qmm(const array& x, const array& w, const array& scales, const std:
   if (batch_of(w) != batch_of(scales))
     detail::fail(op, "expected w, scales and biases with the same batch dims, got shapes " + detail::shape_str(w.shape()) +
                          " and " + detail::shape_str(scales.shape()) + ".");
-  for (const auto* idx : {&lhs_indices, &rhs_indices}) {
-    if (*idx && !issubdtype((*idx)->dtype(), integer))
-      detail::fail(op, "expected integer indices, got " + dtype_to_string((*idx)->dtype()) + ".");
-  }
-  // Flatten the batch dims of each side and gather whole matrices (a missing index array is
-  // arange over the batch, shaped like it).
-  auto flat = [&](const array& a) {
-    int64_t n = 1;
-    for (int d = 0; d + 2 < static_cast<int>(a.ndim()); ++d)
-      if (__builtin_mul_overflow(n, int64_t(a.shape(d)), &n)) n = std::numeric_limits<int64_t>::max();
-    return reshape(a, {detail::checked_dim(n, op), a.shape(-2), a.shape(-1)}, s);
-  };
-  auto indices = [&](const std::optional<array>& idx, const array& a) {
-    if (idx) return *idx;
-    Shape b = batch_of(a);
-    int n = 1;
-    for (int d : b) n *= d;
-    return reshape(arange(0.0, double(n), int32, s), b, s);
-  };
-  array li = indices(lhs_indices, x), ri = indices(rhs_indices, w);
-  Shape out_batch = broadcast_shapes(li.shape(), ri.shape());
-  li = broadcast_to(li, out_batch, s);
-  ri = broadcast_to(ri, out_batch, s);
+  auto [li, ri] = gather_indices(op, x, w, lhs_indices, rhs_indices, s);
   (void)sorted_indices;  // the gathers below do not depend on the order
-  array xg = take(flat(x), li, 0, s);
-  array wg = take(flat(w), ri, 0, s), sg = take(flat(scales), ri, 0, s);
+  array xg = take(flat_batch(op, x, s), li, 0, s);
+  array wg = take(flat_batch(op, w, s), ri, 0, s), sg = take(flat_batch(op, scales, s), ri, 0, s);
   std::optional<array> bg;
-  if (biases) bg = take(flat(*biases), ri, 0, s);
+  if (biases) bg = take(flat_batch(op, *biases, s), ri, 0, s);
   array out = quantized_matmul(xg, wg, sg, bg, transpose, q.gs, q.bits, mode, s);
   // The global factor scales every dequantized weight alike, so the product too.
   return factor ? multiply(out, astype(*factor, out.dtype(), s), s) : out;
+}
+
+namespace {
+// qqmm's checked operands: the mode's group size and bits, x's dtype, the global factors.
+struct QqmmPlan {
+  int gs, bits;
+  std::optional<array> fx, fw;
+};
+
+QqmmPlan check_qqmm(const char* op, const array& x, const array& w, const std::optional<array>& w_scales,
+                    std::optional<int> group_size, std::optional<int> bits, const std::string& mode,
+                    const std::optional<array>& gsx, const std::optional<array>& gsw, StreamOrDevice s) {
+  if (!is_mx_mode(mode))
+    detail::fail(op, "expected mode \"nvfp4\", \"mxfp8\" or \"mxfp4\", got \"" + mode + "\".");
+  check_mx(op, mode, group_size.value_or(mx_group(mode)), bits.value_or(mx_bits(mode)));
+  if (x.dtype() != float32 && x.dtype() != float16 && x.dtype() != bfloat16)
+    detail::fail(op, "expected x of dtype float32, float16 or bfloat16, got " + dtype_to_string(x.dtype()) + ".");
+  if (x.ndim() < 2) detail::fail(op, "expected x of at least 2 dims, got shape " + detail::shape_str(x.shape()) + ".");
+  const int K = x.shape(-1);
+  if (w.dtype() == uint32) {
+    if (!w_scales) detail::fail(op, "expected scales with a quantized (uint32) w, got none.");
+    QmmShape q = check_qmm(op, w, *w_scales, std::nullopt, group_size, bits, mode);
+    if (q.cols != K)
+      detail::fail(op, "expected x with a last axis of " + std::to_string(q.cols) + " (the columns of w), got shape " +
+                           detail::shape_str(x.shape()) + ".");
+  } else {
+    if (w_scales) detail::fail(op, "expected no scales with a floating w (it is quantized here), got an array.");
+    if (w.dtype() != float32 && w.dtype() != float16 && w.dtype() != bfloat16)
+      detail::fail(op, "expected w packed in uint32 or of dtype float32, float16 or bfloat16, got " +
+                           dtype_to_string(w.dtype()) + ".");
+    if (w.ndim() < 2 || w.shape(-1) != K)
+      detail::fail(op, "expected w (..., N, " + std::to_string(K) + ") matching x's last axis, got shapes " +
+                           detail::shape_str(x.shape()) + " and " + detail::shape_str(w.shape()) + ".");
+  }
+  if (K % mx_group(mode) != 0)
+    detail::fail(op, "expected the last axis of x (" + std::to_string(K) + ") to be a multiple of the group size " +
+                         std::to_string(mx_group(mode)) + ".");
+  if (gsx.has_value() != gsw.has_value())
+    detail::fail(op, "expected both global scales (global_scale_x and global_scale_w) or neither, got only one.");
+  return {mx_group(mode), mx_bits(mode), nv_global_factor(op, mode, gsx, s), nv_global_factor(op, mode, gsw, s)};
+}
+
+// a rounded through the mode's quantization and back, in float32.
+array fake_quantize(const array& a, const std::string& mode, const std::optional<array>& factor, StreamOrDevice s) {
+  std::vector<array> q = quantize_mx(a, mode, factor, s);
+  array d = dequantize_mx(q[0], q[1], mode, float32, s);
+  return factor ? multiply(d, *factor, s) : d;
+}
+}  // namespace
+
+array qqmm(const array& x, const array& w, const std::optional<array>& w_scales, std::optional<int> group_size,
+           std::optional<int> bits, const std::string& mode, const std::optional<array>& global_scale_x,
+           const std::optional<array>& global_scale_w, StreamOrDevice s) {
+  const char* op = "qqmm";
+  QqmmPlan p = check_qqmm(op, x, w, w_scales, group_size, bits, mode, global_scale_x, global_scale_w, s);
+  const bool packed = w.dtype() == uint32;
+  // The quantized operands in float32; a packed w is dequantized as it is.
+  auto quantized = [=](const array& a, bool is_w) {
+    if (is_w && packed) {
+      array d = dequantize_mx(w, *w_scales, mode, float32, s);
+      return p.fw ? multiply(d, *p.fw, s) : d;
+    }
+    return fake_quantize(a, mode, is_w ? p.fw : p.fx, s);
+  };
+  const Dtype out = x.dtype();
+  auto forward = [=](const std::vector<array>& in) -> std::vector<array> {
+    array xq = quantized(in[0], false), wq = quantized(packed ? w : in[1], true);
+    return {astype(matmul(xq, swapaxes(wq, -1, -2, s), s), out, s)};
+  };
+  // Straight-through: the quantization passes the cotangent unchanged.
+  auto backward = [=](const std::vector<array>& in, const std::vector<array>& cot,
+                      const std::vector<array>&) -> std::vector<array> {
+    array c = astype(cot[0], float32, s);
+    array xq = quantized(in[0], false), wq = quantized(packed ? w : in[1], true);
+    std::vector<array> g{astype(detail::unbroadcast(matmul(c, wq, s), in[0].shape()), in[0].dtype(), s)};
+    if (!packed)
+      g.push_back(astype(detail::unbroadcast(matmul(swapaxes(c, -1, -2, s), xq, s), in[1].shape()), in[1].dtype(), s));
+    return g;
+  };
+  std::vector<array> inputs{x};
+  if (!packed) inputs.push_back(w);
+  return custom_vjp(forward, backward)(inputs)[0];
+}
+
+array gather_qqmm(const array& x, const array& w, const std::optional<array>& scales_w,
+                  const std::optional<array>& lhs_indices, const std::optional<array>& rhs_indices,
+                  std::optional<int> group_size, std::optional<int> bits, const std::string& mode,
+                  const std::optional<array>& global_scale_x, const std::optional<array>& global_scale_w,
+                  bool sorted_indices, StreamOrDevice s) {
+  const char* op = "gather_qqmm";
+  check_qqmm(op, x, w, scales_w, group_size, bits, mode, global_scale_x, global_scale_w, s);
+  if (scales_w && batch_of(w) != batch_of(*scales_w))
+    detail::fail(op, "expected w and its scales with the same batch dims, got shapes " + detail::shape_str(w.shape()) +
+                         " and " + detail::shape_str(scales_w->shape()) + ".");
+  auto [li, ri] = gather_indices(op, x, w, lhs_indices, rhs_indices, s);
+  (void)sorted_indices;  // the gathers do not depend on the order
+  std::optional<array> sg;
+  if (scales_w) sg = take(flat_batch(op, *scales_w, s), ri, 0, s);
+  return qqmm(take(flat_batch(op, x, s), li, 0, s), take(flat_batch(op, w, s), ri, 0, s), sg, group_size, bits, mode,
+              global_scale_x, global_scale_w, s);
+}
+
+array to_fp8(array x, StreamOrDevice s) {
+  if (!is_floating(x.dtype()) || x.dtype() == complex64)
+    detail::fail("to_fp8", "expected a real floating x, got " + dtype_to_string(x.dtype()) + ".");
+  array f = astype(x, float32, s);
+  array sign = left_shift(right_shift(view(f, uint32, s), array(31u, uint32), s), array(7u, uint32), s);
+  // NaN saturates like infinity (MLX's rule), keeping its sign.
+  array mag = where(isnan(f, s), array(0x7eu, uint32), e4m3_codes(abs(f, s), s), s);
+  return astype(bitwise_or(mag, sign, s), uint8, s);
+}
+
+array from_fp8(array x, Dtype dtype, StreamOrDevice s) {
+  if (x.dtype() != uint8) detail::fail("from_fp8", "expected uint8 codes, got " + dtype_to_string(x.dtype()) + ".");
+  if (!is_floating(dtype) || dtype == complex64)
+    detail::fail("from_fp8", "expected a real floating dtype, got " + dtype_to_string(dtype) + ".");
+  return astype(take(e4m3_table(), astype(x, int32, s), 0, s), dtype, s);
 }
 
 }  // namespace mica

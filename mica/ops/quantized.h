@@ -1,5 +1,6 @@
 // Quantization in MLX's layouts (affine, mxfp4, mxfp8, nvfp4): quantize, dequantize,
-// quantized_matmul, gather_qmm.
+// quantized_matmul, gather_qmm; products with the activations quantized too (qqmm, gather_qqmm);
+// fp8 e4m3 conversions (to_fp8, from_fp8).
 #pragma once
 #include <optional>
 #include <string>
@@ -51,5 +52,34 @@ array gather_qmm(const array& x, const array& w, const array& scales, const std:
                  std::optional<int> bits = std::nullopt, const std::string& mode = "affine",
                  const std::optional<array>& global_scale = std::nullopt, bool sorted_indices = false,
                  StreamOrDevice s = {});
+
+/** x @ w.T with x (..., M, K) quantized on the fly and w (..., N, K) either a floating matrix
+ * (quantized on the fly too) or already quantized (packed uint32 with its uint8 `w_scales`):
+ * dequantize(quantize(x)) @ dequantize(w).T, accumulated in float32, in x's dtype (float32,
+ * float16 or bfloat16). Modes "nvfp4" (the default), "mxfp8" and "mxfp4"; `global_scale_x` and
+ * `global_scale_w` are nvfp4's global scales (see quantize). Batch dims broadcast as in matmul.
+ * The gradient is the straight-through one: the cotangent times the quantized other operand (x
+ * and a floating w get gradients; a packed w gets none). */
+array qqmm(const array& x, const array& w, const std::optional<array>& w_scales = std::nullopt,
+           std::optional<int> group_size = std::nullopt, std::optional<int> bits = std::nullopt,
+           const std::string& mode = "nvfp4", const std::optional<array>& global_scale_x = std::nullopt,
+           const std::optional<array>& global_scale_w = std::nullopt, StreamOrDevice s = {});
+
+/** qqmm with matrix-level gather, as gather_qmm: lhs_indices pick flat batch entries of x,
+ * rhs_indices flat batch entries of w (and its scales). */
+array gather_qqmm(const array& x, const array& w, const std::optional<array>& scales_w = std::nullopt,
+                  const std::optional<array>& lhs_indices = std::nullopt,
+                  const std::optional<array>& rhs_indices = std::nullopt, std::optional<int> group_size = std::nullopt,
+                  std::optional<int> bits = std::nullopt, const std::string& mode = "nvfp4",
+                  const std::optional<array>& global_scale_x = std::nullopt,
+                  const std::optional<array>& global_scale_w = std::nullopt, bool sorted_indices = false,
+                  StreamOrDevice s = {});
+
+/** fp8 e4m3 codes (uint8) of a floating x: round to nearest even, saturating at +-448 (infinities
+ * and NaN too, as MLX). */
+array to_fp8(array x, StreamOrDevice s = {});
+
+/** The values of fp8 e4m3 codes x (uint8) in the floating `dtype` (0x7f and 0xff are NaN). */
+array from_fp8(array x, Dtype dtype, StreamOrDevice s = {});
 
 }  // namespace mica

@@ -2,6 +2,7 @@
 // through mlx/fft.h, mlx/dtype.h, mlx/utils.h, mlx/memory.h and mlx/allocator.h (values from
 // MLX 0.32 where MLX computes them).
 #include <complex>
+#include <optional>
 #include <vector>
 
 #include "check.h"
@@ -46,5 +47,15 @@ int main() {
   expect(mx::get_peak_memory() >= before + (4u << 20), "peak memory");
   mx::clear_cache();
   expect(mx::get_cache_memory() == 0, "clear_cache empties the cache");
+  // MLX 0.32's quantization calls as an MLX program writes them: group size and bits left to the
+  // mode, nvfp4's global scale, fp8 conversions and qqmm (values from MLX 0.32).
+  mx::array w = mx::reshape(mx::astype(mx::arange(32), mx::float32), {2, 16});
+  auto wq = mx::quantize(w, std::nullopt, std::nullopt, "nvfp4", mx::max(mx::abs(w)));
+  mx::array wd = mx::dequantize(wq[0], wq[1], std::nullopt, std::nullopt, std::nullopt, "nvfp4", mx::max(mx::abs(w)));
+  expect(wd.dtype() == mx::float32 && mx::allclose(wd, w, 0, 5.01).item<bool>(), "quantize/dequantize nvfp4 global scale");
+  expect(values(mx::to_fp8(mx::array({1.0f, -2.5f, 500.0f})), {56, 194, 126}, {3}), "to_fp8");
+  expect(values(mx::from_fp8(mx::array({56, 194}, mx::uint8), mx::float32), {1, -2.5}, {2}), "from_fp8");
+  mx::array y = mx::qqmm(mx::ones({1, 16}), wq[0], wq[1]);
+  expect(y.shape() == mx::Shape({1, 2}) && y.dtype() == mx::float32, "qqmm");
   return check::finish("numerics");
 }

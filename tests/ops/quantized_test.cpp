@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "mica/mica.h"
@@ -339,7 +340,7 @@ TEST(GatherQmm, MatchesALoopOfQuantizedProducts) {
   array x = random_array({5, 1, 64}, float32, -1, 1, 42);
   std::vector<int> experts{2, 0, 0, 1, 2};
   array ri = array(experts.begin(), {5}, int32);
-  array y = gather_qmm(x, q[0], q[1], q[2], std::nullopt, ri, true, 32, 4, "affine", false);
+  array y = gather_qmm(x, q[0], q[1], q[2], std::nullopt, ri, true, 32, 4, "affine", std::nullopt, false);
   ASSERT_EQ(y.shape(), Shape({5, 1, 16}));
   for (int i = 0; i < 5; ++i) {
     int e = experts[i];
@@ -377,7 +378,7 @@ TEST(QuantizeMxfp4, MatchesMlxBitForBit) {
   eval(q);
   std::vector<uint32_t> got(q[0].data<uint32_t>(), q[0].data<uint32_t>() + q[0].size());
   EXPECT_EQ(got, want_q);
-  array d = dequantize(q[0], q[1], std::nullopt, 32, 4, "mxfp4", float32);
+  array d = dequantize(q[0], q[1], std::nullopt, 32, 4, "mxfp4", std::nullopt, float32);
   EXPECT_TRUE(matches(slice(d, {0, 0}, {1, 8}), {1, 8}, {1.5, -0.5, -0.5, -1.0, 0.75, 0.0, 1.5, -0.75}, 0, 0));
   EXPECT_EQ(dequantize(q[0], q[1], std::nullopt, 32, 4, "mxfp4").dtype(), bfloat16);  // MLX's default
   array x(xv.begin(), {2, 64}, float32);
@@ -405,7 +406,7 @@ TEST(QuantizeMxfp8, MatchesMlxBitForBit) {
   eval(q);
   std::vector<uint32_t> got(q[0].data<uint32_t>(), q[0].data<uint32_t>() + q[0].size());
   EXPECT_EQ(got, want_q);
-  array d = dequantize(q[0], q[1], std::nullopt, 32, 8, "mxfp8", float32);
+  array d = dequantize(q[0], q[1], std::nullopt, 32, 8, "mxfp8", std::nullopt, float32);
   EXPECT_TRUE(matches(slice(d, {0, 0}, {1, 8}), {1, 8}, {-0.40625, -0.0546875, -2.25, -0.0, -1.75, -0.8125, 0.5, 0.125}, 0, 0));
   array x(xv.begin(), {2, 64}, float32);
   EXPECT_TRUE(matches(quantized_matmul(x, q[0], q[1], std::nullopt, true, 32, 8, "mxfp8"), {2, 3}, want_y, 1e-5, 1e-4));
@@ -428,11 +429,169 @@ TEST(QuantizeNvfp4, MatchesMlxBitForBit) {
   eval(q);
   std::vector<uint32_t> got(q[0].data<uint32_t>(), q[0].data<uint32_t>() + q[0].size());
   EXPECT_EQ(got, want_q);
-  array d = dequantize(q[0], q[1], std::nullopt, 16, 4, "nvfp4", float32);
+  array d = dequantize(q[0], q[1], std::nullopt, 16, 4, "nvfp4", std::nullopt, float32);
   EXPECT_TRUE(matches(slice(d, {0, 0}, {1, 8}), {1, 8}, {1.875, 0.46875, 0.15625, 0.0, -0.3125, -0.3125, -0.15625, -0.625}, 0, 0));
   array x(xv.begin(), {2, 64}, float32);
   EXPECT_TRUE(matches(quantized_matmul(x, q[0], q[1], std::nullopt, true, 16, 4, "nvfp4"), {2, 3}, want_y, 1e-5, 1e-3));
   EXPECT_TRUE(throws_op<std::invalid_argument>("dequantize", [&] { dequantize(q[0], q[1], std::nullopt, 32, 4, "nvfp4"); }));
+}
+
+// nvfp4 with a global scale: MLX 0.32's mx.quantize(w, mode="nvfp4", global_scale=max|w|) on
+// w[k] = 3 sin(0.37 k) + 0.01 k cos(1.3 k), k < 128, as (2, 64); dequantize is float32 then.
+array wave_w() {
+  std::vector<float> v(128);
+  for (int k = 0; k < 128; ++k) v[k] = float(std::sin(k * 0.37f) * 3.0f + std::cos(k * 1.3f) * 0.01f * float(k));
+  return array(v.begin(), {2, 64}, float32);
+}
+array wave_x() {
+  std::vector<float> v(64);
+  for (int k = 0; k < 64; ++k) v[k] = float(std::cos(k * 0.71f) * 2.0f);
+  return array(v.begin(), {1, 64}, float32);
+}
+
+TEST(QuantizeNvfp4, GlobalScaleMatchesMlx) {
+  array w = wave_w();
+  array g = max(abs(w));
+  EXPECT_NEAR(g.item<float>(), 3.9597291946411133f, 1e-6);
+  auto q = quantize(w, std::nullopt, std::nullopt, "nvfp4", g);
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_TRUE(matches(q[1], {2, 4}, {123, 122, 124, 122, 125, 125, 126, 126}, 0, 0));
+  eval(q);
+  const std::vector<uint32_t> want_q = {1450669632u, 4009749922u, 2004313244u, 4294896438u, 2003124670u, 4293693766u,
+                                        2004135406u, 4008457847u, 1681043198u, 3959498103u, 1689116143u, 3978716774u,
+                                        588119773u,  286619491u,  2915889132u, 375740021u};
+  EXPECT_EQ(std::vector<uint32_t>(q[0].data<uint32_t>(), q[0].data<uint32_t>() + q[0].size()), want_q);
+  array d = dequantize(q[0], q[1], std::nullopt, std::nullopt, std::nullopt, "nvfp4", g);
+  EXPECT_EQ(d.dtype(), float32);
+  EXPECT_TRUE(matches(slice(d, {0, 0}, {1, 8}), {1, 8},
+                      {0.0, 1.037071943283081, 2.074143886566162, 3.111215829849243, 3.111215829849243,
+                       3.111215829849243, 2.074143886566162, 1.5556079149246216},
+                      1e-6, 1e-6));
+  EXPECT_EQ(dequantize(q[0], q[1], std::nullopt, std::nullopt, std::nullopt, "nvfp4", g, bfloat16).dtype(), bfloat16);
+  // gather_qmm takes the global scale too: the product of x with the dequantized weights.
+  array x = wave_x();
+  array y = gather_qmm(x, q[0], q[1], std::nullopt, std::nullopt, std::nullopt, true, std::nullopt, std::nullopt,
+                       "nvfp4", g);
+  EXPECT_TRUE(allclose(y, matmul(x, transpose(d)), 1e-5, 1e-5).item<bool>());
+  // Only nvfp4 takes one, and only a float32 scalar.
+  EXPECT_TRUE(throws_op<std::invalid_argument>("quantize", [&] { quantize(w, std::nullopt, std::nullopt, "mxfp4", g); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("quantize", [&] { quantize(w, 64, 4, "affine", g); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("quantize", [&] { quantize(w, std::nullopt, std::nullopt, "nvfp4", reshape(g, {1})); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("dequantize", [&] {
+    dequantize(q[0], q[1], std::nullopt, std::nullopt, std::nullopt, "nvfp4", astype(g, float16));
+  }));
+}
+
+// Rows of one nvfp4 group (16 values: two words, less than the 32 values of the affine periods):
+// MLX 0.32's mx.quantize(arange(32) - 8 as (2, 16), mode="nvfp4").
+TEST(QuantizeNvfp4, RowsOfOneGroup) {
+  array w = reshape(subtract(astype(arange(32), float32), array(8.0f)), {2, 16});
+  auto q = quantize(w, std::nullopt, std::nullopt, "nvfp4");
+  EXPECT_TRUE(matches(q[1], {2, 1}, {59, 71}, 0, 0));
+  EXPECT_TRUE(matches(q[0], {2, 2}, {2613964543.0, 1986347792.0, 1716868420.0, 2004317798.0}, 0, 0));
+  array d = dequantize(q[0], q[1], std::nullopt, std::nullopt, std::nullopt, "nvfp4", std::nullopt, float32);
+  EXPECT_EQ(d.shape(), Shape({2, 16}));
+  EXPECT_TRUE(allclose(d, w, 0, 4.0).item<bool>());  // half a step of the top magnitudes
+}
+
+// to_fp8 / from_fp8: MLX 0.32's codes (round to nearest even, saturating; NaN saturates too).
+TEST(Fp8, MatchesMlx) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  array x({0.0f, 1.0f, -2.5f, 448.0f, 500.0f, 1e-3f, -1e9f, nan, inf, 0.0019f, 1e-5f, -nan, -inf, -0.0f,
+           0.0009765625f, 0.0029296875f, 0.00341796875f});
+  array c = to_fp8(x);
+  EXPECT_EQ(c.dtype(), uint8);
+  EXPECT_TRUE(matches(c, {17}, {0, 56, 194, 126, 126, 1, 254, 126, 126, 1, 0, 254, 254, 128, 0, 2, 2}, 0, 0));
+  EXPECT_TRUE(matches(to_fp8(astype(array({1.0f, 2.0f}), float16)), {2}, {56, 64}, 0, 0));
+  array back = from_fp8(array({127, 255, 128, 0, 8, 1, 56, 126}, uint8), float32);
+  EXPECT_TRUE(matches(slice(back, {2}, {8}), {6}, {-0.0, 0.0, 0.015625, 0.001953125, 1.0, 448.0}, 0, 0));
+  EXPECT_TRUE(all(isnan(slice(back, {0}, {2}))).item<bool>());
+  EXPECT_EQ(from_fp8(array({56}, uint8), bfloat16).dtype(), bfloat16);
+  // Every finite code comes back to itself.
+  std::vector<uint8_t> codes;
+  for (int i = 0; i < 256; ++i)
+    if ((i & 127) != 127) codes.push_back(uint8_t(i));
+  array all_codes(codes.begin(), {int(codes.size())}, uint8);
+  EXPECT_TRUE(array_equal(to_fp8(from_fp8(all_codes, float32)), all_codes).item<bool>());
+  EXPECT_TRUE(throws_op<std::invalid_argument>("to_fp8", [&] { to_fp8(array({1, 2})); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("from_fp8", [&] { from_fp8(array({1, 2}), float32); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("from_fp8", [&] { from_fp8(array({1}, uint8), int32); }));
+}
+
+// qqmm: x quantized on the fly times a quantized (or floating) w; MLX 0.32's values for one row
+// (MLX's CPU qqmm handles only that case and gets the global-scale case wrong, so that one is
+// checked against quantize/dequantize, which match MLX).
+TEST(Qqmm, MatchesMlxAndTheComposition) {
+  array w = wave_w(), x = wave_x();
+  auto qn = quantize(w, std::nullopt, std::nullopt, "nvfp4");
+  EXPECT_TRUE(matches(qqmm(x, qn[0], qn[1]), {1, 2}, {-16.28515625, -3.66845703125}, 1e-5, 1e-5));
+  EXPECT_TRUE(matches(qqmm(x, w), {1, 2}, {-16.28515625, -3.66845703125}, 1e-5, 1e-5));  // w quantized here
+  auto q8 = quantize(w, std::nullopt, std::nullopt, "mxfp8");
+  EXPECT_TRUE(matches(qqmm(x, q8[0], q8[1], std::nullopt, std::nullopt, "mxfp8"), {1, 2},
+                      {-16.5067138671875, -6.45703125}, 1e-5, 1e-5));
+  // Global scales; several rows and a batch of w (MLX's CPU kernel has neither).
+  array gx = max(abs(x)), gw = max(abs(w));
+  auto qg = quantize(w, std::nullopt, std::nullopt, "nvfp4", gw);
+  array xd = dequantize(quantize(x, std::nullopt, std::nullopt, "nvfp4", gx)[0],
+                        quantize(x, std::nullopt, std::nullopt, "nvfp4", gx)[1], std::nullopt, std::nullopt, std::nullopt,
+                        "nvfp4", gx);
+  array wd = dequantize(qg[0], qg[1], std::nullopt, std::nullopt, std::nullopt, "nvfp4", gw);
+  array yg = qqmm(x, qg[0], qg[1], std::nullopt, std::nullopt, "nvfp4", gx, gw);
+  EXPECT_TRUE(allclose(yg, matmul(xd, transpose(wd)), 1e-5, 1e-5).item<bool>());
+  EXPECT_TRUE(matches(yg, {1, 2}, {-19.75936508178711, -2.5376830101013184}, 1e-5, 1e-4));  // MLX's composition
+  array x3 = concatenate({x, multiply(x, array(0.5f)), negative(x)}, 0);  // (3, 64)
+  array y3 = qqmm(x3, w);
+  EXPECT_EQ(y3.shape(), Shape({3, 2}));
+  EXPECT_TRUE(allclose(slice(y3, {0, 0}, {1, 2}), qqmm(x, w), 0, 0).item<bool>());
+  EXPECT_TRUE(allclose(slice(y3, {2, 0}, {3, 2}), negative(qqmm(x, w)), 0, 0).item<bool>());
+  array yb = qqmm(x3, stack({w, negative(w)}));  // w (2, 2, 64): a batch of two
+  EXPECT_EQ(yb.shape(), Shape({2, 3, 2}));
+  EXPECT_TRUE(allclose(slice(yb, {1, 0, 0}, {2, 3, 2}), expand_dims(negative(y3), 0), 0, 0).item<bool>());
+  EXPECT_EQ(qqmm(astype(x, bfloat16), w).dtype(), bfloat16);
+  // Errors at the call.
+  EXPECT_TRUE(throws_op<std::invalid_argument>("qqmm", [&] { qqmm(x, w, std::nullopt, 64, 4, "affine"); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("qqmm", [&] { qqmm(x, qn[0]); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("qqmm", [&] { qqmm(x, w, qn[1]); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("qqmm", [&] { qqmm(astype(x, int32), w); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("qqmm", [&] { qqmm(slice(x, {0, 0}, {1, 32}), w); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("qqmm", [&] { qqmm(x, w, std::nullopt, 32); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("qqmm", [&] { qqmm(x, w, std::nullopt, std::nullopt, std::nullopt, "nvfp4", gx); }));
+}
+
+// qqmm's gradient is straight-through: the cotangent times the other quantized operand.
+TEST(Qqmm, StraightThroughGradient) {
+  array w = wave_w(), x3 = concatenate({wave_x(), multiply(wave_x(), array(-0.25f))}, 0);  // (2, 64)
+  array c({1.0f, -2.0f, 0.5f, 3.0f}, {2, 2});
+  auto loss = [&](const std::vector<array>& in) { return std::vector<array>{sum(multiply(qqmm(in[0], in[1]), c))}; };
+  auto [val, g] = value_and_grad(loss, std::vector<int>{0, 1})({x3, w});
+  auto fq = [](const array& a) {
+    auto q = quantize(a, std::nullopt, std::nullopt, "nvfp4");
+    return dequantize(q[0], q[1], std::nullopt, std::nullopt, std::nullopt, "nvfp4", std::nullopt, float32);
+  };
+  EXPECT_TRUE(allclose(g[0], matmul(c, fq(w)), 1e-5, 1e-5).item<bool>());
+  EXPECT_TRUE(allclose(g[1], matmul(transpose(c), fq(x3)), 1e-5, 1e-5).item<bool>());
+  // A packed w gets no gradient; x's is the same.
+  auto qn = quantize(w, std::nullopt, std::nullopt, "nvfp4");
+  auto gx = grad([&](const array& a) { return sum(multiply(qqmm(a, qn[0], qn[1]), c)); })(x3);
+  EXPECT_TRUE(allclose(gx, g[0], 1e-6, 1e-6).item<bool>());
+}
+
+// gather_qqmm: qqmm of the gathered batch entries.
+TEST(Qqmm, Gather) {
+  array w = wave_w();
+  array experts = stack({w, multiply(w, array(0.5f)), negative(w)});  // (3, 2, 64)
+  auto q = quantize(experts, std::nullopt, std::nullopt, "nvfp4");
+  array x = concatenate({wave_x(), multiply(wave_x(), array(2.0f))}, 0);  // (2, 64)
+  array xs = expand_dims(x, 1);                                           // (2, 1, 64)
+  array ri({2, 0}, {2}, int32);
+  array y = gather_qqmm(xs, q[0], q[1], std::nullopt, ri);
+  EXPECT_EQ(y.shape(), Shape({2, 1, 2}));
+  for (int i = 0; i < 2; ++i) {
+    const int e = i == 0 ? 2 : 0;
+    array want = qqmm(slice(x, {i, 0}, {i + 1, 64}), take(q[0], array(e), 0), take(q[1], array(e), 0));
+    EXPECT_TRUE(allclose(slice(y, {i, 0, 0}, {i + 1, 1, 2}), expand_dims(want, 0), 0, 0).item<bool>()) << i;
+  }
+  EXPECT_TRUE(throws_op<std::invalid_argument>("gather_qqmm", [&] { gather_qqmm(xs, q[0], q[1], std::nullopt, array({0.5f})); }));
 }
 
 }  // namespace
