@@ -750,6 +750,17 @@ inline const std::vector<Program::Op>& Program::table() {
            }
            return q;
          }},
+      Op{"rope", [](Program& p) {
+           array& x = p.A();
+           const int dims = 2 * p.r_.integer(0, 5);
+           std::optional<float> base;
+           std::optional<array> freqs;
+           if (p.r_.flag()) base = 10000.0f;
+           else freqs = p.valid() ? p.fresh({dims / 2}) : p.A();
+           if (p.r_.flag()) return V{fast::rope(x, dims, p.r_.flag(), base, 0.5f, p.r_.integer(-3, 9), freqs)};
+           array off = p.valid() && x.ndim() ? p.indices(8, mica::Shape{x.shape(0)}) : p.A();
+           return V{fast::rope(x, dims, p.r_.flag(), base, 1.0f, off, freqs)};
+         }},
       Op{"fp8", [](Program& p) {
            array& a = p.A();
            if (p.r_.flag()) return V{from_fp8(a, p.float_dtype())};

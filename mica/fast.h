@@ -1,4 +1,4 @@
-// mica::fast: fused ops (layer_norm, rms_norm, scaled_dot_product_attention), as MLX's mx.fast.
+// mica::fast: fused ops (layer_norm, rms_norm, rope, scaled_dot_product_attention), as MLX's mx.fast.
 #pragma once
 #include <optional>
 #include <string>
@@ -32,6 +32,18 @@ array rms_norm(const array& x, const std::optional<array>& weight, float eps, St
  *  no softmax or one-hot array in between. Targets outside [0, V) are read as take_along_axis
  *  reads them (a negative one counts from the end once, then it is clamped). */
 array cross_entropy(const array& logits, const array& targets, float label_smoothing = 0.0f, StreamOrDevice s = {});
+
+/** Rotary positional encoding, as MLX's mx.fast.rope: x (..., L, D) (at least 3 dims, floating)
+ *  with the first `dims` features (even, 0 < dims <= D) rotated in pairs, (x[2i], x[2i+1]) when
+ *  `traditional`, else (x[i], x[i + dims/2]); the rest pass through. Pair i at position p
+ *  (offset + l along the L axis) turns by p scale base^(-2i/dims), or by p scale / freqs[i] when
+ *  `freqs` (dims/2,) is given instead of `base` (exactly one of the two). `offset`: an integer,
+ *  or an integer array that is a scalar or a vector of x.shape(0) (one offset per entry of the
+ *  first axis). Computed in float32 (float64 for float64), returned in x's dtype. */
+array rope(const array& x, int dims, bool traditional, std::optional<float> base, float scale, int offset,
+           const std::optional<array>& freqs = std::nullopt, StreamOrDevice s = {});
+array rope(const array& x, int dims, bool traditional, std::optional<float> base, float scale, const array& offset,
+           const std::optional<array>& freqs = std::nullopt, StreamOrDevice s = {});
 
 /** softmax(queries keys^T * scale + mask) values, fused (no (L_q, L_kv) score matrix; on a GPU
  *  stream cuDNN's flash attention for float16 and bfloat16 where cuDNN takes the case, else the

@@ -250,5 +250,84 @@ TEST(AdamStep, BadInputs) {
   EXPECT_TRUE(throws_op<std::invalid_argument>("adam_step", [&] { fast::adam_step(h, h, h, h, c, 0.9, 0.9, 1e-8); }));
 }
 
+// fast::rope against MLX 0.32's mx.fast.rope on x[k] = 1.5 sin(0.61 k) + 0.1, (2, 3, 5, 8):
+// every 7th value of the flattened result.
+array rope_input() {
+  std::vector<float> v(240);
+  for (int k = 0; k < 240; ++k) v[k] = float(std::sin(k * 0.61) * 1.5 + 0.1);
+  return array(v.begin(), {2, 3, 5, 8}, float32);
+}
+array every_7th(const array& y) { return slice(flatten(astype(y, float32)), {0}, {240}, {7}); }
+
+TEST(Rope, MatchesMlx) {
+  array x = rope_input();
+  EXPECT_TRUE(matches(every_7th(fast::rope(x, 8, false, 10000.0f, 1.0f, 0)), {35},
+                      {0.1, -1.2555972, 1.2588662, 0.230931, 1.5563438, 1.0026107, 0.8023093, -1.5200888, 0.8408072,
+                       1.0985235, -1.3097222, 0.6469935, 1.341148, -1.1941699, -0.0191952, 1.6297318, 1.842344,
+                       -0.3852859, 1.5910949, -0.694822, 1.6959641, 1.5899184, -0.4089032, -0.99736, 1.9198449,
+                       0.0030479, -1.1799748, 1.1812973, 0.5596429, -1.3484575, 1.0861301, 0.5998505, 1.212581,
+                       0.7695261, 0.9720662},
+                      1e-5, 1e-5));
+  // traditional pairs, 6 of the 8 features, another base, scaled positions from 3
+  EXPECT_TRUE(matches(every_7th(fast::rope(x, 6, true, 500.0f, 0.5f, 3)), {35},
+                      {-0.9498245, -1.2555972, 1.2606616, 0.4441252, -1.3082223, 1.5522618, 0.5184485, -0.4789718,
+                       -0.4158704, 1.1012971, -1.3380076, 0.3925854, 1.3026772, -1.5028524, 0.2355559, -1.3575495,
+                       0.8474165, -0.3908481, 1.5910949, -0.7259851, -0.6664875, 2.0035329, -0.5537493, -0.283635,
+                       -1.463028, 0.0038406, -1.2116462, 1.3938524, 0.3025236, -1.4867449, 0.9780019, -0.6804895,
+                       1.5474102, 0.7681602, 1.0276481},
+                      1e-5, 1e-5));
+  // freqs instead of base
+  EXPECT_TRUE(matches(every_7th(fast::rope(x, 4, false, std::nullopt, 1.0f, 2, array({1.0f, 3.0f}))), {35},
+                      {-1.4134253, -1.2555972, 1.2606616, 0.4618402, -1.3704683, 0.9828148, -1.1553041, -0.4596079,
+                       -1.2011731, 1.1012971, -1.3380076, 0.3299229, 1.341148, -1.5353935, -1.0799911, -1.209676,
+                       -0.7314274, -0.3908481, 1.5910949, -0.6858256, -0.718268, 0.6443251, 0.0504985, -0.0186004,
+                       -1.4873246, 0.0038406, -1.2116462, 1.3191866, 0.3677833, -1.0793138, -0.8490232, -1.3828822,
+                       -0.8214004, 0.7681602, 1.0276481},
+                      1e-5, 1e-5));
+  // one offset per entry of the first axis
+  EXPECT_TRUE(matches(every_7th(fast::rope(x, 8, false, 10000.0f, 1.0f, array({1, 7}))), {35},
+                      {-0.844789, -1.2540468, 1.2569449, 0.1114299, -0.1745715, 1.0039674, 0.7980788, -1.6264992,
+                       -0.4994332, 1.0971352, -1.3000305, 0.7119538, -0.4464405, -1.1957465, -0.0115733, 1.6382272,
+                       1.2549351, -0.3838944, 1.5071653, -0.5670822, 1.2876213, 1.5980029, -0.5026375, -0.9420016,
+                       1.090821, -0.0025012, -1.0654931, 0.4878988, 1.0587519, -1.3551075, 1.1792291, 0.0436778,
+                       1.8418965, 0.7726861, 0.8711108},
+                      1e-5, 1e-5));
+  EXPECT_TRUE(allclose(fast::rope(x, 8, false, 10000.0f, 1.0f, array(3)), fast::rope(x, 8, false, 10000.0f, 1.0f, 3))
+                  .item<bool>());
+  // bfloat16 in and out (computed in float32, rounded once; MLX's own rounding differs by up to
+  // one bfloat16 step)
+  array yb = fast::rope(astype(x, bfloat16), 8, true, 10000.0f, 1.0f, 5);
+  EXPECT_EQ(yb.dtype(), bfloat16);
+  EXPECT_TRUE(matches(every_7th(yb), {35},
+                      {0.9453125, -1.2578125, 1.2578125, 0.4277344, -1.2578125, 1.8125, 0.015625, -1.015625, 0.65625,
+                       1.1015625, -1.328125, 0.4296875, 1.265625, -1.78125, 0.53125, 0.7265625, 0.9609375, -0.3867188,
+                       1.5859375, -0.765625, -0.625, 2.125, -0.6484375, -0.0761719, 1.6953125, -0.0011902, -1.203125,
+                       1.4375, 0.2617188, -1.6015625, 0.7460938, 0.421875, 1.3359375, 0.78125, 1.015625},
+                      0.02, 0.01));
+}
+
+TEST(Rope, GradientAndErrors) {
+  // A rotation: the gradient of <rope(x), c> is c rotated back (the transpose of the rotation).
+  array x = rope_input();
+  array c = sin(multiply(x, array(2.0f)));
+  array gx = grad([&](const array& a) { return sum(multiply(fast::rope(a, 6, true, 10000.0f, 1.0f, 4), c)); })(x);
+  array back = fast::rope(gx, 6, true, 10000.0f, 1.0f, 4);  // rotating the gradient forward gives c back
+  EXPECT_TRUE(allclose(back, c, 1e-5, 1e-5).item<bool>());
+  array r = zeros({2, 3, 8});
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] { fast::rope(zeros({3, 8}), 8, false, 10000.0f, 1.0f, 0); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] { fast::rope(r, 3, false, 10000.0f, 1.0f, 0); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] { fast::rope(r, 10, false, 10000.0f, 1.0f, 0); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] { fast::rope(r, 8, false, std::nullopt, 1.0f, 0); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] {
+    fast::rope(r, 8, false, 10000.0f, 1.0f, 0, array({1.0f, 2.0f, 3.0f, 4.0f}));
+  }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] {
+    fast::rope(r, 8, false, std::nullopt, 1.0f, 0, array({1.0f, 2.0f}));
+  }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] { fast::rope(r, 8, false, 10000.0f, 1.0f, array({1, 2, 3})); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] { fast::rope(r, 8, false, 10000.0f, 1.0f, array(1.5f)); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] { fast::rope(zeros({2, 3, 8}, int32), 8, false, 10000.0f, 1.0f, 0); }));
+}
+
 }  // namespace
 }  // namespace mica::test

@@ -1,5 +1,5 @@
-// Positional encodings written as compositions of ops (mica has no fused rope kernel yet), so
-// every transform works through them.
+// Positional encodings written as compositions of ops (RoPE through fast::rope), so every
+// transform works through them.
 #include "mica/nn/layers/positional.h"
 
 #include <cmath>
@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "mica/fast.h"
 #include "mica/ops.h"
 
 namespace mica::nn {
@@ -14,16 +15,6 @@ namespace mica::nn {
 namespace {
 
 std::string py_bool(bool b) { return b ? "True" : "False"; }
-
-// The angle table (L, dims/2): (offset + p) scale base^(-i / (dims/2)) in dtype `ct`.
-array rope_angles(int length, int dims, int offset, float base, float scale, Dtype ct) {
-  int half = dims / 2;
-  array positions = multiply(arange(static_cast<double>(offset), static_cast<double>(offset) + length, 1.0, ct),
-                             array(static_cast<double>(scale), ct));
-  array exponents =
-      multiply(arange(0.0, static_cast<double>(half), 1.0, ct), array(-std::log(static_cast<double>(base)) / half, ct));
-  return multiply(expand_dims(positions, 1), expand_dims(exp(exponents), 0));
-}
 
 }  // namespace
 
@@ -54,49 +45,7 @@ array RoPE::operator()(const array& x, int offset) {
     throw std::invalid_argument("[RoPE] expected dims <= the input's last dimension (" + std::to_string(features) +
                                 "), got " + std::to_string(dims_) + ".");
   }
-  // Half-precision inputs rotate in float32 and round once at the end, as MLX's kernel does.
-  Dtype ct = x.dtype() == float64 ? float64 : float32;
-  array angles = rope_angles(length, dims_, offset, options_.base, options_.scale, ct);  // (L, dims/2)
-  array c = cos(angles);
-  array s = sin(angles);
-  int half = dims_ / 2;
-  array xc = astype(x, ct);
-
-  auto last_range = [&](const array& a, int lo, int hi) {
-    Shape b(a.ndim(), 0), e = a.shape();
-    b.back() = lo;
-    e.back() = hi;
-    return slice(a, b, e);
-  };
-  auto rotate = [&]() {
-    if (!options_.traditional) {
-      // Pairs (x[i], x[i + dims/2]).
-      array x1 = last_range(xc, 0, half);
-      array x2 = last_range(xc, half, dims_);
-      array r1 = subtract(multiply(x1, c), multiply(x2, s));
-      array r2 = add(multiply(x1, s), multiply(x2, c));
-      return concatenate({r1, r2}, -1);
-    }
-    // Pairs (x[2i], x[2i+1]): view the rotated part as (..., L, dims/2, 2).
-    Shape pairs = x.shape();
-    pairs.back() = half;
-    pairs.push_back(2);
-    array p = reshape(last_range(xc, 0, dims_), pairs);
-    Shape first_b(n + 1, 0), first_e = pairs;
-    first_e.back() = 1;
-    Shape second_b(n + 1, 0), second_e = pairs;
-    second_b.back() = 1;
-    array x1 = squeeze(slice(p, first_b, first_e), -1);
-    array x2 = squeeze(slice(p, second_b, second_e), -1);
-    array r1 = subtract(multiply(x1, c), multiply(x2, s));
-    array r2 = add(multiply(x1, s), multiply(x2, c));
-    Shape flat = x.shape();
-    flat.back() = dims_;
-    return reshape(stack({r1, r2}, -1), flat);
-  };
-  array rotated = rotate();
-  if (dims_ < features) rotated = concatenate({rotated, last_range(xc, dims_, features)}, -1);
-  return astype(rotated, x.dtype());
+  return fast::rope(x, dims_, options_.traditional, options_.base, options_.scale, offset);
 }
 
 // -- ALiBi ------------------------------------------------------------------------------------
