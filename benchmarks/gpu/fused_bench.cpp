@@ -53,6 +53,14 @@ MICA_GPU_BENCH(fused) {
            3 * elems * es);
   }
   {
+    // Rotary embedding of (batch 8, 32 heads, 2048 positions, head dim 128) bfloat16 queries, the
+    // angles computed in the kernel (no tables): reads x, writes the result.
+    auto q = mx::astype(mx::random::normal({8, 32, 2048, 128}), mx::bfloat16);
+    mx::eval(q);
+    report("rope_bf16", median_seconds([&] { return mx::fast::rope(q, 128, false, 10000.0f, 1.0f, 0); }, reps),
+           2.0 * double(q.size()) * 2);
+  }
+  {
     auto p = mx::random::normal({n * n}), gr = mx::random::normal({n * n});
     auto m = mx::random::normal({n * n}), v = mx::abs(mx::random::normal({n * n}));
     auto coef = mx::array({1e-3f, 1.1f, 0.9999f});

@@ -126,15 +126,14 @@ array rope(const array& x, int dims, bool traditional, std::optional<float> base
   return rope(x, dims, traditional, base, scale, array(offset), freqs, s);
 }
 
-// A composition of plain ops (no fused kernel yet): the angle table (positions x pairs), then
-// the two halves of each pair rotated and put back in place.
+// One Rope node (primitives/fused.h): the angles are computed in the kernel, never stored.
 array rope(const array& x, int dims, bool traditional, std::optional<float> base, float scale, const array& offset,
            const std::optional<array>& freqs, StreamOrDevice s) {
   const char* op = "rope";
   if (x.ndim() < 3) detail::fail(op, "expected an input with at least 3 dimensions, got shape " + detail::shape_str(x.shape()) + ".");
   if (!is_floating(x.dtype()) || x.dtype() == complex64)
     detail::fail(op, "expected a real floating input, got " + dtype_to_string(x.dtype()) + ".");
-  const int D = x.shape(-1), L = x.shape(-2), half = dims / 2;
+  const int D = x.shape(-1), half = dims / 2;
   if (dims <= 0 || dims % 2 != 0 || dims > D)
     detail::fail(op, "expected an even dims in [2, " + std::to_string(D) + "] (the input's last dimension), got " +
                          std::to_string(dims) + ".");
@@ -149,34 +148,11 @@ array rope(const array& x, int dims, bool traditional, std::optional<float> base
     detail::fail(op, "expected a scalar offset or a vector of " + std::to_string(x.shape(0)) +
                          " (the input's first dimension), got shape " + detail::shape_str(offset.shape()) + ".");
   const Dtype ct = x.dtype() == float64 ? float64 : float32;
-  // Positions: (L,) for a scalar offset, (B, 1, ..., 1, L) for one per entry of the first axis.
-  array off = astype(offset, ct, s);
-  if (offset.ndim() == 1) {
-    Shape sh(x.ndim() - 1, 1);
-    sh[0] = x.shape(0);
-    off = reshape(off, sh, s);
-  }
-  array pos = add(off, astype(arange(0.0, double(L), 1.0, int32, s), ct, s), s);
-  pos = multiply(pos, array(double(scale), ct), s);
-  array inv = freqs ? divide(array(1.0, ct), astype(*freqs, ct, s), s)
-                    : exp(multiply(arange(0.0, double(half), 1.0, ct, s), array(-std::log(double(*base)) / half, ct), s), s);
-  array theta = multiply(expand_dims(pos, -1, s), inv, s);  // (..., L, dims/2)
-  array c = cos(theta, s), sn = sin(theta, s);
-  array xc = astype(x, ct, s);
-  auto last = [&](const array& a, int lo, int hi, int step = 1) {
-    Shape b(a.ndim(), 0), e = a.shape(), st(a.ndim(), 1);
-    b.back() = lo;
-    e.back() = hi;
-    st.back() = step;
-    return slice(a, b, e, st, s);
-  };
-  array x1 = traditional ? last(xc, 0, dims, 2) : last(xc, 0, half);
-  array x2 = traditional ? last(xc, 1, dims, 2) : last(xc, half, dims);
-  array r1 = subtract(multiply(x1, c, s), multiply(x2, sn, s), s);
-  array r2 = add(multiply(x1, sn, s), multiply(x2, c, s), s);
-  array rotated = traditional ? flatten(stack({r1, r2}, -1, s), -2, -1, s) : concatenate({r1, r2}, -1, s);
-  if (dims < D) rotated = concatenate({rotated, last(xc, dims, D)}, -1, s);
-  return astype(rotated, x.dtype(), s);
+  std::vector<array> inputs{x, astype(offset, int32, s)};
+  if (freqs) inputs.push_back(astype(*freqs, ct, s));
+  return array(x.shape(), x.dtype(),
+               std::make_shared<Rope>(to_stream(s), dims, traditional, base.value_or(0.0f), scale, freqs.has_value(), true),
+               inputs);
 }
 
 }  // namespace mica::fast

@@ -438,4 +438,79 @@ std::pair<std::vector<array>, std::vector<int>> CrossEntropyVjp::vmap(const std:
   return {mica::vmap(f, axes, {0})(inputs), {0}};
 }
 
+// ---- Rope ----
+
+array Rope::apply(const std::vector<array>& inputs, bool forward) const {
+  const array& x = inputs[0];
+  return array(x.shape(), x.dtype(),
+               std::make_shared<Rope>(stream(), dims_, traditional_, base_, scale_, with_freqs_, forward), inputs);
+}
+
+// A rotation is linear in x: the cotangent turns back (the transpose of a rotation is its
+// inverse), a tangent turns as x does. The offset is an integer (no gradient); freqs get none.
+std::vector<array> Rope::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                             const std::vector<int>& argnums, const std::vector<array>&) {
+  std::vector<array> r;
+  for (int n : argnums) {
+    if (n == 0) {
+      std::vector<array> in = primals;
+      in[0] = cotangents[0];
+      r.push_back(apply(in, !forward_));
+    } else if (n == 1) {
+      r.push_back(zeros_like(primals[1]));
+    } else {
+      throw std::invalid_argument("[rope] expected gradients with respect to x only, got a request for freqs.");
+    }
+  }
+  return r;
+}
+
+std::vector<array> Rope::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                             const std::vector<int>& argnums) {
+  for (size_t k = 0; k < argnums.size(); ++k) {
+    if (argnums[k] == 0) {
+      std::vector<array> in = primals;
+      in[0] = tangents[k];
+      return {apply(in, forward_)};
+    }
+    if (argnums[k] == 2) throw std::invalid_argument("[rope] expected tangents of x only, got one of freqs.");
+  }
+  return {zeros_like(primals[0])};
+}
+
+// The offset applies along x's first axis, so the mapped axis goes where it keeps that meaning:
+// in front for a scalar offset, second for one offset per entry; a mapped offset becomes one
+// offset per entry of the (flattened) leading axes.
+std::pair<std::vector<array>, std::vector<int>> Rope::vmap(const std::vector<array>& inputs,
+                                                           const std::vector<int>& axes) {
+  if (inputs.size() > 2 && axes[2] >= 0) throw std::invalid_argument("[rope] expected unmapped freqs under vmap.");
+  std::vector<array> in = inputs;
+  const array& off = inputs[1];
+  if (axes[1] < 0) {
+    const int to = off.ndim() == 0 ? 0 : 1;
+    in[0] = moveaxis(inputs[0], axes[0], to);
+    return {{apply(in, forward_)}, {to}};
+  }
+  array o = moveaxis(off, axes[1], 0);  // (V,) or (V, B)
+  const int V = o.shape(0);
+  array x = inputs[0];
+  if (axes[0] < 0) {
+    Shape sh = x.shape();
+    sh.insert(sh.begin(), V);
+    x = broadcast_to(expand_dims(x, 0), sh);
+  } else {
+    x = moveaxis(x, axes[0], 0);
+  }
+  if (o.ndim() == 1) {
+    in[0] = x;
+    in[1] = o;
+    return {{apply(in, forward_)}, {0}};
+  }
+  Shape flat(x.shape().begin() + 1, x.shape().end());
+  flat[0] *= V;
+  in[0] = reshape(x, flat);
+  in[1] = flatten(o);
+  return {{reshape(apply(in, forward_), x.shape())}, {0}};
+}
+
 }  // namespace mica

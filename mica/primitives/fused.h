@@ -102,6 +102,45 @@ class Gelu : public UnaryPrimitive {
   int order_;
 };
 
+/** Rotary positional encoding (fast::rope) in one pass: inputs x (..., L, D) floating, offset
+ *  (int32, a scalar or one per entry of x's first axis) and, when `with_freqs`, freqs (dims/2,)
+ *  in x's compute type (float32, float64 for float64); output x's shape and dtype. Pair i of the
+ *  first `dims` features (x[2i], x[2i+1] when traditional, else x[i], x[i + dims/2]) at position
+ *  p = offset + l turns by p scale base^(-i / (dims/2)) (computed as exp(i (-ln(base) / (dims/2))))
+ *  or by p scale / freqs[i]; `forward` false turns the other way (the backward pass). */
+class Rope : public UnaryPrimitive {
+ public:
+  Rope(Stream s, int dims, bool traditional, float base, float scale, bool with_freqs, bool forward)
+      : UnaryPrimitive(s),
+        dims_(dims),
+        traditional_(traditional),
+        base_(base),
+        scale_(scale),
+        with_freqs_(with_freqs),
+        forward_(forward) {}
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Rope) MICA_DEFINE_SAVE
+  MICA_DEFINE_GRADS
+  bool is_equivalent(const Primitive& o) const override {
+    auto* r = dynamic_cast<const Rope*>(&o);
+    return r && r->dims_ == dims_ && r->traditional_ == traditional_ && r->base_ == base_ &&
+           r->scale_ == scale_ && r->with_freqs_ == with_freqs_ && r->forward_ == forward_;
+  }
+  int dims() const { return dims_; }
+  bool traditional() const { return traditional_; }
+  float base() const { return base_; }
+  float scale() const { return scale_; }
+  bool with_freqs() const { return with_freqs_; }
+  bool forward() const { return forward_; }
+  /** The same rotation, with forward as given, over these inputs (x, offset[, freqs]). */
+  array apply(const std::vector<array>& inputs, bool forward) const;
+
+ private:
+  int dims_;
+  bool traditional_;
+  float base_, scale_;
+  bool with_freqs_, forward_;
+};
+
 /** One Adam step of a parameter in a single pass: inputs p, g, m, v (same shape, float32 or
  *  float64) and coef = [c1, c2, decay] (p's dtype, shape (3,)); outputs (p', m', v') with
  *    m' = b1 m + (1 - b1) g,   v' = b2 v + (1 - b2) g^2,

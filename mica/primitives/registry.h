@@ -54,6 +54,7 @@
   /* fused (fast::) */                                                                      \
   X(LayerNorm, fused, U, K) X(LayerNormVjp, fused, M, K) X(RMSNorm, fused, U, K) X(RMSNormVjp, fused, M, K) \
   X(Gelu, fused, U, K) X(AdamStep, fused, M, K) X(CrossEntropy, fused, M, K) X(CrossEntropyVjp, fused, U, K) \
+  X(Rope, fused, U, K)                                                                         \
   /* attention (fast::scaled_dot_product_attention) */                                       \
   X(ScaledDotProductAttention, attention, M, K) X(ScaledDotProductAttentionVjp, attention, M, K)  \
   /* distributed collectives (mica::distributed; the group's backend moves the data) */      \

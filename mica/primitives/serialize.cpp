@@ -268,6 +268,14 @@ void RMSNormVjp::save(ParamWriter& w) const {
   w.boolean(has_weight_);
 }
 void Gelu::save(ParamWriter& w) const { w.i32(order_); }
+void Rope::save(ParamWriter& w) const {
+  w.i32(dims_);
+  w.boolean(traditional_);
+  w.f32(base_);
+  w.f32(scale_);
+  w.boolean(with_freqs_);
+  w.boolean(forward_);
+}
 void AdamStep::save(ParamWriter& w) const {
   w.f64(beta1_);
   w.f64(beta2_);
@@ -472,6 +480,14 @@ Table builtin_loaders() {
     int order = r.i32();
     if (order != 0 && order != 1) r.bad("a GELU derivative order of 0 or 1", std::to_string(order));
     return make<Gelu>(s, order);
+  })
+  MICA_LOAD(Rope, {
+    int dims = r.i32();
+    if (dims <= 0 || dims % 2 != 0) r.bad("a positive even number of rotated features", std::to_string(dims));
+    bool traditional = r.boolean();
+    float base = r.f32(), scale = r.f32();
+    bool with_freqs = r.boolean();
+    return make<Rope>(s, dims, traditional, base, scale, with_freqs, r.boolean());
   })
   MICA_LOAD(AdamStep, {
     double b1 = r.f64(), b2 = r.f64(), eps = r.f64();

@@ -534,6 +534,7 @@ std::pair<size_t, size_t> arity(const Primitive& p) {
     set(typeid(QuantizedMatmul), 4, 4);
     set(typeid(CrossEntropyVjp), 4, 4);
     set(typeid(Gelu), 1, 2);
+    set(typeid(Rope), 2, 3);
     set(typeid(Concatenate), 1, any);
     set(typeid(Gather), 1, any);
     set(typeid(Scatter), 2, any);

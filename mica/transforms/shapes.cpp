@@ -66,6 +66,13 @@ std::optional<std::vector<Shape>> try_infer_output_shapes(const Primitive& prim,
     }
     return same(in[0]);
   }
+  if (auto* r = dynamic_cast<const Rope*>(&prim)) {
+    if (in[0].size() < 3 || in[0].back() < r->dims())
+      unfit(op, prim, "an input of at least 3 dimensions and " + std::to_string(r->dims()) + " features", show(in[0]));
+    if (in[1].size() > 1 || (in[1].size() == 1 && in[1][0] != in[0][0]))
+      unfit(op, prim, "a scalar offset or one per entry of the first axis", show(in[1]));
+    return same(in[0]);
+  }
   if (t == typeid(Gelu)) {
     if (in.size() == 2 && in[1] != in[0]) unfit(op, prim, "a cotangent of the input's shape", show(in[1]));
     return same(in[0]);

@@ -4,7 +4,8 @@
 // rows of 1 to 20000 elements (the register kernels' group sizes, several rows per block, the
 // streaming kernels past the register capacity), many rows (the persistent backward grid takes
 // several rounds), every layout of x, strided and broadcast parameters, special values and empty
-// arrays; Gelu of orders 0 and 1; AdamStep with strided inputs and GPU-made inputs; bad inputs.
+// arrays; Gelu of orders 0 and 1; Rope (dtypes, views, offsets, freqs, gradients, a GPT-sized
+// input); AdamStep with strided inputs and GPU-made inputs; bad inputs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -345,6 +346,48 @@ TEST(FusedGpu, AdamStepDonation) {
   }
 }
 
+// ---- Rope ----
+
+TEST(FusedGpu, Rope) {
+  MICA_REQUIRE_GPU();
+  for (Dtype d : kFloats) {
+    const double tol = d == float64 ? 1e-12 : 1e-5;
+    array x = random_input({3, 4, 7, 10}, d, -2, 2, 60);
+    array xt = transpose(random_input({10, 4, 7, 3}, d, -2, 2, 61), {3, 1, 2, 0}, kCpu);  // strided
+    for (bool trad : {false, true}) {
+      for (int dims : {10, 6}) {
+        for (const array& off : {array(0), array(-3), array({2, 0, 9})}) {
+          MultiOp op = [=](const std::vector<array>& in, StreamOrDevice s) {
+            return std::vector<array>{fast::rope(in[0], dims, trad, 10000.0f, 0.75f, off, std::nullopt, s)};
+          };
+          std::string where = dtype_to_string(d) + (trad ? " traditional" : "") + " dims " + std::to_string(dims);
+          EXPECT_TRUE(outputs_match(op, {x}, tol, tol)) << where << " offsets " << off.ndim();
+          EXPECT_TRUE(outputs_match(op, {xt}, tol, tol)) << where << " transposed";
+        }
+      }
+    }
+    MultiOp freqs = [](const std::vector<array>& in, StreamOrDevice s) {
+      return std::vector<array>{fast::rope(in[0], 4, false, std::nullopt, 1.0f, 3, array({1.0f, 7.0f}), s)};
+    };
+    EXPECT_TRUE(outputs_match(freqs, {random_input({2, 5, 6}, d, -2, 2, 62)}, tol, tol)) << d << " freqs";
+    EXPECT_TRUE(outputs_match(freqs, {random_input({0, 5, 6}, d, -2, 2, 63)}, tol, tol)) << d << " empty";
+    // Gradients: the backward pass turns the other way on the GPU too.
+    GpuOp fwd_bwd = [](const std::vector<array>& in, StreamOrDevice s) {
+      return grad([s](const array& a) {
+        return sum(multiply(fast::rope(a, 8, true, 10000.0f, 1.0f, 5, std::nullopt, s), a, s), false, s);
+      })(in[0]);
+    };
+    EXPECT_TRUE(gpu_matches_cpu(fwd_bwd, {random_input({2, 3, 9, 8}, d, -2, 2, 64)}, tol, tol)) << d;
+  }
+  // GPT-sized: (8, 12, 1024, 64) bfloat16 (the grid's slices over the leading rows); angles up to
+  // 1024 rad, where the devices' exp and sincos differ by about 1e-4.
+  MultiOp big = [](const std::vector<array>& in, StreamOrDevice s) {
+    return std::vector<array>{fast::rope(in[0], 64, false, 10000.0f, 1.0f, array({0, 5, 9, 100, 3, 1, 2, 7}), std::nullopt, s)};
+  };
+  EXPECT_TRUE(outputs_match(big, {random_input({8, 12, 1024, 64}, bfloat16, -2, 2, 65)}, 2e-2, 2e-2));
+  EXPECT_TRUE(outputs_match(big, {random_input({8, 12, 1024, 64}, float32, -2, 2, 66)}, 1e-3, 1e-3));
+}
+
 TEST(FusedGpu, BadInputs) {
   MICA_REQUIRE_GPU();
   // The ops reject bad input before any kernel runs: the same errors for a GPU stream.
@@ -356,6 +399,7 @@ TEST(FusedGpu, BadInputs) {
   EXPECT_TRUE(throws_op<std::invalid_argument>("rms_norm", [&] { fast::rms_norm(x, ones({1, 4}), 1e-5f, kGpu); }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("rms_norm", [&] { fast::rms_norm(array(2.0f), std::nullopt, 1e-5f, kGpu); }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("gelu", [&] { fast::gelu(astype(x, complex64), kGpu); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] { fast::rope(x, 4, false, 10000.0f, 1.0f, 0, std::nullopt, kGpu); }));
   array h = ones({2, 3}, float16), c = array({1.0f, 1.0f, 1.0f});
   EXPECT_TRUE(throws_op<std::invalid_argument>("adam_step", [&] { fast::adam_step(h, h, h, h, c, 0.9, 0.9, 1e-8, kGpu); }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("adam_step", [&] {

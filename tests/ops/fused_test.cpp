@@ -306,6 +306,79 @@ TEST(Rope, MatchesMlx) {
                       0.02, 0.01));
 }
 
+// The Rope kernel against a composition of plain ops over dtypes, strided views, offsets and
+// empty inputs; vmap with the offsets mapped against a loop.
+array rope_reference(const array& x, int dims, bool traditional, float base, float scale, const array& offset) {
+  const Dtype ct = x.dtype() == float64 ? float64 : float32;
+  const int D = x.shape(-1), L = x.shape(-2), half = dims / 2;
+  array off = astype(offset, ct);
+  if (offset.ndim() == 1) {
+    Shape sh(x.ndim() - 1, 1);
+    sh[0] = x.shape(0);
+    off = reshape(off, sh);
+  }
+  array pos = multiply(add(off, astype(arange(L), ct)), array(double(scale), ct));
+  array inv = exp(multiply(arange(0.0, double(half), 1.0, ct), array(-std::log(double(base)) / half, ct)));
+  array th = multiply(expand_dims(pos, -1), inv);
+  array c = cos(th), s = sin(th), xc = astype(x, ct);
+  auto last = [&](int lo, int hi, int step) {
+    Shape b(x.ndim(), 0), e = x.shape(), st(x.ndim(), 1);
+    b.back() = lo;
+    e.back() = hi;
+    st.back() = step;
+    return slice(xc, b, e, st);
+  };
+  array x1 = traditional ? last(0, dims, 2) : last(0, half, 1), x2 = traditional ? last(1, dims, 2) : last(half, dims, 1);
+  array r1 = x1 * c - x2 * s, r2 = x1 * s + x2 * c;
+  array r = traditional ? flatten(stack({r1, r2}, -1), -2, -1) : concatenate({r1, r2}, -1);
+  if (dims < D) r = concatenate({r, last(dims, D, 1)}, -1);
+  return astype(r, x.dtype());
+}
+
+TEST(Rope, KernelMatchesComposition) {
+  for (Dtype dt : {float32, float64, float16, bfloat16}) {
+    const double tol = dt == float32 ? 1e-5 : dt == float64 ? 1e-12 : 2e-2;
+    array x = astype(random::normal({3, 4, 7, 10}, float32, random::key(3)), dt);
+    for (bool trad : {false, true}) {
+      for (int dims : {10, 6}) {
+        for (const array& off : {array(0), array(-3), array({2, 0, 9})}) {
+          array got = fast::rope(x, dims, trad, 10000.0f, 0.75f, off);
+          EXPECT_EQ(got.dtype(), dt);
+          EXPECT_TRUE(allclose(got, rope_reference(x, dims, trad, 10000.0f, 0.75f, off), tol, tol).item<bool>())
+              << dt << " " << trad << " " << dims << " " << off.ndim();
+        }
+      }
+    }
+  }
+  // A transposed view (positions and features strided), and empty inputs.
+  array x = random::normal({5, 3, 8, 2}, float32, random::key(4));
+  array xt = transpose(x, {3, 1, 2, 0});  // (2, 3, 8, 5)
+  EXPECT_TRUE(allclose(fast::rope(xt, 4, true, 500.0f, 1.0f, 1), rope_reference(xt, 4, true, 500.0f, 1.0f, array(1)),
+                       1e-5, 1e-5)
+                  .item<bool>());
+  EXPECT_EQ(fast::rope(zeros({0, 3, 4}), 4, false, 10000.0f, 1.0f, 0).shape(), Shape({0, 3, 4}));
+  EXPECT_EQ(fast::rope(zeros({2, 0, 4}), 4, false, 10000.0f, 1.0f, array({1, 2})).shape(), Shape({2, 0, 4}));
+  eval(fast::rope(zeros({2, 0, 4}), 4, false, 10000.0f, 1.0f, array({1, 2})));
+}
+
+TEST(Rope, VmapOverOffsets) {
+  array x = random::normal({3, 2, 5, 4}, float32, random::key(5));
+  array offs = array({0, 4, 9});
+  auto f = [](const std::vector<array>& in) {
+    return std::vector<array>{fast::rope(in[0], 4, false, 10000.0f, 1.0f, in[1])};
+  };
+  array got = vmap(f, {0, 0})({x, offs})[0];  // each x[i] with the scalar offset offs[i]
+  array vec_offs = array({1, 2, 3, 4, 5, 6}, {3, 2});
+  auto row = [](const array& a, int i) { return take(a, array(i), 0); };
+  array got2 = vmap(f, {0, 0})({x, vec_offs})[0];  // each x[i] with the offsets vec_offs[i], one per first axis
+  array got3 = vmap(f, {-1, 0})({row(x, 0), offs})[0];  // x unmapped
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(allclose(row(got, i), fast::rope(row(x, i), 4, false, 10000.0f, 1.0f, row(offs, i)), 1e-6, 1e-6).item<bool>()) << i;
+    EXPECT_TRUE(allclose(row(got2, i), fast::rope(row(x, i), 4, false, 10000.0f, 1.0f, row(vec_offs, i)), 1e-6, 1e-6).item<bool>()) << i;
+    EXPECT_TRUE(allclose(row(got3, i), fast::rope(row(x, 0), 4, false, 10000.0f, 1.0f, row(offs, i)), 1e-6, 1e-6).item<bool>()) << i;
+  }
+}
+
 TEST(Rope, GradientAndErrors) {
   // A rotation: the gradient of <rope(x), c> is c rotated back (the transpose of the rotation).
   array x = rope_input();

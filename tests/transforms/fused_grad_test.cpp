@@ -1,5 +1,5 @@
 // Transform rules of the fused ops (LayerNorm and RMSNorm with and without weight and bias, their
-// fused backward nodes LayerNormVjp and RMSNormVjp, GELU, AdamStep, cross-entropy and its
+// fused backward nodes LayerNormVjp and RMSNormVjp, GELU, Rope, AdamStep, cross-entropy and its
 // backward node CrossEntropyVjp): vjp vs finite differences
 // for x, weight and bias, jvp/vjp adjoint, vmap vs loop (x batched, parameters batched, both);
 // direct checks against the composition of plain ops.
@@ -102,6 +102,18 @@ std::vector<GradCase> cases() {
                  return vjp(f, {x[0]}, {x[1]}).second[0];
                },
                {{3, 4}, {3, 4}}, -4, 4});
+  // Rope: part of the features turned (pairs split in halves), every feature turned (adjacent
+  // pairs, one offset per batch entry: vmap moves the mapped axis behind the first), freqs.
+  c.push_back({"rope", [](const std::vector<array>& x) { return fast::rope(x[0], 4, false, 10000.0f, 1.0f, 2); },
+               {{2, 3, 6}}});
+  c.push_back({"rope_traditional_offsets",
+               [](const std::vector<array>& x) { return fast::rope(x[0], 6, true, 100.0f, 0.5f, array({1, 5})); },
+               {{2, 3, 6}}});
+  c.push_back({"rope_freqs",
+               [](const std::vector<array>& x) {
+                 return fast::rope(x[0], 4, false, std::nullopt, 1.0f, 0, array({1.0f, 4.0f}));
+               },
+               {{2, 2, 4}}});
   // AdamStep: all three outputs reach the result, so every input gets a cotangent; coef is
   // differentiated too (the learning rate, as in meta-learning).
   c.push_back({"adam_step",

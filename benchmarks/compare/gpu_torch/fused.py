@@ -1,5 +1,5 @@
 """PyTorch side of benchmarks/gpu/fused_bench.cpp (layer_norm, rms_norm forward and backward,
-gelu and its backward, a fused Adam step), 8192 x 8192."""
+gelu and its backward, a fused Adam step), 8192 x 8192; rope over (8, 32, 2048, 128)."""
 import torch
 import torch.nn.functional as F
 
@@ -45,6 +45,22 @@ def cases():
         out["rms_norm_bwd" + sfx] = max(cuda_median(fwd_bwd) - cuda_median(fwd), 0.0)
         del x, g, w, b, xr, wr
         torch.cuda.empty_cache()
+    # Rotary embedding as PyTorch users write it (no fused op in PyTorch): cos/sin tables made
+    # once outside the timing, then x cos + rotate_half(x) sin.
+    q = torch.randn(8, 32, 2048, 128, device="cuda").to(torch.bfloat16)
+    inv = 10000.0 ** (-torch.arange(0, 128, 2, device="cuda").float() / 128)
+    th = torch.arange(2048, device="cuda").float()[:, None] * inv[None, :]
+    cos = torch.cat([th.cos(), th.cos()], -1).to(torch.bfloat16)
+    sin = torch.cat([th.sin(), th.sin()], -1).to(torch.bfloat16)
+
+    def rope():
+        x1, x2 = q[..., :64], q[..., 64:]
+        return q * cos + torch.cat([-x2, x1], -1) * sin
+
+    with torch.no_grad():
+        out["rope_bf16"] = cuda_median(rope)
+    del q, cos, sin
+    torch.cuda.empty_cache()
     # One fused Adam step (PyTorch's fused=True kernel) of a 2^26-element float32 parameter.
     p = torch.randn(n * n, device="cuda")
     gr = torch.randn(n * n, device="cuda")

@@ -264,4 +264,63 @@ void AdamStep::eval_cpu(const std::vector<array>& inputs, std::vector<array>& ou
   });
 }
 
+
+// Rope: x (rows, D) row-major (copied when not), rows = B x per_b with per_b a multiple of L (B
+// offsets, one per entry of the first axis, or one for all). The cos/sin of each (offset,
+// position, pair) is tabulated once per call, then each row is one pass.
+void Rope::eval_cpu(const std::vector<array>& inputs, array& out) {
+  dispatch_float("rope", inputs[0].dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    out.set_data(allocator::malloc(out.nbytes()));
+    if (out.size() == 0) return;
+    array x = cpu::ensure_row_contiguous(inputs[0]);
+    array off = cpu::ensure_row_contiguous(inputs[1]);
+    const int64_t D = x.shape(-1), L = x.shape(-2), rows = static_cast<int64_t>(x.size()) / D;
+    const int half = dims_ / 2;
+    const int64_t B = off.ndim() == 1 ? off.shape(0) : 1, per_b = rows / B;
+    std::vector<C> inv(half);
+    if (with_freqs_) {
+      array f = cpu::ensure_row_contiguous(inputs[2]);
+      for (int i = 0; i < half; ++i) inv[i] = C(1) / f.data<C>()[i];
+    } else {
+      const C k = static_cast<C>(-std::log(static_cast<double>(base_)) / half);
+      for (int i = 0; i < half; ++i) inv[i] = std::exp(static_cast<C>(i) * k);
+    }
+    std::vector<C> cs(static_cast<size_t>(B * L * half)), sn(cs.size());
+    const int32_t* o = off.data<int32_t>();
+    const C sign = forward_ ? C(1) : C(-1);
+    parallel_for(B * L, std::max<int64_t>(1, 4096 / std::max(half, 1)), [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const C pos = (static_cast<C>(o[p / L]) + static_cast<C>(p % L)) * static_cast<C>(scale_);
+        for (int i = 0; i < half; ++i) {
+          const C th = pos * inv[i];
+          cs[p * half + i] = std::cos(th);
+          sn[p * half + i] = sign * std::sin(th);
+        }
+      }
+    });
+    const T* px = x.data<T>();
+    T* py = out.data<T>();
+    const bool trad = traditional_;
+    const int dims = dims_;
+    parallel_for(rows, std::max<int64_t>(1, 16384 / D), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t p = (r / per_b) * L + r % L;
+        const C* c = cs.data() + p * half;
+        const C* s = sn.data() + p * half;
+        const T* xr = px + r * D;
+        T* yr = py + r * D;
+        for (int i = 0; i < half; ++i) {
+          const int i1 = trad ? 2 * i : i, i2 = trad ? 2 * i + 1 : i + half;
+          const C x1 = static_cast<C>(xr[i1]), x2 = static_cast<C>(xr[i2]);
+          yr[i1] = static_cast<T>(x1 * c[i] - x2 * s[i]);
+          yr[i2] = static_cast<T>(x1 * s[i] + x2 * c[i]);
+        }
+        std::copy(xr + dims, xr + D, yr + dims);
+      }
+    });
+  });
+}
+
 }  // namespace mica

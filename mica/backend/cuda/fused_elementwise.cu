@@ -1,9 +1,12 @@
 // CUDA kernels of the fused family's elementwise ops (backend/cpu/fused.cpp's twin; the norms are
 // in fused.cu): Gelu of orders 0 and 1 (and 1 times the cotangent), computed in float for the
-// half types, and AdamStep (float32, float64). A contiguous input is walked flat with 16-byte
+// half types, AdamStep (float32, float64) and Rope. A contiguous input is walked flat with 16-byte
 // vectors.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -177,6 +180,47 @@ __global__ void adam_kernel(const T* p, const T* g, const T* m, const T* v, cons
   }
 }
 
+// Rope: x, y (outer L, D) row-major; offsets: B int32 (B = 1, or one per block of per_b outer
+// rows). Thread t of the grid's x dimension is position l = t / items and work item t % items:
+// item < dims/2 turns pair `item`, a larger one copies feature dims + item - dims/2. It takes
+// its angle's sine and cosine once and walks the outer rows of its y-slice (the same position
+// in every head and batch entry), so the trigonometry is paid once per (position, pair, slice).
+template <typename T>
+__global__ void rope_kernel(const T* __restrict__ x, T* __restrict__ y, const int32_t* __restrict__ off,
+                            const C_t<T>* __restrict__ freqs, int64_t outer, int64_t L, int D, int dims,
+                            int64_t per_b, bool trad, bool forward, C_t<T> k_base, C_t<T> scale, int64_t chunk) {
+  using C = C_t<T>;
+  const int half = dims / 2, items = half + (D - dims);
+  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= L * items) return;
+  const int64_t l = t / items;
+  const int item = static_cast<int>(t % items);
+  const int64_t o0 = int64_t(blockIdx.y) * chunk, o1 = o0 + chunk < outer ? o0 + chunk : outer;
+  if (item >= half) {
+    const int j = dims + item - half;
+    for (int64_t o = o0; o < o1; ++o) y[(o * L + l) * D + j] = x[(o * L + l) * D + j];
+    return;
+  }
+  const int i1 = trad ? 2 * item : item, i2 = trad ? 2 * item + 1 : item + half;
+  const C inv = freqs ? C(1) / freqs[item] : exp(static_cast<C>(item) * k_base);
+  int64_t at = -1;
+  C c = 1, sn = 0;
+#pragma unroll 4
+  for (int64_t o = o0; o < o1; ++o) {
+    const int64_t b = o / per_b;
+    if (b != at) {
+      const C th = (static_cast<C>(off[b]) + static_cast<C>(l)) * scale * inv;
+      sincos(th, &sn, &c);
+      if (!forward) sn = -sn;
+      at = b;
+    }
+    const int64_t r = (o * L + l) * D;
+    const C x1 = cast<C>(x[r + i1]), x2 = cast<C>(x[r + i2]);
+    y[r + i1] = cast<T>(x1 * c - x2 * sn);
+    y[r + i2] = cast<T>(x1 * sn + x2 * c);
+  }
+}
+
 }  // namespace
 
 void Gelu::eval_gpu(const std::vector<array>& inputs, array& out) {
@@ -233,6 +277,37 @@ void AdamStep::eval_gpu(const std::vector<array>& inputs, std::vector<array>& ou
       throw std::runtime_error("[adam_step] kernel got a half type (the op should have rejected it).");
     }
   });
+}
+
+// Rope: x made row-major; the grid's y dimension splits the outer rows so that about four
+// waves of threads are in flight.
+void Rope::eval_gpu(const std::vector<array>& inputs, array& out) {
+  const Stream& s = stream();
+  cu::prepare(inputs, s);
+  cu::alloc_output(out, s);
+  if (out.size() == 0) return;
+  array x = cu::ensure_row_contiguous(inputs[0], s);
+  array off = cu::ensure_row_contiguous(inputs[1], s);
+  const int64_t D = x.shape(-1), L = x.shape(-2), outer = static_cast<int64_t>(x.size()) / (D * L);
+  const int64_t B = off.ndim() == 1 ? off.shape(0) : 1;
+  const int half = dims_ / 2;
+  const int64_t work = L * (half + (D - dims_));
+  const int64_t want = int64_t(cu::sm_count()) * 2048 * 4;  // threads: about four full waves
+  const int64_t slices = std::min<int64_t>({outer, std::max<int64_t>(1, want / std::max<int64_t>(work, 1)), 65535});
+  const int64_t chunk = (outer + slices - 1) / slices;
+  const dim3 grid(cu::grid_for(work), static_cast<unsigned>((outer + chunk - 1) / chunk));
+  dispatch_float("rope", x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using C = C_t<T>;
+    std::optional<array> f;
+    if (with_freqs_) f = cu::ensure_row_contiguous(inputs[2], s);
+    const C k = static_cast<C>(-std::log(static_cast<double>(base_)) / half);
+    rope_kernel<T><<<grid, cu::kBlock, 0, cu::stream(s)>>>(cu::ptr<const T>(x), cu::ptr<T>(out),
+                                                          cu::ptr<const int32_t>(off), f ? cu::ptr<const C>(*f) : nullptr,
+                                                          outer, L, static_cast<int>(D), dims_, outer / B,
+                                                          traditional_, forward_, k, static_cast<C>(scale_), chunk);
+  });
+  cu::check_launch("rope");
 }
 
 }  // namespace mica
