@@ -737,9 +737,9 @@ inline const std::vector<Program::Op>& Program::table() {
          }},
       Op{"quantize", [](Program& p) {
            static const int kGroups[] = {32, 64, 128, 16};
-           static const int kBits[] = {2, 3, 4, 5, 6, 8, 7};
+           static const int kBits[] = {1, 2, 3, 4, 5, 6, 8, 7};
            static const char* kModes[] = {"affine", "mxfp4", "mxfp8", "nvfp4"};
-           const int group = kGroups[p.r_.pick(4)], bits = kBits[p.r_.pick(7)];
+           const int group = kGroups[p.r_.pick(4)], bits = kBits[p.r_.pick(8)];
            const std::string mode = kModes[p.r_.pick(4)];
            array w = p.valid() ? p.fresh({1 + p.r_.pick(3), group * (1 + p.r_.pick(2))}, p.float_dtype()) : p.A();
            V q = quantize(w, group, bits, mode);

@@ -178,6 +178,14 @@ inline array laplace(const Shape& shape, const std::optional<array>& key = std::
   return laplace(shape, float32, 0.0f, 1.0f, key, s);
 }
 
+/** Jointly normal float32 samples with mean `mean` (..., n) and covariance `cov` (..., n, n),
+ * positive semi-definite (else the result is undefined, as MLX): mean + z S with z standard
+ * normal of shape `shape` + (n,) (or, for an empty `shape`, the broadcast batch shape of mean and
+ * cov) and S = U sqrt(diag s) V^T from the SVD of cov, as MLX computes it (the same numbers for
+ * the same key). */
+array multivariate_normal(const array& mean, const array& cov, const Shape& shape = {}, Dtype dtype = float32,
+                          const std::optional<array>& key = std::nullopt, StreamOrDevice s = {});
+
 /** x with its entries along `axis` randomly shuffled. */
 array permutation(const array& x, int axis = 0, const std::optional<array>& key = std::nullopt,
                   StreamOrDevice s = {});

@@ -727,6 +727,41 @@ array slice_update(const array& src, const array& update, Shape start, Shape sto
   return slice_update(src, update, std::move(start), std::move(stop), std::move(strides), s);
 }
 
+namespace {
+// slice_update_<op>: the slice read, combined with the update in src's dtype, written back.
+template <class F>
+array slice_update_with(const char* op, const array& src, const array& update, Shape start, Shape stop, Shape strides,
+                        F combine, StreamOrDevice s) {
+  auto r = resolve_slices(src, start, stop, strides, op);
+  if (!broadcasts_to(update.shape(), r.shape)) {
+    detail::fail(op, "expected an update that broadcasts to the slice's shape " + detail::shape_str(r.shape) + ", got " +
+                         detail::shape_str(update.shape()) + ".");
+  }
+  if (prod(r.shape) == 0) return src;
+  array cur = slice(src, start, stop, strides, s);
+  array upd = update.dtype() == src.dtype() ? update : astype(update, src.dtype(), s);
+  return slice_update(src, astype(combine(cur, upd), src.dtype(), s), std::move(start), std::move(stop),
+                      std::move(strides), s);
+}
+}  // namespace
+
+#define MICA_SLICE_UPDATE_OP(NAME, FN)                                                                           \
+  array slice_update_##NAME(const array& src, const array& update, Shape start, Shape stop, Shape strides,       \
+                            StreamOrDevice s) {                                                                  \
+    return slice_update_with(                                                                                    \
+        "slice_update_" #NAME, src, update, std::move(start), std::move(stop), std::move(strides),               \
+        [s](const array& a, const array& b) { return FN(a, b, s); }, s);                                         \
+  }                                                                                                              \
+  array slice_update_##NAME(const array& src, const array& update, Shape start, Shape stop, StreamOrDevice s) { \
+    Shape strides(src.ndim(), 1);                                                                                \
+    return slice_update_##NAME(src, update, std::move(start), std::move(stop), std::move(strides), s);           \
+  }
+MICA_SLICE_UPDATE_OP(add, add)
+MICA_SLICE_UPDATE_OP(prod, multiply)
+MICA_SLICE_UPDATE_OP(max, maximum)
+MICA_SLICE_UPDATE_OP(min, minimum)
+#undef MICA_SLICE_UPDATE_OP
+
 array slice_update(const array& src, const array& update, const array& start, std::vector<int> axes,
                    StreamOrDevice s) {
   check_start_indices(start, axes.size(), "slice_update");

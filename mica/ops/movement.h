@@ -126,6 +126,21 @@ inline array slice_update(const array& src, const array& update, std::initialize
                           StreamOrDevice s = {}) {
   return slice_update(src, update, Shape(start), std::move(stop), s);
 }
+/** a with a[start:stop:strides] combined with `update` (cast to a's dtype, broadcast to the
+ * slice) by +, *, max or min: a[slice] = a[slice] op update, as MLX's slice_update_add, _prod,
+ * _max and _min. */
+array slice_update_add(const array& src, const array& update, Shape start, Shape stop, Shape strides,
+                       StreamOrDevice s = {});
+array slice_update_add(const array& src, const array& update, Shape start, Shape stop, StreamOrDevice s = {});
+array slice_update_prod(const array& src, const array& update, Shape start, Shape stop, Shape strides,
+                        StreamOrDevice s = {});
+array slice_update_prod(const array& src, const array& update, Shape start, Shape stop, StreamOrDevice s = {});
+array slice_update_max(const array& src, const array& update, Shape start, Shape stop, Shape strides,
+                       StreamOrDevice s = {});
+array slice_update_max(const array& src, const array& update, Shape start, Shape stop, StreamOrDevice s = {});
+array slice_update_min(const array& src, const array& update, Shape start, Shape stop, Shape strides,
+                       StreamOrDevice s = {});
+array slice_update_min(const array& src, const array& update, Shape start, Shape stop, StreamOrDevice s = {});
 /** Dynamic-start version of slice_update: `update` is broadcast to full extent on the axes not
  * listed; starts are read and clamped as in the dynamic slice. */
 array slice_update(const array& src, const array& update, const array& start, std::vector<int> axes,

@@ -26,8 +26,8 @@ void check_params(const char* op, const std::string& mode, int group_size, int b
   if (mode != "affine") detail::fail(op, "expected mode \"affine\", \"mxfp4\", \"mxfp8\" or \"nvfp4\", got \"" + mode + "\".");
   if (group_size != 32 && group_size != 64 && group_size != 128)
     detail::fail(op, "expected a group size of 32, 64 or 128, got " + std::to_string(group_size) + ".");
-  if (bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 6 && bits != 8)
-    detail::fail(op, "expected 2, 3, 4, 5, 6 or 8 bits, got " + std::to_string(bits) + ".");
+  if (bits != 1 && bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 6 && bits != 8)
+    detail::fail(op, "expected 1, 2, 3, 4, 5, 6 or 8 bits, got " + std::to_string(bits) + ".");
 }
 
 // Values are packed in periods: the fewest values, P = 32 / gcd(bits, 32), that fill whole
@@ -267,6 +267,13 @@ std::vector<array> quantize(const array& w, std::optional<int> group_size_opt, s
   gshape.push_back(group_size);
   array g = reshape(astype(w, float32, s), gshape, s);
   array wmax = max(g, -1, true, s), wmin = min(g, -1, true, s);
+  if (bits == 1) {
+    // One bit: the group's two ends, bias = min and scale = max - min (at least 1e-7), as MLX.
+    array scale = maximum(subtract(wmax, wmin, s), array(1e-7f), s);
+    array q = clip(round(divide(subtract(g, wmin, s), scale, s), s), array(0.0f), array(1.0f), s);
+    q = reshape(astype(q, uint32, s), w.shape(), s);
+    return {pack(q, 1, s), astype(squeeze(scale, -1, s), w.dtype(), s), astype(squeeze(wmin, -1, s), w.dtype(), s)};
+  }
   array toward_min = greater(abs(wmin, s), abs(wmax, s), s);
   array scale = maximum(divide(subtract(wmax, wmin, s), array(float(n_bins)), s), array(1e-7f), s);
   scale = where(toward_min, scale, negative(scale, s), s);

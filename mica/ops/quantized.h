@@ -10,8 +10,9 @@
 
 namespace mica {
 
-/** Quantizes w (..., K) in groups of `group_size` along the last axis to `bits` bits (2, 3, 4,
- * 5, 6 or 8; groups 32, 64 or 128; 64 and 4 when not given): returns {w_q, scales, biases} with
+/** Quantizes w (..., K) in groups of `group_size` along the last axis to `bits` bits (1, 2, 3,
+ * 4, 5, 6 or 8; groups 32, 64 or 128; 64 and 4 when not given; one bit keeps each group's min
+ * as the bias and max - min as the scale): returns {w_q, scales, biases} with
  * w_q (..., K bits / 32) uint32 (the values packed as one little-endian bit stream, lowest bits
  * first) and scales, biases (..., K / group_size) in w's dtype, w ~ scales * q + biases, exactly
  * as MLX's "affine" mode lays them out. The microscaling modes return {w_q, scales} with uint8

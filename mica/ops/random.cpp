@@ -6,9 +6,11 @@
 #include <cmath>
 #include <limits>
 
+#include "mica/linalg.h"
 #include "mica/ops/binary.h"
 #include "mica/ops/creation.h"
 #include "mica/ops/indexing.h"
+#include "mica/ops/matmul.h"
 #include "mica/ops/movement.h"
 #include "mica/ops/reduce.h"
 #include "mica/ops/sort.h"
@@ -301,6 +303,42 @@ array categorical(const array& logits, int axis, const std::optional<array>& key
   Shape shape = logits.shape();
   shape.erase(shape.begin() + axis);
   return categorical_impl(logits, axis, shape, key, s);
+}
+
+array multivariate_normal(const array& mean, const array& cov, const Shape& shape, Dtype dtype,
+                          const std::optional<array>& key, StreamOrDevice s) {
+  const char* op = "multivariate_normal";
+  if (dtype != float32) mica::detail::fail(op, "expected dtype float32, got " + dtype_to_string(dtype) + ".");
+  if (mean.ndim() < 1) mica::detail::fail(op, "expected a mean with at least one dimension, got a 0-d array.");
+  if (cov.ndim() < 2 || cov.shape(-1) != cov.shape(-2))
+    mica::detail::fail(op, "expected a covariance of shape (..., n, n), got " + mica::detail::shape_str(cov.shape()) + ".");
+  if (cov.shape(-1) != mean.shape(-1))
+    mica::detail::fail(op, "expected mean (..., n) and cov (..., n, n) of the same n, got shapes " +
+                         mica::detail::shape_str(mean.shape()) + " and " + mica::detail::shape_str(cov.shape()) + ".");
+  if (!issubdtype(mean.dtype(), floating) || !issubdtype(cov.dtype(), floating))
+    mica::detail::fail(op, "expected floating mean and cov, got " + dtype_to_string(mean.dtype()) + " and " +
+                         dtype_to_string(cov.dtype()) + ".");
+  check_shape(op, shape);
+  const Shape mean_batch(mean.shape().begin(), mean.shape().end() - 1), cov_batch(cov.shape().begin(), cov.shape().end() - 2);
+  Shape batch, out;
+  try {
+    batch = broadcast_shapes(mean_batch, cov_batch);
+    out = shape.empty() ? batch : broadcast_shapes(shape, batch);
+  } catch (const std::invalid_argument&) {
+    mica::detail::fail(op, "expected batch shapes of mean, cov and shape that broadcast together, got " +
+                               mica::detail::shape_str(mean_batch) + ", " + mica::detail::shape_str(cov_batch) + " and " +
+                               mica::detail::shape_str(shape) + ".");
+  }
+  if (!shape.empty() && out != shape)
+    mica::detail::fail(op, "expected a shape that the batch shape " + mica::detail::shape_str(batch) + " of mean and cov broadcasts to, got " +
+                         mica::detail::shape_str(shape) + ".");
+  out.push_back(mean.shape(-1));
+  // The square root of cov from its SVD, then each sample z (a row) times it.
+  auto usv = linalg::svd(astype(cov, float32, s), true, s);
+  array root = matmul(multiply(usv[0], expand_dims(sqrt(usv[1], s), -2, s), s), usv[2], s);
+  array z = normal(out, float32, std::nullopt, std::nullopt, resolve_key(op, key), s);
+  array scaled = squeeze(matmul(expand_dims(z, -2, s), root, s), -2, s);
+  return add(astype(mean, float32, s), scaled, s);
 }
 
 array laplace(const Shape& shape, Dtype dtype, const float loc, const float scale, const std::optional<array>& key,

@@ -1279,5 +1279,33 @@ TEST(ShapeOverflow, ThrowsAtTheCall) {
   EXPECT_LT(get_peak_memory(), before + (1 << 20));
 }
 
+// slice_update_add / _prod / _max / _min: the slice combined with the (broadcast, cast) update.
+TEST(SliceUpdateOps, CombineTheSlice) {
+  using test::matches;
+  array a = reshape(astype(arange(12), float32), {3, 4});  // 0 .. 11
+  array u({10.0f, 20.0f});                                  // broadcast over the slice's rows
+  // rows 0 and 2, columns 1 and 3
+  EXPECT_TRUE(matches(slice_update_add(a, u, {0, 1}, {3, 4}, {2, 2}), {3, 4},
+                      {0, 11, 2, 23, 4, 5, 6, 7, 8, 19, 10, 31}, 0, 0));
+  EXPECT_TRUE(matches(slice_update_prod(a, u, {0, 1}, {3, 4}, {2, 2}), {3, 4},
+                      {0, 10, 2, 60, 4, 5, 6, 7, 8, 90, 10, 220}, 0, 0));
+  EXPECT_TRUE(matches(slice_update_max(a, array(6.5f), {1, 0}, {3, 2}), {3, 4},
+                      {0, 1, 2, 3, 6.5, 6.5, 6, 7, 8, 9, 10, 11}, 0, 0));
+  EXPECT_TRUE(matches(slice_update_min(a, array(6.5f), {1, 0}, {3, 4}), {3, 4},
+                      {0, 1, 2, 3, 4, 5, 6, 6.5, 6.5, 6.5, 6.5, 6.5}, 0, 0));
+  // The update takes src's dtype.
+  array i = zeros({2, 2}, int32);
+  array r = slice_update_add(i, array(1.7f), {0, 0}, {1, 2});
+  EXPECT_EQ(r.dtype(), int32);
+  EXPECT_TRUE(matches(r, {2, 2}, {1, 1, 0, 0}, 0, 0));
+  // An empty slice leaves src as it is; bad updates and bounds are errors at the call.
+  EXPECT_TRUE(array_equal(slice_update_add(a, u, {0, 0}, {0, 2}), a).item<bool>());
+  EXPECT_TRUE(throws_op<std::invalid_argument>("slice_update_add", [&] { slice_update_add(a, ones({3}), {0, 0}, {2, 2}); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("slice_update_max", [&] { slice_update_max(a, u, {0}, {2}); }));
+  // Gradients flow as through the composition.
+  array g = grad([](const array& x) { return sum(slice_update_prod(x, array(3.0f), {0, 0}, {1, 2})); })(a);
+  EXPECT_TRUE(matches(g, {3, 4}, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0));
+}
+
 }  // namespace
 }  // namespace mica

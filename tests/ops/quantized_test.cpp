@@ -494,6 +494,25 @@ TEST(QuantizeNvfp4, RowsOfOneGroup) {
   EXPECT_TRUE(allclose(d, w, 0, 4.0).item<bool>());  // half a step of the top magnitudes
 }
 
+// One bit (MLX 0.32): each group keeps its min as the bias and max - min as the scale; the
+// products take the general unpacking paths.
+TEST(QuantizeAffine, OneBitMatchesMlx) {
+  array w = wave_w(), x = wave_x();
+  auto q = quantize(w, 32, 1);
+  eval(q);
+  EXPECT_EQ(std::vector<uint32_t>(q[0].data<uint32_t>(), q[0].data<uint32_t>() + q[0].size()),
+            (std::vector<uint32_t>{66847231u, 267388924u, 1069563888u, 4278255552u}));
+  EXPECT_TRUE(matches(q[1], {2, 2}, {6.040172576904297, 6.594773292541504, 7.235904216766357, 7.854459762573242}, 1e-6, 1e-6));
+  EXPECT_TRUE(matches(q[2], {2, 2}, {-3.03378963470459, -3.3573577404022217, -3.667811870574951, -3.894730567932129}, 0, 0));
+  EXPECT_TRUE(matches(quantized_matmul(x, q[0], q[1], q[2], true, 32, 1), {1, 2}, {-20.514448165893555, -28.87839698791504},
+                      1e-5, 1e-5));
+  array x9 = concatenate({x, x, x, x, x, x, x, x, x}, 0);  // past the direct path's rows
+  EXPECT_TRUE(matches(slice(quantized_matmul(x9, q[0], q[1], q[2], true, 32, 1), {8, 0}, {9, 2}), {1, 2},
+                      {-20.514448165893555, -28.87839698791504}, 1e-5, 1e-5));
+  array d = dequantize(q[0], q[1], q[2], 32, 1);
+  EXPECT_TRUE(allclose(matmul(x, transpose(d)), quantized_matmul(x, q[0], q[1], q[2], true, 32, 1), 1e-5, 1e-5).item<bool>());
+}
+
 // to_fp8 / from_fp8: MLX 0.32's codes (round to nearest even, saturating; NaN saturates too).
 TEST(Fp8, MatchesMlx) {
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();

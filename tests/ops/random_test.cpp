@@ -514,5 +514,30 @@ TEST(RandomBadInputs, Ops) {
   EXPECT_TRUE(throws_op<std::out_of_range>("permutation", [&] { rnd::permutation(logits, 2, k); }));
 }
 
+// multivariate_normal: MLX 0.32's mx.random.multivariate_normal(mean=[1, -2],
+// cov=[[2, 0.5], [0.5, 1]], shape=(3,), key=mx.random.key(7)).
+TEST(MultivariateNormal, MatchesMlx) {
+  array mu({1.0f, -2.0f}), cov({2.0f, 0.5f, 0.5f, 1.0f}, {2, 2});
+  array got = rnd::multivariate_normal(mu, cov, {3}, float32, rnd::key(7));
+  EXPECT_TRUE(matches(got, {3, 2},
+                      {-1.3008103370666504, -3.1399974822998047, 0.7390276193618774, -2.322587728500366,
+                       1.5416414737701416, -2.3435449600219727},
+                      1e-5, 1e-5));
+  EXPECT_EQ(rnd::multivariate_normal(mu, cov, {}, float32, rnd::key(7)).shape(), Shape({2}));
+  EXPECT_EQ(rnd::multivariate_normal(zeros({4, 2}), cov, {}, float32, rnd::key(7)).shape(), Shape({4, 2}));
+  EXPECT_EQ(rnd::multivariate_normal(mu, cov, {5, 4}, float32, rnd::key(7)).shape(), Shape({5, 4, 2}));
+  // The sample covariance of many draws approaches cov.
+  array many = rnd::multivariate_normal(mu, cov, {20000}, float32, rnd::key(8));
+  array d = subtract(many, mean(many, 0, true));
+  array c = divide(matmul(transpose(d), d), array(19999.0f));
+  EXPECT_TRUE(allclose(c, cov, 0, 0.06).item<bool>());
+  EXPECT_TRUE(allclose(mean(many, 0), mu, 0, 0.03).item<bool>());
+  EXPECT_TRUE(throws_op<std::invalid_argument>("multivariate_normal", [&] { rnd::multivariate_normal(mu, cov, {3}, float16); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("multivariate_normal", [&] { rnd::multivariate_normal(mu, ones({3, 3})); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("multivariate_normal", [&] { rnd::multivariate_normal(array(1.0f), cov); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("multivariate_normal", [&] { rnd::multivariate_normal(mu, ones({2, 3})); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("multivariate_normal", [&] { rnd::multivariate_normal(zeros({4, 2}), cov, {3}); }));
+}
+
 }  // namespace
 }  // namespace mica

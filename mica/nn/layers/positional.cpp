@@ -38,9 +38,7 @@ array RoPE::operator()(const array& x, int offset) {
   if (!is_floating(x.dtype())) {
     throw std::invalid_argument("[RoPE] expected a floating input, got " + dtype_to_string(x.dtype()) + ".");
   }
-  int n = static_cast<int>(x.ndim());
-  int length = x.shape(-2);
-  int features = x.shape(-1);
+  const int features = x.shape(-1);
   if (dims_ > features) {
     throw std::invalid_argument("[RoPE] expected dims <= the input's last dimension (" + std::to_string(features) +
                                 "), got " + std::to_string(dims_) + ".");
