@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "mica/ops/creation.h"
+#include "mica/ops/movement.h"
 #include "mica/ops/reduce.h"
 #include "mica/ops/unary.h"
 #include "mica/ops/utils.h"
@@ -168,6 +169,25 @@ array array_equal(const array& a, const array& b, bool equal_nan, StreamOrDevice
   Dtype d = promote_types(a.dtype(), b.dtype());
   auto eq = array(a.shape(), bool_, std::make_shared<Equal>(st, equal_nan), {astype(a, d, st), astype(b, d, st)});
   return all(eq, false, s);
+}
+
+array diff(const array& a, int n, int axis, StreamOrDevice s) {
+  const char* op = "diff";
+  if (n < 0) detail::fail(op, "expected a non-negative order n, got " + std::to_string(n) + ".");
+  if (a.ndim() == 0) detail::fail(op, "expected an array with at least one dimension, got a 0-d array.");
+  const int ax = detail::normalize_axis(axis, static_cast<int>(a.ndim()), op);
+  array r = a;
+  for (int i = 0; i < n && r.shape(ax) > 0; ++i) {
+    const int len = r.shape(ax);
+    Shape b(r.ndim(), 0), e = r.shape();
+    b[ax] = 1;
+    array hi = slice(r, b, e, s);
+    b[ax] = 0;
+    e[ax] = len - 1;
+    array lo = slice(r, b, e, s);
+    r = r.dtype() == bool_ ? not_equal(hi, lo, s) : subtract(hi, lo, s);
+  }
+  return r;
 }
 
 }  // namespace mica

@@ -101,4 +101,8 @@ MICA_BINARY_OPERATOR(<<, left_shift)
 MICA_BINARY_OPERATOR(>>, right_shift)
 #undef MICA_BINARY_OPERATOR
 
+/** The n-th discrete difference along `axis`: a[1:] - a[:-1], n times (not-equal for bool), as
+ * MLX and NumPy; n = 0 returns a; n beyond the axis gives an empty axis. */
+array diff(const array& a, int n = 1, int axis = -1, StreamOrDevice s = {});
+
 }  // namespace mica

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
+#include <numbers>
 
 #include "mica/ops/binary.h"
 #include "mica/ops/movement.h"
@@ -130,6 +132,34 @@ std::vector<array> meshgrid(const std::vector<array>& arrays, bool sparse, const
     for (auto& a : out) a = broadcast_to(a, full_shape, s);
   }
   return out;
+}
+
+// ---- window functions ----
+
+namespace {
+// sum_k c_k cos(2 pi k n / (M - 1)) over n = 0 .. M - 1 (float32): the cosine windows.
+array cosine_window(int M, std::initializer_list<double> c, StreamOrDevice s) {
+  if (M < 1) return zeros({0}, float32, s);
+  if (M == 1) return ones({1}, float32, s);
+  array t = multiply(arange(0.0, double(M), 1.0, float32, s), array(float(2.0 * std::numbers::pi / (M - 1))), s);
+  array w = zeros({M}, float32, s);
+  int k = 0;
+  for (double ck : c) {
+    w = add(w, multiply(array(float(ck)), k == 0 ? ones({M}, float32, s) : cos(multiply(t, array(float(k)), s), s), s), s);
+    ++k;
+  }
+  return w;
+}
+}  // namespace
+
+array hanning(int M, StreamOrDevice s) { return cosine_window(M, {0.5, -0.5}, s); }
+array hamming(int M, StreamOrDevice s) { return cosine_window(M, {0.54, -0.46}, s); }
+array blackman(int M, StreamOrDevice s) { return cosine_window(M, {0.42, -0.5, 0.08}, s); }
+array bartlett(int M, StreamOrDevice s) {
+  if (M < 1) return zeros({0}, float32, s);
+  if (M == 1) return ones({1}, float32, s);
+  array n = arange(0.0, double(M), 1.0, float32, s);
+  return subtract(array(1.0f), abs(subtract(multiply(n, array(float(2.0 / (M - 1)))), array(1.0f), s), s), s);
 }
 
 }  // namespace mica

@@ -58,4 +58,12 @@ array triu(array x, int k = 0, StreamOrDevice s = {});
 std::vector<array> meshgrid(const std::vector<array>& arrays, bool sparse = false,
                             const std::string& indexing = "xy", StreamOrDevice s = {});
 
+/** Window functions of M points (float32; empty for M < 1, [1] for M = 1), as MLX and NumPy:
+ * hanning 0.5 - 0.5 cos(2 pi n / (M - 1)), hamming 0.54 - 0.46 cos(...), blackman
+ * 0.42 - 0.5 cos(2 pi n / (M - 1)) + 0.08 cos(4 pi n / (M - 1)), bartlett 1 - |2n / (M - 1) - 1|. */
+array hanning(int M, StreamOrDevice s = {});
+array hamming(int M, StreamOrDevice s = {});
+array blackman(int M, StreamOrDevice s = {});
+array bartlett(int M, StreamOrDevice s = {});
+
 }  // namespace mica

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <map>
@@ -685,6 +686,84 @@ array gather_mm(array a, array b, std::optional<array> lhs_indices, std::optiona
   array ag = take(flat(a), broadcast_if(li, out_batch, s), 0, s);
   array bg = take(flat(b), broadcast_if(ri, out_batch, s), 0, s);
   return matmul(ag, bg, s);
+}
+
+// ---- vecdot, kron, segmented_mm, hadamard_transform (compositions) ----
+
+array vecdot(const array& a, const array& b, int axis, StreamOrDevice s) {
+  const Shape sh = broadcast_shapes(a.shape(), b.shape());
+  const int ax = detail::normalize_axis(axis, static_cast<int>(sh.size()), "vecdot");
+  array ca = a.dtype() == complex64 ? conjugate(a, s) : a;
+  return sum(multiply(ca, b, s), ax, false, s);
+}
+
+array kron(const array& a, const array& b, StreamOrDevice s) {
+  const int nd = static_cast<int>(std::max(a.ndim(), b.ndim()));
+  if (nd == 0) return multiply(a, b, s);
+  Shape as(nd - a.ndim(), 1), bs(nd - b.ndim(), 1);
+  as.insert(as.end(), a.shape().begin(), a.shape().end());
+  bs.insert(bs.end(), b.shape().begin(), b.shape().end());
+  // a as (a_0, 1, a_1, 1, ...) times b as (1, b_0, 1, b_1, ...), then each pair of axes merged.
+  Shape ai, bi, out;
+  for (int d = 0; d < nd; ++d) {
+    ai.insert(ai.end(), {as[d], 1});
+    bi.insert(bi.end(), {1, bs[d]});
+    int64_t n = int64_t(as[d]) * bs[d];
+    out.push_back(detail::checked_dim(n, "kron"));
+  }
+  return reshape(multiply(reshape(a, ai, s), reshape(b, bi, s), s), out, s);
+}
+
+array segmented_mm(array a, array b, array segments, StreamOrDevice s) {
+  const char* op = "segmented_mm";
+  if (a.ndim() < 2 || b.ndim() < 2 || a.shape(-1) != b.shape(-2))
+    fail(op, "expected a (..., M, K) and b (..., K, N), got shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + ".");
+  if (segments.ndim() < 2 || segments.shape(-1) != 2)
+    fail(op, "expected segments of shape (..., S, 2), got " + shape_str(segments.shape()) + ".");
+  if (!issubdtype(segments.dtype(), integer))
+    fail(op, "expected integer segments, got " + dtype_to_string(segments.dtype()) + ".");
+  // Segment j keeps the inner indices k with start_j <= k < end_j (bounds outside [0, K) keep
+  // nothing more): a mask over K per segment, applied to a's columns.
+  const int K = a.shape(-1);
+  Shape lo_b(segments.ndim(), 0), lo_e = segments.shape();
+  lo_e.back() = 1;
+  array start = slice(segments, lo_b, lo_e, s);
+  lo_b.back() = 1;
+  lo_e.back() = 2;
+  array end = slice(segments, lo_b, lo_e, s);
+  array k = astype(arange(0.0, double(K), 1.0, int32, s), segments.dtype(), s);
+  array mask = logical_and(greater_equal(k, start, s), less(k, end, s), s);  // (..., S, K)
+  array out = matmul(multiply(expand_dims(a, -3, s), expand_dims(mask, -2, s), s), expand_dims(b, -3, s), s);
+  return out;
+}
+
+array hadamard_transform(const array& a, std::optional<float> scale, StreamOrDevice s) {
+  const char* op = "hadamard_transform";
+  if (a.dtype() == complex64) fail(op, "expected a real array, got complex64.");
+  const int n = a.ndim() ? a.shape(-1) : 1;
+  if (n < 1 || (n & (n - 1)) != 0)
+    fail(op, "expected a last axis whose size is a power of two, got " + std::to_string(n) + ".");
+  const Dtype out = is_floating(a.dtype()) ? a.dtype() : float32;
+  const Dtype ct = out == float64 ? float64 : float32;
+  array x = astype(a, ct, s);
+  // Butterflies of stride h = 1, 2, 4, ...: (x_i, x_{i+h}) -> (x_i + x_{i+h}, x_i - x_{i+h}),
+  // which builds Sylvester's order (H_2n = [[H, H], [H, -H]]).
+  Shape sh = x.shape();
+  Shape lead(sh.begin(), sh.end() - (a.ndim() ? 1 : 0));
+  for (int h = 1; h < n; h *= 2) {
+    Shape blocks = lead;
+    blocks.insert(blocks.end(), {n / (2 * h), 2, h});
+    array v = reshape(x, blocks, s);
+    Shape b0(blocks.size(), 0), e0 = blocks;
+    e0[blocks.size() - 2] = 1;
+    array top = slice(v, b0, e0, s);
+    b0[blocks.size() - 2] = 1;
+    e0[blocks.size() - 2] = 2;
+    array bot = slice(v, b0, e0, s);
+    x = reshape(concatenate({add(top, bot, s), subtract(top, bot, s)}, -2, s), sh, s);
+  }
+  const double sc = scale ? double(*scale) : 1.0 / std::sqrt(double(n));
+  return astype(multiply(x, array(sc, ct), s), out, s);
 }
 
 }  // namespace mica

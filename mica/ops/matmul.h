@@ -40,4 +40,20 @@ array tensordot(const array& a, const array& b, const std::vector<int>& axes_a, 
  * holds the ellipsis dims then the letters used once, in alphabetical order. */
 array einsum(const std::string& subscripts, const std::vector<array>& operands, StreamOrDevice s = {});
 
+/** sum(conj(a) * b) along `axis` (a and b broadcast), as MLX's vecdot. */
+array vecdot(const array& a, const array& b, int axis = -1, StreamOrDevice s = {});
+
+/** The Kronecker product: a (..., a_i) and b (..., b_i), the shorter padded with leading 1s, give
+ * (..., a_i b_i) with out[..., i b_i + j] = a[..., i] b[..., j] along every axis. */
+array kron(const array& a, const array& b, StreamOrDevice s = {});
+
+/** Products of a (..., M, K) and b (..., K, N) over segments of the inner dimension: segments
+ * (..., S, 2) holds [start, end) pairs of K (integers), the result (..., S, M, N) holds
+ * a[..., :, start:end] @ b[..., start:end, :] per segment (zero for an empty one), as MLX. */
+array segmented_mm(array a, array b, array segments, StreamOrDevice s = {});
+
+/** The Walsh-Hadamard transform along the last axis (its size a power of two), times `scale`
+ * (1/sqrt(n) unless given): the orthonormal transform by default; integers give float32. */
+array hadamard_transform(const array& a, std::optional<float> scale = std::nullopt, StreamOrDevice s = {});
+
 }  // namespace mica

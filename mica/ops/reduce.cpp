@@ -1,11 +1,13 @@
 #include "mica/ops/reduce.h"
 
+#include <algorithm>
 #include <climits>
 #include <numeric>
 
 #include "mica/ops/binary.h"
 #include "mica/ops/creation.h"
 #include "mica/ops/movement.h"
+#include "mica/ops/sort.h"
 #include "mica/ops/unary.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/reduce.h"
@@ -336,6 +338,63 @@ array logcumsumexp(const array& a, int axis, bool reverse, bool inclusive, Strea
 }
 array logcumsumexp(const array& a, bool reverse, bool inclusive, StreamOrDevice s) {
   return logcumsumexp(flat(a, s), 0, reverse, inclusive, s);
+}
+
+// ---- count_nonzero, median, minmax ----
+
+array count_nonzero(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return astype(sum(not_equal(a, zeros_like(a, s), s), axes, keepdims, s), int32, s);
+}
+array count_nonzero(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return count_nonzero(a, std::vector<int>{axis}, keepdims, s);
+}
+array count_nonzero(const array& a, bool keepdims, StreamOrDevice s) { return count_nonzero(a, all_axes(a), keepdims, s); }
+
+array median(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  const char* op = "median";
+  const int nd = static_cast<int>(a.ndim());
+  std::vector<int> ax = detail::normalize_axes(axes, nd, op);
+  std::sort(ax.begin(), ax.end());
+  const int64_t n = count(a.shape(), ax);
+  if (n == 0) detail::fail(op, "expected a reduction over at least one element, got an empty one.");
+  if (a.dtype() == complex64) detail::fail(op, "expected a real array, got complex64.");
+  // The reduced axes moved to the end and flattened, then sorted (NaNs last).
+  std::vector<int> perm;
+  for (int d = 0; d < nd; ++d)
+    if (!std::binary_search(ax.begin(), ax.end(), d)) perm.push_back(d);
+  Shape rest;
+  for (int d : perm) rest.push_back(a.shape(d));
+  perm.insert(perm.end(), ax.begin(), ax.end());
+  const Dtype out = is_floating(a.dtype()) ? a.dtype() : float32;
+  Shape flat = rest;
+  flat.push_back(static_cast<int>(n));
+  array v = sort(reshape(transpose(astype(a, out, s), perm, s), flat, s), -1, s);
+  auto at = [&](int64_t i) {
+    Shape b(flat.size(), 0), e = flat;
+    b.back() = static_cast<int>(i);
+    e.back() = static_cast<int>(i + 1);
+    return slice(v, b, e, s);
+  };
+  array m = n % 2 ? at(n / 2) : divide(add(at(n / 2 - 1), at(n / 2), s), array(2.0, out), s);
+  // A NaN sorts last: the largest entry tells whether there is one.
+  if (issubdtype(out, floating)) m = where(isnan(at(n - 1), s), at(n - 1), m, s);
+  m = squeeze(m, -1, s);
+  if (!keepdims) return m;
+  return reshape(m, keep_shape(a.shape(), ax), s);
+}
+array median(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return median(a, std::vector<int>{axis}, keepdims, s);
+}
+array median(const array& a, bool keepdims, StreamOrDevice s) { return median(a, all_axes(a), keepdims, s); }
+
+std::tuple<array, array> minmax(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
+  return {min(a, axes, keepdims, s), max(a, axes, keepdims, s)};
+}
+std::tuple<array, array> minmax(const array& a, int axis, bool keepdims, StreamOrDevice s) {
+  return minmax(a, std::vector<int>{axis}, keepdims, s);
+}
+std::tuple<array, array> minmax(const array& a, bool keepdims, StreamOrDevice s) {
+  return minmax(a, all_axes(a), keepdims, s);
 }
 
 }  // namespace mica

@@ -3,6 +3,7 @@
 // size 1. Sum/prod of bool and 8/16-bit integers give int32 (uint32 for unsigned); mean, var,
 // std, softmax and logsumexp of integers give float32.
 #pragma once
+#include <tuple>
 #include <vector>
 
 #include "mica/array.h"
@@ -140,5 +141,24 @@ array cummin(const array& a, bool reverse = false, bool inclusive = true, Stream
 array logcumsumexp(const array& a, int axis, bool reverse = false, bool inclusive = true, StreamOrDevice s = {});
 /** Cumulative log(sum(exp(a))) of the flattened array. */
 array logcumsumexp(const array& a, bool reverse = false, bool inclusive = true, StreamOrDevice s = {});
+
+/** The number of nonzero elements (int32), over all axes, `axis` or `axes` (NaN counts). */
+array count_nonzero(const array& a, bool keepdims = false, StreamOrDevice s = {});
+array count_nonzero(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {});
+array count_nonzero(const array& a, const std::vector<int>& axes, bool keepdims = false, StreamOrDevice s = {});
+
+/** The median over all axes or over `axes` (the mean of the two middle values for an even
+ * count; NaN when any value is NaN); integers give float32. An empty reduction is an error. */
+array median(const array& a, bool keepdims, StreamOrDevice s = {});
+inline array median(const array& a, StreamOrDevice s = {}) { return median(a, false, s); }
+array median(const array& a, const std::vector<int>& axes, bool keepdims = false, StreamOrDevice s = {});
+array median(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {});
+
+/** (min, max) over all axes or over `axes`. */
+std::tuple<array, array> minmax(const array& a, bool keepdims, StreamOrDevice s = {});
+inline std::tuple<array, array> minmax(const array& a, StreamOrDevice s = {}) { return minmax(a, false, s); }
+std::tuple<array, array> minmax(const array& a, const std::vector<int>& axes, bool keepdims = false,
+                                StreamOrDevice s = {});
+std::tuple<array, array> minmax(const array& a, int axis, bool keepdims = false, StreamOrDevice s = {});
 
 }  // namespace mica

@@ -2,7 +2,10 @@
 
 #include <string>
 
+#include "mica/ops/binary.h"
 #include "mica/ops/movement.h"
+#include "mica/ops/reduce.h"
+#include "mica/ops/unary.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/sort.h"
 
@@ -61,5 +64,29 @@ array topk(const array& a, int k, int axis_in, StreamOrDevice s) {
   return slice(p, std::move(start), std::move(stop), s);
 }
 array topk(const array& a, int k, StreamOrDevice s) { return topk(flat(a, s), k, 0, s); }
+
+// A composition: each value is compared with the whole sequence (values x sequence booleans),
+// the count of entries before it is its index.
+array searchsorted(const array& sorted_sequence, const array& values, const std::string& side, StreamOrDevice s) {
+  const char* op = "searchsorted";
+  if (side != "left" && side != "right") detail::fail(op, "expected side \"left\" or \"right\", got \"" + side + "\".");
+  if (sorted_sequence.ndim() != 1)
+    detail::fail(op, "expected a 1-D sorted sequence, got shape " + detail::shape_str(sorted_sequence.shape()) + ".");
+  if (sorted_sequence.dtype() == complex64 || values.dtype() == complex64)
+    detail::fail(op, "expected real arrays, got " + dtype_to_string(sorted_sequence.dtype()) + " and " +
+                         dtype_to_string(values.dtype()) + ".");
+  const Dtype t = promote_types(sorted_sequence.dtype(), values.dtype());
+  array seq = astype(sorted_sequence, t, s), v = astype(values, t, s);
+  array ve = expand_dims(v, -1, s);
+  array before = side == "left" ? less(seq, ve, s) : less_equal(seq, ve, s);
+  array idx = sum(before, -1, false, s);
+  if (issubdtype(t, floating)) {
+    // NaNs sort last: a NaN value goes before the first NaN (left) or at the end (right).
+    array nan_at = side == "left" ? sum(logical_not(isnan(seq, s), s), false, s)
+                                  : array(int(sorted_sequence.shape(0)), idx.dtype());
+    idx = where(isnan(v, s), astype(nan_at, idx.dtype(), s), idx, s);
+  }
+  return astype(idx, uint32, s);
+}
 
 }  // namespace mica

@@ -1,6 +1,8 @@
 // Sorting and selection ops along one axis. Without an axis they work on the flattened array,
 // as MLX's C++ API. NaNs sort last; argsort is stable and returns uint32.
 #pragma once
+#include <string>
+
 #include "mica/array.h"
 
 namespace mica {
@@ -26,5 +28,11 @@ array argpartition(const array& a, int kth, StreamOrDevice s = {});
 array topk(const array& a, int k, int axis, StreamOrDevice s = {});
 /** topk of the flattened array. */
 array topk(const array& a, int k, StreamOrDevice s = {});
+
+/** For each value, the index at which it would be inserted into the 1-D `sorted_sequence`
+ * (ascending, NaNs last) keeping it sorted: before equal entries (`side` "left") or after them
+ * ("right"); uint32 of values' shape, as MLX and NumPy. */
+array searchsorted(const array& sorted_sequence, const array& values, const std::string& side = "left",
+                   StreamOrDevice s = {});
 
 }  // namespace mica

@@ -242,5 +242,20 @@ TEST(Binary, IntegerOverflowWraps) {
   EXPECT_EQ(to_vector(s), (std::vector<double>{0, 1}));
 }
 
+// diff: n-th differences along an axis (not-equal for bool), MLX 0.32's values.
+TEST(Diff, MatchesMlx) {
+  EXPECT_TRUE(matches(diff(array({1, 4, 9, 16})), {3}, {3, 5, 7}, 0, 0));
+  EXPECT_TRUE(matches(diff(array({1, 4, 9, 16}), 2), {2}, {2, 2}, 0, 0));
+  EXPECT_TRUE(matches(diff(array({1, 2, 4, 8}, {2, 2}), 1, 0), {1, 2}, {3, 6}, 0, 0));
+  EXPECT_TRUE(matches(diff(array({1, 4, 9, 2, 2, 7}, {2, 3}), 2, 1), {2, 1}, {2, 5}, 0, 0));
+  EXPECT_TRUE(matches(diff(array({1, 2}), 0), {2}, {1, 2}, 0, 0));
+  EXPECT_EQ(diff(array({1, 2}), 5).shape(), Shape({0}));
+  array bd = diff(array({true, false, false}));
+  EXPECT_EQ(bd.dtype(), bool_);
+  EXPECT_TRUE(matches(bd, {2}, {1, 0}, 0, 0));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("diff", [] { diff(array({1, 2}), -1); }));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("diff", [] { diff(array(1)); }));
+}
+
 }  // namespace
 }  // namespace mica

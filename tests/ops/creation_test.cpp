@@ -83,5 +83,24 @@ TEST(Creation, EyeTriMeshgrid) {
   EXPECT_TRUE(test::throws_op<std::invalid_argument>("meshgrid", [] { meshgrid({array({1})}, false, "xx"); }));
 }
 
+// Window functions: MLX 0.32's values for M = 6; M = 1 and M = 0.
+TEST(Windows, MatchMlx) {
+  EXPECT_TRUE(matches(hanning(6), {6}, {0.0, 0.345491498708725, 0.9045085310935974, 0.9045084118843079, 0.345491498708725, 0.0},
+                      1e-6, 1e-6));
+  EXPECT_TRUE(matches(hamming(6), {6},
+                      {0.08000001311302185, 0.39785221219062805, 0.9121478796005249, 0.9121478199958801, 0.3978521227836609,
+                       0.08000001311302185},
+                      1e-6, 1e-6));
+  EXPECT_TRUE(matches(blackman(6), {6},
+                      {0.0, 0.20077015459537506, 0.8492298722267151, 0.8492298722267151, 0.20077009499073029, 0.0}, 1e-6,
+                      1e-6));
+  EXPECT_TRUE(matches(bartlett(6), {6}, {0.0, 0.4, 0.8, 0.8, 0.4, 0.0}, 1e-6, 1e-6));
+  for (auto w : {hanning(1), hamming(1), blackman(1), bartlett(1)}) EXPECT_TRUE(matches(w, {1}, {1.0}, 0, 0));
+  for (auto w : {hanning(0), hamming(-2), blackman(0), bartlett(0)}) {
+    EXPECT_EQ(w.shape(), Shape({0}));
+    EXPECT_EQ(w.dtype(), float32);
+  }
+}
+
 }  // namespace
 }  // namespace mica

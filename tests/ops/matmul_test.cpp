@@ -485,5 +485,38 @@ TEST(Einsum, BadInputs) {
   EXPECT_TRUE(throws_op<std::invalid_argument>("einsum", [&] { einsum("i,i", {f({2}, int32), f({2}, int32)}); }));
 }
 
+// vecdot, kron, segmented_mm and hadamard_transform (MLX 0.32's values).
+TEST(MatmulExtras, VecdotKronSegmentedHadamard) {
+  EXPECT_TRUE(matches(vecdot(array({1.0f, 2.0f, 3.0f, 4.0f}, {2, 2}), array({1.0f, 1.0f, 2.0f, 0.0f}, {2, 2})), {2}, {3, 6},
+                      0, 0));
+  array vc = vecdot(array({complex64_t(1, 2)}), array({complex64_t(3, 1)}));
+  eval(vc);
+  EXPECT_EQ(vc.data<complex64_t>()[0], complex64_t(5, -5));  // conj(a) b
+  EXPECT_TRUE(matches(kron(array({1, 2, 3, 4}, {2, 2}), array({0, 1, 1, 0}, {2, 2})), {4, 4},
+                      {0, 1, 0, 2, 1, 0, 2, 0, 0, 3, 0, 4, 3, 0, 4, 0}, 0, 0));
+  EXPECT_EQ(kron(ones({2, 1, 3}), reshape(arange(4), {2, 2})).shape(), Shape({2, 2, 6}));
+  EXPECT_TRUE(matches(kron(array(2), array({1, 2})), {2}, {2, 4}, 0, 0));
+  array a = reshape(astype(arange(12), float32), {2, 6}), b = reshape(astype(arange(18), float32), {6, 3});
+  array seg({0, 2, 2, 6, 3, 3}, {3, 2});
+  array r = segmented_mm(a, b, seg);
+  EXPECT_EQ(r.shape(), Shape({3, 2, 3}));
+  EXPECT_TRUE(matches(slice(r, {0, 0, 0}, {1, 2, 3}), {1, 2, 3}, {3, 4, 5, 21, 34, 47}, 0, 0));
+  EXPECT_TRUE(matches(slice(r, {2, 0, 0}, {3, 2, 3}), {1, 2, 3}, {0, 0, 0, 0, 0, 0}, 0, 0));
+  // The segments partition K: their products add up to the whole product.
+  EXPECT_TRUE(allclose(sum(slice(r, {0, 0, 0}, {2, 2, 3}), 0), matmul(a, b)).item<bool>());
+  EXPECT_TRUE(throws_op<std::invalid_argument>("segmented_mm", [&] { segmented_mm(a, b, astype(seg, float32)); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("segmented_mm", [&] { segmented_mm(a, transpose(b), seg); }));
+  EXPECT_TRUE(matches(hadamard_transform(astype(arange(8), float32)), {8},
+                      {9.899495124816895, -1.4142135381698608, -2.8284270763397217, 0.0, -5.656854152679443, 0.0, 0.0, 0.0},
+                      1e-6, 1e-6));
+  EXPECT_TRUE(matches(hadamard_transform(array({1.0f, 2.0f, 3.0f, 4.0f}, {1, 4}), 1.0f), {1, 4}, {10, -2, -4, 0}, 0, 0));
+  EXPECT_EQ(hadamard_transform(array({1, 2})).dtype(), float32);
+  EXPECT_EQ(hadamard_transform(astype(ones({4}), bfloat16)).dtype(), bfloat16);
+  // Orthonormal: applying it twice gives the input back.
+  array x = random::normal({3, 16}, float32, random::key(1));
+  EXPECT_TRUE(allclose(hadamard_transform(hadamard_transform(x)), x, 1e-5, 1e-5).item<bool>());
+  EXPECT_TRUE(throws_op<std::invalid_argument>("hadamard_transform", [] { hadamard_transform(ones({3})); }));
+}
+
 }  // namespace
 }  // namespace mica

@@ -654,5 +654,31 @@ TEST(Reduce, TrailingAxesBeyond32Bits) {
   array cube = broadcast_to(zeros({1, 1, 2}), {1 << 16, 1 << 16, 2});
   EXPECT_EQ(matmul(cube, zeros({2, 3})).shape(), (Shape{1 << 16, 1 << 16, 3}));
 }
+// count_nonzero, median and minmax (MLX 0.32's values).
+TEST(ReduceExtras, CountNonzeroMedianMinmax) {
+  array a({0, 1, 2, 0, 0, 3}, {2, 3});
+  EXPECT_TRUE(mica::test::matches(count_nonzero(a), {}, {3}, 0, 0));
+  EXPECT_EQ(count_nonzero(a).dtype(), int32);
+  EXPECT_TRUE(mica::test::matches(count_nonzero(a, 0, true), {1, 3}, {0, 1, 2}, 0, 0));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(mica::test::matches(count_nonzero(array({0.0f, float(nan), -0.0f})), {}, {1}, 0, 0));
+  EXPECT_TRUE(mica::test::matches(median(array({3, 1, 2, 4})), {}, {2.5}, 0, 0));
+  EXPECT_EQ(median(array({3, 1, 2, 4})).dtype(), float32);
+  array m = median(array({3.0f, 1.0f, 2.0f, 9.0f, 6.0f, 5.0f, 4.0f, float(nan)}, {2, 4}), 1);
+  eval(m);
+  EXPECT_EQ(m.data<float>()[0], 2.5f);
+  EXPECT_TRUE(std::isnan(m.data<float>()[1]));
+  EXPECT_TRUE(mica::test::matches(median(array({3, 1, 6, 5}, {2, 2}), {0, 1}, true), {1, 1}, {4.0}, 0, 0));
+  EXPECT_TRUE(mica::test::matches(median(array({5.0f, 1.0f, 4.0f}, {3}), 0), {}, {4.0}, 0, 0));
+  EXPECT_EQ(median(astype(array({1.0f, 2.0f}), bfloat16)).dtype(), bfloat16);
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("median", [] { median(zeros({0})); }));
+  auto [lo, hi] = minmax(array({3, 1, 2, 5}, {2, 2}));
+  EXPECT_TRUE(mica::test::matches(lo, {}, {1}, 0, 0));
+  EXPECT_TRUE(mica::test::matches(hi, {}, {5}, 0, 0));
+  auto [lo0, hi0] = minmax(array({3, 1, 2, 5}, {2, 2}), 0);
+  EXPECT_TRUE(mica::test::matches(lo0, {2}, {2, 1}, 0, 0));
+  EXPECT_TRUE(mica::test::matches(hi0, {2}, {3, 5}, 0, 0));
+}
+
 }  // namespace
 }  // namespace mica

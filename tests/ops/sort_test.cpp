@@ -308,5 +308,20 @@ TEST(TopK, MatchesReference) {
   EXPECT_TRUE(matches(topk(array({3.f, 1.f, NAN, 2.f, 5.f, 4.f, 3.f, 2.f}, {2, 4}), 2, 1), {2, 2}, {3, NAN, 4, 5}, 0, 0));
 }
 
+// searchsorted: both sides, NaNs (sorted last), MLX 0.32's values.
+TEST(SearchSorted, MatchesMlx) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  array seq({1.0f, 2.0f, 2.0f, 3.0f, nan});
+  array v({2.0f, 0.0f, nan, 5.0f}, {2, 2});
+  array l = searchsorted(seq, v);
+  EXPECT_EQ(l.dtype(), uint32);
+  EXPECT_TRUE(matches(l, {2, 2}, {1, 0, 4, 4}, 0, 0));
+  EXPECT_TRUE(matches(searchsorted(seq, v, "right"), {2, 2}, {3, 0, 5, 4}, 0, 0));
+  EXPECT_TRUE(matches(searchsorted(array({1, 3, 5, 7}), array({0, 3, 4, 8})), {4}, {0, 1, 2, 4}, 0, 0));
+  EXPECT_TRUE(matches(searchsorted(array({1, 3, 5, 7}), array(4)), {}, {2}, 0, 0));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("searchsorted", [] { searchsorted(zeros({2, 2}), array(1.0f)); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("searchsorted", [] { searchsorted(zeros({2}), array(1.0f), "middle"); }));
+}
+
 }  // namespace
 }  // namespace mica::test
