@@ -612,6 +612,32 @@ inline const std::vector<Program::Op>& Program::table() {
            array& a = p.A();
            return V{sort(a, p.r_.axis(static_cast<int>(a.ndim())))};
          }},
+      Op{"median", [](Program& p) {
+           array& a = p.A();
+           return V{median(a, p.r_.axis(static_cast<int>(a.ndim())), p.r_.flag())};
+         }},
+      Op{"searchsorted", [](Program& p) {
+           array& a = p.A();
+           return V{searchsorted(a.ndim() == 1 && p.valid() ? sort(a) : a, p.A(), p.r_.flag() ? "left" : "right")};
+         }},
+      Op{"diff", [](Program& p) {
+           array& a = p.A();
+           return V{diff(a, p.r_.integer(-1, 3), p.r_.axis(static_cast<int>(a.ndim())))};
+         }},
+      Op{"kron", [](Program& p) {
+           array& a = p.A();
+           array& b = p.A();
+           if (a.size() * b.size() > kPoolMax) return V{kron(a, a.size() > 8 ? slice(b, mica::Shape(b.ndim(), 0), mica::Shape(b.ndim(), 1)) : b)};
+           return V{kron(a, b)};
+         }},
+      Op{"hadamard", [](Program& p) { return V{hadamard_transform(p.A())}; }},
+      heavy(Op{"stft", [](Program& p) {
+           array& a = p.A();
+           const int n_fft = p.r_.integer(0, 9);
+           array y = fft::stft(a, n_fft, p.r_.integer(0, 4), std::nullopt, std::nullopt, p.r_.flag());
+           if (p.r_.flag()) return V{y};
+           return V{y, fft::istft(y, n_fft, p.r_.integer(0, 4))};
+         }}),
       Op{"argsort", [](Program& p) {
            array& a = p.A();
            return V{argsort(a, p.r_.axis(static_cast<int>(a.ndim())))};

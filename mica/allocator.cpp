@@ -1,9 +1,11 @@
 #include "mica/allocator.h"
 
+#include "mica/array.h"
 #include "mica/backend/gpu_info.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -175,5 +177,22 @@ size_t set_memory_limit(size_t limit) { return set_memory_limit(limit, default_d
 size_t get_memory_limit() { return get_memory_limit(default_device()); }
 size_t set_cache_limit(size_t limit) { return set_cache_limit(limit, default_device()); }
 void clear_cache() { clear_cache(default_device()); }
+
+size_t set_wired_limit(size_t limit) {
+  static std::atomic<size_t> wired{0};
+  return wired.exchange(limit);
+}
+
+size_t get_array_buffer_size(const std::vector<array>& arrays) {
+  std::unordered_map<const void*, size_t> seen;
+  for (const auto& a : arrays) {
+    const auto& d = a.data_shared_ptr();
+    if (!a.is_available() || !d) throw std::invalid_argument("[get_array_buffer_size] expected evaluated arrays, got one not evaluated.");
+    seen[d.get()] = std::max(d->buffer.size, d->gpu.size);
+  }
+  size_t total = 0;
+  for (const auto& [p, n] : seen) total += n;
+  return total;
+}
 
 }  // namespace mica

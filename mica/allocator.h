@@ -1,10 +1,12 @@
 // Host memory: a caching allocator with MLX's memory counters.
 #pragma once
 #include <cstddef>
+#include <vector>
 
 #include "mica/device.h"
 
 namespace mica {
+class array;
 namespace allocator {
 
 /** A block of memory and its size in bytes. */
@@ -45,5 +47,11 @@ size_t set_cache_limit(size_t limit, const Device& d);
 /** Frees every cached block. */
 void clear_cache();
 void clear_cache(const Device& d);
+/** MLX's wired-memory limit (Metal's resident memory): mica has no wired memory, so the value is
+ * only kept; returns the previous one (0 at first). */
+size_t set_wired_limit(size_t limit);
+/** Bytes of the distinct buffers behind `arrays` (evaluated arrays; views share their source's
+ * buffer, counted once), as MLX's get_array_buffer_size. */
+size_t get_array_buffer_size(const std::vector<array>& arrays);
 
 }  // namespace mica

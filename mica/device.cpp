@@ -1,6 +1,9 @@
 #include "mica/device.h"
 
+#include <sys/utsname.h>
+
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,6 +83,64 @@ bool is_available(const Device& d) {
 }
 
 int device_count(Device::DeviceType type) { return type == Device::cpu ? 1 : gpu::device_count(); }
+
+std::optional<Stream> peek_default_stream(Device d) {
+  if (!is_available(d)) return std::nullopt;
+  return default_stream(d);
+}
+
+namespace {
+// The host CPU's name ("model name" in /proc/cpuinfo) and the machine's architecture (uname).
+std::string cpu_name() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        auto start = line.find_first_not_of(' ', colon + 1);
+        return start == std::string::npos ? "" : line.substr(start);
+      }
+    }
+  }
+  return "cpu";
+}
+}  // namespace
+
+const std::unordered_map<std::string, std::variant<std::string, size_t>>& device_info(const Device& d) {
+  using Info = std::unordered_map<std::string, std::variant<std::string, size_t>>;
+  if (!is_available(d)) {
+    throw std::invalid_argument(std::string("[device_info] expected an available device, got ") +
+                                (d.type == Device::cpu ? "cpu" : "gpu") + "(" + std::to_string(d.index) + ").");
+  }
+  static std::mutex mu;
+  static std::map<std::pair<int, int>, std::unique_ptr<Info>> cache;
+  std::lock_guard<std::mutex> lk(mu);
+  auto& slot = cache[{static_cast<int>(d.type), d.index}];
+  if (!slot) {
+    auto info = std::make_unique<Info>();
+    struct utsname u {};
+    const std::string arch = uname(&u) == 0 ? u.machine : "";
+    if (d.type == Device::cpu) {
+      (*info)["device_name"] = cpu_name();
+      (*info)["architecture"] = arch;
+    } else {
+      gpu::Properties p;
+      if (gpu::properties(d.index, p)) {
+        (*info)["device_name"] = p.name;
+        (*info)["architecture"] = "sm_" + std::to_string(p.major) + std::to_string(p.minor);
+        (*info)["total_memory"] = p.total_memory;
+        (*info)["free_memory"] = p.free_memory;
+        (*info)["uuid"] = p.uuid;
+        (*info)["pci_bus_id"] = p.pci_bus_id;
+        (*info)["compute_capability_major"] = static_cast<size_t>(p.major);
+        (*info)["compute_capability_minor"] = static_cast<size_t>(p.minor);
+      }
+    }
+    slot = std::move(info);
+  }
+  return *slot;
+}
 
 Stream default_stream(Device d) {
   check_available(d, "default_stream");

@@ -1,5 +1,8 @@
 // Devices and streams: an op runs on a stream of a device.
 #pragma once
+#include <optional>
+#include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -24,6 +27,12 @@ void set_default_device(const Device& d);
 bool is_available(const Device& d);
 /** Number of devices of a type. */
 int device_count(Device::DeviceType type);
+/** Properties of a device, as MLX's device_info: "device_name" and "architecture" (strings) for
+ * every device; for a GPU also "total_memory", "free_memory" (bytes, as of the first call),
+ * "uuid", "pci_bus_id", "compute_capability_major" and "compute_capability_minor". Throws for a
+ * device that is not available. */
+const std::unordered_map<std::string, std::variant<std::string, size_t>>& device_info(
+    const Device& d = default_device());
 
 /** An ordered queue of work on a device. */
 struct Stream {
@@ -46,6 +55,8 @@ Stream default_stream(Device d);
 /** Makes `s` the default stream of its device on the calling thread (as in MLX; other threads
  * keep theirs). */
 void set_default_stream(Stream s);
+/** The default stream of `d` for the calling thread, or nothing when `d` is not available. */
+std::optional<Stream> peek_default_stream(Device d);
 /** A new stream on a device. mica's streams may be used from any thread. */
 Stream new_stream(Device d);
 /** new_stream (MLX's name for a stream usable from any thread). */

@@ -15,6 +15,7 @@
 // Ortho both by 1/sqrt(N), N the product of the transform lengths (the real lengths for irfft*).
 // Bad arguments throw std::invalid_argument "[fft::<name>] expected ..., got ...".
 #pragma once
+#include <string>
 #include <vector>
 
 #include "mica/array.h"
@@ -118,5 +119,26 @@ array fftshift(const array& a, const std::vector<int>& axes, StreamOrDevice s = 
 array ifftshift(const array& a, StreamOrDevice s = {});
 /** ifftshift over `axes`. */
 array ifftshift(const array& a, const std::vector<int>& axes, StreamOrDevice s = {});
+
+/** The short-time Fourier transform of the last axis of x, as MLX: frames of n_fft samples every
+ * hop_length (n_fft / 4 by default), each times `window` (win_length samples, rectangular by
+ * default, centered and zero-padded to n_fft); with `center` x is first padded by n_fft / 2 at
+ * both ends ("reflect", "constant" or "edge"). Returns complex64 (..., n_freq, n_frames) with
+ * n_freq = n_fft / 2 + 1 when `onesided` (the default for real x) else n_fft. */
+array stft(const array& x, int n_fft = 2048, const std::optional<int>& hop_length = std::nullopt,
+           const std::optional<int>& win_length = std::nullopt, const std::optional<array>& window = std::nullopt,
+           bool center = true, const std::string& pad_mode = "reflect", FFTNorm norm = FFTNorm::Backward,
+           const std::optional<bool>& onesided = std::nullopt, StreamOrDevice s = {});
+
+/** The inverse: each frame transformed back, windowed, overlap-added and divided by the summed
+ * squared window (0 where that sum is below 1e-11); with `center` the n_fft / 2 padding is cut;
+ * `length` trims or zero-pads the result. n_fft defaults to 2 (n_freq - 1) for one-sided input
+ * (n_freq otherwise); the input is one-sided when n_freq = n_fft / 2 + 1 unless `onesided` says.
+ * Returns float32 (..., samples) (the real part for a full-spectrum input). */
+array istft(const array& stft_matrix, const std::optional<int>& n_fft = std::nullopt,
+            const std::optional<int>& hop_length = std::nullopt, const std::optional<int>& win_length = std::nullopt,
+            const std::optional<array>& window = std::nullopt, bool center = true, FFTNorm norm = FFTNorm::Backward,
+            const std::optional<bool>& onesided = std::nullopt, const std::optional<int>& length = std::nullopt,
+            StreamOrDevice s = {});
 
 }  // namespace mica::fft

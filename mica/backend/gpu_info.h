@@ -27,6 +27,15 @@ size_t memory_limit();
 size_t set_cache_limit(size_t limit);
 void clear_cache();
 
+/** What device_info reports of GPU `index`. */
+struct Properties {
+  std::string name, uuid, pci_bus_id;
+  size_t total_memory = 0, free_memory = 0;
+  int major = 0, minor = 0;  // compute capability
+};
+/** Fills `out` for GPU `index`; false without a GPU backend or that device. */
+bool properties(int index, Properties& out);
+
 /** A scaled_dot_product_attention call, as the fused GPU kernel sees it: q (B, N_q, L_q, D),
  * k and v (B, N_kv, L_kv, D or D_v), an additive mask of (mask_batch, mask_heads, L_q, L_kv)
  * when mask_batch > 0. */

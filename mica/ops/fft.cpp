@@ -204,4 +204,105 @@ array ifftshift(const array& a, const std::vector<int>& axes, StreamOrDevice s) 
   return shift("fft::ifftshift", a, axes, -1, s);
 }
 
+// ---- stft, istft (compositions) ----
+
+namespace {
+// The window, win_length samples (ones when none is given), centered and zero-padded to n_fft.
+array padded_window(const char* op, int n_fft, const std::optional<int>& win_length, const std::optional<array>& window,
+                    StreamOrDevice s) {
+  const int wl = win_length.value_or(window ? (window->ndim() == 1 ? window->shape(0) : n_fft) : n_fft);
+  if (wl <= 0 || wl > n_fft)
+    fail(op, "expected a window length in [1, " + std::to_string(n_fft) + "] (n_fft), got " + std::to_string(wl) + ".");
+  array w = window ? *window : ones({wl}, float32, s);
+  if (w.ndim() != 1 || w.shape(0) != wl)
+    fail(op, "expected a 1-D window of " + std::to_string(wl) + " samples, got shape " + detail::shape_str(w.shape()) + ".");
+  const int left = (n_fft - wl) / 2;
+  return pad(w, std::pair<int, int>{left, n_fft - wl - left}, array(0), "constant", s);
+}
+
+// Frames (..., n_frames, n_fft) of the last axis of x, every `hop` samples.
+array frames(const array& x, int n_fft, int hop, int n_frames, StreamOrDevice s) {
+  array idx = add(expand_dims(multiply(arange(0.0, double(n_frames), 1.0, int32, s), array(hop), s), 1, s),
+                  expand_dims(arange(0.0, double(n_fft), 1.0, int32, s), 0, s), s);  // (n_frames, n_fft)
+  return take(x, idx, -1, s);
+}
+}  // namespace
+
+array stft(const array& x, int n_fft, const std::optional<int>& hop_length, const std::optional<int>& win_length,
+           const std::optional<array>& window, bool center, const std::string& pad_mode, FFTNorm norm,
+           const std::optional<bool>& onesided, StreamOrDevice s) {
+  const char* op = "fft::stft";
+  if (n_fft <= 0) fail(op, "expected a positive n_fft, got " + std::to_string(n_fft) + ".");
+  const int hop = hop_length.value_or(std::max(n_fft / 4, 1));
+  if (hop <= 0) fail(op, "expected a positive hop_length, got " + std::to_string(hop) + ".");
+  if (x.ndim() < 1) fail(op, "expected an input with at least one dimension, got a 0-d array.");
+  if (pad_mode != "reflect" && pad_mode != "constant" && pad_mode != "edge")
+    fail(op, "expected pad_mode \"reflect\", \"constant\" or \"edge\", got \"" + pad_mode + "\".");
+  const bool complex_in = x.dtype() == complex64;
+  const bool one = onesided.value_or(!complex_in);
+  if (one && complex_in) fail(op, "expected a real input for a one-sided transform, got complex64.");
+  array w = padded_window(op, n_fft, win_length, window, s);
+  array xs = complex_in ? x : astype(x, float32, s);
+  if (center) {
+    const int p = n_fft / 2;
+    if (pad_mode == "reflect" && p >= xs.shape(-1))
+      fail(op, "expected more than n_fft / 2 = " + std::to_string(p) + " samples for reflect padding, got " +
+                   std::to_string(xs.shape(-1)) + ".");
+    xs = pad(xs, {static_cast<int>(xs.ndim()) - 1}, {p}, {p}, array(0), pad_mode, s);
+  }
+  const int T = xs.shape(-1);
+  if (T < n_fft)
+    fail(op, "expected at least n_fft = " + std::to_string(n_fft) + " samples (after centering), got " + std::to_string(T) + ".");
+  const int n_frames = 1 + (T - n_fft) / hop;
+  array f = multiply(frames(xs, n_fft, hop, n_frames, s), astype(w, complex_in ? complex64 : float32, s), s);
+  array spec = one ? rfft(f, n_fft, -1, norm, s) : fft(f, n_fft, -1, norm, s);
+  return swapaxes(spec, -1, -2, s);
+}
+
+array istft(const array& stft_matrix, const std::optional<int>& n_fft_opt, const std::optional<int>& hop_length,
+            const std::optional<int>& win_length, const std::optional<array>& window, bool center, FFTNorm norm,
+            const std::optional<bool>& onesided, const std::optional<int>& length, StreamOrDevice s) {
+  const char* op = "fft::istft";
+  if (stft_matrix.ndim() < 2)
+    fail(op, "expected a spectrogram (..., n_freq, n_frames), got shape " + detail::shape_str(stft_matrix.shape()) + ".");
+  const int n_freq = stft_matrix.shape(-2), n_frames = stft_matrix.shape(-1);
+  const bool one = onesided.value_or(n_fft_opt ? n_freq == *n_fft_opt / 2 + 1 : true);
+  const int n_fft = n_fft_opt.value_or(one ? 2 * (n_freq - 1) : n_freq);
+  if (n_fft <= 0) fail(op, "expected a positive n_fft, got " + std::to_string(n_fft) + ".");
+  if ((one && n_freq != n_fft / 2 + 1) || (!one && n_freq != n_fft))
+    fail(op, "expected " + std::to_string(one ? n_fft / 2 + 1 : n_fft) + " frequencies for n_fft = " +
+                 std::to_string(n_fft) + ", got " + std::to_string(n_freq) + ".");
+  const int hop = hop_length.value_or(std::max(n_fft / 4, 1));
+  if (hop <= 0) fail(op, "expected a positive hop_length, got " + std::to_string(hop) + ".");
+  if (length && *length < 0) fail(op, "expected a non-negative length, got " + std::to_string(*length) + ".");
+  array w = astype(padded_window(op, n_fft, win_length, window, s), float32, s);
+  array spec = swapaxes(astype(stft_matrix, complex64, s), -1, -2, s);  // (..., n_frames, n_freq)
+  array fr = one ? irfft(spec, n_fft, -1, norm, s) : real(ifft(spec, n_fft, -1, norm, s), s);
+  fr = multiply(fr, w, s);  // (..., n_frames, n_fft)
+  // Overlap-add: frame i's sample j goes to i hop + j, a scatter-add over the output.
+  const int total = n_fft + hop * (n_frames - 1);
+  array idx = add(expand_dims(multiply(arange(0.0, double(n_frames), 1.0, int32, s), array(hop), s), 1, s),
+                  expand_dims(arange(0.0, double(n_fft), 1.0, int32, s), 0, s), s);  // (n_frames, n_fft)
+  Shape lead(fr.shape().begin(), fr.shape().end() - 2);
+  Shape flat_shape = lead;
+  flat_shape.push_back(n_frames * n_fft);
+  Shape out_shape = lead;
+  out_shape.push_back(total);
+  array y = scatter_add_axis(zeros(out_shape, float32, s), broadcast_to(flatten(idx, s), flat_shape, s),
+                             reshape(fr, flat_shape, s), -1, s);
+  array env = scatter_add_axis(zeros({total}, float32, s), flatten(idx, s),
+                               flatten(broadcast_to(square(w, s), {n_frames, n_fft}, s), s), -1, s);
+  y = where(greater(env, array(1e-11f), s), divide(y, env, s), zeros_like(y, s), s);
+  const int start = center ? n_fft / 2 : 0;
+  const int natural = std::max(total - (center ? 2 * (n_fft / 2) : 0), 0);
+  const int want = length.value_or(natural);
+  const int avail = std::max(std::min(want, total - start), 0);
+  Shape b(y.ndim(), 0), e = y.shape();
+  b.back() = start;
+  e.back() = start + avail;
+  y = slice(y, b, e, s);
+  if (want > avail) y = pad(y, {static_cast<int>(y.ndim()) - 1}, {0}, {want - avail}, array(0), "constant", s);
+  return y;
+}
+
 }  // namespace mica::fft

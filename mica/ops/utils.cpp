@@ -48,6 +48,19 @@ std::string shape_str(const Shape& s) {
   return os.str();
 }
 
+}  // namespace detail
+
+int normalize_axis_index(int axis, int ndim, const std::string& msg_prefix) {
+  if (axis < -ndim || axis >= ndim) {
+    throw std::invalid_argument(msg_prefix + (msg_prefix.empty() ? "" : " ") + "Expected an axis in [" +
+                                std::to_string(-ndim) + ", " + std::to_string(ndim) + ") for an array with " +
+                                std::to_string(ndim) + " dimensions, got " + std::to_string(axis) + ".");
+  }
+  return axis < 0 ? axis + ndim : axis;
+}
+
+namespace detail {
+
 int normalize_axis(int axis, int ndim, const char* op) {
   if (axis < -ndim || axis >= ndim) {
     throw std::out_of_range(std::string("[") + op + "] expected an axis in [" + std::to_string(-ndim) + ", " +

@@ -16,6 +16,9 @@ Shape broadcast_shapes(const std::vector<Shape>& shapes);
 Dtype result_type(const std::vector<array>& arrays);
 Dtype result_type(const array& a, const array& b);
 Dtype result_type(const array& a, const array& b, const array& c);
+/** `axis` normalized into [0, ndim), as MLX's normalize_axis_index; throws
+ * std::invalid_argument (its message starting with `msg_prefix`) when it is out of range. */
+int normalize_axis_index(int axis, int ndim, const std::string& msg_prefix = "");
 
 namespace detail {
 /** "(2, 3)" */

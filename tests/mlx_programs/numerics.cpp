@@ -3,6 +3,9 @@
 // MLX 0.32 where MLX computes them).
 #include <complex>
 #include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
 #include <vector>
 
 #include "check.h"
@@ -57,5 +60,24 @@ int main() {
   expect(values(mx::from_fp8(mx::array({56, 194}, mx::uint8), mx::float32), {1, -2.5}, {2}), "from_fp8");
   mx::array y = mx::qqmm(mx::ones({1, 16}), wq[0], wq[1]);
   expect(y.shape() == mx::Shape({1, 2}) && y.dtype() == mx::float32, "qqmm");
+  // Device, stream and memory queries of MLX 0.32.
+  const auto& info = mx::device_info(mx::Device::cpu);
+  expect(info.count("device_name") && info.count("architecture") &&
+             !std::get<std::string>(info.at("architecture")).empty(),
+         "device_info");
+  expect(mx::peek_default_stream(mx::Device::cpu).has_value(), "peek_default_stream");
+  expect(mx::normalize_axis_index(-1, 3) == 2, "normalize_axis_index");
+  bool threw = false;
+  try {
+    mx::normalize_axis_index(3, 3, "[op]");
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  expect(threw, "normalize_axis_index out of range");
+  expect(mx::set_wired_limit(1 << 20) == 0 && mx::set_wired_limit(0) == (1 << 20), "set_wired_limit");
+  mx::array buf = mx::astype(mx::arange(256), mx::float32);
+  mx::array view = mx::slice(buf, {0}, {128});
+  mx::eval({buf, view});
+  expect(mx::get_array_buffer_size({buf, view}) == 1024, "get_array_buffer_size");
   return check::finish("numerics");
 }

@@ -735,5 +735,84 @@ TEST(Fft, MlxCompatibilityHeader) {
   EXPECT_TRUE(close(mxf::irfft(y, 8, -1, mxf::FFTNorm::Ortho), from(x), tol_for_length(8)));
 }
 
+// stft / istft against MLX 0.32 on x[k] = sin(0.7 k), k < 20.
+array stft_signal() {
+  std::vector<float> v(20);
+  for (int k = 0; k < 20; ++k) v[k] = float(std::sin(0.7 * k));
+  return array(v.begin(), {20}, float32);
+}
+// Row `f` (frequency), first `n` frames, as (re, im) pairs.
+std::vector<double> stft_row(const array& S, int f, int n) {
+  array row = contiguous(slice(S, {f, 0}, {f + 1, n}));  // S is a transposed view
+  eval(row);
+  std::vector<double> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(row.data<complex64_t>()[i].real());
+    out.push_back(row.data<complex64_t>()[i].imag());
+  }
+  return out;
+}
+testing::AssertionResult near(const std::vector<double>& got, const std::vector<double>& want, double tol) {
+  for (size_t i = 0; i < want.size(); ++i)
+    if (std::abs(got[i] - want[i]) > tol) return testing::AssertionFailure() << "at " << i << ": " << got[i] << " vs " << want[i];
+  return testing::AssertionSuccess();
+}
+
+TEST(Stft, MatchesMlx) {
+  array x = stft_signal();
+  array S = fft::stft(x, 8, 3);
+  EXPECT_EQ(S.shape(), Shape({5, 7}));
+  EXPECT_EQ(S.dtype(), complex64);
+  EXPECT_TRUE(near(stft_row(S, 0, 3), {5.32074, 0, 2.24972, 0, -0.63562, 0}, 1e-4));
+  EXPECT_TRUE(near(stft_row(S, 1, 3), {0.64469, 0, -1.76898, -2.07124, 3.42204, -2.0114}, 1e-4));
+  // A Hann window of 6 samples padded to 8, hop 4, no centering.
+  array S2 = fft::stft(x, 8, 4, 6, hanning(6), false);
+  EXPECT_EQ(S2.shape(), Shape({5, 4}));
+  EXPECT_TRUE(near(stft_row(S2, 1, 2), {-0.7694, -0.97826, 1.19524, 0.93359}, 1e-4));
+  // Zero padding, orthonormal scaling; edge padding, both sides of the spectrum.
+  array S3 = fft::stft(x, 8, 3, std::nullopt, std::nullopt, true, "constant", FFTNorm::Ortho);
+  EXPECT_TRUE(near(stft_row(S3, 1, 2), {0.05475, 0.72527, -0.85319, -0.7323}, 1e-4));
+  EXPECT_EQ(fft::stft(x, 8, 3, std::nullopt, std::nullopt, true, "edge", FFTNorm::Backward, false).shape(), Shape({8, 7}));
+  EXPECT_EQ(fft::stft(stack({x, x}), 8, 3).shape(), Shape({2, 5, 7}));
+  EXPECT_EQ(fft::stft(astype(x, complex64), 8, 3).shape(), Shape({8, 7}));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("fft::stft", [&] { fft::stft(x, 0); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("fft::stft", [&] { fft::stft(x, 8, 0); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("fft::stft", [&] { fft::stft(x, 8, 2, 9); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("fft::stft", [&] { fft::stft(x, 8, 2, std::nullopt, std::nullopt, true, "wrap"); }));
+}
+
+TEST(Stft, InverseRoundTrips) {
+  array x = stft_signal();
+  // Rectangular and Hann windows give x back (centered frames cover every sample).
+  EXPECT_TRUE(allclose(fft::istft(fft::stft(x, 8, 3), 8, 3, std::nullopt, std::nullopt, true, FFTNorm::Backward,
+                                  std::nullopt, 20),
+                       x, 1e-5, 1e-5)
+                  .item<bool>());
+  array S = fft::stft(x, 8, 2, std::nullopt, hanning(8));
+  array y = fft::istft(S, 8, 2, std::nullopt, hanning(8));
+  EXPECT_EQ(y.shape(), Shape({20}));
+  EXPECT_TRUE(allclose(y, x, 1e-5, 1e-5).item<bool>());
+  // Uncentered: the padded signal, 0 where the summed squared window vanishes (MLX's values).
+  array yc = fft::istft(S, 8, 2, std::nullopt, hanning(8), false);
+  EXPECT_EQ(yc.shape(), Shape({28}));
+  EXPECT_TRUE(matches(slice(yc, {0}, {6}), {6}, {0.0, 0.86321, 0.98545, 0.64422, 0.0, 0.64422}, 1e-4, 1e-4));
+  // Defaults (n_fft from the bins, hop n_fft / 4), a full spectrum, length trimming and padding.
+  EXPECT_EQ(fft::istft(fft::stft(x, 8, 3)).shape(), Shape({12}));
+  array full = fft::stft(x, 8, 3, std::nullopt, std::nullopt, true, "reflect", FFTNorm::Backward, false);
+  array yf = fft::istft(full, std::nullopt, 3, std::nullopt, std::nullopt, true, FFTNorm::Backward, false);
+  EXPECT_EQ(yf.dtype(), float32);
+  EXPECT_EQ(yf.shape(), Shape({18}));
+  EXPECT_TRUE(allclose(yf, slice(x, {0}, {18}), 1e-5, 1e-5).item<bool>());
+  array y25 = fft::istft(fft::stft(x, 8, 3), 8, 3, std::nullopt, std::nullopt, true, FFTNorm::Backward, std::nullopt, 25);
+  EXPECT_EQ(y25.shape(), Shape({25}));
+  // MLX's values: the samples of the last frames past 20 (the centering's padding), then zeros.
+  EXPECT_TRUE(matches(slice(y25, {18}, {25}), {7}, {0.0336, 0.6696, 0.0336, -0.6181, 0, 0, 0}, 1e-4, 1e-4));
+  array yo = fft::istft(fft::stft(x, 8, 3, std::nullopt, std::nullopt, true, "reflect", FFTNorm::Ortho), 8, 3, std::nullopt,
+                        std::nullopt, true, FFTNorm::Ortho, std::nullopt, 20);
+  EXPECT_TRUE(allclose(yo, x, 1e-5, 1e-5).item<bool>());
+  EXPECT_TRUE(throws_op<std::invalid_argument>("fft::istft", [&] { fft::istft(x); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("fft::istft", [&] { fft::istft(fft::stft(x, 8, 3), 10); }));
+}
+
 }  // namespace
 }  // namespace mica::test

@@ -393,6 +393,36 @@ int device_count() {
   return n;
 }
 
+bool properties(int index, Properties& out) {
+  if (index < 0 || index >= device_count()) return false;
+  cudaDeviceProp p{};
+  MICA_CUDA_CHECK(cudaGetDeviceProperties(&p, index));
+  out.name = p.name;
+  out.total_memory = p.totalGlobalMem;
+  out.major = p.major;
+  out.minor = p.minor;
+  // "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as nvidia-smi prints it.
+  static const char* hex = "0123456789abcdef";
+  out.uuid = "GPU-";
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.uuid += '-';
+    const unsigned char b = static_cast<unsigned char>(p.uuid.bytes[i]);
+    out.uuid += hex[b >> 4];
+    out.uuid += hex[b & 15];
+  }
+  char bus[32] = {0};
+  if (cudaDeviceGetPCIBusId(bus, sizeof(bus), index) == cudaSuccess) out.pci_bus_id = bus;
+  else cudaGetLastError();
+  int current = 0;
+  MICA_CUDA_CHECK(cudaGetDevice(&current));
+  MICA_CUDA_CHECK(cudaSetDevice(index));
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) out.free_memory = free_b;
+  else cudaGetLastError();
+  MICA_CUDA_CHECK(cudaSetDevice(current));
+  return true;
+}
+
 void synchronize(int stream_index) {
   if (device_count() == 0) return;
   MICA_CUDA_CHECK(cudaStreamSynchronize(cu::stream(stream_index)));

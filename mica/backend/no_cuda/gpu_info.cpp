@@ -19,6 +19,7 @@ size_t set_memory_limit(size_t) { return 0; }
 size_t memory_limit() { return 0; }
 size_t set_cache_limit(size_t) { return 0; }
 void clear_cache() {}
+bool properties(int, Properties&) { return false; }
 size_t cpu_fallback_count() { return 0; }
 std::string cpu_fallback_reason(const std::string&) { return ""; }
 bool fused_attention_supported(const AttentionCase&) { return false; }
