@@ -778,11 +778,12 @@ inline const std::vector<Program::Op>& Program::table() {
          }},
       Op{"rope", [](Program& p) {
            array& x = p.A();
-           const int dims = 2 * p.r_.integer(0, 5);
+           const int d = p.r_.integer(0, 5);
+           const int dims = d > -64 && d < 64 ? 2 * d : d;  // odd strays (1 << 30, INT_MIN) as they come
            std::optional<float> base;
            std::optional<array> freqs;
            if (p.r_.flag()) base = 10000.0f;
-           else freqs = p.valid() ? p.fresh({dims / 2}) : p.A();
+           else freqs = p.valid() && dims >= 0 && dims < 128 ? p.fresh({dims / 2}) : p.A();
            if (p.r_.flag()) return V{fast::rope(x, dims, p.r_.flag(), base, 0.5f, p.r_.integer(-3, 9), freqs)};
            array off = p.valid() && x.ndim() ? p.indices(8, mica::Shape{x.shape(0)}) : p.A();
            return V{fast::rope(x, dims, p.r_.flag(), base, 1.0f, off, freqs)};

@@ -267,7 +267,7 @@ array istft(const array& stft_matrix, const std::optional<int>& n_fft_opt, const
     fail(op, "expected a spectrogram (..., n_freq, n_frames), got shape " + detail::shape_str(stft_matrix.shape()) + ".");
   const int n_freq = stft_matrix.shape(-2), n_frames = stft_matrix.shape(-1);
   const bool one = onesided.value_or(n_fft_opt ? n_freq == *n_fft_opt / 2 + 1 : true);
-  const int n_fft = n_fft_opt.value_or(one ? 2 * (n_freq - 1) : n_freq);
+  const int n_fft = n_fft_opt.value_or(one ? detail::checked_dim(2 * (int64_t(n_freq) - 1), op) : n_freq);
   if (n_fft <= 0) fail(op, "expected a positive n_fft, got " + std::to_string(n_fft) + ".");
   if ((one && n_freq != n_fft / 2 + 1) || (!one && n_freq != n_fft))
     fail(op, "expected " + std::to_string(one ? n_fft / 2 + 1 : n_fft) + " frequencies for n_fft = " +
@@ -280,12 +280,12 @@ array istft(const array& stft_matrix, const std::optional<int>& n_fft_opt, const
   array fr = one ? irfft(spec, n_fft, -1, norm, s) : real(ifft(spec, n_fft, -1, norm, s), s);
   fr = multiply(fr, w, s);  // (..., n_frames, n_fft)
   // Overlap-add: frame i's sample j goes to i hop + j, a scatter-add over the output.
-  const int total = n_fft + hop * (n_frames - 1);
+  const int total = n_frames ? detail::checked_dim(n_fft + int64_t(hop) * (n_frames - 1), op) : 0;
   array idx = add(expand_dims(multiply(arange(0.0, double(n_frames), 1.0, int32, s), array(hop), s), 1, s),
                   expand_dims(arange(0.0, double(n_fft), 1.0, int32, s), 0, s), s);  // (n_frames, n_fft)
   Shape lead(fr.shape().begin(), fr.shape().end() - 2);
   Shape flat_shape = lead;
-  flat_shape.push_back(n_frames * n_fft);
+  flat_shape.push_back(detail::checked_dim(int64_t(n_frames) * n_fft, op));
   Shape out_shape = lead;
   out_shape.push_back(total);
   array y = scatter_add_axis(zeros(out_shape, float32, s), broadcast_to(flatten(idx, s), flat_shape, s),
