@@ -139,8 +139,8 @@ array rope(const array& x, int dims, bool traditional, std::optional<float> base
                          std::to_string(dims) + ".");
   if (base.has_value() == freqs.has_value())
     detail::fail(op, std::string("expected exactly one of base and freqs, got ") + (base ? "both." : "neither."));
-  if (freqs && (freqs->ndim() != 1 || freqs->shape(0) != half || !is_floating(freqs->dtype())))
-    detail::fail(op, "expected floating freqs of shape (" + std::to_string(half) + "), got " +
+  if (freqs && (freqs->ndim() != 1 || freqs->shape(0) != half || !is_floating(freqs->dtype()) || freqs->dtype() == complex64))
+    detail::fail(op, "expected real floating freqs of shape (" + std::to_string(half) + "), got " +
                          dtype_to_string(freqs->dtype()) + " " + detail::shape_str(freqs->shape()) + ".");
   if (!issubdtype(offset.dtype(), integer))
     detail::fail(op, "expected an integer offset, got " + dtype_to_string(offset.dtype()) + ".");

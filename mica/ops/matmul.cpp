@@ -766,4 +766,33 @@ array hadamard_transform(const array& a, std::optional<float> scale, StreamOrDev
   return astype(multiply(x, array(sc, ct), s), out, s);
 }
 
+array block_masked_mm(array a, array b, int block_size, std::optional<array> mask_out, std::optional<array> mask_lhs,
+                      std::optional<array> mask_rhs, StreamOrDevice s) {
+  const char* op = "block_masked_mm";
+  if (block_size <= 0) fail(op, "expected a positive block size, got " + std::to_string(block_size) + ".");
+  if (a.ndim() < 2 || b.ndim() < 2 || a.shape(-1) != b.shape(-2))
+    fail(op, "expected a (..., M, K) and b (..., K, N), got shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + ".");
+  const int M = a.shape(-2), K = a.shape(-1), N = b.shape(-1);
+  auto blocks = [&](int n) { return (n + block_size - 1) / block_size; };
+  // A block mask (..., ceil(rows / bs), ceil(cols / bs)) spread over the elements (..., rows, cols).
+  auto spread = [&](const array& m, int rows, int cols, const char* which, Dtype t) {
+    if (m.ndim() < 2 || m.shape(-2) != blocks(rows) || m.shape(-1) != blocks(cols))
+      fail(op, std::string("expected ") + which + " of shape (..., " + std::to_string(blocks(rows)) + ", " +
+                   std::to_string(blocks(cols)) + "), got " + shape_str(m.shape()) + ".");
+    if (m.dtype() != bool_ && !is_floating(m.dtype()))
+      fail(op, std::string("expected a bool or floating ") + which + ", got " + dtype_to_string(m.dtype()) + ".");
+    array e = repeat(repeat(astype(m, t, s), block_size, -2, s), block_size, -1, s);
+    Shape lo(e.ndim(), 0), hi = e.shape();
+    hi[hi.size() - 2] = rows;
+    hi.back() = cols;
+    return slice(e, lo, hi, s);
+  };
+  const Dtype t = promote_types(a.dtype(), b.dtype());
+  if (mask_lhs) a = multiply(a, spread(*mask_lhs, M, K, "mask_lhs", t), s);
+  if (mask_rhs) b = multiply(b, spread(*mask_rhs, K, N, "mask_rhs", t), s);
+  array out = matmul(a, b, s);
+  if (mask_out) out = multiply(out, spread(*mask_out, M, N, "mask_out", out.dtype()), s);
+  return out;
+}
+
 }  // namespace mica

@@ -52,6 +52,14 @@ array kron(const array& a, const array& b, StreamOrDevice s = {});
  * a[..., :, start:end] @ b[..., start:end, :] per segment (zero for an empty one), as MLX. */
 array segmented_mm(array a, array b, array segments, StreamOrDevice s = {});
 
+/** a @ b with blocks of block_size x block_size masked, as MLX: mask_lhs (..., ceil(M / bs),
+ * ceil(K / bs)) scales a's blocks, mask_rhs (..., ceil(K / bs), ceil(N / bs)) b's, mask_out
+ * (..., ceil(M / bs), ceil(N / bs)) the result's; bool masks keep or zero a block, floating ones
+ * multiply it. */
+array block_masked_mm(array a, array b, int block_size, std::optional<array> mask_out = std::nullopt,
+                      std::optional<array> mask_lhs = std::nullopt, std::optional<array> mask_rhs = std::nullopt,
+                      StreamOrDevice s = {});
+
 /** The Walsh-Hadamard transform along the last axis (its size a power of two), times `scale`
  * (1/sqrt(n) unless given): the orthonormal transform by default; integers give float32. */
 array hadamard_transform(const array& a, std::optional<float> scale = std::nullopt, StreamOrDevice s = {});

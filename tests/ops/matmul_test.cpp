@@ -518,5 +518,24 @@ TEST(MatmulExtras, VecdotKronSegmentedHadamard) {
   EXPECT_TRUE(throws_op<std::invalid_argument>("hadamard_transform", [] { hadamard_transform(ones({3})); }));
 }
 
+// block_masked_mm: masks spread over blocks (bool keeps or zeros, floats scale), a block count
+// rounded up for sizes that are not multiples of the block.
+TEST(MatmulExtras, BlockMaskedMm) {
+  array a = random::normal({40, 64}, float32, random::key(2)), b = random::normal({64, 96}, float32, random::key(3));
+  array mo({true, false, true, false, true, true}, {2, 3});
+  array ml({0.5f, 2.0f, 1.0f, 0.0f}, {2, 2});
+  array mr({true, true, false, false, true, true}, {2, 3});
+  auto spread = [](const array& m, int rows, int cols) {
+    return slice(repeat(repeat(astype(m, float32), 32, 0), 32, 1), {0, 0}, {rows, cols});
+  };
+  array want = multiply(matmul(multiply(a, spread(ml, 40, 64)), multiply(b, spread(mr, 64, 96))), spread(mo, 40, 96));
+  EXPECT_TRUE(allclose(block_masked_mm(a, b, 32, mo, ml, mr), want, 1e-5, 1e-5).item<bool>());
+  EXPECT_TRUE(allclose(block_masked_mm(a, b, 32), matmul(a, b)).item<bool>());
+  EXPECT_EQ(block_masked_mm(stack({a, a}), b, 32, std::nullopt, stack({ml, ml})).shape(), Shape({2, 40, 96}));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("block_masked_mm", [&] { block_masked_mm(a, b, 32, ml); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("block_masked_mm", [&] { block_masked_mm(a, b, 0); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>("block_masked_mm", [&] { block_masked_mm(a, b, 32, astype(mo, int32)); }));
+}
+
 }  // namespace
 }  // namespace mica
