@@ -45,8 +45,8 @@ struct StreamRegistry {
   }
 };
 StreamRegistry& registry() {
-  static StreamRegistry r;
-  return r;
+  static StreamRegistry* r = new StreamRegistry();  // never destroyed: worker threads may use it during exit
+  return *r;
 }
 // This thread's default streams (-1: the process's) and its streams of each thread-local stream.
 thread_local int t_default_cpu = -1, t_default_gpu = -1;

@@ -168,6 +168,8 @@ void eval_impl(std::vector<array>& outputs) {
   for (int s : gpu_streams) gpu::synchronize(s);
 }
 
+void async_queue_drain();
+
 // async_eval runs graphs on one worker thread, in order; eval waits for earlier work first.
 struct AsyncQueue {
   std::mutex mu;
@@ -184,6 +186,9 @@ struct AsyncQueue {
     if (!started) {
       started = true;
       std::thread([this] { run(); }).detach();
+      // At exit, let the worker finish what it was given before static objects it may still
+      // touch (releasing a finished graph's arrays) are destroyed.
+      std::atexit([] { async_queue_drain(); });
     }
     tasks.emplace_back(std::move(t), tracing);
     ++submitted;
@@ -214,6 +219,11 @@ struct AsyncQueue {
       cv.notify_all();
     }
   }
+  // Waits until every submitted task has run (errors stay for the next wait_all).
+  void drain() {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return completed >= submitted; });
+  }
   void wait_all() {
     std::unique_lock<std::mutex> lk(mu);
     if (submitted == completed && !error) return;
@@ -230,6 +240,7 @@ AsyncQueue& async_queue() {
   static AsyncQueue* q = new AsyncQueue();  // the worker outlives static destruction
   return *q;
 }
+void async_queue_drain() { async_queue().drain(); }
 }  // namespace
 
 void eval(std::vector<array> outputs) {

@@ -75,7 +75,8 @@ out, err = proc.communicate(timeout=120)
 if proc.returncode == 0:
     print("note: the run finished before the interrupt arrived")
 else:
-    check(proc.returncode == 130 and "--resume" in out, f"SIGINT: exit 130 and a resume hint, got {proc.returncode}")
+    check(proc.returncode == 130 and "--resume" in out,
+          f"SIGINT: exit 130 and a resume hint, got {proc.returncode}; stderr ends: {err[-800:]!r}")
 stopped = int(read_safetensors(os.path.join(B, "checkpoint.safetensors"))[0]["step"])
 check(len(metrics(B)) == stopped, "metrics.csv matches the checkpoint's step")
 run(*args, "--resume")
