@@ -219,10 +219,11 @@ struct AsyncQueue {
       cv.notify_all();
     }
   }
-  // Waits until every submitted task has run (errors stay for the next wait_all).
-  void drain() {
+  // Waits until every submitted task has run, at most `limit` (a task blocked for good, say on a
+  // dead peer's message, must not hang the exit); errors stay for the next wait_all.
+  void drain(std::chrono::seconds limit) {
     std::unique_lock<std::mutex> lk(mu);
-    cv.wait(lk, [&] { return completed >= submitted; });
+    cv.wait_for(lk, limit, [&] { return completed >= submitted; });
   }
   void wait_all() {
     std::unique_lock<std::mutex> lk(mu);
@@ -240,7 +241,7 @@ AsyncQueue& async_queue() {
   static AsyncQueue* q = new AsyncQueue();  // the worker outlives static destruction
   return *q;
 }
-void async_queue_drain() { async_queue().drain(); }
+void async_queue_drain() { async_queue().drain(std::chrono::seconds(10)); }
 }  // namespace
 
 void eval(std::vector<array> outputs) {
