@@ -142,12 +142,9 @@ array cosine_window(int M, std::initializer_list<double> c, StreamOrDevice s) {
   if (M < 1) return zeros({0}, float32, s);
   if (M == 1) return ones({1}, float32, s);
   array t = multiply(arange(0.0, double(M), 1.0, float32, s), array(float(2.0 * std::numbers::pi / (M - 1))), s);
-  array w = zeros({M}, float32, s);
-  int k = 0;
-  for (double ck : c) {
-    w = add(w, multiply(array(float(ck)), k == 0 ? ones({M}, float32, s) : cos(multiply(t, array(float(k)), s), s), s), s);
-    ++k;
-  }
+  auto ck = c.begin();
+  array w = full({M}, array(float(*ck)), s);
+  for (int k = 1; ++ck != c.end(); ++k) w = add(w, multiply(array(float(*ck)), cos(multiply(t, array(float(k)), s), s), s), s);
   return w;
 }
 }  // namespace

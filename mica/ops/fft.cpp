@@ -220,11 +220,10 @@ array padded_window(const char* op, int n_fft, const std::optional<int>& win_len
   return pad(w, std::pair<int, int>{left, n_fft - wl - left}, array(0), "constant", s);
 }
 
-// Frames (..., n_frames, n_fft) of the last axis of x, every `hop` samples.
-array frames(const array& x, int n_fft, int hop, int n_frames, StreamOrDevice s) {
-  array idx = add(expand_dims(multiply(arange(0.0, double(n_frames), 1.0, int32, s), array(hop), s), 1, s),
-                  expand_dims(arange(0.0, double(n_fft), 1.0, int32, s), 0, s), s);  // (n_frames, n_fft)
-  return take(x, idx, -1, s);
+// The sample index of each frame's entries: i hop + j, (n_frames, n_fft) int32.
+array frame_indices(int n_frames, int n_fft, int hop, StreamOrDevice s) {
+  return add(expand_dims(multiply(arange(0.0, double(n_frames), 1.0, int32, s), array(hop), s), 1, s),
+             expand_dims(arange(0.0, double(n_fft), 1.0, int32, s), 0, s), s);
 }
 }  // namespace
 
@@ -254,7 +253,7 @@ array stft(const array& x, int n_fft, const std::optional<int>& hop_length, cons
   if (T < n_fft)
     fail(op, "expected at least n_fft = " + std::to_string(n_fft) + " samples (after centering), got " + std::to_string(T) + ".");
   const int n_frames = 1 + (T - n_fft) / hop;
-  array f = multiply(frames(xs, n_fft, hop, n_frames, s), astype(w, complex_in ? complex64 : float32, s), s);
+  array f = multiply(take(xs, frame_indices(n_frames, n_fft, hop, s), -1, s), astype(w, complex_in ? complex64 : float32, s), s);
   array spec = one ? rfft(f, n_fft, -1, norm, s) : fft(f, n_fft, -1, norm, s);
   return swapaxes(spec, -1, -2, s);
 }
@@ -281,8 +280,7 @@ array istft(const array& stft_matrix, const std::optional<int>& n_fft_opt, const
   fr = multiply(fr, w, s);  // (..., n_frames, n_fft)
   // Overlap-add: frame i's sample j goes to i hop + j, a scatter-add over the output.
   const int total = n_frames ? detail::checked_dim(n_fft + int64_t(hop) * (n_frames - 1), op) : 0;
-  array idx = add(expand_dims(multiply(arange(0.0, double(n_frames), 1.0, int32, s), array(hop), s), 1, s),
-                  expand_dims(arange(0.0, double(n_fft), 1.0, int32, s), 0, s), s);  // (n_frames, n_fft)
+  array idx = frame_indices(n_frames, n_fft, hop, s);
   Shape lead(fr.shape().begin(), fr.shape().end() - 2);
   Shape flat_shape = lead;
   flat_shape.push_back(detail::checked_dim(int64_t(n_frames) * n_fft, op));

@@ -489,9 +489,8 @@ array gather_qmm(const array& x, const array& w, const array& scales, const std:
 }
 
 namespace {
-// qqmm's checked operands: the mode's group size and bits, x's dtype, the global factors.
+// qqmm's global factors (x's, w's), after the operands are checked.
 struct QqmmPlan {
-  int gs, bits;
   std::optional<array> fx, fw;
 };
 
@@ -525,7 +524,7 @@ QqmmPlan check_qqmm(const char* op, const array& x, const array& w, const std::o
                          std::to_string(mx_group(mode)) + ".");
   if (gsx.has_value() != gsw.has_value())
     detail::fail(op, "expected both global scales (global_scale_x and global_scale_w) or neither, got only one.");
-  return {mx_group(mode), mx_bits(mode), nv_global_factor(op, mode, gsx, s), nv_global_factor(op, mode, gsw, s)};
+  return {nv_global_factor(op, mode, gsx, s), nv_global_factor(op, mode, gsw, s)};
 }
 
 // a rounded through the mode's quantization and back, in float32.

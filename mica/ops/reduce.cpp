@@ -377,7 +377,10 @@ array median(const array& a, const std::vector<int>& axes, bool keepdims, Stream
   };
   array m = n % 2 ? at(n / 2) : divide(add(at(n / 2 - 1), at(n / 2), s), array(2.0, out), s);
   // A NaN sorts last: the largest entry tells whether there is one.
-  if (issubdtype(out, floating)) m = where(isnan(at(n - 1), s), at(n - 1), m, s);
+  if (issubdtype(out, floating)) {
+    array last = at(n - 1);
+    m = where(isnan(last, s), last, m, s);
+  }
   m = squeeze(m, -1, s);
   if (!keepdims) return m;
   return reshape(m, keep_shape(a.shape(), ax), s);

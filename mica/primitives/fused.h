@@ -126,11 +126,6 @@ class Rope : public UnaryPrimitive {
            r->scale_ == scale_ && r->with_freqs_ == with_freqs_ && r->forward_ == forward_;
   }
   int dims() const { return dims_; }
-  bool traditional() const { return traditional_; }
-  float base() const { return base_; }
-  float scale() const { return scale_; }
-  bool with_freqs() const { return with_freqs_; }
-  bool forward() const { return forward_; }
   /** The same rotation, with forward as given, over these inputs (x, offset[, freqs]). */
   array apply(const std::vector<array>& inputs, bool forward) const;
 
