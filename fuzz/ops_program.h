@@ -10,6 +10,7 @@
 // which runs fixed-seed programs in the regular suite.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -630,7 +631,34 @@ inline const std::vector<Program::Op>& Program::table() {
            if (a.size() * b.size() > kPoolMax) return V{kron(a, a.size() > 8 ? slice(b, mica::Shape(b.ndim(), 0), mica::Shape(b.ndim(), 1)) : b)};
            return V{kron(a, b)};
          }},
-      Op{"hadamard", [](Program& p) { return V{hadamard_transform(p.A())}; }},
+      Op{"hadamard", [](Program& p) {
+           // Sometimes a last axis of 12, 20 or 28 times a power of two (MLX's other orders).
+           if (p.valid()) {
+             const int m = std::array<int, 4>{1, 12, 20, 28}[p.r_.pick(4)];
+             return V{hadamard_transform(p.fresh({p.r_.pick(4), m << p.r_.pick(3)}, p.float_dtype()))};
+           }
+           return V{hadamard_transform(p.A())};
+         }},
+      Op{"number_of_elements", [](Program& p) {
+           array& a = p.A();
+           return V{number_of_elements(a, p.axes(static_cast<int>(a.ndim())), p.r_.flag(), p.dtype())};
+         }},
+      Op{"gated_delta", [](Program& p) {
+           if (!p.valid()) {  // mostly errors; a long time axis (one graph step each) is left alone
+             array& q = p.A();
+             if (q.ndim() == 4 && q.shape(1) > 16) return V{q};
+             return fast::gated_delta_update(q, p.A(), p.A(), p.A(), p.A());
+           }
+           const int B = p.r_.pick(3), T = p.r_.pick(4), Hk = 1 + p.r_.pick(2), Hv = Hk * (1 + p.r_.pick(2));
+           const int Dk = 1 + p.r_.pick(3), Dv = 1 + p.r_.pick(3);
+           const mica::Dtype dt = p.float_dtype();
+           std::optional<array> state, mask;
+           if (p.r_.flag()) state = p.fresh({B, Hv, Dv, Dk}, dt);
+           if (p.r_.flag()) mask = astype(p.fresh({B, T}), bool_);
+           return fast::gated_delta_update(p.fresh({B, T, Hk, Dk}, dt), p.fresh({B, T, Hk, Dk}, dt),
+                                           p.fresh({B, T, Hv, Dv}, dt), p.fresh({B, T, Hv}, dt),
+                                           p.fresh({B, T, Hv}, dt), state, mask);
+         }},
       heavy(Op{"stft", [](Program& p) {
            array& a = p.A();
            const int n_fft = p.r_.integer(0, 9);

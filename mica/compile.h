@@ -100,6 +100,20 @@ struct CompileStats {
   uint64_t last_nodes = 0;  // nodes of the last traced graph, after simplification and fusion
 };
 CompileStats compile_stats();
+/** True while this thread traces a function for shapeless compile: ops whose values depend on
+ *  their inputs' shapes (mean's divisor) then build number_of_elements nodes, not constants. */
+bool in_shapeless_trace();
+/** Marks this thread as tracing shapeless (when `on`) for the scope's lifetime. */
+class ShapelessTraceScope {
+ public:
+  explicit ShapelessTraceScope(bool on);
+  ~ShapelessTraceScope();
+  ShapelessTraceScope(const ShapelessTraceScope&) = delete;
+  ShapelessTraceScope& operator=(const ShapelessTraceScope&) = delete;
+
+ private:
+  bool on_;
+};
 /** Forgets every cached trace (also of the shared caches of plain functions). */
 void compile_clear_cache();
 /** Whether elementwise chains on GPU streams are fused too (NVRTC kernels; on unless

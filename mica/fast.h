@@ -45,6 +45,16 @@ array rope(const array& x, int dims, bool traditional, std::optional<float> base
 array rope(const array& x, int dims, bool traditional, std::optional<float> base, float scale, const array& offset,
            const std::optional<array>& freqs = std::nullopt, StreamOrDevice s = {});
 
+/** The gated delta rule (a linear-attention recurrence; MLX's fast::gated_delta_update):
+ * q, k (B, T, Hk, Dk); v (B, T, Hv, Dv) with Hv a multiple of Hk; gamma (decay, linear space) and
+ * beta (update rate) (B, T, Hv); state (B, Hv, Dv, Dk), zeros when not given; mask (B, T)
+ * (false steps leave the state as it is). Per step t and head h, with S the state:
+ * S = gamma_t S; S += beta_t (v_t - S k_t) k_t^T; y_t = S q_t. Returns {y (B, T, Hv, Dv), the
+ * final state}. */
+std::vector<array> gated_delta_update(const array& q, const array& k, const array& v, const array& gamma,
+                                      const array& beta, const std::optional<array>& initial_state = std::nullopt,
+                                      const std::optional<array>& mask = std::nullopt, StreamOrDevice s = {});
+
 /** softmax(queries keys^T * scale + mask) values, fused (no (L_q, L_kv) score matrix; on a GPU
  *  stream cuDNN's flash attention for float16 and bfloat16 where cuDNN takes the case, else the
  *  composition of plain ops on the GPU), as MLX's

@@ -16,19 +16,23 @@ constexpr int kEdge = 3;
 
 template <typename T>
 void print_scalar(std::ostream& os, T v) {
-  if constexpr (std::is_same_v<T, bool>) {
-    os << (v ? "True" : "False");
-  } else if constexpr (is_complex_v<T>) {
-    os << v.real() << (v.imag() < 0 || std::signbit(v.imag()) ? "-" : "+") << std::fabs(v.imag()) << "j";
-  } else if constexpr (std::is_same_v<T, int8_t> || std::is_same_v<T, uint8_t>) {
-    os << static_cast<int>(v);
-  } else if constexpr (is_half_v<T>) {
-    os << static_cast<float>(v);
-  } else {
-    os << v;
-  }
+  get_global_formatter().print(os, v);
 }
 
+// Floating values: fixed notation with `precision` decimals when it is set, else as the stream
+// prints them; the stream's own settings come back afterwards.
+template <typename F>
+void print_float(std::ostream& os, F v, int precision) {
+  if (precision < 0) {
+    os << v;
+    return;
+  }
+  const auto flags = os.flags();
+  const auto old = os.precision(precision);
+  os << std::fixed << v;
+  os.flags(flags);
+  os.precision(old);
+}
 template <typename T>
 void print_dim(std::ostream& os, const array& a, int dim, int64_t offset, bool summarize) {
   int n = a.shape()[dim];
@@ -55,6 +59,40 @@ void print_dim(std::ostream& os, const array& a, int dim, int64_t offset, bool s
   os << "]";
 }
 }  // namespace
+
+void PrintFormatter::print(std::ostream& os, bool v) {
+  os << (v ? (capitalize_bool ? "True" : "true") : (capitalize_bool ? "False" : "false"));
+}
+void PrintFormatter::print(std::ostream& os, int8_t v) { os << static_cast<int>(v); }
+void PrintFormatter::print(std::ostream& os, uint8_t v) { os << static_cast<int>(v); }
+void PrintFormatter::print(std::ostream& os, int16_t v) { os << v; }
+void PrintFormatter::print(std::ostream& os, uint16_t v) { os << v; }
+void PrintFormatter::print(std::ostream& os, int32_t v) { os << v; }
+void PrintFormatter::print(std::ostream& os, uint32_t v) { os << v; }
+void PrintFormatter::print(std::ostream& os, int64_t v) { os << v; }
+void PrintFormatter::print(std::ostream& os, uint64_t v) { os << v; }
+void PrintFormatter::print(std::ostream& os, float16_t v) { print(os, static_cast<float>(v)); }
+void PrintFormatter::print(std::ostream& os, bfloat16_t v) { print(os, static_cast<float>(v)); }
+void PrintFormatter::print(std::ostream& os, float v) { print_float(os, v, format_options.precision); }
+void PrintFormatter::print(std::ostream& os, double v) { print_float(os, v, format_options.precision); }
+void PrintFormatter::print(std::ostream& os, complex64_t v) {
+  print(os, v.real());
+  os << (v.imag() < 0 || std::signbit(v.imag()) ? "-" : "+");
+  print(os, std::fabs(v.imag()));
+  os << "j";
+}
+
+PrintFormatter& get_global_formatter() {
+  static PrintFormatter f;
+  return f;
+}
+void set_printoptions(PrintOptions options) {
+  if (options.precision < -1) {
+    detail::fail("set_printoptions", "expected a precision of -1 (the default) or more, got " +
+                                         std::to_string(options.precision) + ".");
+  }
+  get_global_formatter().format_options = options;
+}
 
 std::ostream& operator<<(std::ostream& os, array a) {
   a.eval();

@@ -99,9 +99,28 @@ bool is_available(const std::string& backend) {
                               backend + "\".");
 }
 
+namespace {
+// The group init made for each backend name, until clear_backends.
+struct InitCache {
+  std::mutex mu;
+  std::map<std::string, Group> groups;
+};
+InitCache& init_cache() {
+  static InitCache c;
+  return c;
+}
+}  // namespace
+
+void clear_backends() {
+  InitCache& c = init_cache();
+  std::lock_guard<std::mutex> lk(c.mu);
+  c.groups.clear();
+}
+
 Group init(bool strict, const std::string& backend) {
-  static std::mutex mu;
-  static std::map<std::string, Group> groups;
+  InitCache& cache = init_cache();
+  std::mutex& mu = cache.mu;
+  auto& groups = cache.groups;
   if (backend != "any" && backend != "mpi" && backend != "nccl") {
     throw std::invalid_argument("[distributed::init] expected backend \"any\", \"mpi\" or \"nccl\", got \"" + backend +
                                 "\".");

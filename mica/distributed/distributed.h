@@ -65,6 +65,10 @@ bool is_available(const std::string& backend);
  *  uses GPU gpu::device_index() (its local rank). strict = true throws std::runtime_error when no
  *  backend can be initialized instead of returning the size-1 group. */
 Group init(bool strict = false, const std::string& backend = "any");
+/** Forgets the group init settled on for each backend name (MLX's clear_backends), so the next
+ * init decides again; the MPI and NCCL worlds themselves last as long as the process (MPI cannot
+ * start twice), and groups a program holds stay usable. */
+void clear_backends();
 
 /** The element-wise sum of x over the processes of the group (the global one by default). */
 array all_sum(const array& x, std::optional<Group> group = std::nullopt, StreamOrDevice s = {});

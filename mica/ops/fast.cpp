@@ -155,4 +155,80 @@ array rope(const array& x, int dims, bool traditional, std::optional<float> base
                inputs);
 }
 
+// ---- gated_delta_update: the recurrence, one step per position, in float32 ----
+std::vector<array> gated_delta_update(const array& q, const array& k, const array& v, const array& gamma,
+                                      const array& beta, const std::optional<array>& initial_state,
+                                      const std::optional<array>& mask, StreamOrDevice s) {
+  const char* name = "gated_delta_update";
+  auto shape_of = [](const array& a) { return detail::shape_str(a.shape()); };
+  for (const array* a : {&q, &k, &v, &gamma, &beta}) {
+    if (!is_floating(a->dtype())) detail::fail(name, "expected floating inputs, got " + dtype_to_string(a->dtype()) + ".");
+  }
+  if (q.ndim() != 4 || k.shape() != q.shape()) {
+    detail::fail(name, "expected queries and keys of one shape (B, T, Hk, Dk), got " + shape_of(q) + " and " +
+                           shape_of(k) + ".");
+  }
+  const int B = q.shape(0), T = q.shape(1), Hk = q.shape(2), Dk = q.shape(3);
+  if (v.ndim() != 4 || v.shape(0) != B || v.shape(1) != T || Hk == 0 || v.shape(2) % Hk != 0) {
+    detail::fail(name, "expected values of shape (B, T, Hv, Dv) with Hv a multiple of the " + std::to_string(Hk) +
+                           " key heads, for queries " + shape_of(q) + ", got " + shape_of(v) + ".");
+  }
+  const int Hv = v.shape(2), Dv = v.shape(3);
+  const Shape gate_shape{B, T, Hv};
+  if (gamma.shape() != gate_shape || beta.shape() != gate_shape) {
+    detail::fail(name, "expected gamma and beta of shape " + detail::shape_str(gate_shape) + ", got " + shape_of(gamma) +
+                           " and " + shape_of(beta) + ".");
+  }
+  const Shape state_shape{B, Hv, Dv, Dk};
+  if (initial_state && initial_state->shape() != state_shape) {
+    detail::fail(name, "expected an initial state of shape " + detail::shape_str(state_shape) + ", got " +
+                           shape_of(*initial_state) + ".");
+  }
+  if (mask && mask->shape() != Shape{B, T}) {
+    detail::fail(name, "expected a mask of shape " + detail::shape_str(Shape{B, T}) + ", got " + shape_of(*mask) + ".");
+  }
+  const Dtype out_dt = promote_types(promote_types(promote_types(q.dtype(), k.dtype()), v.dtype()),
+                                     promote_types(gamma.dtype(), beta.dtype()));
+  if (out_dt == complex64 || (initial_state && initial_state->dtype() == complex64)) {
+    detail::fail(name, "expected real inputs, got complex64.");
+  }
+  // Key heads serve Hv / Hk value heads each, in order (value head h reads key head h / r).
+  const int r = Hv / Hk;
+  auto per_value_head = [&](const array& a) {
+    array f = astype(a, float32, s);
+    return r == 1 ? f : repeat(f, r, 2, s);
+  };
+  const array qf = per_value_head(q), kf = per_value_head(k);
+  const array vf = astype(v, float32, s), gf = astype(gamma, float32, s), bf = astype(beta, float32, s);
+  std::optional<array> keep;
+  if (mask) keep = mask->dtype() == bool_ ? *mask : not_equal(*mask, zeros({}, mask->dtype()), s);
+  array state = initial_state ? astype(*initial_state, float32, s) : zeros(state_shape, float32, s);
+  std::vector<array> ys;
+  ys.reserve(T);
+  auto at = [&](const array& a, int t) {  // a[:, t]
+    Shape start(a.ndim(), 0), stop = a.shape();
+    start[1] = t;
+    stop[1] = t + 1;
+    return squeeze(slice(a, std::move(start), std::move(stop), s), 1, s);
+  };
+  for (int t = 0; t < T; ++t) {
+    const array qt = at(qf, t), kt = at(kf, t), vt = at(vf, t);     // (B, Hv, D)
+    const array gt = reshape(at(gf, t), {B, Hv, 1, 1}, s), bt = expand_dims(at(bf, t), -1, s);
+    array next = multiply(state, gt, s);                            // (B, Hv, Dv, Dk)
+    const array kv = squeeze(matmul(next, expand_dims(kt, -1, s), s), -1, s);  // S k: (B, Hv, Dv)
+    const array delta = multiply(bt, subtract(vt, kv, s), s);
+    next = add(next, multiply(expand_dims(delta, -1, s), expand_dims(kt, -2, s), s), s);
+    array yt = squeeze(matmul(next, expand_dims(qt, -1, s), s), -1, s);       // S q: (B, Hv, Dv)
+    if (keep) {
+      const array mt = at(*keep, t);  // (B,)
+      next = where(reshape(mt, {B, 1, 1, 1}, s), next, state, s);
+      yt = where(reshape(mt, {B, 1, 1}, s), yt, zeros({}, float32, s), s);
+    }
+    state = next;
+    ys.push_back(yt);
+  }
+  array y = T == 0 ? zeros({B, 0, Hv, Dv}, float32, s) : stack(ys, 1, s);
+  return {astype(y, out_dt, s), state};
+}
+
 }  // namespace mica::fast

@@ -737,22 +737,70 @@ array segmented_mm(array a, array b, array segments, StreamOrDevice s) {
   return out;
 }
 
+namespace {
+// The Hadamard matrices of orders 12, 20 and 28 that MLX's hadamard_transform uses (its values;
+// '+' is 1, '-' is -1). Sizes m * 2^k transform by kron(H_m, H_{2^k}).
+// Order 12: row i is the transform of the i-th unit vector.
+constexpr const char* kHadamard12[12] = {
+    "+-++++++++++", "--+-+-+-+-+-", "+++-++----++", "+---+--+-++-",
+    "+++++-++----", "+-+---+--+-+", "++--+++-++--", "+--++---+--+",
+    "++----+++-++", "+--+-++---+-", "++++----+++-", "+-+--+-++---",
+};
+// Order 20: row i is the transform of the i-th unit vector.
+constexpr const char* kHadamard20[20] = {
+    "+-----++++--++--+--+", "-+---+-+++---+++-+--", "--+--++-+++---+-+-+-", "---+-+++-+++-----+-+",
+    "----+++++--++--+--+-", "+----+----+-++---++-", "-+----+----+-++---++", "--+----+--+-+-++---+",
+    "---+----+-++-+-++---", "----+----+-++-+-++--", "++--+-+--++----+----", "+++--+-+---+----+---",
+    "-+++--+-+---+----+--", "--+++--+-+---+----+-", "+--+++--+-----+----+", "+-++-++--+-+++++----",
+    "-+-+++++--+-+++-+---", "+-+-+-+++-++-++--+--", "++-+---++++++-+---+-", "-++-++--++++++-----+",
+};
+// Order 28: row i is the transform of the i-th unit vector.
+constexpr const char* kHadamard28[28] = {
+    "+--------++++--+-++-+-++--++", "-+--------+++++-+-++-+-++--+", "--+----+---+++-+-+-++++-++--", "---+---++---+++-+-+-+-++-++-",
+    "----+--+++---+++-+-+---++-++", "-----+-++++----++-+-++--++-+", "------+-++++--+-++-+-++--++-", "++----++------+--++---+-++-+",
+    "+++-----+------+--++-+-+-++-", "-+++-----+------+--++-+-+-++", "--+++-----+---+--+--++-+-+-+", "---+++-----+--++--+--++-+-+-",
+    "----+++-----+--++--+--++-+-+", "+----++------+--++--++-++-+-", "+-+--+--++--+++------++----+", "-+-+--++-++--+-+-----+++----",
+    "+-+-+--++-++----+-----+++---", "-+-+-+--++-++----+-----+++--", "--+-+-+--++-++----+-----+++-", "+--+-+-+--++-+-----+-----+++",
+    "-+--+-+++--++-------++----++", "+--++--+-+--+---++++-+------", "-+--++--+-+--+---++++-+-----", "--+--+++-+-+--+---+++--+----",
+    "+--+--+-+-+-+-++---++---+---", "++--+----+-+-++++---+----+--", "-++--+-+--+-+-++++--------+-", "--++--+-+--+-+-++++--------+",
+};
+// H_m as an (m, m) array, or nothing for m = 1.
+std::optional<array> small_hadamard(int m, Dtype dt) {
+  const char* const* rows = m == 12 ? kHadamard12 : m == 20 ? kHadamard20 : m == 28 ? kHadamard28 : nullptr;
+  if (!rows) return std::nullopt;
+  std::vector<float> v;
+  v.reserve(static_cast<size_t>(m) * m);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) v.push_back(rows[i][j] == '+' ? 1.0f : -1.0f);
+  return astype(array(v.data(), Shape{m, m}, float32), dt);
+}
+}  // namespace
+
 array hadamard_transform(const array& a, std::optional<float> scale, StreamOrDevice s) {
   const char* op = "hadamard_transform";
   if (a.dtype() == complex64) fail(op, "expected a real array, got complex64.");
   const int n = a.ndim() ? a.shape(-1) : 1;
-  if (n < 1 || (n & (n - 1)) != 0)
-    fail(op, "expected a last axis whose size is a power of two, got " + std::to_string(n) + ".");
+  auto power_of_two = [](int v) { return v >= 1 && (v & (v - 1)) == 0; };
+  int m = 0;
+  for (int c : {1, 12, 20, 28}) {
+    if (n % c == 0 && power_of_two(n / c)) m = c;
+  }
+  if (m == 0)
+    fail(op, "expected a last axis of size m * 2^k with m in (1, 12, 20, 28), got " + std::to_string(n) + ".");
+  const int p = n / m;
   const Dtype out = is_floating(a.dtype()) ? a.dtype() : float32;
   const Dtype ct = out == float64 ? float64 : float32;
-  array x = astype(a, ct, s);
+  const Shape sh = a.shape();
+  Shape lead(sh.begin(), sh.end() - (a.ndim() ? 1 : 0));
+  // x as (..., m, p): Sylvester's H_p along the last axis, then H_m along the one before.
+  Shape mp = lead;
+  mp.insert(mp.end(), {m, p});
+  array x = reshape(astype(a, ct, s), mp, s);
   // Butterflies of stride h = 1, 2, 4, ...: (x_i, x_{i+h}) -> (x_i + x_{i+h}, x_i - x_{i+h}),
   // which builds Sylvester's order (H_2n = [[H, H], [H, -H]]).
-  Shape sh = x.shape();
-  Shape lead(sh.begin(), sh.end() - (a.ndim() ? 1 : 0));
-  for (int h = 1; h < n; h *= 2) {
+  for (int h = 1; h < p; h *= 2) {
     Shape blocks = lead;
-    blocks.insert(blocks.end(), {n / (2 * h), 2, h});
+    blocks.insert(blocks.end(), {m, p / (2 * h), 2, h});
     array v = reshape(x, blocks, s);
     Shape b0(blocks.size(), 0), e0 = blocks;
     e0[blocks.size() - 2] = 1;
@@ -760,10 +808,12 @@ array hadamard_transform(const array& a, std::optional<float> scale, StreamOrDev
     b0[blocks.size() - 2] = 1;
     e0[blocks.size() - 2] = 2;
     array bot = slice(v, b0, e0, s);
-    x = reshape(concatenate({add(top, bot, s), subtract(top, bot, s)}, -2, s), sh, s);
+    x = reshape(concatenate({add(top, bot, s), subtract(top, bot, s)}, -2, s), mp, s);
   }
+  // y = x kron(H_m, H_p): y[a', b] = sum_a H_m[a, a'] x[a, b].
+  if (auto hm = small_hadamard(m, ct)) x = matmul(transpose(*hm, {1, 0}, s), x, s);
   const double sc = scale ? double(*scale) : 1.0 / std::sqrt(double(n));
-  return astype(multiply(x, array(sc, ct), s), out, s);
+  return astype(multiply(reshape(x, sh, s), array(sc, ct), s), out, s);
 }
 
 array block_masked_mm(array a, array b, int block_size, std::optional<array> mask_out, std::optional<array> mask_lhs,

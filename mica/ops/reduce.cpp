@@ -4,6 +4,7 @@
 #include <climits>
 #include <numeric>
 
+#include "mica/compile.h"
 #include "mica/ops/binary.h"
 #include "mica/ops/creation.h"
 #include "mica/ops/movement.h"
@@ -184,13 +185,41 @@ array min(const array& a, StreamOrDevice s) { return min(a, false, s); }
 array min(const array& a, int axis, bool keepdims, StreamOrDevice s) { return min(a, std::vector<int>{axis}, keepdims, s); }
 
 // ---- mean / var / std ----
+namespace {
+// 1 / max(n - ddof, 0) for the n elements of `a` along `ax`: a constant, or, while tracing for
+// shapeless compile (ddof 0), a node that reads the shape the function is replayed on.
+array reciprocal_count(const array& a, const std::vector<int>& ax, Dtype dt, int ddof, StreamOrDevice s) {
+  if (ddof == 0 && detail::in_shapeless_trace()) {
+    return array({}, dt, std::make_shared<NumberOfElements>(to_stream(s), ax, true, dt), {a});
+  }
+  const int64_t n = count(a.shape(), ax);
+  return array(1.0 / static_cast<double>(std::max<int64_t>(n - ddof, 0)), dt);
+}
+}  // namespace
+
+array number_of_elements(const array& a, std::vector<int> axes, bool inverted, Dtype dtype, StreamOrDevice s) {
+  const int nd = static_cast<int>(a.ndim());
+  std::vector<int> seen;
+  for (int& ax : axes) {
+    if (ax < -nd || ax >= nd) {
+      detail::fail("number_of_elements", "expected axes within an array of " + std::to_string(nd) +
+                                             " dimensions, got axis " + std::to_string(ax) + ".");
+    }
+    if (ax < 0) ax += nd;
+    if (std::find(seen.begin(), seen.end(), ax) != seen.end()) {
+      detail::fail("number_of_elements", "expected distinct axes, got axis " + std::to_string(ax) + " twice.");
+    }
+    seen.push_back(ax);
+  }
+  return array({}, dtype, std::make_shared<NumberOfElements>(to_stream(s), std::move(axes), inverted, dtype), {a});
+}
+
 array mean(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
   Dtype dt = detail::to_float_type(a.dtype());
   auto ax = detail::normalize_axes(axes, static_cast<int>(a.ndim()), "mean");
   array x = astype(a, dt, s);
   if (ax.empty()) return x;
-  double n = static_cast<double>(count(a.shape(), ax));
-  return multiply(sum(x, ax, keepdims, s), array(1.0 / n, dt == complex64 ? float32 : dt), s);
+  return multiply(sum(x, ax, keepdims, s), reciprocal_count(a, ax, dt == complex64 ? float32 : dt, 0, s), s);
 }
 array mean(const array& a, bool keepdims, StreamOrDevice s) { return mean(a, all_axes(a), keepdims, s); }
 array mean(const array& a, StreamOrDevice s) { return mean(a, false, s); }
@@ -210,11 +239,9 @@ array variance(const char* name, const array& a, const std::vector<int>& axes, b
     array r(last_to_one(rows.shape()), dt, std::make_shared<Variance>(to_stream(s), ddof), {rows});
     return reshape(r, keepdims ? keep_shape(a.shape(), ax) : drop_shape(a.shape(), ax), s);
   }
-  int64_t n = count(a.shape(), ax);
   array d = subtract(x, mean(x, ax, true, s), s);
   array sq = dt == complex64 ? square(abs(d, s), s) : square(d, s);
-  double div = static_cast<double>(std::max<int64_t>(n - ddof, 0));
-  return multiply(sum(sq, ax, keepdims, s), array(1.0 / div, real_dt), s);
+  return multiply(sum(sq, ax, keepdims, s), reciprocal_count(a, ax, real_dt, ddof, s), s);
 }
 }  // namespace
 

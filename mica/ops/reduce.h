@@ -64,6 +64,12 @@ array var(const array& a, const std::vector<int>& axes, bool keepdims = false, i
 /** Variance along `axis`, dividing by max(n - ddof, 0). */
 array var(const array& a, int axis, bool keepdims = false, int ddof = 0, StreamOrDevice s = {});
 
+/** The number of elements along `axes` of `a` (1 over it when `inverted`, as a mean divides)
+ * as a scalar of `dtype`; unlike a constant, a shapeless compiled function recomputes it for the
+ * shapes it runs on. */
+array number_of_elements(const array& a, std::vector<int> axes, bool inverted, Dtype dtype = int32,
+                         StreamOrDevice s = {});
+
 /** Standard deviation of all elements (sqrt of var). */
 array std(const array& a, bool keepdims, int ddof = 0, StreamOrDevice s = {});
 /** Standard deviation of all elements. */

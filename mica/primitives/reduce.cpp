@@ -362,4 +362,35 @@ std::pair<std::vector<array>, std::vector<int>> Variance::vmap(const std::vector
   return {{array(last_to_one(x.shape()), x.dtype(), std::make_shared<Variance>(stream(), ddof_), {x})}, {bax}};
 }
 
+// ---- NumberOfElements: a value of the input's shape, not of its entries ----
+double NumberOfElements::count(const Shape& shape) const {
+  double n = 1;
+  for (int ax : axes_) {
+    if (ax < 0 || ax >= static_cast<int>(shape.size())) {
+      throw std::invalid_argument("[number_of_elements] expected axes within the input's " +
+                                  std::to_string(shape.size()) + " dimensions, got axis " + std::to_string(ax) + ".");
+    }
+    n *= shape[ax];
+  }
+  return inverted_ ? 1.0 / n : n;
+}
+std::vector<array> NumberOfElements::vjp(const std::vector<array>& primals, const std::vector<array>&,
+                                         const std::vector<int>&, const std::vector<array>&) {
+  return {zeros_like(primals[0])};
+}
+std::vector<array> NumberOfElements::jvp(const std::vector<array>&, const std::vector<array>&,
+                                         const std::vector<int>&) {
+  return {zeros({}, dtype_)};
+}
+std::pair<std::vector<array>, std::vector<int>> NumberOfElements::vmap(const std::vector<array>& inputs,
+                                                                       const std::vector<int>& axes) {
+  // The same value for every entry of the batch: the axes move past the batch axis and the
+  // output is not batched.
+  std::vector<int> moved;
+  for (int ax : axes_) moved.push_back(axes[0] < 0 ? ax : past_batch(ax, axes[0]));
+  return {{array({}, dtype_, std::make_shared<NumberOfElements>(stream(), std::move(moved), inverted_, dtype_),
+                 {inputs[0]})},
+          {-1}};
+}
+
 }  // namespace mica

@@ -111,4 +111,29 @@ class Variance : public UnaryPrimitive {
   int ddof_;
 };
 
+/** The product of the input's sizes along `axes` (its reciprocal when `inverted`), as a scalar
+ * of `dtype`. A node rather than a constant so that a shapeless compiled function
+ * reads the size of the shapes it is replayed on (MLX's number_of_elements). */
+class NumberOfElements : public UnaryPrimitive {
+ public:
+  NumberOfElements(Stream s, std::vector<int> axes, bool inverted, Dtype dtype)
+      : UnaryPrimitive(s), axes_(std::move(axes)), inverted_(inverted), dtype_(dtype) {}
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(NumberOfElements) MICA_DEFINE_SAVE
+  MICA_DEFINE_GRADS
+  bool is_equivalent(const Primitive& o) const override {
+    auto* r = dynamic_cast<const NumberOfElements*>(&o);
+    return r && r->axes_ == axes_ && r->inverted_ == inverted_ && r->dtype_ == dtype_;
+  }
+  const std::vector<int>& axes() const { return axes_; }
+  bool inverted() const { return inverted_; }
+  Dtype dtype() const { return dtype_; }
+  /** The value for an input of this shape. */
+  double count(const Shape& shape) const;
+
+ private:
+  std::vector<int> axes_;
+  bool inverted_;
+  Dtype dtype_;
+};
+
 }  // namespace mica

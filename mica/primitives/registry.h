@@ -29,7 +29,7 @@
   X(BitwiseBinary, binary, U, K) X(DivMod, binary, M, K) X(Select, binary, U, K)                     \
   /* reductions, scans, softmax */                                                          \
   X(Reduce, reduce, U, K) X(ArgReduce, reduce, U, K) X(Scan, reduce, U, K) X(Softmax, reduce, U, K)     \
-  X(LogSumExp, reduce, U, K) X(Variance, reduce, U, K)                                            \
+  X(LogSumExp, reduce, U, K) X(Variance, reduce, U, K) X(NumberOfElements, reduce, U, K)               \
   /* shape and movement */                                                                  \
   X(Reshape, movement, U, K) X(Transpose, movement, U, K) X(Broadcast, movement, U, K)               \
   X(Copy, movement, U, K) X(AsStrided, movement, U, K) X(View, movement, U, K)                       \

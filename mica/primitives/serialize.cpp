@@ -135,6 +135,11 @@ void Scan::save(ParamWriter& w) const {
 }
 void Softmax::save(ParamWriter& w) const { w.boolean(precise_); }
 void Variance::save(ParamWriter& w) const { w.i32(ddof_); }
+void NumberOfElements::save(ParamWriter& w) const {
+  w.ints(axes_);
+  w.boolean(inverted_);
+  w.dtype(dtype_);
+}
 void Reshape::save(ParamWriter& w) const { w.ints(shape_); }
 void Transpose::save(ParamWriter& w) const { w.ints(axes_); }
 void Broadcast::save(ParamWriter& w) const { w.ints(shape_); }
@@ -348,6 +353,11 @@ Table builtin_loaders() {
   })
   MICA_LOAD(Softmax, { return make<Softmax>(s, r.boolean()); })
   MICA_LOAD(Variance, { return make<Variance>(s, r.i32()); })
+  MICA_LOAD(NumberOfElements, {
+    auto axes = r.ints();
+    bool inverted = r.boolean();
+    return make<NumberOfElements>(s, std::move(axes), inverted, r.dtype());
+  })
   MICA_LOAD(Reshape, { return make<Reshape>(s, r.ints()); })
   MICA_LOAD(Transpose, { return make<Transpose>(s, r.ints()); })
   MICA_LOAD(Broadcast, { return make<Broadcast>(s, r.ints()); })

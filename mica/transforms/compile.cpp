@@ -41,6 +41,8 @@ std::atomic<bool> g_gpu_fusion{[] {
   return !(v && std::string(v) == "0");
 }()};
 std::atomic<uint64_t> g_traces{0}, g_replays{0}, g_fused{0}, g_last_nodes{0}, g_generation{0};
+// Shapeless traces running on this thread (nested compiles count).
+thread_local int g_shapeless_depth = 0;
 
 // The registry family of a primitive class ("" for classes outside the registry).
 const std::string& family_of(const Primitive& p) {
@@ -516,7 +518,11 @@ struct Compiler {
     std::vector<array> drawn;
     random::detail::KeyHook hook = [&] { return drawn.emplace_back(Shape{2}, uint32, nullptr, std::vector<array>{}); };
     random::detail::KeyHookScope hook_scope(&hook);
-    std::vector<array> outs = fun(std::vector<array>(ph.begin(), ph.begin() + args.size()));
+    std::vector<array> outs;
+    {
+      detail::ShapelessTraceScope shapeless(opts.shapeless);
+      outs = fun(std::vector<array>(ph.begin(), ph.begin() + args.size()));
+    }
     e.num_outputs = outs.size();
     for (auto& st : opts.outputs) {
       Tree t = st.get();
@@ -588,6 +594,9 @@ void set_compile_mode(CompileMode mode) { g_mode = static_cast<int>(mode); }
 CompileMode compile_mode() { return static_cast<CompileMode>(g_mode.load()); }
 
 namespace detail {
+bool in_shapeless_trace() { return g_shapeless_depth > 0; }
+ShapelessTraceScope::ShapelessTraceScope(bool on) : on_(on) { g_shapeless_depth += on_; }
+ShapelessTraceScope::~ShapelessTraceScope() { g_shapeless_depth -= on_; }
 CompileStats compile_stats() { return {g_traces.load(), g_replays.load(), g_fused.load(), g_last_nodes.load()}; }
 void compile_clear_cache() { ++g_generation; }
 void set_gpu_fusion(bool on) {

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "mica/compile.h"
 #include "mica/io/file.h"
 #include "mica/primitives/all.h"
 #include "mica/primitives/serialize.h"
@@ -183,7 +184,11 @@ Trace ExporterState::trace(const Args& args, const Kwargs& kwargs) {
     auto it = ph_kwargs.emplace(k, array(a.shape(), a.dtype(), nullptr, std::vector<array>{})).first;
     ph.push_back(it->second);
   }
-  std::vector<array> outs = fun(ph_args, ph_kwargs);
+  std::vector<array> outs;
+  {
+    detail::ShapelessTraceScope scope(shapeless);
+    outs = fun(ph_args, ph_kwargs);
+  }
   if (outs.empty()) throw std::invalid_argument("[export_function] expected the function to return arrays, got none.");
 
   // The graph (detail::trace_graph): whatever depends on no input is a constant, computed there;
@@ -515,7 +520,7 @@ std::pair<size_t, size_t> arity(const Primitive& p) {
     auto set = [&](const std::type_info& ti, size_t lo, size_t hi) { m.insert_or_assign(ti, std::pair{lo, hi}); };
     for (const std::type_info* ti :
          {&typeid(Log), &typeid(Sqrt), &typeid(AsType), &typeid(StopGradient), &typeid(Reduce), &typeid(ArgReduce),
-          &typeid(Scan), &typeid(Softmax), &typeid(LogSumExp), &typeid(Variance), &typeid(Reshape), &typeid(Transpose),
+          &typeid(Scan), &typeid(Softmax), &typeid(LogSumExp), &typeid(Variance), &typeid(NumberOfElements), &typeid(Reshape), &typeid(Transpose),
           &typeid(Broadcast), &typeid(Copy), &typeid(AsStrided), &typeid(View), &typeid(Slice), &typeid(Sort),
           &typeid(ArgSort), &typeid(Partition), &typeid(ArgPartition), &typeid(RandomBits), &typeid(Inverse),
           &typeid(Cholesky), &typeid(LUF), &typeid(QRF), &typeid(SVD), &typeid(Eig), &typeid(Eigh), &typeid(FFT)}) {

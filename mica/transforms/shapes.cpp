@@ -78,6 +78,12 @@ std::optional<std::vector<Shape>> try_infer_output_shapes(const Primitive& prim,
     return same(in[0]);
   }
   if (t == typeid(Softmax)) return same(in[0]);
+  if (auto* r = dynamic_cast<const NumberOfElements*>(&prim)) {
+    for (int ax : r->axes()) {
+      if (ax < 0 || ax >= static_cast<int>(in[0].size())) unfit(op, prim, "axes within the input", show(in[0]));
+    }
+    return same(Shape{});
+  }
   if (t == typeid(LogSumExp)) {
     Shape s = in[0];
     if (s.empty()) unfit(op, prim, "an input with an axis", show(s));

@@ -121,6 +121,32 @@ TEST(Array, PrintsLikeMlx) {
   EXPECT_EQ(str(array({1, 2}, int8)), "array([1, 2], dtype=int8)");
 }
 
+// set_printoptions (MLX's values for precision 3 and 0) and the global formatter's bool spelling.
+TEST(Array, PrintOptions) {
+  struct Restore {
+    PrintFormatter saved = get_global_formatter();
+    ~Restore() { get_global_formatter() = saved; }
+  } restore;
+  array x({1.0f, 2.123456789f, 1e-8f, 3.5e10f, NAN});
+  set_printoptions({3});
+  EXPECT_EQ(str(x), "array([1.000, 2.123, 0.000, 35000000512.000, nan], dtype=float32)");
+  EXPECT_EQ(str(array({1, 2})), "array([1, 2], dtype=int32)");
+  EXPECT_EQ(str(array({complex64_t(1.5f, 2.0f)})), "array([1.500+2.000j], dtype=complex64)");
+  EXPECT_EQ(str(astype(array({1.23456f}), bfloat16)), "array([1.234], dtype=bfloat16)");
+  EXPECT_EQ(str(array(2.0f)), "array(2.000, dtype=float32)");
+  set_printoptions({0});
+  EXPECT_EQ(str(x), "array([1, 2, 0, 35000000512, nan], dtype=float32)");
+  // The stream's own formatting is left as it was.
+  std::ostringstream os;
+  os << x << " " << 0.5;
+  EXPECT_EQ(os.str(), "array([1, 2, 0, 35000000512, nan], dtype=float32) 0.5");
+  set_printoptions({});
+  EXPECT_EQ(str(x), "array([1, 2.12346, 1e-08, 3.5e+10, nan], dtype=float32)");
+  get_global_formatter().capitalize_bool = false;
+  EXPECT_EQ(str(array({true, false})), "array([true, false], dtype=bool)");
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("set_printoptions", [] { set_printoptions({-2}); }));
+}
+
 TEST(Eval, LazyUntilAsked) {
   auto a = array({1.0f, 2.0f});
   auto b = exp(a);

@@ -119,6 +119,14 @@ TEST(Ranks, Groups) {
   std::vector<C> order;
   for (int i = 0; i < w.size(); ++i) order.emplace_back(w.size() - 1 - i, 0);
   EXPECT_TRUE(same(g, {w.size()}, order));
+  // clear_backends forgets init's choice: the next init settles on the world again (and the group
+  // held before still works).
+  dist::clear_backends();
+  dist::Group again = dist::init();
+  EXPECT_EQ(again.size(), w.size());
+  EXPECT_EQ(again.rank(), w.rank());
+  EXPECT_EQ(dist::all_sum(array(1), again).item<int>(), w.size());
+  EXPECT_EQ(dist::all_sum(array(1), w).item<int>(), w.size());
 }
 
 TEST(Ranks, AllReduceEveryDtype) {

@@ -231,6 +231,20 @@ TEST(ArgReduceGpu, LayoutsEveryDtype) {
   }
 }
 
+// NumberOfElements writes one value of every dtype on the GPU's stream (reciprocal too).
+TEST(NumberOfElementsGpu, EveryDtype) {
+  MICA_REQUIRE_GPU();
+  array x = random_input({5, 6, 7}, float32);
+  for (Dtype d : kAll) {
+    for (bool inverted : {false, true}) {
+      if (inverted && !is_floating(d)) continue;
+      EXPECT_TRUE(check([&](const std::vector<array>& in, StreamOrDevice s) {
+        return number_of_elements(in[0], {0, 2}, inverted, d, s);
+      }, {x})) << dtype_to_string(d) << (inverted ? " inverted" : "");
+    }
+  }
+}
+
 TEST(ArgReduceGpu, LongAndSpecial) {
   MICA_REQUIRE_GPU();
   for (Dtype d : {float32, bfloat16, int8, uint32, bool_, float64, complex64}) {

@@ -402,5 +402,86 @@ TEST(Rope, GradientAndErrors) {
   EXPECT_TRUE(throws_op<std::invalid_argument>("rope", [&] { fast::rope(zeros({2, 3, 8}, int32), 8, false, 10000.0f, 1.0f, 0); }));
 }
 
+// gated_delta_update against MLX 0.32's values (the same random inputs: mica's generator is
+// MLX's), with grouped heads, an initial state and a mask; a float64 loop for the plain case;
+// dtypes; gradients flow through the recurrence; errors.
+TEST(GatedDelta, MatchesMlx) {
+  const int B = 2, T = 3, Hk = 2, Dk = 3, Hv = 4, Dv = 2;
+  array q = random::normal({B, T, Hk, Dk}, float32, random::key(1));
+  array k = random::normal({B, T, Hk, Dk}, float32, random::key(2));
+  k = divide(k, sqrt(sum(multiply(k, k), -1, true)));
+  array v = random::normal({B, T, Hv, Dv}, float32, random::key(3));
+  array g = random::uniform({B, T, Hv}, float32, random::key(4)), b = random::uniform({B, T, Hv}, float32, random::key(5));
+  array s0 = random::normal({B, Hv, Dv, Dk}, float32, random::key(6));
+  array mask({true, false, true, true, true, false}, {B, T});
+  auto out = fast::gated_delta_update(q, k, v, g, b, s0, mask);
+  EXPECT_TRUE(matches(out[0], {B, T, Hv, Dv},
+                      {-0.5630159, 0.7404808, 0.6289529, 0.8778992, -0.2289378, 0.1476504, 0.4741122, 0.0236252, 0, 0, 0,
+                       0, 0, 0, 0, 0, -0.07981318, 0.6880656, -1.090795, -1.072801, -0.0759028, 0.8870891, 0.2032208,
+                       -0.6643314, 0.7024441, 0.09317966, 0.1082093, 0.08792095, -0.02852865, 0.3967229, -0.2988329,
+                       -0.1315584, 1.207507, 0.3099497, -0.06887436, 0.01251947, -0.1226972, -0.4417874, -1.472807,
+                       1.031146, 0, 0, 0, 0, 0, 0, 0, 0},
+                      1e-5, 1e-5));
+  EXPECT_TRUE(matches(out[1], {B, Hv, Dv, Dk},
+                      {0.05298257, -0.053368, -0.1506621, -0.3985669, 0.3388977, 0.796054, 0.5015404, 0.05637667,
+                       -0.561167, 0.3795076, 0.4019696, 0.2863902, -0.07463943, 0.1613376, 0.2124908, 0.6938319,
+                       -0.7614846, -0.9592335, 0.1645028, -0.1851633, -0.2422201, -0.5653925, 0.4918518, 0.7320625,
+                       0.8035586, 0.08875759, -1.072117, -0.2091022, -0.02921754, -0.04033437, -0.1077043, 0.01066978,
+                       0.07867969, -0.1400167, 0.1006018, -0.01515686, -0.09661908, -0.2402078, 0.1778865, 0.1754615,
+                       0.1962156, 0.05562775, -0.120529, -0.4659587, 0.9948129, 0.124026, 0.6924481, -0.7214866},
+                      1e-5, 1e-5));
+  // No state, no mask: a float64 loop (S = g S; S += b (v - S k) k^T; y = S q).
+  auto plain = fast::gated_delta_update(q, k, v, g, b);
+  auto qv = to_vector(q), kv = to_vector(k), vv = to_vector(v), gv = to_vector(g), bv = to_vector(b);
+  std::vector<double> st(B * Hv * Dv * Dk, 0.0), ys(B * T * Hv * Dv);
+  for (int bi = 0; bi < B; ++bi)
+    for (int t = 0; t < T; ++t)
+      for (int h = 0; h < Hv; ++h) {
+        const int hk = h / (Hv / Hk);
+        double* S = &st[((bi * Hv + h) * Dv) * Dk];
+        const double* kk = &kv[((bi * T + t) * Hk + hk) * Dk];
+        const double* qq = &qv[((bi * T + t) * Hk + hk) * Dk];
+        const double gt = gv[(bi * T + t) * Hv + h], bt = bv[(bi * T + t) * Hv + h];
+        for (int i = 0; i < Dv * Dk; ++i) S[i] *= gt;
+        for (int i = 0; i < Dv; ++i) {
+          double sk = 0;
+          for (int j = 0; j < Dk; ++j) sk += S[i * Dk + j] * kk[j];
+          const double d = bt * (vv[((bi * T + t) * Hv + h) * Dv + i] - sk);
+          for (int j = 0; j < Dk; ++j) S[i * Dk + j] += d * kk[j];
+        }
+        for (int i = 0; i < Dv; ++i) {
+          double y = 0;
+          for (int j = 0; j < Dk; ++j) y += S[i * Dk + j] * qq[j];
+          ys[((bi * T + t) * Hv + h) * Dv + i] = y;
+        }
+      }
+  EXPECT_TRUE(matches(plain[0], {B, T, Hv, Dv}, ys, 1e-5, 1e-5));
+  EXPECT_TRUE(matches(plain[1], {B, Hv, Dv, Dk}, st, 1e-5, 1e-5));
+  // Half inputs: the output in their dtype, the state in float32 (as MLX).
+  auto half = fast::gated_delta_update(astype(q, bfloat16), astype(k, bfloat16), astype(v, bfloat16),
+                                       astype(g, bfloat16), astype(b, bfloat16));
+  EXPECT_EQ(half[0].dtype(), bfloat16);
+  EXPECT_EQ(half[1].dtype(), float32);
+  // The gradient of the outputs' sum reaches every input (a composition of differentiable ops).
+  auto loss = [&](const std::vector<array>& in) {
+    auto o = fast::gated_delta_update(in[0], in[1], in[2], in[3], in[4], in[5]);
+    return add(sum(o[0]), sum(o[1]));
+  };
+  auto grads = grad(loss, {0, 1, 2, 3, 4, 5})({q, k, v, g, b, s0});
+  for (const auto& gr : grads) EXPECT_GT(sum(abs(gr)).item<float>(), 0.0f);
+  // T = 0: an empty output and the initial state back.
+  auto none = fast::gated_delta_update(zeros({1, 0, 1, 2}), zeros({1, 0, 1, 2}), zeros({1, 0, 2, 3}), zeros({1, 0, 2}),
+                                       zeros({1, 0, 2}));
+  EXPECT_EQ(none[0].shape(), Shape({1, 0, 2, 3}));
+  EXPECT_EQ(none[1].shape(), Shape({1, 2, 3, 2}));
+  const char* op = "gated_delta_update";
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { fast::gated_delta_update(q, k, slice(v, {0, 0, 0, 0}, {B, T, 3, Dv}), g, b); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { fast::gated_delta_update(q, k, v, slice(g, {0, 0, 0}, {B, T, 2}), b); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { fast::gated_delta_update(slice(q, {0, 0, 0, 0}, {B, 2, Hk, Dk}), k, v, g, b); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { fast::gated_delta_update(q, k, v, g, b, zeros({B, Hv, Dk, Dv})); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { fast::gated_delta_update(q, k, v, g, b, std::nullopt, zeros({B})); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { fast::gated_delta_update(astype(q, int32), k, v, g, b); }));
+}
+
 }  // namespace
 }  // namespace mica::test

@@ -516,6 +516,30 @@ TEST(MatmulExtras, VecdotKronSegmentedHadamard) {
   array x = random::normal({3, 16}, float32, random::key(1));
   EXPECT_TRUE(allclose(hadamard_transform(hadamard_transform(x)), x, 1e-5, 1e-5).item<bool>());
   EXPECT_TRUE(throws_op<std::invalid_argument>("hadamard_transform", [] { hadamard_transform(ones({3})); }));
+  // Sizes 12, 20 and 28 times a power of two use MLX's matrices of those orders.
+  EXPECT_TRUE(matches(hadamard_transform(astype(arange(12), float32)), {12},
+                      {18.475208282470703, -1.7320507764816284, 0.0, -1.7320507764816284, -5.773502349853516,
+                       -2.886751174926758, 0.0, -4.041451930999756, 5.773502349853516, -5.196152210235596, 0.0,
+                       -6.350852966308594},
+                      1e-5, 1e-5));
+  EXPECT_TRUE(matches(hadamard_transform(astype(arange(40), float32), 1.0f), {40},
+                      {-44, 4, -20, 4, 4, 4, 28, 4, 52, 4, -40, 0, -80, 0, -40, 0, 0, 0, -40, 0,
+                       80, 0, 120, 0, 80, 0, 40, 0, 80, 0, -408, 8, -400, 8, -392, 8, -384, 8, -376, 8},
+                      0, 0));
+  EXPECT_TRUE(matches(hadamard_transform(reshape(astype(arange(56), float32), {1, 56}), 1.0f), {1, 56},
+                      {-344, 8, -320, 8, -296, 8, -272, 8, -248, 8, -224, 8, -200, 8, -228, 4, -188, 4, -260, 4,
+                       -220, 4, -180, 4, -252, 4, -212, 4, -284, 4, -244, 4, -204, 4, -276, 4, -348, 4, -308, 4,
+                       -268, 4, -508, 4, -580, 4, -540, 4, -500, 4, -460, 4, -420, 4, -492, 4},
+                      0, 0));
+  // Each order is orthonormal too, batched.
+  for (int n : {12, 24, 20, 80, 28, 112}) {
+    array y = random::normal({3, n}, float32, random::key(n));
+    array once = hadamard_transform(y);
+    EXPECT_TRUE(allclose(matmul(once, transpose(once)), matmul(y, transpose(y)), 1e-4, 1e-4).item<bool>()) << n;
+  }
+  for (int n : {6, 36, 240}) {
+    EXPECT_TRUE(throws_op<std::invalid_argument>("hadamard_transform", [n] { hadamard_transform(ones({n})); })) << n;
+  }
 }
 
 // block_masked_mm: masks spread over blocks (bool keeps or zeros, floats scale), a block count

@@ -680,5 +680,32 @@ TEST(ReduceExtras, CountNonzeroMedianMinmax) {
   EXPECT_TRUE(mica::test::matches(hi0, {2}, {3, 5}, 0, 0));
 }
 
+// number_of_elements: the size along axes (or its reciprocal) as a scalar node, with vmap,
+// grad and errors.
+TEST(ReduceExtras, NumberOfElements) {
+  array x = zeros({2, 3, 4});
+  EXPECT_TRUE(mica::test::matches(number_of_elements(x, {0, 2}, false), {}, {8}, 0, 0));
+  EXPECT_EQ(number_of_elements(x, {0, 2}, false).dtype(), int32);
+  EXPECT_TRUE(mica::test::matches(number_of_elements(x, {-1}, true, float32), {}, {0.25}, 0, 0));
+  EXPECT_TRUE(mica::test::matches(number_of_elements(x, {}, false, float64), {}, {1}, 0, 0));
+  EXPECT_TRUE(mica::test::matches(number_of_elements(zeros({3, 0}), {1}, false), {}, {0}, 0, 0));
+  // Under vmap the batch axis is not counted: every entry of the batch sees (3, 4).
+  auto per_entry = vmap([](const std::vector<array>& in) {
+    return std::vector<array>{add(number_of_elements(in[0], {0, 1}, false, float32), sum(in[0]))};
+  });
+  EXPECT_TRUE(mica::test::matches(per_entry({ones({2, 3, 4})})[0], {2}, {24, 24}, 0, 0));
+  // Its gradient is zero.
+  auto g = grad([](const array& a) { return multiply(sum(a), number_of_elements(a, {0}, true, float32)); });
+  EXPECT_TRUE(mica::test::matches(g(ones({4})), {4}, {0.25, 0.25, 0.25, 0.25}, 1e-7, 0));
+  auto [outs, tangents] = jvp([](const std::vector<array>& in) {
+    return std::vector<array>{number_of_elements(in[0], {0}, false, float32)};
+  }, {ones({3})}, {ones({3})});
+  EXPECT_TRUE(mica::test::matches(outs[0], {}, {3}, 0, 0));
+  EXPECT_TRUE(mica::test::matches(tangents[0], {}, {0}, 0, 0));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("number_of_elements", [&] { number_of_elements(x, {3}, false); }));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("number_of_elements", [&] { number_of_elements(x, {1, -2}, false); }));
+  EXPECT_TRUE(test::throws_op<std::invalid_argument>("number_of_elements", [] { number_of_elements(array(1.0f), {0}, false); }));
+}
+
 }  // namespace
 }  // namespace mica

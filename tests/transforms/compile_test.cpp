@@ -315,6 +315,25 @@ TEST_F(CompileTest, SimplifiesTheGraph) {
   }
 }
 
+// mean and var divide by the size of the shape they run on, not the traced one (keepdims: a
+// reduction that drops its axes ends in a reshape, which shapeless compile cannot replay).
+TEST_F(CompileTest, ShapelessMeanReadsTheShape) {
+  auto f = compile(
+      [](const std::vector<array>& in) {
+        return std::vector<array>{mean(in[0], 0, true), var(in[0], 0, true), mean(in[0], {0, 1}, true)};
+      },
+      /*shapeless=*/true);
+  const uint64_t t0 = traces();
+  for (int n : {3, 8, 1000}) {
+    array x = random_array({n, 2}, float32, -3, 3, 30 + n);
+    auto got = f({x});
+    EXPECT_TRUE(close(got[0], mean(x, 0, true), 1e-5)) << n;
+    EXPECT_TRUE(close(got[1], var(x, 0, true), 1e-5)) << n;
+    EXPECT_TRUE(close(got[2], mean(x, {0, 1}, true), 1e-5)) << n;
+  }
+  EXPECT_EQ(traces(), t0 + 1);
+}
+
 TEST_F(CompileTest, Shapeless) {
   auto f = compile(gelu_bias, /*shapeless=*/true);
   const uint64_t t0 = traces();

@@ -179,7 +179,9 @@ TEST_F(ExportTest, ShapelessImportRunsOnNewShapes) {
   array w = random_array({6}, float32, -1, 1, 3);
   auto fun = [=](const Args& in) {
     array h = exp(in[0]) * 2.0f - in[1];
-    return Args{softmax(h, -1) + sum(h, -1, true), fast::layer_norm(in[0], std::nullopt, std::nullopt, 1e-5f)};
+    // mean divides by the size of the shape it runs on (a number_of_elements node).
+    return Args{softmax(h, -1) + sum(h, -1, true), fast::layer_norm(in[0], std::nullopt, std::nullopt, 1e-5f),
+                mean(in[0], 0, true)};
   };
   export_function(path("sl.micafn"), fun, {zeros({2, 3}), zeros({1, 3})}, /*shapeless=*/true);
   auto f = import_function(path("sl.micafn"));
