@@ -2,6 +2,7 @@
 // zero-pad) and the norm mode's scale around one unnormalized FFT node.
 #include "mica/fft.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <optional>
@@ -275,13 +276,22 @@ array istft(const array& stft_matrix, const std::optional<int>& n_fft_opt, const
   if (hop <= 0) fail(op, "expected a positive hop_length, got " + std::to_string(hop) + ".");
   if (length && *length < 0) fail(op, "expected a non-negative length, got " + std::to_string(*length) + ".");
   array w = astype(padded_window(op, n_fft, win_length, window, s), float32, s);
+  const int total = n_frames ? detail::checked_dim(n_fft + int64_t(hop) * (n_frames - 1), op) : 0;
+  const int start = center ? n_fft / 2 : 0;
+  const int natural = std::max(total - (center ? 2 * (n_fft / 2) : 0), 0);
+  const int want = length.value_or(natural);
+  Shape lead(stft_matrix.shape().begin(), stft_matrix.shape().end() - 2);
+  if (std::find(lead.begin(), lead.end(), 0) != lead.end()) {
+    // No signals: the empty result, without the (signal-length) envelope.
+    Shape empty = lead;
+    empty.push_back(want);
+    return zeros(empty, float32, s);
+  }
   array spec = swapaxes(astype(stft_matrix, complex64, s), -1, -2, s);  // (..., n_frames, n_freq)
   array fr = one ? irfft(spec, n_fft, -1, norm, s) : real(ifft(spec, n_fft, -1, norm, s), s);
   fr = multiply(fr, w, s);  // (..., n_frames, n_fft)
   // Overlap-add: frame i's sample j goes to i hop + j, a scatter-add over the output.
-  const int total = n_frames ? detail::checked_dim(n_fft + int64_t(hop) * (n_frames - 1), op) : 0;
   array idx = frame_indices(n_frames, n_fft, hop, s);
-  Shape lead(fr.shape().begin(), fr.shape().end() - 2);
   Shape flat_shape = lead;
   flat_shape.push_back(detail::checked_dim(int64_t(n_frames) * n_fft, op));
   Shape out_shape = lead;
@@ -291,9 +301,6 @@ array istft(const array& stft_matrix, const std::optional<int>& n_fft_opt, const
   array env = scatter_add_axis(zeros({total}, float32, s), flatten(idx, s),
                                flatten(broadcast_to(square(w, s), {n_frames, n_fft}, s), s), -1, s);
   y = where(greater(env, array(1e-11f), s), divide(y, env, s), zeros_like(y, s), s);
-  const int start = center ? n_fft / 2 : 0;
-  const int natural = std::max(total - (center ? 2 * (n_fft / 2) : 0), 0);
-  const int want = length.value_or(natural);
   const int avail = std::max(std::min(want, total - start), 0);
   Shape b(y.ndim(), 0), e = y.shape();
   b.back() = start;

@@ -58,6 +58,9 @@ enum InnerKind : char { kCols = 'c', kRow = 'r' };
 // whose arguments are ready, then the per-row values that need those sums, then the next loop;
 // a last loop writes a full-shape output. Full-shape values are recomputed in every loop that
 // needs them (they never go to memory); the row's inputs are read from cache after the first.
+// No software prefetch of the next row: measured on layer norm of x + r (4096 x 4096 float32),
+// the hardware prefetcher alone ran at 1.02-1.07 of copy bandwidth, with the next row's inputs
+// prefetched at 0.80-0.99.
 std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dtype>& in_dtypes,
                                          const std::string& kinds, bool out_per_row) {
   const auto& steps = c.steps();
@@ -93,18 +96,6 @@ std::optional<std::string> kernel_source(const Compiled& c, const std::vector<Dt
     src << "    const " << ctype(dt[i]) << "* __restrict r" << i << " = static_cast<const " << ctype(dt[i]) << "*>(in["
         << i << "]) + o[" << i << "];\n";
     if (!full[i]) src << "    const " << ctype(dt[i]) << " " << name(i) << " = r" << i << "[0];\n";
-  }
-  if (top > 0) {
-    // Several passes over each row: while this row runs from cache, the next row's inputs are
-    // fetched into L2 (the hardware prefetcher stops at the row's end).
-    src << "    if (row + 1 < row_end) {\n      int64_t p[" << slots << "];\n"
-        << "      mica_offsets(row + 1, num_outer, outer_shape, in_outer_strides, p);\n";
-    for (int i = 0; i < ni; ++i) {
-      if (!full[i]) continue;
-      src << "      for (int64_t j = 0; j < cols; j += " << 64 / dt[i].size << ") __builtin_prefetch(static_cast<const "
-          << ctype(dt[i]) << "*>(in[" << i << "]) + p[" << i << "] + j, 0, 2);\n";
-    }
-    src << "    }\n";
   }
   // The full-shape values `targets` need, in step order, as statements of a column loop.
   auto column_body = [&](const std::vector<int>& targets) {
