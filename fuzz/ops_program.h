@@ -282,6 +282,7 @@ class Program {
     mica::array o = out;
     o.eval();
     if (o.size() == 0) return;
+    const uint8_t* base = o.data<uint8_t>();  // on the host (a GPU result is copied back first)
     if (o.strides().size() != o.ndim()) throw Finding("[" + op + "] strides and shape differ in length");
     int64_t lo = 0, hi = 0;
     for (size_t k = 0; k < o.ndim(); ++k) {
@@ -294,7 +295,6 @@ class Program {
       throw Finding("[" + op + "] elements outside the buffer: bytes " + std::to_string(first) + ".." +
                     std::to_string(last) + " of " + std::to_string(o.buffer_size()));
     // Read every element through the strides (the sanitizers see any bad access).
-    const uint8_t* base = o.data<uint8_t>();
     const bool is_bool = o.dtype() == mica::bool_;
     volatile uint8_t sum = 0;
     std::vector<int32_t> idx(o.ndim(), 0);
