@@ -2,6 +2,7 @@
 // or Depends node so the transforms use the rules given here.
 #include <stdexcept>
 
+#include "mica/autocast.h"
 #include "mica/ops.h"
 #include "mica/primitives/custom.h"
 #include "mica/transforms.h"
@@ -39,12 +40,18 @@ ArraysFn custom_vjp(const ArraysFn& fun, const CustomVJPFn& fun_vjp) { return cu
 
 ArraysFn checkpoint(const ArraysFn& fun) {
   // The backward pass recomputes the forward from the primals, and only once the cotangents
-  // exist (depends), so no activation of `fun` is kept between the passes.
-  CustomVJPFn recompute = [fun](const std::vector<array>& primals, const std::vector<array>& cotangents,
-                                const std::vector<array>&) {
-    return vjp(fun, depends(primals, cotangents), cotangents).second;
+  // exist (depends), so no activation of `fun` is kept between the passes. The recomputation runs
+  // in the forward call's mixed precision (its Autocast scope has ended by the backward pass):
+  // otherwise it would compute other values, in float32 and without the fused bfloat16 kernels.
+  return [fun](const std::vector<array>& args) {
+    const std::optional<Dtype> cast = autocast_dtype();
+    CustomVJPFn recompute = [fun, cast](const std::vector<array>& primals, const std::vector<array>& cotangents,
+                                        const std::vector<array>&) {
+      Autocast scope(cast);
+      return vjp(fun, depends(primals, cotangents), cotangents).second;
+    };
+    return custom_vjp(fun, recompute)(args);
   };
-  return custom_vjp(fun, recompute);
 }
 
 std::vector<array> depends(const std::vector<array>& inputs, const std::vector<array>& dependencies) {

@@ -227,6 +227,28 @@ TEST(Checkpoint, SameGradientsAsWithout) {
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(mica::test::all_close(vals(g2[i]), vals(g1[i]), 1e-5, 1e-6)) << i;
 }
 
+// The recomputation runs in the mixed precision of the forward call, whose Autocast scope has
+// ended when the backward pass is built (as in a training step): the same bfloat16 products, so
+// the same gradients as without checkpointing.
+TEST(Checkpoint, RecomputesUnderTheForwardsAutocast) {
+  std::vector<array> ws;
+  for (int i = 0; i < 3; ++i) ws.push_back(mica::test::random_array({16, 16}, float32, -0.5, 0.5, 60 + i));
+  auto x = mica::test::random_array({5, 16}, float32, -1, 1, 70);
+  auto block = checkpoint([&](const std::vector<array>& p) { return std::vector<array>{mlp(p, x)}; });
+  auto plain = [&](const std::vector<array>& p) {
+    Autocast scope(bfloat16);
+    return sum(square(mlp(p, x)));
+  };
+  auto ckpt = [&](const std::vector<array>& p) {
+    Autocast scope(bfloat16);
+    return sum(square(block(p)[0]));
+  };
+  std::vector<int> all = {0, 1, 2};
+  auto g1 = grad(plain, all)(ws);
+  auto g2 = grad(ckpt, all)(ws);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(mica::test::all_close(vals(g2[i]), vals(g1[i]), 0, 0)) << i;
+}
+
 TEST(Checkpoint, ComposesWithHigherOrderTransforms) {
   // f(x) = sum(sin(x)^2) through a checkpointed block: grad of grad, jvp of grad and vmap of
   // grad recompute through the depends node.
