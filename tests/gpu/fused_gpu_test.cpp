@@ -366,6 +366,21 @@ TEST(FusedGpu, Rope) {
         }
       }
     }
+    // Sizes the vector paths take (4 pairs per thread for half types, 2 for float32), also with
+    // features past dims, and a row-major view one element off alignment (the one-pair path).
+    array x16 = random_input({3, 4, 7, 16}, d, -2, 2, 67);
+    array flat = random_input({1 + 3 * 4 * 7 * 16}, d, -2, 2, 68);
+    array off_by_one = reshape(slice(flat, {1}, {1 + 3 * 4 * 7 * 16}, kCpu), {3, 4, 7, 16}, kCpu);
+    for (bool trad : {false, true}) {
+      for (int dims : {16, 8}) {
+        MultiOp op = [=](const std::vector<array>& in, StreamOrDevice s) {
+          return std::vector<array>{fast::rope(in[0], dims, trad, 10000.0f, 1.0f, array({1, 0, 4}), std::nullopt, s)};
+        };
+        std::string where = dtype_to_string(d) + (trad ? " traditional" : "") + " D 16 dims " + std::to_string(dims);
+        EXPECT_TRUE(outputs_match(op, {x16}, tol, tol)) << where;
+        EXPECT_TRUE(outputs_match(op, {off_by_one}, tol, tol)) << where << " unaligned";
+      }
+    }
     MultiOp freqs = [](const std::vector<array>& in, StreamOrDevice s) {
       return std::vector<array>{fast::rope(in[0], 4, false, std::nullopt, 1.0f, 3, array({1.0f, 7.0f}), s)};
     };

@@ -182,42 +182,74 @@ __global__ void adam_kernel(const T* p, const T* g, const T* m, const T* v, cons
 
 // Rope: x, y (outer L, D) row-major; offsets: B int32 (B = 1, or one per block of per_b outer
 // rows). Thread t of the grid's x dimension is position l = t / items and work item t % items:
-// item < dims/2 turns pair `item`, a larger one copies feature dims + item - dims/2. It takes
-// its angle's sine and cosine once and walks the outer rows of its y-slice (the same position
-// in every head and batch entry), so the trigonometry is paid once per (position, pair, slice).
-template <typename T>
+// item < dims/(2V) turns the V pairs from V item on, a larger one copies V features from
+// dims + V (item - dims/(2V)) on. It takes its angles' sines and cosines once and walks the outer
+// rows of its y-slice (the same position in every head and batch entry), so the trigonometry is
+// paid once per (position, pair, slice). V > 1 reads and writes V-element vectors (2V with
+// interleaved pairs): x and y aligned for them, D a multiple of 2V, dims/2 and D - dims of V.
+template <typename T, int V>
 __global__ void rope_kernel(const T* __restrict__ x, T* __restrict__ y, const int32_t* __restrict__ off,
                             const C_t<T>* __restrict__ freqs, int64_t outer, int64_t L, int D, int dims,
                             int64_t per_b, bool trad, bool forward, C_t<T> k_base, C_t<T> scale, int64_t chunk) {
   using C = C_t<T>;
-  const int half = dims / 2, items = half + (D - dims);
+  using VecV = cu::Vec<T, V>;
+  using Vec2V = cu::Vec<T, 2 * V>;
+  const int half = dims / 2, groups = half / V, items = groups + (D - dims) / V;
   const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= L * items) return;
   const int64_t l = t / items;
   const int item = static_cast<int>(t % items);
   const int64_t o0 = int64_t(blockIdx.y) * chunk, o1 = o0 + chunk < outer ? o0 + chunk : outer;
-  if (item >= half) {
-    const int j = dims + item - half;
-    for (int64_t o = o0; o < o1; ++o) y[(o * L + l) * D + j] = x[(o * L + l) * D + j];
+  if (item >= groups) {
+    const int j = dims + (item - groups) * V;
+    for (int64_t o = o0; o < o1; ++o) {
+      const int64_t r = (o * L + l) * D + j;
+      *reinterpret_cast<VecV*>(y + r) = *reinterpret_cast<const VecV*>(x + r);
+    }
     return;
   }
-  const int i1 = trad ? 2 * item : item, i2 = trad ? 2 * item + 1 : item + half;
-  const C inv = freqs ? C(1) / freqs[item] : exp(static_cast<C>(item) * k_base);
+  const int p0 = item * V;  // the first pair
+  C inv[V], c[V], sn[V];
+#pragma unroll
+  for (int v = 0; v < V; ++v) {
+    inv[v] = freqs ? C(1) / freqs[p0 + v] : exp(static_cast<C>(p0 + v) * k_base);
+    c[v] = 1;
+    sn[v] = 0;
+  }
   int64_t at = -1;
-  C c = 1, sn = 0;
 #pragma unroll 4
   for (int64_t o = o0; o < o1; ++o) {
     const int64_t b = o / per_b;
     if (b != at) {
-      const C th = (static_cast<C>(off[b]) + static_cast<C>(l)) * scale * inv;
-      sincos(th, &sn, &c);
-      if (!forward) sn = -sn;
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        const C th = (static_cast<C>(off[b]) + static_cast<C>(l)) * scale * inv[v];
+        sincos(th, &sn[v], &c[v]);
+        if (!forward) sn[v] = -sn[v];
+      }
       at = b;
     }
     const int64_t r = (o * L + l) * D;
-    const C x1 = cast<C>(x[r + i1]), x2 = cast<C>(x[r + i2]);
-    y[r + i1] = cast<T>(x1 * c - x2 * sn);
-    y[r + i2] = cast<T>(x1 * sn + x2 * c);
+    if (trad) {  // pair v at 2 (p0 + v), 2 (p0 + v) + 1
+      Vec2V e = *reinterpret_cast<const Vec2V*>(x + r + 2 * p0);
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        const C x1 = cast<C>(e.v[2 * v]), x2 = cast<C>(e.v[2 * v + 1]);
+        e.v[2 * v] = cast<T>(x1 * c[v] - x2 * sn[v]);
+        e.v[2 * v + 1] = cast<T>(x1 * sn[v] + x2 * c[v]);
+      }
+      *reinterpret_cast<Vec2V*>(y + r + 2 * p0) = e;
+    } else {  // pair v at p0 + v, p0 + v + dims / 2
+      VecV a = *reinterpret_cast<const VecV*>(x + r + p0), bb = *reinterpret_cast<const VecV*>(x + r + p0 + half);
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        const C x1 = cast<C>(a.v[v]), x2 = cast<C>(bb.v[v]);
+        a.v[v] = cast<T>(x1 * c[v] - x2 * sn[v]);
+        bb.v[v] = cast<T>(x1 * sn[v] + x2 * c[v]);
+      }
+      *reinterpret_cast<VecV*>(y + r + p0) = a;
+      *reinterpret_cast<VecV*>(y + r + p0 + half) = bb;
+    }
   }
 }
 
@@ -280,7 +312,8 @@ void AdamStep::eval_gpu(const std::vector<array>& inputs, std::vector<array>& ou
 }
 
 // Rope: x made row-major; the grid's y dimension splits the outer rows so that about four
-// waves of threads are in flight.
+// waves of threads are in flight. Vectors of 4 pairs (half types) or 2 (float32) where the
+// sizes and alignment allow, else one pair per thread.
 void Rope::eval_gpu(const std::vector<array>& inputs, array& out) {
   const Stream& s = stream();
   cu::prepare(inputs, s);
@@ -290,21 +323,29 @@ void Rope::eval_gpu(const std::vector<array>& inputs, array& out) {
   const int64_t D = x.shape(-1), L = x.shape(-2), outer = static_cast<int64_t>(x.size()) / (D * L);
   const int64_t B = off.ndim() == 1 ? off.shape(0) : 1;
   const int half = dims_ / 2;
-  const int64_t work = L * (half + (D - dims_));
-  const int64_t want = int64_t(cu::sm_count()) * 2048 * 4;  // threads: about four full waves
-  const int64_t slices = std::min<int64_t>({outer, std::max<int64_t>(1, want / std::max<int64_t>(work, 1)), 65535});
-  const int64_t chunk = (outer + slices - 1) / slices;
-  const dim3 grid(cu::grid_for(work), static_cast<unsigned>((outer + chunk - 1) / chunk));
   dispatch_float("rope", x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using C = C_t<T>;
+    constexpr int Vmax = sizeof(T) == 2 ? 4 : sizeof(T) == 4 ? 2 : 1;
+    const bool vec = Vmax > 1 && half % Vmax == 0 && (D - dims_) % Vmax == 0 && D % (2 * Vmax) == 0 &&
+                     cu::aligned<T, 2 * Vmax>(cu::ptr<const T>(x)) && cu::aligned<T, 2 * Vmax>(cu::ptr<T>(out));
+    const int V = vec ? Vmax : 1;
+    const int64_t work = L * (half / V + (D - dims_) / V);
+    const int64_t want = int64_t(cu::sm_count()) * 2048 * 4;  // threads: about four full waves
+    const int64_t slices = std::min<int64_t>({outer, std::max<int64_t>(1, want / std::max<int64_t>(work, 1)), 65535});
+    const int64_t chunk = (outer + slices - 1) / slices;
+    const dim3 grid(cu::grid_for(work), static_cast<unsigned>((outer + chunk - 1) / chunk));
     std::optional<array> f;
     if (with_freqs_) f = cu::ensure_row_contiguous(inputs[2], s);
     const C k = static_cast<C>(-std::log(static_cast<double>(base_)) / half);
-    rope_kernel<T><<<grid, cu::kBlock, 0, cu::stream(s)>>>(cu::ptr<const T>(x), cu::ptr<T>(out),
-                                                          cu::ptr<const int32_t>(off), f ? cu::ptr<const C>(*f) : nullptr,
-                                                          outer, L, static_cast<int>(D), dims_, outer / B,
-                                                          traditional_, forward_, k, static_cast<C>(scale_), chunk);
+    auto launch = [&](auto kernel) {
+      kernel<<<grid, cu::kBlock, 0, cu::stream(s)>>>(cu::ptr<const T>(x), cu::ptr<T>(out), cu::ptr<const int32_t>(off),
+                                                    f ? cu::ptr<const C>(*f) : nullptr, outer, L, static_cast<int>(D),
+                                                    dims_, outer / B, traditional_, forward_, k,
+                                                    static_cast<C>(scale_), chunk);
+    };
+    if (V > 1) launch(rope_kernel<T, Vmax>);
+    else launch(rope_kernel<T, 1>);
   });
   cu::check_launch("rope");
 }
