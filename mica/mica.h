@@ -4,6 +4,7 @@
 #include "mica/array.h"
 #include "mica/autocast.h"
 #include "mica/compile.h"
+#include "mica/custom_kernel.h"
 #include "mica/device.h"
 #include "mica/distributed/distributed.h"
 #include "mica/dtype.h"

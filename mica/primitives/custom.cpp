@@ -1,10 +1,14 @@
 // Rules of the custom family: CustomTransforms calls the user's rules or derives them from the
-// user's function; Depends passes values (and their gradients) through.
+// user's function; Depends passes values (and their gradients) through; a CustomKernel has none.
 #include "mica/primitives/custom.h"
 
 #include "mica/ops.h"
 
 namespace mica {
+
+MICA_NO_RULE(CustomKernel, vjp, "a user's CUDA kernel has no derivative of its own (as in MLX); wrap it in custom_vjp")
+MICA_NO_RULE(CustomKernel, jvp, "a user's CUDA kernel has no derivative of its own (as in MLX); wrap it in custom_function")
+MICA_NO_RULE(CustomKernel, vmap, "a user's kernel indexes its inputs itself: no batching rule can rewrite it (as in MLX)")
 
 std::vector<array> CustomTransforms::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                                          const std::vector<int>& argnums, const std::vector<array>& outputs) {

@@ -1,8 +1,13 @@
 // Primitives made by the transforms themselves: user-defined rules (custom_function,
-// custom_vjp, checkpoint) and ordering dependencies (depends).
+// custom_vjp, checkpoint) and ordering dependencies (depends); and a user's own GPU kernels
+// (fast::cuda_kernel, fast::precompiled_cuda_kernel).
 #pragma once
+#include <array>
+#include <cstdint>
 #include <optional>
+#include <string>
 
+#include "mica/custom_kernel.h"
 #include "mica/primitives/primitive.h"
 #include "mica/transforms.h"
 
@@ -37,6 +42,35 @@ class Depends : public Primitive {
 
  private:
   int num_deps_;
+};
+
+/** A user's CUDA kernel: launched on the node's GPU stream with, in order, each input's data
+ * pointer (followed by its shape, strides and number of dimensions where `shape_args` asks:
+ * bit 0, 1, 2), each output's data pointer, then the scalars; `grid` in threads. The kernel is
+ * compiled from `source` by NVRTC, or loaded from `image` (PTX or a cubin). No derivative rules:
+ * users give one through custom_vjp. */
+class CustomKernel : public Primitive {
+ public:
+  struct Spec {
+    std::string op;      // "cuda_kernel" or "precompiled_cuda_kernel", for messages
+    std::string name;    // the user's kernel name
+    std::string source;  // CUDA C++ (empty for a precompiled kernel)
+    std::string image;   // PTX or cubin (empty for a compiled one)
+    std::string entry;   // the kernel's symbol in the module
+    std::array<int, 3> grid{1, 1, 1}, block{1, 1, 1};
+    int shared_memory = 0;
+    std::optional<float> init_value;
+    bool ensure_row_contiguous = true;
+    std::vector<uint8_t> shape_args;  // per input
+    std::vector<fast::ScalarArg> scalars;
+  };
+  CustomKernel(Stream s, Spec spec) : Primitive(s), spec_(std::move(spec)) {}
+  MICA_DEFINE_PRIMITIVE_MEMBERS(CustomKernel)
+  void print(std::ostream& os) override { os << "CustomKernel(" << spec_.name << ")"; }
+  const Spec& spec() const { return spec_; }
+
+ private:
+  Spec spec_;
 };
 
 }  // namespace mica

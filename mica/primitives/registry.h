@@ -60,8 +60,8 @@
   /* distributed collectives (mica::distributed; the group's backend moves the data) */      \
   X(AllReduce, distributed, U, K) X(AllGather, distributed, U, K) X(ReduceScatter, distributed, U, K) \
   X(Send, distributed, U, K) X(Recv, distributed, U, K)                                         \
-  /* made by the transforms (custom_function, checkpoint, depends) */                        \
-  X(CustomTransforms, custom, M, K) X(Depends, custom, M, K)                                  \
+  /* made by the transforms (custom_function, checkpoint, depends), and fast::cuda_kernel */   \
+  X(CustomTransforms, custom, M, K) X(Depends, custom, M, K) X(CustomKernel, custom, M, K)      \
   /* made by compile's fusion pass (a chain of elementwise ops run as one node) */            \
   X(Compiled, compiled, M, K)
 

@@ -561,6 +561,7 @@ const std::vector<std::pair<std::string, std::string>>& unsaved_primitives() {
       {"Recv", "a collective's group exists only in the process that made it"},
       {"CustomTransforms", "its rules are C++ functions of the exporting program"},
       {"Compiled", "export_function writes a fused node's steps as ordinary nodes"},
+      {"CustomKernel", "not written yet: a user's kernel is plain data (source, launch sizes) and could be saved"},
   };
   return v;
 }

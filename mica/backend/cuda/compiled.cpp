@@ -11,21 +11,19 @@
 // block sums, phases as the CPU's generated kernel (row_kernel_source); inputs may then also be
 // one value per row. MICA_GPU_FUSION=0 leaves GPU chains unfused.
 #include <cuda.h>
-#include <nvrtc.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <mutex>
 #include <sstream>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "mica/backend/compiled_expr.h"
+#include "mica/backend/cuda/jit.h"
 #include "mica/backend/cuda/utils.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/compiled.h"
@@ -34,127 +32,36 @@
 namespace mica {
 
 namespace {
-namespace fs = std::filesystem;
 using codegen::compute_type;
 using codegen::ctype;
 using codegen::Target;
 
 std::atomic<int64_t> g_generated_launches{0};
 
-// The driver API's module and launch functions, found through cudart (no link to libcuda: a
-// machine without a GPU driver must still load mica).
-struct Driver {
-  CUresult (*module_load_data)(CUmodule*, const void*) = nullptr;
-  CUresult (*module_get_function)(CUfunction*, CUmodule, const char*) = nullptr;
-  CUresult (*launch_kernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
-                            void**, void**) = nullptr;
-};
-const Driver& driver() {
-  static const Driver d = [] {
-    Driver r;
-    auto get = [](const char* name, auto& fn) {
-      void* p = nullptr;
-      cudaDriverEntryPointQueryResult q;
-      if (cudaGetDriverEntryPointByVersion(name, &p, 12000, cudaEnableDefault, &q) == cudaSuccess &&
-          q == cudaDriverEntryPointSuccess) {
-        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
-      }
-    };
-    get("cuModuleLoadData", r.module_load_data);
-    get("cuModuleGetFunction", r.module_get_function);
-    get("cuLaunchKernel", r.launch_kernel);
-    return r;
-  }();
-  return d;
-}
-
 // How a generated kernel reads input k at flat output index i.
 enum Access : char { kWhole = 'w', kOne = 'o', kRowRepeat = 'r' };
 
-std::string arch() {
-  static const std::string a = [] {
-    int dev = 0, major = 0, minor = 0;
-    MICA_CUDA_CHECK(cudaGetDevice(&dev));
-    MICA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    MICA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-    return "sm_" + std::to_string(major) + std::to_string(minor);
-  }();
-  return a;
+// NVRTC's options for fused kernels: no FMA contraction, IEEE division and square root, as nvcc
+// builds the unfused kernels.
+const std::vector<std::string>& fused_options() {
+  static const std::vector<std::string> o{"--fmad=false", "--prec-div=true", "--prec-sqrt=true"};
+  return o;
 }
 
-
-// The cubin of `source` for `arch` (sm_XY) as NVRTC builds it (no FMA contraction, IEEE division
-// and square root, as nvcc builds the unfused kernels), or empty with *error set.
-std::string nvrtc_compile(const std::string& source, const std::string& arch, std::string* error) {
-  nvrtcProgram prog;
-  if (nvrtcCreateProgram(&prog, source.c_str(), "mica_fused.cu", 0, nullptr, nullptr) != NVRTC_SUCCESS) {
-    *error = "nvrtcCreateProgram";
-    return "";
-  }
-  const std::string gpu = "--gpu-architecture=" + arch;
-  const char* opts[] = {gpu.c_str(), "--std=c++17", "--fmad=false", "--prec-div=true", "--prec-sqrt=true"};
-  nvrtcResult rc = nvrtcCompileProgram(prog, 5, opts);
-  std::string cubin;
-  if (rc != NVRTC_SUCCESS) {
-    size_t n = 0;
-    nvrtcGetProgramLogSize(prog, &n);
-    std::string log(n, '\0');
-    nvrtcGetProgramLog(prog, log.data());
-    *error = std::string(nvrtcGetErrorString(rc)) + ": " + log;
-  } else {
-    size_t n = 0;
-    nvrtcGetCUBINSize(prog, &n);
-    cubin.resize(n);
-    nvrtcGetCUBIN(prog, cubin.data());
-  }
-  nvrtcDestroyProgram(&prog);
-  return cubin;
-}
-
-// The kernel `mica_fused` of `source`, or null when NVRTC or the driver refuses it (reported once).
+// The kernel `mica_fused` of `source`, or null when NVRTC or the driver refuses it (reported once
+// per source).
 CUfunction load(const std::string& source) {
-  static std::mutex mu;
-  static std::unordered_map<std::string, CUfunction> loaded;
-  std::lock_guard<std::mutex> lk(mu);
-  if (auto it = loaded.find(source); it != loaded.end()) return it->second;
-  int nvrtc_major = 0, nvrtc_minor = 0;
-  nvrtcVersion(&nvrtc_major, &nvrtc_minor);
-  char name[32];
-  std::snprintf(name, sizeof name, "%016zx",
-                std::hash<std::string>{}(arch() + std::to_string(nvrtc_major * 100 + nvrtc_minor) + source));
-  std::error_code ec;
-  const fs::path dir = codegen::cache_dir("gpu-kernels");
-  fs::create_directories(dir, ec);
-  const fs::path file = dir / (std::string(name) + ".cubin");
-  std::string cubin;
-  if (std::ifstream in(file, std::ios::binary); in) {
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    cubin = ss.str();
-  }
-  auto fail = [&](const std::string& why) -> CUfunction {
-    std::fprintf(stderr, "mica: a fused GPU kernel could not be built (%s); its steps run one by one\n", why.c_str());
-    loaded.emplace(source, nullptr);
-    return nullptr;
-  };
-  if (cubin.empty()) {
-    std::string error;
-    cubin = nvrtc_compile(source, arch(), &error);
-    if (cubin.empty()) return fail(error.substr(0, 400));
-    const fs::path tmp = dir / (std::string(name) + "." + std::to_string(::getpid()) + ".tmp");
-    {
-      std::ofstream out(tmp, std::ios::binary);
-      out.write(cubin.data(), static_cast<std::streamsize>(cubin.size()));
+  std::string error;
+  CUfunction fn = cu::jit::load(source, "mica_fused", fused_options(), &error);
+  if (!fn) {
+    static std::mutex mu;
+    static std::unordered_set<std::string> reported;
+    std::lock_guard<std::mutex> lk(mu);
+    if (reported.insert(source).second) {
+      std::fprintf(stderr, "mica: a fused GPU kernel could not be built (%s); its steps run one by one\n",
+                   error.substr(0, 400).c_str());
     }
-    fs::rename(tmp, file, ec);  // atomic: concurrent processes never read half a cubin
   }
-  const Driver& drv = driver();
-  if (!drv.module_load_data || !drv.module_get_function || !drv.launch_kernel) return fail("no driver entry points");
-  CUmodule mod;
-  CUfunction fn;
-  if (drv.module_load_data(&mod, cubin.data()) != CUDA_SUCCESS) return fail("cuModuleLoadData");
-  if (drv.module_get_function(&fn, mod, "mica_fused") != CUDA_SUCCESS) return fail("cuModuleGetFunction");
-  loaded.emplace(source, fn);
   return fn;
 }
 
@@ -333,7 +240,7 @@ void launch(void* fn, unsigned grid, const std::vector<array>& inputs, array& ou
   std::vector<void*> args{&a, &b};
   for (auto& p : ptrs) args.push_back(&p);
   args.push_back(&out_ptr);
-  if (driver().launch_kernel(static_cast<CUfunction>(fn), grid, 1, 1, 256, 1, 1, 0,
+  if (cu::jit::driver().launch_kernel(static_cast<CUfunction>(fn), grid, 1, 1, 256, 1, 1, 0,
                              reinterpret_cast<CUstream>(cu::stream(s)), args.data(), nullptr) != CUDA_SUCCESS) {
     throw std::runtime_error("[Compiled] the fused kernel's launch failed");
   }
@@ -432,7 +339,7 @@ std::string compiled_gpu_source_check(const Compiled& c, const std::vector<array
   auto src = p->source();
   if (!src) return "no source (a step without an expression)";
   std::string error;
-  if (nvrtc_compile(*src, arch, &error).empty()) return error + "\n" + *src;
+  if (cu::jit::compile(*src, arch, fused_options(), &error).empty()) return error + "\n" + *src;
   return "";
 }
 }  // namespace detail

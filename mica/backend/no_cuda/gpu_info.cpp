@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "mica/array.h"
+#include "mica/custom_kernel.h"
 #include "mica/primitives/compiled.h"
 
 namespace mica::gpu {
@@ -38,3 +39,10 @@ std::string compiled_gpu_source_check(const Compiled&, const std::vector<array>&
   return "no CUDA";
 }
 }  // namespace mica::detail
+
+namespace mica::fast::detail {
+std::string custom_kernel_ptx(const std::string&, const std::string&, std::string* log) {
+  *log = "no CUDA";
+  return "";
+}
+}  // namespace mica::fast::detail
