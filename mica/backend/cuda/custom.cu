@@ -34,7 +34,7 @@ struct alignas(8) StridesArg {
   int64_t v[kMaxDims];
 };
 
-// y: n elements of `size` bytes, each set to the pattern in `bits`.
+// y: n elements of `size` bytes (at most 16), each set to the bytes of lo then hi.
 __global__ void fill_pattern(unsigned char* y, int64_t n, int size, uint64_t lo, uint64_t hi) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     for (int b = 0; b < size; ++b) y[i * size + b] = static_cast<unsigned char>((b < 8 ? lo >> (8 * b) : hi >> (8 * (b - 8))));
