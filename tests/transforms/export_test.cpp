@@ -449,6 +449,7 @@ TEST(ExportParams, SaveThenLoadGivesAnEquivalentPrimitive) {
       std::make_shared<Softmax>(s, true),
       std::make_shared<LogSumExp>(s),
       std::make_shared<Variance>(s, 1),
+      std::make_shared<NumberOfElements>(s, std::vector<int>{0, 2}, true, float16),
       std::make_shared<Reshape>(s, Shape{2, -1, 3}),
       std::make_shared<Transpose>(s, std::vector<int>{2, 0, 1}),
       std::make_shared<Broadcast>(s, Shape{4, 5}),
