@@ -65,7 +65,16 @@ class CustomKernel : public Primitive {
     std::vector<fast::ScalarArg> scalars;
   };
   CustomKernel(Stream s, Spec spec) : Primitive(s), spec_(std::move(spec)) {}
-  MICA_DEFINE_PRIMITIVE_MEMBERS(CustomKernel)
+  MICA_DEFINE_PRIMITIVE_MEMBERS(CustomKernel) MICA_DEFINE_SAVE
+  bool is_equivalent(const Primitive& o) const override {
+    auto* k = dynamic_cast<const CustomKernel*>(&o);
+    const auto& a = spec_;
+    return k && a.op == k->spec_.op && a.name == k->spec_.name && a.source == k->spec_.source &&
+           a.image == k->spec_.image && a.entry == k->spec_.entry && a.grid == k->spec_.grid &&
+           a.block == k->spec_.block && a.shared_memory == k->spec_.shared_memory &&
+           a.init_value == k->spec_.init_value && a.ensure_row_contiguous == k->spec_.ensure_row_contiguous &&
+           a.shape_args == k->spec_.shape_args && a.scalars == k->spec_.scalars;
+  }
   void print(std::ostream& os) override { os << "CustomKernel(" << spec_.name << ")"; }
   const Spec& spec() const { return spec_; }
 

@@ -301,6 +301,28 @@ void ScaledDotProductAttentionVjp::save(ParamWriter& w) const {
   w.boolean(has_sinks_);
 }
 void Depends::save(ParamWriter& w) const { w.i32(num_deps_); }
+void CustomKernel::save(ParamWriter& w) const {
+  const Spec& sp = spec_;
+  w.str(sp.op);
+  w.str(sp.name);
+  w.str(sp.source);
+  w.str(sp.image);
+  w.str(sp.entry);
+  for (int v : sp.grid) w.i32(v);
+  for (int v : sp.block) w.i32(v);
+  w.i32(sp.shared_memory);
+  w.boolean(sp.init_value.has_value());
+  w.f32(sp.init_value.value_or(0.0f));
+  w.boolean(sp.ensure_row_contiguous);
+  w.ints(std::vector<int32_t>(sp.shape_args.begin(), sp.shape_args.end()));
+  w.u32(static_cast<uint32_t>(sp.scalars.size()));
+  for (const auto& v : sp.scalars) {
+    w.u8(static_cast<uint8_t>(v.index()));  // 0 bool, 1 int, 2 float
+    if (auto* b = std::get_if<bool>(&v)) w.boolean(*b);
+    else if (auto* i = std::get_if<int>(&v)) w.i32(*i);
+    else w.f32(std::get<float>(v));
+  }
+}
 
 namespace {
 
@@ -520,6 +542,43 @@ Table builtin_loaders() {
     if (n < 0) r.bad("a non-negative dependency count", std::to_string(n));
     return make<Depends>(s, n);
   })
+  MICA_LOAD(CustomKernel, {
+    CustomKernel::Spec sp;
+    sp.op = r.str();
+    if (sp.op != "cuda_kernel" && sp.op != "precompiled_cuda_kernel") r.bad("a kind of custom kernel", sp.op);
+    sp.name = r.str();
+    sp.source = r.str();
+    sp.image = r.str();
+    sp.entry = r.str();
+    if (sp.entry.empty() || sp.source.empty() == sp.image.empty()) {
+      r.bad("a kernel's entry and either its source or its image", "neither or both");
+    }
+    int64_t threads = 1;
+    for (int& v : sp.grid) v = r.i32();
+    for (int& v : sp.block) threads *= (v = r.i32());
+    for (int v : sp.grid) if (v <= 0) r.bad("a positive grid", std::to_string(v));
+    for (int v : sp.block) if (v <= 0) r.bad("a positive threadgroup", std::to_string(v));
+    if (threads > 1024) r.bad("at most 1024 threads per block", std::to_string(threads));
+    sp.shared_memory = r.i32();
+    if (sp.shared_memory < 0) r.bad("non-negative shared memory", std::to_string(sp.shared_memory));
+    const bool has_init = r.boolean();
+    const float init = r.f32();
+    if (has_init) sp.init_value = init;
+    sp.ensure_row_contiguous = r.boolean();
+    for (int32_t b : r.ints()) {
+      if (b < 0 || b > 7) r.bad("shape-argument flags in [0, 7]", std::to_string(b));
+      sp.shape_args.push_back(static_cast<uint8_t>(b));
+    }
+    const uint32_t n = r.u32();
+    for (uint32_t k = 0; k < n; ++k) {
+      const uint8_t kind = r.u8();
+      if (kind == 0) sp.scalars.emplace_back(r.boolean());
+      else if (kind == 1) sp.scalars.emplace_back(static_cast<int>(r.i32()));
+      else if (kind == 2) sp.scalars.emplace_back(r.f32());
+      else r.bad("a scalar kind below 3", std::to_string(kind));
+    }
+    return make<CustomKernel>(s, std::move(sp));
+  })
 #undef MICA_LOAD
   return t;
 }
@@ -561,7 +620,6 @@ const std::vector<std::pair<std::string, std::string>>& unsaved_primitives() {
       {"Recv", "a collective's group exists only in the process that made it"},
       {"CustomTransforms", "its rules are C++ functions of the exporting program"},
       {"Compiled", "export_function writes a fused node's steps as ordinary nodes"},
-      {"CustomKernel", "not written yet: a user's kernel is plain data (source, launch sizes) and could be saved"},
   };
   return v;
 }

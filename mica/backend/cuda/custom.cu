@@ -65,6 +65,10 @@ std::string custom_kernel_ptx(const std::string& source, const std::string& arch
 void CustomKernel::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
   const Stream& s = stream();
   const Spec& sp = spec_;
+  if (sp.shape_args.size() != inputs.size()) {  // a node read from a file that does not fit
+    throw std::invalid_argument("[" + sp.op + "] expected " + std::to_string(sp.shape_args.size()) + " inputs for kernel " +
+                                sp.name + ", got " + std::to_string(inputs.size()) + ".");
+  }
   cu::prepare(inputs, s);
   std::string error;
   CUfunction fn = sp.image.empty() ? cu::jit::load(sp.source, sp.entry, user_options(), &error)
