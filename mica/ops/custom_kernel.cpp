@@ -64,37 +64,40 @@ std::array<int, 3> dims3(const char* op, const char* what, std::tuple<int, int, 
   std::array<int, 3> d{std::get<0>(t), std::get<1>(t), std::get<2>(t)};
   for (int v : d) {
     if (v <= 0) {
-      mica::detail::fail(op, std::string("expected a positive ") + what + " in each dimension, got (" + std::to_string(d[0]) +
-                           ", " + std::to_string(d[1]) + ", " + std::to_string(d[2]) + ").");
+      mica::detail::fail(op, std::string("expected a positive ") + what + " in each dimension, got (" +
+                                 std::to_string(d[0]) + ", " + std::to_string(d[1]) + ", " + std::to_string(d[2]) +
+                                 ").");
     }
   }
   return d;
 }
 
 // The checks both kernels share; returns the stream.
-Stream check_call(const char* op, const std::vector<Shape>& output_shapes,
-                  const std::vector<Dtype>& output_dtypes, size_t num_output_names, CustomKernel::Spec& spec,
-                  std::tuple<int, int, int> grid, std::tuple<int, int, int> block, int shared_memory, StreamOrDevice s) {
+Stream check_call(const char* op, const std::vector<Shape>& output_shapes, const std::vector<Dtype>& output_dtypes,
+                  size_t num_output_names, CustomKernel::Spec& spec, std::tuple<int, int, int> grid,
+                  std::tuple<int, int, int> block, int shared_memory, StreamOrDevice s) {
   const Stream st = to_stream(s);
   if (st.device.type != Device::gpu) {
     mica::detail::fail(op, "expected a GPU stream (a CUDA kernel runs on the GPU), got the CPU.");
   }
   if (output_shapes.size() != output_dtypes.size() || output_shapes.size() != num_output_names ||
       output_shapes.empty()) {
-    mica::detail::fail(op, "expected one shape and one dtype per output (" + std::to_string(num_output_names) + "), got " +
-                         std::to_string(output_shapes.size()) + " shapes and " + std::to_string(output_dtypes.size()) +
-                         " dtypes.");
+    mica::detail::fail(op, "expected one shape and one dtype per output (" + std::to_string(num_output_names) +
+                               "), got " + std::to_string(output_shapes.size()) + " shapes and " +
+                               std::to_string(output_dtypes.size()) + " dtypes.");
   }
   for (const auto& sh : output_shapes)
     for (int d : sh)
-      if (d < 0) mica::detail::fail(op, "expected non-negative output sizes, got shape " + mica::detail::shape_str(sh) + ".");
+      if (d < 0)
+        mica::detail::fail(op, "expected non-negative output sizes, got shape " + mica::detail::shape_str(sh) + ".");
   spec.grid = dims3(op, "grid", grid);
   spec.block = dims3(op, "threadgroup", block);
   if (int64_t(spec.block[0]) * spec.block[1] * spec.block[2] > 1024) {
     mica::detail::fail(op, "expected at most 1024 threads per block, got " +
-                         std::to_string(int64_t(spec.block[0]) * spec.block[1] * spec.block[2]) + ".");
+                               std::to_string(int64_t(spec.block[0]) * spec.block[1] * spec.block[2]) + ".");
   }
-  if (shared_memory < 0) mica::detail::fail(op, "expected non-negative shared memory, got " + std::to_string(shared_memory) + ".");
+  if (shared_memory < 0)
+    mica::detail::fail(op, "expected non-negative shared memory, got " + std::to_string(shared_memory) + ".");
   spec.shared_memory = shared_memory;
   return st;
 }
@@ -117,8 +120,10 @@ std::string custom_kernel_source(const std::string& name, const std::vector<std:
       << "typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef unsigned int uint32_t;\n"
       << "typedef unsigned long long uint64_t;\n"
       << "#define inf __int_as_float(0x7f800000)\n"
-      << "struct mica_shape { int32_t v[" << kMaxDims << "]; __device__ int32_t operator[](int i) const { return v[i]; } };\n"
-      << "struct mica_strides { int64_t v[" << kMaxDims << "]; __device__ int64_t operator[](int i) const { return v[i]; } };\n"
+      << "struct mica_shape { int32_t v[" << kMaxDims
+      << "]; __device__ int32_t operator[](int i) const { return v[i]; } };\n"
+      << "struct mica_strides { int64_t v[" << kMaxDims
+      << "]; __device__ int64_t operator[](int i) const { return v[i]; } };\n"
       << header << "\n"
       << "extern \"C\" __global__ void " << entry_of(name) << "(";
   bool first = true;
@@ -134,12 +139,16 @@ std::string custom_kernel_source(const std::string& name, const std::vector<std:
     if (bits & 2) param("const mica_strides " + n + "_strides");
     if (bits & 4) param("const int " + n + "_ndim");
   }
-  for (size_t i = 0; i < output_names.size(); ++i) param(cuda_type(output_dtypes[i]) + "* __restrict__ " + output_names[i]);
+  for (size_t i = 0; i < output_names.size(); ++i)
+    param(cuda_type(output_dtypes[i]) + "* __restrict__ " + output_names[i]);
   src << ") {\n";
   for (const auto& [tn, tv] : template_args) {
-    if (auto* d = std::get_if<Dtype>(&tv)) src << "  using " << tn << " = " << cuda_type(*d) << ";\n";
-    else if (auto* b = std::get_if<bool>(&tv)) src << "  constexpr bool " << tn << " = " << (*b ? "true" : "false") << ";\n";
-    else src << "  constexpr int " << tn << " = " << std::get<int>(tv) << ";\n";
+    if (auto* d = std::get_if<Dtype>(&tv))
+      src << "  using " << tn << " = " << cuda_type(*d) << ";\n";
+    else if (auto* b = std::get_if<bool>(&tv))
+      src << "  constexpr bool " << tn << " = " << (*b ? "true" : "false") << ";\n";
+    else
+      src << "  constexpr int " << tn << " = " << std::get<int>(tv) << ";\n";
   }
   src << source << "\n}\n";
   return src.str();
@@ -154,18 +163,21 @@ CustomKernelFunction cuda_kernel(const std::string& name, const std::vector<std:
   std::set<std::string> seen;
   for (const auto* names : {&input_names, &output_names}) {
     for (const auto& n : *names) {
-      if (!identifier(n)) mica::detail::fail(op, "expected input and output names that are C++ identifiers, got '" + n + "'.");
-      if (!seen.insert(n).second) mica::detail::fail(op, "expected distinct input and output names, got '" + n + "' twice.");
+      if (!identifier(n))
+        mica::detail::fail(op, "expected input and output names that are C++ identifiers, got '" + n + "'.");
+      if (!seen.insert(n).second)
+        mica::detail::fail(op, "expected distinct input and output names, got '" + n + "' twice.");
     }
   }
-  if (shared_memory < 0) mica::detail::fail(op, "expected non-negative shared memory, got " + std::to_string(shared_memory) + ".");
+  if (shared_memory < 0)
+    mica::detail::fail(op, "expected non-negative shared memory, got " + std::to_string(shared_memory) + ".");
   return [=](const std::vector<array>& inputs, const std::vector<Shape>& output_shapes,
              const std::vector<Dtype>& output_dtypes, std::tuple<int, int, int> grid, std::tuple<int, int, int> block,
              std::vector<std::pair<std::string, TemplateArg>> template_args, std::optional<float> init_value,
              bool verbose, StreamOrDevice s) {
     if (inputs.size() != input_names.size()) {
       mica::detail::fail(op, "expected " + std::to_string(input_names.size()) + " inputs (one per input name), got " +
-                           std::to_string(inputs.size()) + ".");
+                                 std::to_string(inputs.size()) + ".");
     }
     std::set<std::string> targs;
     for (const auto& [tn, tv] : template_args) {
@@ -176,17 +188,20 @@ CustomKernelFunction cuda_kernel(const std::string& name, const std::vector<std:
     CustomKernel::Spec spec;
     spec.op = op;
     spec.name = name;
-    const Stream st = check_call(op, output_shapes, output_dtypes, output_names.size(), spec, grid, block, shared_memory, s);
+    const Stream st =
+        check_call(op, output_shapes, output_dtypes, output_names.size(), spec, grid, block, shared_memory, s);
     std::vector<Dtype> in_dtypes;
     for (const auto& a : inputs) {
       if (a.ndim() > kMaxDims && (shape_args_of(source, input_names[in_dtypes.size()]) != 0)) {
-        mica::detail::fail(op, "expected inputs of at most " + std::to_string(kMaxDims) + " dimensions where the kernel reads "
-                         "their shape, got " + std::to_string(a.ndim()) + ".");
+        mica::detail::fail(op, "expected inputs of at most " + std::to_string(kMaxDims) +
+                                   " dimensions where the kernel reads "
+                                   "their shape, got " +
+                                   std::to_string(a.ndim()) + ".");
       }
       in_dtypes.push_back(a.dtype());
     }
-    spec.source = detail::custom_kernel_source(name, input_names, output_names, source, header, in_dtypes, output_dtypes,
-                                               template_args);
+    spec.source = detail::custom_kernel_source(name, input_names, output_names, source, header, in_dtypes,
+                                               output_dtypes, template_args);
     if (verbose) std::cout << "Generated source code for `" << name << "`:\n```\n" << spec.source << "```\n";
     spec.entry = entry_of(name);
     spec.init_value = init_value;

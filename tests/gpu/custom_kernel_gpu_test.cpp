@@ -20,8 +20,8 @@ const char* kExpSource = R"(
 
 array run_exp(const array& a) {
   static auto kernel = fast::cuda_kernel("myexp", {"inp"}, {"out"}, kExpSource);
-  return kernel({a}, {a.shape()}, {a.dtype()}, {static_cast<int>(a.size()), 1, 1}, {256, 1, 1},
-                {{"T", a.dtype()}}, std::nullopt, false, kGpu)[0];
+  return kernel({a}, {a.shape()}, {a.dtype()}, {static_cast<int>(a.size()), 1, 1}, {256, 1, 1}, {{"T", a.dtype()}},
+                std::nullopt, false, kGpu)[0];
 }
 
 TEST(CustomKernelGpu, MlxExpExample) {
@@ -44,7 +44,8 @@ TEST(CustomKernelGpu, StridesAndTemplates) {
     if (i >= rows * cols) return;
     int r = i / cols, c = i % cols;
     y[i] = Scale * x[r * x_strides[0] + c * x_strides[1]] + (Negate ? -1 : 1) * x_ndim;
-  )", "", /*ensure_row_contiguous=*/false);
+  )",
+                             "", /*ensure_row_contiguous=*/false);
   array x = transpose(random_input({5, 7}, float32, -2, 2, 3), {1, 0}, kCpu);  // (7, 5), strides (1, 7)
   array y = k({x}, {{7, 5}}, {float32}, {35, 1, 1}, {32, 1, 1}, {{"Scale", 3}, {"Negate", true}}, std::nullopt, false,
               kGpu)[0];
@@ -67,7 +68,8 @@ TEST(CustomKernelGpu, InitValueAtomicsAndSharedMemory) {
       per_block[blockIdx.x] += s;
       atomicAdd(total, s);
     }
-  )", "", true, /*shared_memory=*/128 * 4);
+  )",
+                             "", true, /*shared_memory=*/128 * 4);
   const int n = 1000;
   array x = random_input({n}, float32, 0, 1, 4);
   auto outs = k({x}, {{1}, {8}}, {float32, float32}, {1024, 1, 1}, {128, 1, 1}, {{"n", n}}, 10.0f, false, kGpu);
@@ -83,10 +85,11 @@ TEST(CustomKernelGpu, CompileAndCustomVjp) {
   auto cf = compile(f);
   array a = random_input({4, 64}, float32, -1, 1, 5);
   for (int i = 0; i < 2; ++i) EXPECT_TRUE(same_values(cf({a})[0], add(exp(a, kCpu), array(1.0f), kCpu), 1e-6, 1e-6));
-  auto my_exp = custom_vjp([](const std::vector<array>& in) { return std::vector<array>{run_exp(in[0])}; },
-                           [](const std::vector<array>&, const std::vector<array>& cot, const std::vector<array>& outs) {
-                             return std::vector<array>{multiply(cot[0], outs[0], kGpu)};
-                           });
+  auto my_exp =
+      custom_vjp([](const std::vector<array>& in) { return std::vector<array>{run_exp(in[0])}; },
+                 [](const std::vector<array>&, const std::vector<array>& cot, const std::vector<array>& outs) {
+                   return std::vector<array>{multiply(cot[0], outs[0], kGpu)};
+                 });
   auto g = grad([&](const array& x) { return sum(my_exp({x})[0], false, kGpu); })(a);
   EXPECT_TRUE(same_values(g, exp(a, kCpu), 1e-6, 1e-6));
 }

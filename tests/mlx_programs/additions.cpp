@@ -23,8 +23,8 @@ int main() {
   // shapeless compiled function runs on.
   auto per_size = mx::compile(
       [](const std::vector<mx::array>& in) {
-        return std::vector<mx::array>{mx::multiply(mx::sum(in[0], {0}, true),
-                                                   mx::number_of_elements(in[0], {0}, true, mx::float32))};
+        return std::vector<mx::array>{
+            mx::multiply(mx::sum(in[0], {0}, true), mx::number_of_elements(in[0], {0}, true, mx::float32))};
       },
       /*shapeless=*/true);
   expect(values(per_size({mx::ones({4, 2})})[0], {1, 1}, {1, 2}), "shapeless mean by number_of_elements, 4 rows");
@@ -54,7 +54,8 @@ int main() {
   // Hadamard transform of 12 values (MLX's matrix of order 12).
   expect(values(mx::hadamard_transform(mx::ones({12}), 1.0f), {10, -2, 2, -2, 2, -2, 2, -2, 2, -2, 2, -2}, {12}),
          "hadamard_transform of 12");
-  expect(values(mx::sum(mx::square(mx::hadamard_transform(mx::arange(24.0f)))), {4324}, {}), "hadamard_transform keeps the norm");
+  expect(values(mx::sum(mx::square(mx::hadamard_transform(mx::arange(24.0f)))), {4324}, {}),
+         "hadamard_transform keeps the norm");
 
   // A custom CUDA kernel is refused on the CPU at the call.
   auto kernel = mx::fast::cuda_kernel("copy", {"inp"}, {"out"}, "out[0] = inp[0];");

@@ -50,8 +50,8 @@ TEST(CustomKernel, NvrtcCompilesTheSource) {
   }
   // One kernel copying an input of every dtype to an output of the same dtype.
   std::vector<std::string> ins, outs;
-  std::vector<Dtype> dts{bool_, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float16, bfloat16, float32,
-                         float64, complex64};
+  std::vector<Dtype> dts{bool_,  int8,   int16,   int32,    int64,   uint8,   uint16,
+                         uint32, uint64, float16, bfloat16, float32, float64, complex64};
   std::string body = "  size_t i = cooperative_groups::this_grid().thread_rank();\n";
   for (size_t k = 0; k < dts.size(); ++k) {
     ins.push_back("in" + std::to_string(k));
@@ -68,9 +68,9 @@ TEST(CustomKernel, NvrtcCompilesTheSource) {
   // `n` is declared after its use above: NVRTC's message comes back.
   EXPECT_TRUE(fast::detail::custom_kernel_ptx(src, "compute_90", &log).empty());
   EXPECT_TRUE(has(log, "identifier \"n\" is undefined")) << log;
-  const std::string fixed = fast::detail::custom_kernel_source(
-      "myexp", {"inp"}, {"out"}, std::string("  int n = inp_shape[0];\n") + kExp, "", {bfloat16}, {bfloat16},
-      {{"T", bfloat16}});
+  const std::string fixed =
+      fast::detail::custom_kernel_source("myexp", {"inp"}, {"out"}, std::string("  int n = inp_shape[0];\n") + kExp, "",
+                                         {bfloat16}, {bfloat16}, {{"T", bfloat16}});
   EXPECT_FALSE(fast::detail::custom_kernel_ptx(fixed, "compute_90", &log).empty()) << log;
 }
 
@@ -90,16 +90,26 @@ TEST(CustomKernel, ChecksAtTheCall) {
   spec.op = "cuda_kernel";
   spec.name = "k";
   spec.shape_args = {0};
-  array by_hand = array::make_arrays({{8}}, {float32}, std::make_shared<CustomKernel>(default_stream(Device::cpu), spec),
-                                     {x})[0];
+  array by_hand =
+      array::make_arrays({{8}}, {float32}, std::make_shared<CustomKernel>(default_stream(Device::cpu), spec), {x})[0];
   EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { eval(by_hand); }));
   if (!is_available(Device::gpu)) return;
   const Device g = Device::gpu;
-  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { k({x, x}, {{8}}, {float32}, {8, 1, 1}, {8, 1, 1}, {}, std::nullopt, false, g); }));
-  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { k({x}, {{8}, {8}}, {float32}, {8, 1, 1}, {8, 1, 1}, {}, std::nullopt, false, g); }));
-  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { k({x}, {{8}}, {float32}, {0, 1, 1}, {8, 1, 1}, {}, std::nullopt, false, g); }));
-  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { k({x}, {{8}}, {float32}, {8, 1, 1}, {64, 32, 1}, {}, std::nullopt, false, g); }));
-  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] { k({x}, {{8}}, {float32}, {8, 1, 1}, {8, 1, 1}, {{"inp", 1}}, std::nullopt, false, g); }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] {
+    k({x, x}, {{8}}, {float32}, {8, 1, 1}, {8, 1, 1}, {}, std::nullopt, false, g);
+  }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] {
+    k({x}, {{8}, {8}}, {float32}, {8, 1, 1}, {8, 1, 1}, {}, std::nullopt, false, g);
+  }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] {
+    k({x}, {{8}}, {float32}, {0, 1, 1}, {8, 1, 1}, {}, std::nullopt, false, g);
+  }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] {
+    k({x}, {{8}}, {float32}, {8, 1, 1}, {64, 32, 1}, {}, std::nullopt, false, g);
+  }));
+  EXPECT_TRUE(throws_op<std::invalid_argument>(op, [&] {
+    k({x}, {{8}}, {float32}, {8, 1, 1}, {8, 1, 1}, {{"inp", 1}}, std::nullopt, false, g);
+  }));
   EXPECT_TRUE(throws_op<std::invalid_argument>("precompiled_cuda_kernel", [&] {
     fast::precompiled_cuda_kernel("k", "", {x}, {{8}}, {float32}, {}, {8, 1, 1}, {8, 1, 1});
   }));

@@ -37,7 +37,8 @@ struct alignas(8) StridesArg {
 // y: n elements of `size` bytes (at most 16), each set to the bytes of lo then hi.
 __global__ void fill_pattern(unsigned char* y, int64_t n, int size, uint64_t lo, uint64_t hi) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    for (int b = 0; b < size; ++b) y[i * size + b] = static_cast<unsigned char>((b < 8 ? lo >> (8 * b) : hi >> (8 * (b - 8))));
+    for (int b = 0; b < size; ++b)
+      y[i * size + b] = static_cast<unsigned char>((b < 8 ? lo >> (8 * b) : hi >> (8 * (b - 8))));
   }
 }
 
@@ -45,7 +46,8 @@ __global__ void fill_pattern(unsigned char* y, int64_t n, int size, uint64_t lo,
 // the C++ library they use) from the toolkit mica was built with, or CUDA_HOME's.
 std::vector<std::string> user_options() {
   std::vector<std::string> o;
-  for (std::string dir : {std::string(MICA_CUDA_INCLUDE_DIR), std::string(std::getenv("CUDA_HOME") ? std::getenv("CUDA_HOME") : "")}) {
+  for (std::string dir :
+       {std::string(MICA_CUDA_INCLUDE_DIR), std::string(std::getenv("CUDA_HOME") ? std::getenv("CUDA_HOME") : "")}) {
     if (dir.empty()) continue;
     if (dir.size() < 8 || dir.compare(dir.size() - 8, 8, "/include") != 0) dir += "/include";
     o.push_back("--include-path=" + dir);
@@ -66,8 +68,8 @@ void CustomKernel::eval_gpu(const std::vector<array>& inputs, std::vector<array>
   const Stream& s = stream();
   const Spec& sp = spec_;
   if (sp.shape_args.size() != inputs.size()) {  // a node read from a file that does not fit
-    throw std::invalid_argument("[" + sp.op + "] expected " + std::to_string(sp.shape_args.size()) + " inputs for kernel " +
-                                sp.name + ", got " + std::to_string(inputs.size()) + ".");
+    throw std::invalid_argument("[" + sp.op + "] expected " + std::to_string(sp.shape_args.size()) +
+                                " inputs for kernel " + sp.name + ", got " + std::to_string(inputs.size()) + ".");
   }
   cu::prepare(inputs, s);
   std::string error;
@@ -87,7 +89,7 @@ void CustomKernel::eval_gpu(const std::vector<array>& inputs, std::vector<array>
       std::memcpy(&hi, bytes + 8, 8);
       const int64_t n = static_cast<int64_t>(o.size());
       fill_pattern<<<cu::grid_for(n), cu::kBlock, 0, cu::stream(s)>>>(cu::ptr<unsigned char>(o), n,
-                                                                       static_cast<int>(o.itemsize()), lo, hi);
+                                                                      static_cast<int>(o.itemsize()), lo, hi);
       cu::check_launch(sp.op.c_str());
     }
   }
@@ -128,9 +130,12 @@ void CustomKernel::eval_gpu(const std::vector<array>& inputs, std::vector<array>
   std::vector<int64_t> storage(sp.scalars.size());
   for (size_t k = 0; k < sp.scalars.size(); ++k) {
     const auto& v = sp.scalars[k];
-    if (auto* b = std::get_if<bool>(&v)) std::memcpy(&storage[k], b, sizeof(bool));
-    else if (auto* i = std::get_if<int>(&v)) std::memcpy(&storage[k], i, sizeof(int));
-    else std::memcpy(&storage[k], &std::get<float>(v), sizeof(float));
+    if (auto* b = std::get_if<bool>(&v))
+      std::memcpy(&storage[k], b, sizeof(bool));
+    else if (auto* i = std::get_if<int>(&v))
+      std::memcpy(&storage[k], i, sizeof(int));
+    else
+      std::memcpy(&storage[k], &std::get<float>(v), sizeof(float));
     args.push_back(&storage[k]);
   }
   const cu::jit::Driver& drv = cu::jit::driver();
@@ -144,7 +149,8 @@ void CustomKernel::eval_gpu(const std::vector<array>& inputs, std::vector<array>
                                         reinterpret_cast<CUstream>(cu::stream(s)), args.data(), nullptr);
   if (rc != CUDA_SUCCESS) {
     throw std::runtime_error("[" + sp.op + "] kernel " + sp.name + " could not be launched (CUDA driver error " +
-                             std::to_string(static_cast<int>(rc)) + "): check its grid, threadgroup and shared memory.");
+                             std::to_string(static_cast<int>(rc)) +
+                             "): check its grid, threadgroup and shared memory.");
   }
 }
 
