@@ -14,7 +14,7 @@
 namespace mica::fast {
 
 namespace {
-constexpr int kMaxDims = 10;  // shapes and strides a generated kernel receives
+constexpr int kMaxDims = CustomKernel::kMaxDims;
 
 bool identifier(const std::string& s) {
   if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
@@ -191,14 +191,14 @@ CustomKernelFunction cuda_kernel(const std::string& name, const std::vector<std:
     const Stream st =
         check_call(op, output_shapes, output_dtypes, output_names.size(), spec, grid, block, shared_memory, s);
     std::vector<Dtype> in_dtypes;
-    for (const auto& a : inputs) {
-      if (a.ndim() > kMaxDims && (shape_args_of(source, input_names[in_dtypes.size()]) != 0)) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      spec.shape_args.push_back(shape_args_of(source, input_names[i]));
+      if (inputs[i].ndim() > kMaxDims && spec.shape_args.back() != 0) {
         mica::detail::fail(op, "expected inputs of at most " + std::to_string(kMaxDims) +
-                                   " dimensions where the kernel reads "
-                                   "their shape, got " +
-                                   std::to_string(a.ndim()) + ".");
+                                   " dimensions where the kernel reads their shape, got " +
+                                   std::to_string(inputs[i].ndim()) + ".");
       }
-      in_dtypes.push_back(a.dtype());
+      in_dtypes.push_back(inputs[i].dtype());
     }
     spec.source = detail::custom_kernel_source(name, input_names, output_names, source, header, in_dtypes,
                                                output_dtypes, template_args);
@@ -206,7 +206,6 @@ CustomKernelFunction cuda_kernel(const std::string& name, const std::vector<std:
     spec.entry = entry_of(name);
     spec.init_value = init_value;
     spec.ensure_row_contiguous = ensure_row_contiguous;
-    for (const auto& n : input_names) spec.shape_args.push_back(shape_args_of(source, n));
     return make_node(st, std::move(spec), inputs, output_shapes, output_dtypes);
   };
 }

@@ -51,6 +51,8 @@ class Depends : public Primitive {
  * users give one through custom_vjp. */
 class CustomKernel : public Primitive {
  public:
+  /** The most dimensions whose shape and strides a generated kernel receives. */
+  static constexpr int kMaxDims = 10;
   struct Spec {
     std::string op;      // "cuda_kernel" or "precompiled_cuda_kernel", for messages
     std::string name;    // the user's kernel name

@@ -363,7 +363,7 @@ std::pair<std::vector<array>, std::vector<int>> Variance::vmap(const std::vector
 }
 
 // ---- NumberOfElements: a value of the input's shape, not of its entries ----
-double NumberOfElements::count(const Shape& shape) const {
+double NumberOfElements::value(const Shape& shape) const {
   double n = 1;
   for (int ax : axes_) {
     if (ax < 0 || ax >= static_cast<int>(shape.size())) {

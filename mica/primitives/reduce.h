@@ -128,7 +128,7 @@ class NumberOfElements : public UnaryPrimitive {
   bool inverted() const { return inverted_; }
   Dtype dtype() const { return dtype_; }
   /** The value for an input of this shape. */
-  double count(const Shape& shape) const;
+  double value(const Shape& shape) const;
 
  private:
   std::vector<int> axes_;

@@ -376,7 +376,7 @@ void ArgReduce::eval_cpu(const std::vector<array>& inputs, array& out) {
 
 void NumberOfElements::eval_cpu(const std::vector<array>& inputs, array& out) {
   // out: a scalar of dtype_.
-  const double v = count(inputs[0].shape());
+  const double v = value(inputs[0].shape());
   out.set_data(allocator::malloc(out.nbytes()));
   detail::convert_into(&v, 1, dtype_, out.data<void>());
 }

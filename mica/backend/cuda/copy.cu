@@ -1,6 +1,8 @@
 // GPU copies between layouts and dtypes (backend/cpu/copy.cpp's twin): contiguous copies are
 // cudaMemcpyAsync or a 16-byte-vector conversion kernel; strided ones walk a collapsed layout.
 #include "mica/backend/cuda/copy.h"
+
+#include <cstring>
 #include "mica/backend/cuda/device/elementwise.cuh"
 #include "mica/backend/cuda/device/types.cuh"
 #include "mica/backend/cuda/utils.h"
@@ -44,6 +46,15 @@ void launch_strided_same(const void* in, void* out, const Layout<2>& l, int64_t 
 bool is_contiguous_pair(const array& in, const array& out) {
   return in.flags().contiguous && out.flags().contiguous && in.strides() == out.strides() &&
          in.data_size() == out.data_size();
+}
+
+// y: n elements of `size` bytes (at most 16), each set to the bytes of lo then hi.
+__global__ void fill_pattern(unsigned char* y, int64_t n, int size, uint64_t lo, uint64_t hi) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    for (int b = 0; b < size; ++b) {
+      y[i * size + b] = static_cast<unsigned char>(b < 8 ? lo >> (8 * b) : hi >> (8 * (b - 8)));
+    }
+  }
 }
 
 }  // namespace
@@ -109,6 +120,19 @@ array ensure_row_contiguous(const array& a, const Stream& s) {
   alloc_output(out, s);
   copy_into(a, out, s);
   return out;
+}
+
+void fill(array& out, double value, const Stream& s) {
+  if (out.size() == 0) return;
+  unsigned char bytes[16] = {};
+  mica::detail::convert_into(&value, 1, out.dtype(), bytes);
+  uint64_t lo = 0, hi = 0;
+  std::memcpy(&lo, bytes, 8);
+  std::memcpy(&hi, bytes + 8, 8);
+  const int64_t n = static_cast<int64_t>(out.size());
+  fill_pattern<<<grid_for(n), kBlock, 0, stream(s)>>>(ptr<unsigned char>(out), n, static_cast<int>(out.itemsize()), lo,
+                                                       hi);
+  check_launch("fill");
 }
 
 }  // namespace mica::cu

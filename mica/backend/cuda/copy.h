@@ -12,5 +12,8 @@ void copy_into(const array& in, array& out, const Stream& s);
 void copy_to_row_contiguous(const array& in, array& out, const Stream& s);
 /** `a` itself if row-contiguous, else a row-contiguous GPU copy (a prepared on s first). */
 array ensure_row_contiguous(const array& a, const Stream& s);
+/** Sets every element of `out` (its GPU buffer allocated) to `value` converted to out.dtype()
+ *  (complex64: the real part), on stream s. */
+void fill(array& out, double value, const Stream& s);
 
 }  // namespace mica::cu

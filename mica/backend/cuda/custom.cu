@@ -26,7 +26,7 @@ void CustomTransforms::eval_gpu(const std::vector<array>& inputs, std::vector<ar
 void Depends::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) { eval_cpu(inputs, outputs); }
 
 namespace {
-constexpr int kMaxDims = 10;  // as the generated source's mica_shape and mica_strides
+constexpr int kMaxDims = CustomKernel::kMaxDims;
 struct alignas(4) ShapeArg {
   int32_t v[kMaxDims];
 };
@@ -34,26 +34,21 @@ struct alignas(8) StridesArg {
   int64_t v[kMaxDims];
 };
 
-// y: n elements of `size` bytes (at most 16), each set to the bytes of lo then hi.
-__global__ void fill_pattern(unsigned char* y, int64_t n, int size, uint64_t lo, uint64_t hi) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    for (int b = 0; b < size; ++b)
-      y[i * size + b] = static_cast<unsigned char>((b < 8 ? lo >> (8 * b) : hi >> (8 * (b - 8))));
-  }
-}
-
 // NVRTC's options for a user's kernel: CUDA's headers (cooperative_groups, the half types, and
 // the C++ library they use) from the toolkit mica was built with, or CUDA_HOME's.
-std::vector<std::string> user_options() {
-  std::vector<std::string> o;
-  for (std::string dir :
-       {std::string(MICA_CUDA_INCLUDE_DIR), std::string(std::getenv("CUDA_HOME") ? std::getenv("CUDA_HOME") : "")}) {
-    if (dir.empty()) continue;
-    if (dir.size() < 8 || dir.compare(dir.size() - 8, 8, "/include") != 0) dir += "/include";
-    o.push_back("--include-path=" + dir);
-    o.push_back("--include-path=" + dir + "/cccl");
-  }
-  return o;
+const std::vector<std::string>& user_options() {
+  static const std::vector<std::string> options = [] {
+    std::vector<std::string> o;
+    for (std::string dir :
+         {std::string(MICA_CUDA_INCLUDE_DIR), std::string(std::getenv("CUDA_HOME") ? std::getenv("CUDA_HOME") : "")}) {
+      if (dir.empty()) continue;
+      if (dir.size() < 8 || dir.compare(dir.size() - 8, 8, "/include") != 0) dir += "/include";
+      o.push_back("--include-path=" + dir);
+      o.push_back("--include-path=" + dir + "/cccl");
+    }
+    return o;
+  }();
+  return options;
 }
 }  // namespace
 
@@ -80,18 +75,7 @@ void CustomKernel::eval_gpu(const std::vector<array>& inputs, std::vector<array>
   for (const auto& in : inputs) ins.push_back(sp.ensure_row_contiguous ? cu::ensure_row_contiguous(in, s) : in);
   for (auto& o : outputs) {
     cu::alloc_output(o, s);
-    if (sp.init_value && o.size() > 0) {
-      unsigned char bytes[16] = {};
-      const double v = *sp.init_value;
-      mica::detail::convert_into(&v, 1, o.dtype(), bytes);
-      uint64_t lo = 0, hi = 0;
-      std::memcpy(&lo, bytes, 8);
-      std::memcpy(&hi, bytes + 8, 8);
-      const int64_t n = static_cast<int64_t>(o.size());
-      fill_pattern<<<cu::grid_for(n), cu::kBlock, 0, cu::stream(s)>>>(cu::ptr<unsigned char>(o), n,
-                                                                      static_cast<int>(o.itemsize()), lo, hi);
-      cu::check_launch(sp.op.c_str());
-    }
+    if (sp.init_value) cu::fill(o, *sp.init_value, s);
   }
   // The arguments, in the generated signature's order (or the precompiled kernel's convention).
   std::vector<const void*> in_ptrs;

@@ -11,7 +11,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cuda/std/limits>
 #include <memory>
 #include <stdexcept>
@@ -736,29 +735,11 @@ void ArgReduce::eval_gpu(const std::vector<array>& inputs, array& out) {
   });
 }
 
-namespace {
-// Writes `nbytes` (at most 8) bytes of `bits` to y: one value computed on the host, written on
-// the stream (so the write orders with the stream's work and can be captured in a graph).
-__global__ void store_bits_kernel(unsigned char* y, uint64_t bits, int nbytes) {
-  for (int i = 0; i < nbytes; ++i) y[i] = static_cast<unsigned char>(bits >> (8 * i));
-}
-}  // namespace
-
 void NumberOfElements::eval_gpu(const std::vector<array>& inputs, array& out) {
-  // out: a scalar of dtype_ (complex64 holds the value in its real part).
+  // out: a scalar of dtype_, written on the stream (ordered with its work, capturable in a graph).
   const Stream& s = stream();
   cu::alloc_output(out, s);
-  const double v = count(inputs[0].shape());
-  unsigned char bytes[16] = {};
-  detail::convert_into(&v, 1, dtype_, bytes);
-  uint64_t lo = 0;
-  std::memcpy(&lo, bytes, 8);
-  const int n = static_cast<int>(std::min<size_t>(out.nbytes(), 8));
-  store_bits_kernel<<<1, 1, 0, cu::stream(s)>>>(cu::ptr<unsigned char>(out), lo, n);
-  cu::check_launch("NumberOfElements");
-  if (out.nbytes() > 8) {  // complex64: the imaginary half is zero
-    MICA_CUDA_CHECK(cudaMemsetAsync(cu::ptr<unsigned char>(out) + 8, 0, out.nbytes() - 8, cu::stream(s)));
-  }
+  cu::fill(out, value(inputs[0].shape()), s);
 }
 
 }  // namespace mica
