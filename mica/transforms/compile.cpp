@@ -18,6 +18,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "mica/backend/gpu_graph.h"
+#include "mica/backend/gpu_info.h"
+#include "mica/ops/movement.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/all.h"
 #include "mica/primitives/compiled.h"
@@ -412,6 +415,63 @@ std::vector<array> replay(const Graph& g, const std::vector<array>& inputs, bool
   return out;
 }
 
+// ---- CUDA graphs (backend/gpu_graph.h) ----
+//
+// On the GPU, a cache entry's replays after its first (which compiles kernels and makes plans)
+// are captured once as a CUDA graph and then relaunched with one call. A graph holds addresses,
+// so a launch needs every input where the capture saw it:
+// - Staged inputs (the arguments, the random keys, state on the host or at a new address each
+//   call) are copied into buffers of the graph's before each launch.
+// - Direct inputs (the captured state: parameters, optimizer moments) are read, and donated to
+//   their updates, in place, as an uncaptured replay donates them; a launch needs each at its
+//   captured address, held by nothing but the call (else the replay runs uncaptured). One that
+//   moves (an update that could not be donated) is staged from the next capture on.
+// - Outputs in the graph's memory are copied out after each launch; outputs in a direct input's
+//   buffer (donated) or a constant's share it, as the capture found them.
+// Each capture is checked first by a probe (a capture with every input held, never launched):
+// a replay that a capture cannot hold (a wait for the GPU, a read on the host, a CPU kernel,
+// another stream) turns graphs off for the entry. A launch waits for the GPU, as eval does.
+
+constexpr int kMaxCaptures = 4;  // per entry: inputs that keep moving give up after these
+
+struct GraphInput {
+  bool staged = false;
+  const void* base = nullptr;  // direct: the buffer the graph reads and writes in place
+  int64_t byte_offset = 0;
+  Shape shape;
+  Strides strides;
+  size_t data_size = 0;
+};
+
+struct GraphOutput {
+  enum Kind : uint8_t { kEmpty, kInput, kConstant, kCopy } kind = kEmpty;
+  int index = 0;              // kInput: the input; kConstant: the constant
+  int64_t offset = 0;         // kInput, kConstant: elements of that array from its first one
+  const void* src = nullptr;  // kCopy: where each launch leaves the elements
+  size_t bytes = 0;
+  Shape shape;
+  Dtype dtype = float32;
+  Strides strides;
+  array::Flags flags{};
+  size_t data_size = 0;
+};
+
+struct CapturedGraph {
+  std::unique_ptr<gpu::Graph> graph;
+  std::vector<GraphInput> ins;
+  std::vector<std::optional<array>> staging;  // the staged inputs' buffers
+  std::vector<GraphOutput> outs;
+};
+
+struct GraphState {
+  bool checked = false, disabled = false;
+  int captures = 0;
+  size_t calls = 0;
+  std::vector<bool> force_stage;  // direct inputs seen at a new address
+  std::optional<CapturedGraph> current;
+  std::vector<std::unique_ptr<gpu::Graph>> wrecked;  // failed captures: their arrays may live on
+};
+
 // ---- the compiled function ----
 
 struct Entry {
@@ -425,7 +485,245 @@ struct Entry {
   size_t num_outputs = 0;
   std::vector<Tree> out_states;  // structure of each output state, array leaves in output order
   size_t num_keys = 0;  // keys drawn from the global sequence (inputs after the state)
+  GraphState graphs;
 };
+
+using Publish = std::function<void(const std::vector<array>&)>;
+
+std::vector<array> placeholders_like(const std::vector<array>& outs) {
+  std::vector<array> ph;
+  for (const auto& o : outs) ph.emplace_back(o.shape(), o.dtype(), nullptr, std::vector<array>{});
+  return ph;
+}
+
+// True if nothing but `inputs` holds any direct input (so the graph may write it in place).
+bool direct_inputs_free(const std::vector<array>& inputs, const std::vector<bool>& staged) {
+  const bool was = detail::g_running_gpu_kernel;
+  detail::g_running_gpu_kernel = true;  // is_donatable asks for the GPU's side
+  bool ok = true;
+  for (size_t j = 0; j < inputs.size() && ok; ++j) ok = staged[j] || inputs[j].is_donatable();
+  detail::g_running_gpu_kernel = was;
+  return ok;
+}
+
+// Where each of `outs` (evaluated by capture `g`) lives; "" or why the graph cannot be used.
+std::string classify(const Entry& e, const CapturedGraph& c, const std::vector<array>& outs, const gpu::Graph& g,
+                     std::vector<GraphOutput>& res) {
+  res.clear();
+  std::set<const void*> used;
+  for (const auto& o : outs) {
+    GraphOutput r;
+    r.shape = o.shape();
+    r.dtype = o.dtype();
+    r.strides = o.strides();
+    r.flags = o.flags();
+    r.data_size = o.data_size();
+    const auto* d = o.data_record();
+    if (!o.is_available() || !d) return "an output was not evaluated";
+    if (o.size() == 0) {
+      res.push_back(std::move(r));
+      continue;
+    }
+    if (d->where != ArrayData::kGpu) return "an output is on the host";
+    const void* base = d->gpu.ptr;
+    bool staging = false;
+    for (const auto& st : c.staging) staging = staging || (st && st->data_record()->gpu.ptr == base);
+    auto element_offset = [&](int64_t from, Dtype dt, int64_t& off) {
+      const int64_t rel = o.byte_offset() - from, size = size_of(dt);
+      off = rel / size;
+      return rel % size == 0;
+    };
+    if (g.owns(base) || staging) {
+      if (!o.flags().contiguous) return "a strided output in the graph's memory";
+      r.kind = GraphOutput::kCopy;
+      r.src = static_cast<const char*>(base) + o.byte_offset();
+      r.bytes = o.data_size() * o.itemsize();
+      used.insert(base);
+    } else {
+      for (size_t j = 0; j < c.ins.size() && r.kind == GraphOutput::kEmpty; ++j) {
+        if (c.ins[j].staged || c.ins[j].base != base) continue;
+        if (!element_offset(c.ins[j].byte_offset, e.dtypes[j], r.offset)) return "an output at an odd offset";
+        r.kind = GraphOutput::kInput;
+        r.index = static_cast<int>(j);
+      }
+      for (size_t m = 0; m < e.graph.constants.size() && r.kind == GraphOutput::kEmpty; ++m) {
+        const array& k = e.graph.constants[m];
+        if (k.data_record() != d) continue;
+        if (!element_offset(k.byte_offset(), k.dtype(), r.offset)) return "an output at an odd offset";
+        r.kind = GraphOutput::kConstant;
+        r.index = static_cast<int>(m);
+      }
+      if (r.kind == GraphOutput::kEmpty) return "an output in memory the graph does not own";
+    }
+    res.push_back(std::move(r));
+  }
+  for (const void* p : g.live_blocks()) {
+    if (!used.count(p)) return "the graph keeps memory no output holds";
+  }
+  return "";
+}
+
+bool matches(const CapturedGraph& c, const std::vector<array>& inputs, const std::vector<bool>& staged) {
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    const GraphInput& gi = c.ins[j];
+    const array& a = inputs[j];
+    if (gi.staged != staged[j] || a.shape() != gi.shape) return false;
+    if (gi.staged) continue;
+    if (a.data_record()->gpu.ptr != gi.base || a.byte_offset() != gi.byte_offset || a.strides() != gi.strides ||
+        a.data_size() != gi.data_size)
+      return false;
+  }
+  return true;
+}
+
+// One launch of `c` on these inputs; the replay as is when a direct input is held elsewhere.
+std::vector<array> launch_graph(const Entry& e, CapturedGraph& c, std::vector<array>& inputs,
+                                const std::vector<bool>& staged, int si, bool shapeless, const Publish& publish) {
+  std::vector<array> outs;
+  for (const auto& o : c.outs) outs.emplace_back(o.shape, o.dtype, nullptr, std::vector<array>{});
+  publish(outs);  // the state lets go of the arrays the graph updates
+  if (!direct_inputs_free(inputs, staged)) {
+    outs = replay(e.graph, inputs, shapeless);
+    publish(outs);
+    return outs;
+  }
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    if (staged[j]) gpu::stage(*c.staging[j], inputs[j], si);
+  }
+  for (size_t k = 0; k < outs.size(); ++k) {
+    const GraphOutput& o = c.outs[k];
+    if (o.kind == GraphOutput::kEmpty) {
+      outs[k].set_data(allocator::malloc(0));
+      outs[k].set_status(array::available);
+    } else if (o.kind != GraphOutput::kCopy) {
+      const array& from = o.kind == GraphOutput::kInput ? inputs[o.index] : e.graph.constants[o.index];
+      outs[k].copy_shared_buffer(from, o.strides, o.flags, o.data_size, o.offset);
+    }
+  }
+  c.graph->launch(si);
+  for (size_t k = 0; k < outs.size(); ++k) {
+    const GraphOutput& o = c.outs[k];
+    if (o.kind == GraphOutput::kCopy) gpu::copy_out(outs[k], o.src, o.bytes, o.data_size, o.strides, o.flags, si);
+  }
+  inputs.clear();  // old state not donated is freed in stream order, after the graph
+  gpu::synchronize(si);
+  return outs;
+}
+
+std::optional<std::vector<array>> no_graphs(GraphState& G, const std::string& why) {
+  G.disabled = true;
+  if (std::getenv("MICA_COMPILE_DEBUG")) std::fprintf(stderr, "compile: no CUDA graph: %s\n", why.c_str());
+  return std::nullopt;
+}
+
+// Captures the replay on these inputs, launches it and keeps it as G.current.
+std::optional<std::vector<array>> capture_graph(Entry& e, std::vector<array>& inputs, const std::vector<bool>& staged,
+                                                int si, bool shapeless, const Publish& publish) {
+  GraphState& G = e.graphs;
+  const size_t n = inputs.size();
+  // The state lets go of the arrays the graph would update; if something else holds one, the
+  // replay runs as is (nothing captured).
+  publish(placeholders_like(replay(e.graph, inputs, shapeless)));
+  if (!direct_inputs_free(inputs, staged)) {
+    auto outs = replay(e.graph, inputs, shapeless);
+    publish(outs);
+    return outs;
+  }
+  ++G.captures;
+  CapturedGraph c;
+  c.ins.resize(n);
+  c.staging.resize(n);
+  for (size_t j = 0; j < n; ++j) {
+    GraphInput& gi = c.ins[j];
+    gi.staged = staged[j];
+    gi.shape = inputs[j].shape();
+    if (staged[j]) {
+      c.staging[j] = gpu::staging_buffer(inputs[j], si);
+      gpu::stage(*c.staging[j], inputs[j], si);
+    } else {
+      gi.base = inputs[j].data_record()->gpu.ptr;
+      gi.byte_offset = inputs[j].byte_offset();
+      gi.strides = inputs[j].strides();
+      gi.data_size = inputs[j].data_size();
+    }
+  }
+  auto graph_inputs = [&](bool move) {
+    std::vector<array> ins;
+    for (size_t j = 0; j < n; ++j) ins.push_back(staged[j] ? *c.staging[j] : move ? std::move(inputs[j]) : inputs[j]);
+    return ins;
+  };
+  detail::EvalLock lock;
+  std::string why;
+  {
+    std::vector<array> probe = replay(e.graph, graph_inputs(false), shapeless);
+    auto g = gpu::capture(si, [&] { eval(probe); }, false, &why);
+    std::vector<GraphOutput> kinds;
+    if (g && why.empty()) why = classify(e, c, probe, *g, kinds);
+    probe.clear();  // before the graph: its arrays hold the graph's addresses
+    g.reset();
+    if (!why.empty()) return no_graphs(G, "probe: " + why);
+  }
+  std::vector<array> outs = replay(e.graph, graph_inputs(true), shapeless);
+  inputs.clear();  // only the replay holds the direct inputs now: they are donated as uncaptured
+  publish(outs);
+  auto g = gpu::capture(si, [&] { eval(outs); }, true, &why);
+  if (g && why.empty()) why = classify(e, c, outs, *g, c.outs);
+  if (!g || !why.empty()) {
+    G.disabled = true;
+    if (g) G.wrecked.push_back(std::move(g));
+    throw std::runtime_error("[compile] capturing a compiled function as a CUDA graph failed after its probe passed (" +
+                             why + "); MICA_CUDA_GRAPHS=0 turns CUDA graphs off.");
+  }
+  c.graph = std::move(g);
+  c.graph->launch(si);
+  for (size_t k = 0; k < outs.size(); ++k) {
+    const GraphOutput& o = c.outs[k];
+    if (o.kind == GraphOutput::kCopy) gpu::copy_out(outs[k], o.src, o.bytes, o.data_size, o.strides, o.flags, si);
+  }
+  gpu::synchronize(si);
+  G.current = std::move(c);
+  return outs;
+}
+
+// The call through a CUDA graph; nullopt: replay as usual.
+std::optional<std::vector<array>> graph_call(Entry& e, std::vector<array>& inputs, size_t nargs, bool shapeless,
+                                             const Publish& publish) {
+  GraphState& G = e.graphs;
+  if (G.disabled || !(e.device == Device::gpu) || !gpu::graphs_available() || G.calls++ == 0) return std::nullopt;
+  if (e.graph.nodes.empty()) return no_graphs(G, "nothing to run");
+  const Stream st = e.graph.nodes[0].prim->stream();
+  if (!G.checked) {
+    G.checked = true;
+    for (const auto& node : e.graph.nodes) {
+      const Stream ns = node.prim->stream();
+      if (!(ns.device == Device::gpu) || ns.index != st.index) return no_graphs(G, "a node on another stream");
+    }
+  }
+  const int si = st.index;
+  eval(inputs);
+  const size_t n = inputs.size();
+  if (G.force_stage.size() != n) G.force_stage.assign(n, false);
+  std::vector<bool> staged(n);
+  std::vector<array> fix;
+  for (size_t j = 0; j < n; ++j) {
+    const auto* d = inputs[j].data_record();
+    staged[j] = j < nargs || j >= n - e.num_keys || G.force_stage[j] || !d || d->where != ArrayData::kGpu ||
+                d->gpu_stream != si;
+    if (staged[j] && !inputs[j].flags().row_contiguous) fix.push_back(inputs[j] = contiguous(inputs[j]));
+  }
+  if (!fix.empty()) eval(fix);
+  fix.clear();
+  if (G.current) {
+    if (matches(*G.current, inputs, staged)) return launch_graph(e, *G.current, inputs, staged, si, shapeless, publish);
+    for (size_t j = 0; j < n; ++j) {
+      const GraphInput& gi = G.current->ins[j];
+      if (!gi.staged && !staged[j] && inputs[j].data_record()->gpu.ptr != gi.base) G.force_stage[j] = staged[j] = true;
+    }
+  }
+  if (G.captures >= kMaxCaptures) return std::nullopt;
+  G.current.reset();  // its memory goes before a new capture takes more
+  return capture_graph(e, inputs, staged, si, shapeless, publish);
+}
 
 struct Compiler {
   static constexpr size_t kMaxEntries = 64;
@@ -448,6 +746,9 @@ struct Compiler {
       keys.push_back(st.signature ? "|" + st.signature() : "|");
     }
     std::lock_guard<std::recursive_mutex> lk(mu);
+    // Traces from before compile_clear_cache() go (with any CUDA graph's memory).
+    const uint64_t gen = g_generation.load(std::memory_order_relaxed);
+    cache.remove_if([&](const Entry& x) { return x.generation != gen; });
     Entry* e = find(inputs, keys, mode);
     if (e) {
       ++g_replays;
@@ -459,10 +760,19 @@ struct Compiler {
       ++g_traces;
     }
     for (size_t k = 0; k < e->num_keys; ++k) inputs.push_back(random::KeySequence::default_().next());
-    auto outs = replay(e->graph, inputs, opts.shapeless);
-    size_t at = e->num_outputs;
-    for (size_t j = 0; j < opts.outputs.size(); ++j) {
-      opts.outputs[j].set(tree_map([&](const Tree&) { return Tree(outs[at++]); }, e->out_states[j]));
+    // The captured state takes the outputs after the function's own.
+    auto publish = [&](const std::vector<array>& outs) {
+      size_t at = e->num_outputs;
+      for (size_t j = 0; j < opts.outputs.size(); ++j) {
+        opts.outputs[j].set(tree_map([&](const Tree&) { return Tree(outs[at++]); }, e->out_states[j]));
+      }
+    };
+    std::vector<array> outs;
+    if (auto g = graph_call(*e, inputs, args.size(), opts.shapeless, publish)) {
+      outs = std::move(*g);
+    } else {
+      outs = replay(e->graph, inputs, opts.shapeless);
+      publish(outs);
     }
     outs.erase(outs.begin() + static_cast<std::ptrdiff_t>(e->num_outputs), outs.end());
     return outs;
@@ -488,7 +798,7 @@ struct Compiler {
 
   Entry trace(const std::vector<array>& args, const std::vector<array>& inputs, std::vector<std::string> keys,
               CompileMode mode) {
-    Entry e{g_generation.load(), mode, default_device(), {}, {}, std::move(keys), {}, 0, {}, 0};
+    Entry e{g_generation.load(), mode, default_device(), {}, {}, std::move(keys), {}, 0, {}, 0, {}};
     for (const auto& a : inputs) {
       e.shapes.push_back(opts.shapeless ? Shape{static_cast<int32_t>(a.ndim())} : a.shape());
       e.dtypes.push_back(a.dtype());

@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "mica/backend/gpu_graph.h"
 #include "mica/backend/gpu_info.h"
 #include "mica/primitives/distributed.h"
 #include "mica/primitives/primitive.h"
@@ -26,6 +27,9 @@ std::mutex& eval_mutex() {
   static std::mutex m;
   return m;
 }
+
+// Set on the thread holding a detail::EvalLock: its evals run under that lock.
+thread_local bool t_holds_lock = false;
 
 std::atomic<bool> g_record{false};
 std::set<std::string>& recorded() {
@@ -68,7 +72,8 @@ struct GpuKernelScope {
 };
 
 void eval_impl(std::vector<array>& outputs) {
-  std::lock_guard<std::mutex> lk(eval_mutex());
+  std::unique_lock<std::mutex> lk(eval_mutex(), std::defer_lock);
+  if (!t_holds_lock) lk.lock();
   static uint64_t epoch = 0;
   ++epoch;
   // Post-order DFS with an explicit stack: a chain of a million nodes must not overflow.
@@ -134,7 +139,7 @@ void eval_impl(std::vector<array>& outputs) {
       } else {
         GpuKernelScope scope;
         p.eval_gpu(a.inputs(), outs);
-        if (prof.on) gpu::synchronize(p.stream().index);  // time the kernels, not their launch
+        if (prof.on && !gpu::capturing()) gpu::synchronize(p.stream().index);  // time the kernels, not their launch
         if (record) recorded().insert(std::string("gpu:") + p.name());
         if (std::find(gpu_streams.begin(), gpu_streams.end(), p.stream().index) == gpu_streams.end()) {
           gpu_streams.push_back(p.stream().index);
@@ -165,7 +170,10 @@ void eval_impl(std::vector<array>& outputs) {
     outs.clear();  // holding outputs here would block donating them to their consumers
     if (!a.is_tracer()) a.detach();
   }
-  for (int s : gpu_streams) gpu::synchronize(s);
+  // Under a CUDA graph capture nothing runs yet (the launch waits instead).
+  if (!gpu::capturing()) {
+    for (int s : gpu_streams) gpu::synchronize(s);
+  }
 }
 
 void async_queue_drain();
@@ -245,7 +253,7 @@ void async_queue_drain() { async_queue().drain(std::chrono::seconds(10)); }
 }  // namespace
 
 void eval(std::vector<array> outputs) {
-  async_queue().wait_all();
+  if (!t_holds_lock) async_queue().wait_all();  // the holder waited when it took the lock
   eval_impl(outputs);
 }
 
@@ -270,6 +278,16 @@ void synchronize(Stream s) {
 }
 
 namespace detail {
+EvalLock::EvalLock() {
+  async_queue().wait_all();
+  eval_mutex().lock();
+  t_holds_lock = true;
+}
+EvalLock::~EvalLock() {
+  t_holds_lock = false;
+  eval_mutex().unlock();
+}
+
 void set_record_primitives(bool on) { g_record = on; }
 bool recording_primitives() { return g_record.load(std::memory_order_relaxed); }
 void record_name(const std::string& name) {

@@ -4,13 +4,16 @@
 // and row-repeated inputs; layouts the kernel does not take (transposed) run the steps one by
 // one; chains with sums over the trailing axes (layer norm plus residual, a softmax-like row
 // chain, a per-row output) as row kernels; gradients through a compiled function; a whole
-// training step compiled on the GPU.
+// training step compiled on the GPU; compiled calls relaunched as CUDA graphs (equal to the
+// same calls without graphs, bit for bit, with arguments, host scalars and random keys that
+// change each call, and state the caller still holds).
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <vector>
 
 #include "gpu/gpu_checks.h"
+#include "mica/backend/gpu_graph.h"
 #include "mica/mica.h"
 
 namespace mica::test {
@@ -30,6 +33,7 @@ struct CompileGpu : testing::Test {
   }
   void TearDown() override {
     detail::set_gpu_fusion(true);
+    gpu::set_graphs(true);
     set_default_device(Device::cpu);
   }
 };
@@ -135,6 +139,101 @@ TEST_F(CompileGpu, GradientsAndATrainingStep) {
   };
   auto plain = run(false), comp = run(true);
   for (size_t i = 0; i < plain.size(); ++i) EXPECT_NEAR(plain[i], comp[i], 1e-5 * std::max(1.0f, std::abs(plain[i])));
+}
+
+// A small MLP trained with AdamW by a compiled step whose state (parameters, moments, step
+// count) is captured: losses and final parameters after `steps` calls.
+struct Trained {
+  std::vector<float> losses;
+  std::vector<array> params;
+};
+Trained train_mlp(bool graphs, int steps, bool hold_old_params) {
+  gpu::set_graphs(graphs);
+  random::seed(7);
+  nn::Sequential model(std::make_shared<nn::Linear>(64, 128), std::make_shared<nn::GELU>(),
+                       std::make_shared<nn::Linear>(128, 128), std::make_shared<nn::ReLU>(),
+                       std::make_shared<nn::Linear>(128, 8));
+  optim::AdamW opt(1e-2f);
+  auto vg = nn::value_and_grad(model, [&](const array& in, const array& y) { return mean(square(model(in) - y)); });
+  auto step = [&](const std::vector<array>& in) {
+    auto [l, g] = vg(in[0], in[1]);
+    opt.update(model, g);
+    return std::vector<array>{l};
+  };
+  ArraysFn fn = compile(step, CompileOptions{.inputs = {model, opt}, .outputs = {model, opt}});
+  Trained t;
+  std::vector<array> held;
+  for (int i = 0; i < steps; ++i) {
+    // New arguments every call (staged into the graph's buffers).
+    array x = random_input({32, 64}, float32, -1, 1, 100 + i), y = random_input({32, 8}, float32, -1, 1, 200 + i);
+    if (hold_old_params && i == 3) {
+      for (auto& [k, a] : tree_flatten_arrays(model.parameters())) held.push_back(a);
+    }
+    t.losses.push_back(fn({x, y})[0].item<float>());
+  }
+  for (auto& [k, a] : tree_flatten_arrays(model.parameters())) t.params.push_back(a);
+  eval(t.params);
+  if (hold_old_params) {
+    // What the caller held from before call 4 keeps the values of 3 steps: the graph did not
+    // write it.
+    gpu::set_graphs(false);
+    random::seed(7);
+    Trained ref = train_mlp(false, 3, false);
+    gpu::set_graphs(graphs);
+    for (size_t k = 0; k < held.size(); ++k) EXPECT_TRUE(same_values(held[k], ref.params[k], 0, 0)) << k;
+  }
+  return t;
+}
+
+TEST_F(CompileGpu, CudaGraphTrainingStepEqualsUncaptured) {
+  MICA_REQUIRE_GPU();
+  set_default_device(Device::gpu);
+  Trained want = train_mlp(false, 8, false);
+  const int64_t before = gpu::graph_launches();
+  Trained got = train_mlp(true, 8, false);
+  // Call 1 traces, call 2 captures and launches, calls 3..8 relaunch.
+  EXPECT_EQ(gpu::graph_launches() - before, 7);
+  ASSERT_EQ(got.losses.size(), want.losses.size());
+  for (size_t i = 0; i < want.losses.size(); ++i) EXPECT_EQ(got.losses[i], want.losses[i]) << i;
+  for (size_t k = 0; k < want.params.size(); ++k) EXPECT_TRUE(same_values(got.params[k], want.params[k], 0, 0)) << k;
+  EXPECT_GT(want.losses.front(), want.losses.back());  // it trains
+}
+
+TEST_F(CompileGpu, CudaGraphLeavesHeldStateAlone) {
+  MICA_REQUIRE_GPU();
+  set_default_device(Device::gpu);
+  Trained want = train_mlp(false, 6, false);
+  Trained got = train_mlp(true, 6, true);
+  for (size_t i = 0; i < want.losses.size(); ++i) EXPECT_EQ(got.losses[i], want.losses[i]) << i;
+  for (size_t k = 0; k < want.params.size(); ++k) EXPECT_TRUE(same_values(got.params[k], want.params[k], 0, 0)) << k;
+}
+
+TEST_F(CompileGpu, CudaGraphArgumentsScalarsAndKeysFollowEachCall) {
+  MICA_REQUIRE_GPU();
+  set_default_device(Device::gpu);
+  auto f = [](const std::vector<array>& in) {
+    return std::vector<array>{exp(in[0]) * in[1] + random::normal(in[0].shape()), sum(in[0], -1)};
+  };
+  auto run = [&](bool graphs, bool compiled) {
+    gpu::set_graphs(graphs);
+    random::seed(11);
+    ArraysFn fn = compiled ? compile(f) : ArraysFn(f);
+    std::vector<array> outs;
+    for (int i = 0; i < 5; ++i) {
+      array x = random_input({16, 33}, float32, -1, 1, 300 + i);
+      array s(0.5f + static_cast<float>(i));  // a host scalar, another value each call
+      for (auto& o : fn({x, s})) outs.push_back(o);
+    }
+    eval(outs);
+    return outs;
+  };
+  auto want = run(false, true);
+  const int64_t before = gpu::graph_launches();
+  auto got = run(true, true);
+  EXPECT_EQ(gpu::graph_launches() - before, 4);
+  for (size_t k = 0; k < want.size(); ++k) EXPECT_TRUE(same_values(got[k], want[k], 0, 0)) << k;
+  auto plain = run(false, false);  // the keys drawn as uncompiled
+  for (size_t k = 0; k < want.size(); ++k) EXPECT_TRUE(same_values(got[k], plain[k], 1e-6, 1e-6)) << k;
 }
 
 }  // namespace

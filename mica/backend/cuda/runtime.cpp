@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mica/backend/cuda/graph_hooks.h"
 #include "mica/backend/cuda/utils.h"
 #include "mica/backend/gpu_info.h"
 #include "mica/primitives/primitive.h"
@@ -212,6 +213,7 @@ allocator::Buffer malloc(size_t bytes, const Stream& s) {
                              cudaGetErrorName(err) + ").");
   }
   add_active(r, padded(bytes));
+  if (graph_hooks::g_active.load(std::memory_order_relaxed)) graph_hooks::on_malloc(p, cs);
   return {p, bytes};
 }
 
@@ -220,6 +222,7 @@ void free_on(allocator::Buffer b, int stream_index) {
   if (!b.ptr) return;
   auto& r = rt();
   r.active.fetch_sub(padded(b.size), std::memory_order_relaxed);
+  if (graph_hooks::g_active.load(std::memory_order_relaxed) && graph_hooks::on_free(b, stream_index)) return;
   // At process exit the runtime may be gone; a failed free then is harmless.
   if (cudaFreeAsync(b.ptr, stream(stream_index)) != cudaSuccess) cudaGetLastError();
 }

@@ -1,5 +1,6 @@
 // Builds without CUDA: no GPU, no GPU memory, and every array's data lives on the host.
 #include "mica/backend/gpu_info.h"
+#include "mica/backend/gpu_graph.h"
 
 #include <stdexcept>
 
@@ -24,6 +25,29 @@ bool properties(int, Properties&) { return false; }
 size_t cpu_fallback_count() { return 0; }
 std::string cpu_fallback_reason(const std::string&) { return ""; }
 bool fused_attention_supported(const AttentionCase&) { return false; }
+
+// No CUDA graphs (graphs_available() is false, so compile never asks for the rest).
+struct Graph::Impl {};
+Graph::Graph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Graph::~Graph() = default;
+void Graph::launch(int) { throw std::logic_error("[compile] no CUDA graphs in a build without CUDA."); }
+bool Graph::owns(const void*) const { return false; }
+std::vector<const void*> Graph::live_blocks() const { return {}; }
+bool graphs_available() { return false; }
+void set_graphs(bool) {}
+bool capturing() { return false; }
+std::unique_ptr<Graph> capture(int, const std::function<void()>&, bool, std::string* why) {
+  *why = "no CUDA";
+  return nullptr;
+}
+array staging_buffer(const array&, int) { throw std::logic_error("[compile] no CUDA graphs in a build without CUDA."); }
+void stage(const array&, const array&, int) {
+  throw std::logic_error("[compile] no CUDA graphs in a build without CUDA.");
+}
+void copy_out(array&, const void*, size_t, size_t, Strides, array::Flags, int) {
+  throw std::logic_error("[compile] no CUDA graphs in a build without CUDA.");
+}
+int64_t graph_launches() { return 0; }
 }  // namespace mica::gpu
 
 namespace mica::detail {
