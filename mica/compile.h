@@ -103,7 +103,8 @@ CompileStats compile_stats();
 /** True while this thread traces a function for shapeless compile: ops whose values depend on
  *  their inputs' shapes (mean's divisor) then build number_of_elements nodes, not constants. */
 bool in_shapeless_trace();
-/** Marks this thread as tracing shapeless (when `on`) for the scope's lifetime. */
+/** Marks this thread as tracing a function for compile or export (shapeless when `on`) for the
+ *  scope's lifetime. */
 class ShapelessTraceScope {
  public:
   explicit ShapelessTraceScope(bool on);

@@ -56,6 +56,9 @@ class Graph {
  * capture could not begin. `instantiate` false: the capture is only checked (a probe). */
 std::unique_ptr<Graph> capture(int stream_index, const std::function<void()>& fn, bool instantiate, std::string* why);
 
+/** Makes a's data current on the stream (copied from the host if only the host has it): the
+ * graph's constants, before a capture (inside one, a copy from the host cannot be held). */
+void upload(const array& a, int stream_index);
 /** A row-contiguous GPU array of a's shape and dtype, its contents undefined (an input buffer of
  * a graph). */
 array staging_buffer(const array& a, int stream_index);

@@ -46,6 +46,8 @@ std::atomic<bool> g_gpu_fusion{[] {
 std::atomic<uint64_t> g_traces{0}, g_replays{0}, g_fused{0}, g_last_nodes{0}, g_generation{0};
 // Shapeless traces running on this thread (nested compiles count).
 thread_local int g_shapeless_depth = 0;
+// Traces of compile or export running on this thread (each holds a ShapelessTraceScope).
+thread_local int g_trace_depth = 0;
 
 // The registry family of a primitive class ("" for classes outside the registry).
 const std::string& family_of(const Primitive& p) {
@@ -587,8 +589,13 @@ std::vector<array> launch_graph(const Entry& e, CapturedGraph& c, std::vector<ar
     publish(outs);
     return outs;
   }
-  for (size_t j = 0; j < inputs.size(); ++j) {
-    if (staged[j]) gpu::stage(*c.staging[j], inputs[j], si);
+  try {
+    for (size_t j = 0; j < inputs.size(); ++j) {
+      if (staged[j]) gpu::stage(*c.staging[j], inputs[j], si);
+    }
+  } catch (...) {
+    publish(replay(e.graph, inputs, shapeless));  // the state as an uncaptured call leaves it
+    throw;
   }
   for (size_t k = 0; k < outs.size(); ++k) {
     const GraphOutput& o = c.outs[k];
@@ -633,19 +640,25 @@ std::optional<std::vector<array>> capture_graph(Entry& e, std::vector<array>& in
   CapturedGraph c;
   c.ins.resize(n);
   c.staging.resize(n);
-  for (size_t j = 0; j < n; ++j) {
-    GraphInput& gi = c.ins[j];
-    gi.staged = staged[j];
-    gi.shape = inputs[j].shape();
-    if (staged[j]) {
-      c.staging[j] = gpu::staging_buffer(inputs[j], si);
-      gpu::stage(*c.staging[j], inputs[j], si);
-    } else {
-      gi.base = inputs[j].data_record()->gpu.ptr;
-      gi.byte_offset = inputs[j].byte_offset();
-      gi.strides = inputs[j].strides();
-      gi.data_size = inputs[j].data_size();
+  try {
+    for (const auto& k : e.graph.constants) gpu::upload(k, si);
+    for (size_t j = 0; j < n; ++j) {
+      GraphInput& gi = c.ins[j];
+      gi.staged = staged[j];
+      gi.shape = inputs[j].shape();
+      if (staged[j]) {
+        c.staging[j] = gpu::staging_buffer(inputs[j], si);
+        gpu::stage(*c.staging[j], inputs[j], si);
+      } else {
+        gi.base = inputs[j].data_record()->gpu.ptr;
+        gi.byte_offset = inputs[j].byte_offset();
+        gi.strides = inputs[j].strides();
+        gi.data_size = inputs[j].data_size();
+      }
     }
+  } catch (...) {
+    publish(replay(e.graph, inputs, shapeless));  // the state as an uncaptured call leaves it
+    throw;
   }
   auto graph_inputs = [&](bool move) {
     std::vector<array> ins;
@@ -690,6 +703,12 @@ std::optional<std::vector<array>> graph_call(Entry& e, std::vector<array>& input
                                              const Publish& publish) {
   GraphState& G = e.graphs;
   if (G.disabled || !(e.device == Device::gpu) || !gpu::graphs_available() || G.calls++ == 0) return std::nullopt;
+  // Under a transform (grad through the compiled function, vmap, an outer compile's trace) the
+  // outputs must stay nodes of the graph being traced.
+  if (detail::in_tracing() || g_trace_depth > 0) return std::nullopt;
+  for (const auto& a : inputs) {
+    if (!a.is_available() && !a.has_primitive()) return std::nullopt;  // a placeholder
+  }
   if (e.graph.nodes.empty()) return no_graphs(G, "nothing to run");
   const Stream st = e.graph.nodes[0].prim->stream();
   if (!G.checked) {
@@ -720,8 +739,8 @@ std::optional<std::vector<array>> graph_call(Entry& e, std::vector<array>& input
       if (!gi.staged && !staged[j] && inputs[j].data_record()->gpu.ptr != gi.base) G.force_stage[j] = staged[j] = true;
     }
   }
-  if (G.captures >= kMaxCaptures) return std::nullopt;
   G.current.reset();  // its memory goes before a new capture takes more
+  if (G.captures >= kMaxCaptures) return no_graphs(G, "inputs keep moving");
   return capture_graph(e, inputs, staged, si, shapeless, publish);
 }
 
@@ -905,8 +924,14 @@ CompileMode compile_mode() { return static_cast<CompileMode>(g_mode.load()); }
 
 namespace detail {
 bool in_shapeless_trace() { return g_shapeless_depth > 0; }
-ShapelessTraceScope::ShapelessTraceScope(bool on) : on_(on) { g_shapeless_depth += on_; }
-ShapelessTraceScope::~ShapelessTraceScope() { g_shapeless_depth -= on_; }
+ShapelessTraceScope::ShapelessTraceScope(bool on) : on_(on) {
+  g_shapeless_depth += on_;
+  ++g_trace_depth;
+}
+ShapelessTraceScope::~ShapelessTraceScope() {
+  g_shapeless_depth -= on_;
+  --g_trace_depth;
+}
 CompileStats compile_stats() { return {g_traces.load(), g_replays.load(), g_fused.load(), g_last_nodes.load()}; }
 void compile_clear_cache() { ++g_generation; }
 void set_gpu_fusion(bool on) {

@@ -186,6 +186,8 @@ std::unique_ptr<Graph> capture(int stream_index, const std::function<void()>& fn
   return std::make_unique<Graph>(std::move(impl));  // its destructor undoes the above
 }
 
+void upload(const array& a, int stream_index) { cu::prepare(a, Stream(stream_index, Device::gpu)); }
+
 array staging_buffer(const array& a, int stream_index) {
   array out(a.shape(), a.dtype(), nullptr, std::vector<array>{});
   cu::alloc_output(out, Stream(stream_index, Device::gpu));

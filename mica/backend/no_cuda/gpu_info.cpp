@@ -40,6 +40,7 @@ std::unique_ptr<Graph> capture(int, const std::function<void()>&, bool, std::str
   *why = "no CUDA";
   return nullptr;
 }
+void upload(const array&, int) { throw std::logic_error("[compile] no CUDA graphs in a build without CUDA."); }
 array staging_buffer(const array&, int) { throw std::logic_error("[compile] no CUDA graphs in a build without CUDA."); }
 void stage(const array&, const array&, int) {
   throw std::logic_error("[compile] no CUDA graphs in a build without CUDA.");
