@@ -61,6 +61,7 @@ struct MlpStep {
     std::vector<mica::array> outs{l[0]};
     for (auto& [k, a] : mica::tree_flatten_arrays(model.parameters())) outs.push_back(a);
     mica::eval(outs);
+    mica::synchronize();  // a step replayed from a CUDA graph returns before the GPU is done
   }
 };
 

@@ -216,15 +216,16 @@ array squeeze(const array& a, const std::vector<int>& axes, StreamOrDevice s) {
       shape.push_back(a.shape()[d]);
     }
   }
-  return reshape(a, shape, s);
+  if (ax.empty()) return a;
+  return array(std::move(shape), a.dtype(), std::make_shared<Squeeze>(to_stream(s), std::move(ax)), {a});
 }
 array squeeze(const array& a, int axis, StreamOrDevice s) { return squeeze(a, std::vector<int>{axis}, s); }
 array squeeze(const array& a, StreamOrDevice s) {
-  Shape shape;
-  for (auto d : a.shape()) {
-    if (d != 1) shape.push_back(d);
+  std::vector<int> ax;
+  for (int d = 0; d < static_cast<int>(a.ndim()); ++d) {
+    if (a.shape()[d] == 1) ax.push_back(d);
   }
-  return reshape(a, shape, s);
+  return squeeze(a, ax, s);
 }
 
 array expand_dims(const array& a, const std::vector<int>& axes, StreamOrDevice s) {
@@ -236,7 +237,8 @@ array expand_dims(const array& a, const std::vector<int>& axes, StreamOrDevice s
     if (std::binary_search(ax.begin(), ax.end(), d)) shape.push_back(1);
     else shape.push_back(a.shape()[k++]);
   }
-  return reshape(a, shape, s);
+  if (ax.empty()) return a;
+  return array(std::move(shape), a.dtype(), std::make_shared<ExpandDims>(to_stream(s), std::move(ax)), {a});
 }
 array expand_dims(const array& a, int axis, StreamOrDevice s) { return expand_dims(a, std::vector<int>{axis}, s); }
 

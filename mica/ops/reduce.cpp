@@ -33,9 +33,16 @@ Shape drop_shape(const Shape& shape, const std::vector<int>& ax) {
   }
   return out;
 }
-// r has the keepdims shape; squeeze the reduced axes unless keepdims.
+// r has the keepdims shape; squeeze the reduced axes unless keepdims (a Squeeze node: its
+// shape follows from r's, for shapeless compile).
 array finish(const array& r, const Shape& in_shape, const std::vector<int>& ax, bool keepdims, StreamOrDevice s) {
-  return keepdims ? r : reshape(r, drop_shape(in_shape, ax), s);
+  return keepdims ? r : squeeze(r, ax, s);
+}
+// r: a fused row kernel's (rows..., 1) result for reduced axes `ax` of in_shape; the keepdims
+// or dropped shape, through finish when r already has the keepdims shape.
+array finish_rows(const array& r, const Shape& in_shape, const std::vector<int>& ax, bool keepdims, StreamOrDevice s) {
+  if (r.shape() == keep_shape(in_shape, ax)) return finish(r, in_shape, ax, keepdims, s);
+  return reshape(r, keepdims ? keep_shape(in_shape, ax) : drop_shape(in_shape, ax), s);
 }
 int64_t count(const Shape& shape, const std::vector<int>& ax) {
   int64_t n = 1;
@@ -237,7 +244,7 @@ array variance(const char* name, const array& a, const std::vector<int>& axes, b
     // One pass per row with the fused kernel.
     array rows = rows_of(x, ax.size(), s);
     array r(last_to_one(rows.shape()), dt, std::make_shared<Variance>(to_stream(s), ddof), {rows});
-    return reshape(r, keepdims ? keep_shape(a.shape(), ax) : drop_shape(a.shape(), ax), s);
+    return finish_rows(r, a.shape(), ax, keepdims, s);
   }
   array d = subtract(x, mean(x, ax, true, s), s);
   array sq = dt == complex64 ? square(abs(d, s), s) : square(d, s);
@@ -290,19 +297,18 @@ array logsumexp(const array& a, const std::vector<int>& axes, bool keepdims, Str
   Dtype dt = detail::to_float_type(a.dtype());
   array x = astype(a, dt, s);
   if (ax.empty()) return x;
-  Shape out_shape = keepdims ? keep_shape(a.shape(), ax) : drop_shape(a.shape(), ax);
   const bool fold = trailing(ax, nd) && foldable(x, ax.size());
   if (fold || ax.size() == 1) {
     // The fused kernel works on the last axis: merge trailing axes or move the one axis there.
     array rows = fold ? rows_of(x, ax.size(), s) : moveaxis(x, ax[0], -1, s);
     array r(last_to_one(rows.shape()), dt, std::make_shared<LogSumExp>(to_stream(s)), {rows});
-    return reshape(r, out_shape, s);
+    return finish_rows(r, a.shape(), ax, keepdims, s);
   }
   // Several scattered axes: shift by the (finite) max, as the kernel does per row.
   array m = stop_gradient(max(x, ax, true, s), s);
   array shift = where(isfinite(m, s), m, array(0.0, dt), s);
   array out = add(log(sum(exp(subtract(x, shift, s), s), ax, true, s), s), shift, s);
-  return reshape(out, out_shape, s);
+  return finish(out, a.shape(), ax, keepdims, s);
 }
 array logsumexp(const array& a, bool keepdims, StreamOrDevice s) { return logsumexp(a, all_axes(a), keepdims, s); }
 array logsumexp(const array& a, StreamOrDevice s) { return logsumexp(a, false, s); }

@@ -28,6 +28,38 @@ std::pair<std::vector<array>, std::vector<int>> Reshape::vmap(const std::vector<
   return {{reshape(x, s)}, {0}};
 }
 
+std::vector<array> Squeeze::vjp(const std::vector<array>&, const std::vector<array>& cotangents,
+                                const std::vector<int>&, const std::vector<array>&) {
+  return {expand_dims(cotangents[0], axes_)};
+}
+std::vector<array> Squeeze::jvp(const std::vector<array>&, const std::vector<array>& tangents,
+                                const std::vector<int>&) {
+  return {squeeze(tangents[0], axes_)};
+}
+std::pair<std::vector<array>, std::vector<int>> Squeeze::vmap(const std::vector<array>& inputs,
+                                                              const std::vector<int>& axes) {
+  array x = detail::batch_to_front(inputs[0], axes[0]);
+  std::vector<int> ax;
+  for (int a : axes_) ax.push_back(a + 1);
+  return {{squeeze(x, ax)}, {0}};
+}
+
+std::vector<array> ExpandDims::vjp(const std::vector<array>&, const std::vector<array>& cotangents,
+                                   const std::vector<int>&, const std::vector<array>&) {
+  return {squeeze(cotangents[0], axes_)};
+}
+std::vector<array> ExpandDims::jvp(const std::vector<array>&, const std::vector<array>& tangents,
+                                   const std::vector<int>&) {
+  return {expand_dims(tangents[0], axes_)};
+}
+std::pair<std::vector<array>, std::vector<int>> ExpandDims::vmap(const std::vector<array>& inputs,
+                                                                 const std::vector<int>& axes) {
+  array x = detail::batch_to_front(inputs[0], axes[0]);
+  std::vector<int> ax;
+  for (int a : axes_) ax.push_back(a + 1);
+  return {{expand_dims(x, ax)}, {0}};
+}
+
 std::vector<array> Transpose::vjp(const std::vector<array>&, const std::vector<array>& cotangents,
                                   const std::vector<int>&, const std::vector<array>&) {
   std::vector<int> inverse(axes_.size());

@@ -20,6 +20,39 @@ class Reshape : public UnaryPrimitive {
   Shape shape_;
 };
 
+/** Drops size-1 axes (a view); `axes` sorted, non-negative. A primitive of its own (not a
+ * Reshape) so that its output shape follows from its input's: shapeless compile and export. */
+class Squeeze : public UnaryPrimitive {
+ public:
+  Squeeze(Stream s, std::vector<int> axes) : UnaryPrimitive(s), axes_(std::move(axes)) {}
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Squeeze) MICA_DEFINE_SAVE
+  MICA_DEFINE_GRADS
+  const std::vector<int>& axes() const { return axes_; }
+  bool is_equivalent(const Primitive& o) const override {
+    auto* p = dynamic_cast<const Squeeze*>(&o);
+    return p && p->axes_ == axes_;
+  }
+
+ private:
+  std::vector<int> axes_;
+};
+
+/** Inserts size-1 axes (a view) at `axes` of the output (sorted, non-negative). */
+class ExpandDims : public UnaryPrimitive {
+ public:
+  ExpandDims(Stream s, std::vector<int> axes) : UnaryPrimitive(s), axes_(std::move(axes)) {}
+  MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(ExpandDims) MICA_DEFINE_SAVE
+  MICA_DEFINE_GRADS
+  const std::vector<int>& axes() const { return axes_; }
+  bool is_equivalent(const Primitive& o) const override {
+    auto* p = dynamic_cast<const ExpandDims*>(&o);
+    return p && p->axes_ == axes_;
+  }
+
+ private:
+  std::vector<int> axes_;
+};
+
 /** Permutes axes (a view): output axis i is input axis axes[i]. */
 class Transpose : public UnaryPrimitive {
  public:

@@ -31,7 +31,8 @@
   X(Reduce, reduce, U, K) X(ArgReduce, reduce, U, K) X(Scan, reduce, U, K) X(Softmax, reduce, U, K)     \
   X(LogSumExp, reduce, U, K) X(Variance, reduce, U, K) X(NumberOfElements, reduce, U, K)               \
   /* shape and movement */                                                                  \
-  X(Reshape, movement, U, K) X(Transpose, movement, U, K) X(Broadcast, movement, U, K)               \
+  X(Reshape, movement, U, K) X(Squeeze, movement, U, K) X(ExpandDims, movement, U, K)               \
+  X(Transpose, movement, U, K) X(Broadcast, movement, U, K)                                       \
   X(Copy, movement, U, K) X(AsStrided, movement, U, K) X(View, movement, U, K)                       \
   X(Slice, movement, U, K) X(SliceUpdate, movement, U, K) X(DynamicSlice, movement, U, K)            \
   X(DynamicSliceUpdate, movement, U, K) X(Concatenate, movement, U, K) X(Pad, movement, U, K)        \

@@ -141,6 +141,8 @@ void NumberOfElements::save(ParamWriter& w) const {
   w.dtype(dtype_);
 }
 void Reshape::save(ParamWriter& w) const { w.ints(shape_); }
+void Squeeze::save(ParamWriter& w) const { w.ints(axes_); }
+void ExpandDims::save(ParamWriter& w) const { w.ints(axes_); }
 void Transpose::save(ParamWriter& w) const { w.ints(axes_); }
 void Broadcast::save(ParamWriter& w) const { w.ints(shape_); }
 void Copy::save(ParamWriter& w) const {
@@ -381,6 +383,8 @@ Table builtin_loaders() {
     return make<NumberOfElements>(s, std::move(axes), inverted, r.dtype());
   })
   MICA_LOAD(Reshape, { return make<Reshape>(s, r.ints()); })
+  MICA_LOAD(Squeeze, { return make<Squeeze>(s, r.ints()); })
+  MICA_LOAD(ExpandDims, { return make<ExpandDims>(s, r.ints()); })
   MICA_LOAD(Transpose, { return make<Transpose>(s, r.ints()); })
   MICA_LOAD(Broadcast, { return make<Broadcast>(s, r.ints()); })
   MICA_LOAD(Copy, {

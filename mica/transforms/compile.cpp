@@ -19,7 +19,6 @@
 #include <unordered_set>
 
 #include "mica/backend/gpu_graph.h"
-#include "mica/backend/gpu_info.h"
 #include "mica/ops/movement.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/all.h"
@@ -432,7 +431,9 @@ std::vector<array> replay(const Graph& g, const std::vector<array>& inputs, bool
 //   buffer (donated) or a constant's share it, as the capture found them.
 // Each capture is checked first by a probe (a capture with every input held, never launched):
 // a replay that a capture cannot hold (a wait for the GPU, a read on the host, a CPU kernel,
-// another stream) turns graphs off for the entry. A launch waits for the GPU, as eval does.
+// another stream) turns graphs off for the entry. The call queues the launch and returns with
+// its outputs evaluated: GPU work reading them follows in stream order, a read on the host
+// waits (as after async_eval), so a training loop builds its next step while this one runs.
 
 constexpr int kMaxCaptures = 4;  // per entry: inputs that keep moving give up after these
 
@@ -613,7 +614,6 @@ std::vector<array> launch_graph(const Entry& e, CapturedGraph& c, std::vector<ar
     if (o.kind == GraphOutput::kCopy) gpu::copy_out(outs[k], o.src, o.bytes, o.data_size, o.strides, o.flags, si);
   }
   inputs.clear();  // old state not donated is freed in stream order, after the graph
-  gpu::synchronize(si);
   return outs;
 }
 
@@ -693,7 +693,6 @@ std::optional<std::vector<array>> capture_graph(Entry& e, std::vector<array>& in
     const GraphOutput& o = c.outs[k];
     if (o.kind == GraphOutput::kCopy) gpu::copy_out(outs[k], o.src, o.bytes, o.data_size, o.strides, o.flags, si);
   }
-  gpu::synchronize(si);
   G.current = std::move(c);
   return outs;
 }

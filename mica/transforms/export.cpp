@@ -520,7 +520,8 @@ std::pair<size_t, size_t> arity(const Primitive& p) {
     auto set = [&](const std::type_info& ti, size_t lo, size_t hi) { m.insert_or_assign(ti, std::pair{lo, hi}); };
     for (const std::type_info* ti :
          {&typeid(Log), &typeid(Sqrt), &typeid(AsType), &typeid(StopGradient), &typeid(Reduce), &typeid(ArgReduce),
-          &typeid(Scan), &typeid(Softmax), &typeid(LogSumExp), &typeid(Variance), &typeid(NumberOfElements), &typeid(Reshape), &typeid(Transpose),
+          &typeid(Scan), &typeid(Softmax), &typeid(LogSumExp), &typeid(Variance), &typeid(NumberOfElements), &typeid(Reshape),
+          &typeid(Squeeze), &typeid(ExpandDims), &typeid(Transpose),
           &typeid(Broadcast), &typeid(Copy), &typeid(AsStrided), &typeid(View), &typeid(Slice), &typeid(Sort),
           &typeid(ArgSort), &typeid(Partition), &typeid(ArgPartition), &typeid(RandomBits), &typeid(Inverse),
           &typeid(Cholesky), &typeid(LUF), &typeid(QRF), &typeid(SVD), &typeid(Eig), &typeid(Eigh), &typeid(FFT)}) {

@@ -1,6 +1,7 @@
 // Shape rules for replaying a traced graph on inputs of new shapes (transforms/shapes.h).
 #include "mica/transforms/shapes.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <typeindex>
@@ -56,6 +57,31 @@ std::optional<std::vector<Shape>> try_infer_output_shapes(const Primitive& prim,
     s[r->axis()] = 1;
     return same(s);
   }
+  if (auto* q = dynamic_cast<const Squeeze*>(&prim)) {
+    const auto& ax = q->axes();
+    Shape s;
+    for (int d = 0; d < static_cast<int>(in[0].size()); ++d) {
+      if (!std::binary_search(ax.begin(), ax.end(), d)) s.push_back(in[0][d]);
+      else if (in[0][d] != 1) unfit(op, prim, "axes of size 1", show(in[0]));
+    }
+    if (!std::is_sorted(ax.begin(), ax.end()) || std::adjacent_find(ax.begin(), ax.end()) != ax.end() ||
+        s.size() + ax.size() != in[0].size()) {
+      unfit(op, prim, "distinct sorted axes within the input", show(in[0]));
+    }
+    return same(s);
+  }
+  if (auto* q = dynamic_cast<const ExpandDims*>(&prim)) {
+    const auto& ax = q->axes();
+    const int nd = static_cast<int>(in[0].size() + ax.size());
+    if (!std::is_sorted(ax.begin(), ax.end()) || std::adjacent_find(ax.begin(), ax.end()) != ax.end() ||
+        (!ax.empty() && (ax.front() < 0 || ax.back() >= nd))) {
+      unfit(op, prim, "distinct sorted axes within the output", show(in[0]));
+    }
+    Shape s;
+    size_t k = 0;
+    for (int d = 0; d < nd; ++d) s.push_back(std::binary_search(ax.begin(), ax.end(), d) ? 1 : in[0][k++]);
+    return same(s);
+  }
   const auto& t = typeid(prim);
   if (t == typeid(LayerNorm) || t == typeid(RMSNorm)) {
     // weight and bias: 1-D, the size of x's last axis
@@ -84,7 +110,7 @@ std::optional<std::vector<Shape>> try_infer_output_shapes(const Primitive& prim,
     }
     return same(Shape{});
   }
-  if (t == typeid(LogSumExp)) {
+  if (t == typeid(LogSumExp) || t == typeid(Variance)) {  // per row of the last axis
     Shape s = in[0];
     if (s.empty()) unfit(op, prim, "an input with an axis", show(s));
     s.back() = 1;

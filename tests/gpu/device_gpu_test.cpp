@@ -118,6 +118,8 @@ TEST(GpuDevice, MovementMatchesCpu) {
       EXPECT_TRUE(gpu_matches_cpu([&](auto& in, StreamOrDevice s) { return reshape(in[0], {c, r}, s); }, {x}));
       EXPECT_TRUE(gpu_matches_cpu([&](auto& in, StreamOrDevice s) { return contiguous(transpose(in[0], s), false, s); }, {x}));
       EXPECT_TRUE(gpu_matches_cpu([&](auto& in, StreamOrDevice s) { return copy(in[0], s); }, {x}));
+      EXPECT_TRUE(gpu_matches_cpu(
+          [&](auto& in, StreamOrDevice s) { return squeeze(expand_dims(in[0], {0, 2}, s), {0}, s); }, {x}));
       if (r == 0) continue;
       EXPECT_TRUE(gpu_matches_cpu(
           [&](auto& in, StreamOrDevice s) { return slice(in[0], {0, 1}, {r, c}, {2, 3}, s); }, {x}));

@@ -315,23 +315,61 @@ TEST_F(CompileTest, SimplifiesTheGraph) {
   }
 }
 
-// mean and var divide by the size of the shape they run on, not the traced one (keepdims: a
-// reduction that drops its axes ends in a reshape, which shapeless compile cannot replay).
+// mean and var divide by the size of the shape they run on, not the traced one; reductions
+// that drop their axes end in a Squeeze, whose shape follows from its input's.
 TEST_F(CompileTest, ShapelessMeanReadsTheShape) {
-  auto f = compile(
-      [](const std::vector<array>& in) {
-        return std::vector<array>{mean(in[0], 0, true), var(in[0], 0, true), mean(in[0], {0, 1}, true)};
-      },
-      /*shapeless=*/true);
+  auto fn = [](const std::vector<array>& in) {
+    return std::vector<array>{mean(in[0], 0, true), var(in[0], 0, true), mean(in[0], {0, 1}, true),
+                              mean(in[0], 0),       var(in[0], -1),       sum(in[0]),
+                              logsumexp(in[0], -1), max(in[0], 0),        argmax(in[0], 1)};
+  };
+  auto f = compile(fn, /*shapeless=*/true);
   const uint64_t t0 = traces();
   for (int n : {3, 8, 1000}) {
     array x = random_array({n, 2}, float32, -3, 3, 30 + n);
     auto got = f({x});
-    EXPECT_TRUE(close(got[0], mean(x, 0, true), 1e-5)) << n;
-    EXPECT_TRUE(close(got[1], var(x, 0, true), 1e-5)) << n;
-    EXPECT_TRUE(close(got[2], mean(x, {0, 1}, true), 1e-5)) << n;
+    auto want = fn({x});
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(got[i].shape(), want[i].shape()) << n << " " << i;
+      EXPECT_TRUE(close(got[i], want[i], 1e-5)) << n << " " << i;
+    }
   }
   EXPECT_EQ(traces(), t0 + 1);
+}
+
+// squeeze and expand_dims replay on other shapes; their rules (vjp, jvp, vmap) are each other.
+TEST_F(CompileTest, ShapelessSqueezeExpandDimsAndTheirRules) {
+  auto fn = [](const std::vector<array>& in) {
+    array y = expand_dims(squeeze(in[0], 1), {0, 2});  // (n, 1, m) -> (n, m) -> (1, n, 1, m)
+    return std::vector<array>{y * 2.0f, squeeze(sum(in[0], {0}, true))};
+  };
+  auto f = compile(fn, true);
+  const uint64_t t0 = traces();
+  for (auto [n, m] : {std::pair{2, 3}, std::pair{5, 7}}) {
+    array x = random_array({n, 1, m}, float32, -1, 1, 40 + n);
+    auto got = f({x}), want = fn({x});
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(got[i].shape(), want[i].shape()) << n;
+      EXPECT_TRUE(close(got[i], want[i])) << n;
+    }
+  }
+  EXPECT_EQ(traces(), t0 + 1);
+  array x = random_array({4, 1, 3}, float32, -1, 1, 50), c = random_array({4, 3}, float32, -1, 1, 51);
+  std::function<array(const std::vector<array>&)> loss = [&](const std::vector<array>& in) {
+    return sum(squeeze(in[0], 1) * c) + sum(expand_dims(in[0], {0, 3}) * 3.0f);
+  };
+  array g = grad(loss)({x})[0];
+  EXPECT_TRUE(close(g, reshape(c, {4, 1, 3}) + 3.0f));
+  auto [outs, tans] = jvp([](const std::vector<array>& in) { return std::vector<array>{expand_dims(squeeze(in[0], 1), 2)}; },
+                          {x}, {x * 2.0f});
+  EXPECT_EQ(tans[0].shape(), (Shape{4, 3, 1}));
+  EXPECT_TRUE(close(tans[0], reshape(x * 2.0f, {4, 3, 1})));
+  array batch = random_array({4, 2, 1, 3}, float32, -1, 1, 52);  // examples along axis 1
+  auto vm = vmap([](const std::vector<array>& in) { return std::vector<array>{expand_dims(squeeze(in[0], 1), 0)}; },
+                 {1}, {0})({batch});
+  EXPECT_EQ(vm[0].shape(), (Shape{2, 1, 4, 3}));
+  EXPECT_TRUE(close(vm[0], expand_dims(squeeze(transpose(batch, {1, 0, 2, 3}), 2), 1)));
 }
 
 TEST_F(CompileTest, Shapeless) {
