@@ -19,6 +19,7 @@
 #include <unordered_set>
 
 #include "mica/backend/gpu_graph.h"
+#include "mica/backend/gpu_info.h"
 #include "mica/ops/movement.h"
 #include "mica/ops/utils.h"
 #include "mica/primitives/all.h"
@@ -676,6 +677,8 @@ std::optional<std::vector<array>> capture_graph(Entry& e, std::vector<array>& in
     g.reset();
     if (!why.empty()) return no_graphs(G, "probe: " + why);
   }
+  // The graph's memory is its own pool: the blocks the uncaptured replays left cached go back.
+  gpu::clear_cache();
   std::vector<array> outs = replay(e.graph, graph_inputs(true), shapeless);
   inputs.clear();  // only the replay holds the direct inputs now: they are donated as uncaptured
   publish(outs);
