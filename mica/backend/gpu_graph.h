@@ -19,8 +19,8 @@
 
 namespace mica::gpu {
 
-/** True if compile may capture CUDA graphs: a GPU, MICA_CUDA_GRAPHS not 0, MICA_PROFILE unset
- * (profiling times each kernel), and not turned off by set_graphs. */
+/** True if compile may capture CUDA graphs: a GPU, MICA_CUDA_GRAPHS=1 (or set_graphs(true)),
+ * MICA_PROFILE unset (profiling times each kernel). */
 bool graphs_available();
 /** Turns compile's CUDA graphs on or off (for entries not yet captured; tests compare both). */
 void set_graphs(bool on);

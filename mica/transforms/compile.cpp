@@ -688,7 +688,7 @@ std::optional<std::vector<array>> capture_graph(Entry& e, std::vector<array>& in
     G.disabled = true;
     if (g) G.wrecked.push_back(std::move(g));
     throw std::runtime_error("[compile] capturing a compiled function as a CUDA graph failed after its probe passed (" +
-                             why + "); MICA_CUDA_GRAPHS=0 turns CUDA graphs off.");
+                             why + "); unset MICA_CUDA_GRAPHS to run without CUDA graphs.");
   }
   c.graph = std::move(g);
   c.graph->launch(si);

@@ -29,6 +29,7 @@ std::vector<array> chain(const std::vector<array>& in) {
 struct CompileGpu : testing::Test {
   void SetUp() override {
     detail::set_gpu_fusion(true);
+    gpu::set_graphs(true);  // every repeated call below goes through a CUDA graph
     enable_compile();
   }
   void TearDown() override {

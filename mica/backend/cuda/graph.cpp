@@ -121,9 +121,10 @@ bool Graph::owns(const void* p) const {
 std::vector<const void*> Graph::live_blocks() const { return impl_->live; }
 
 namespace {
+// Off unless MICA_CUDA_GRAPHS=1 until the GPU tests have passed on a GPU (see NOTES).
 std::atomic<bool> g_graphs_on{[] {
   const char* v = std::getenv("MICA_CUDA_GRAPHS");
-  return !(v && std::string(v) == "0") && std::getenv("MICA_PROFILE") == nullptr;
+  return v && std::string(v) == "1" && std::getenv("MICA_PROFILE") == nullptr;
 }()};
 }  // namespace
 
