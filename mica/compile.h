@@ -55,6 +55,9 @@ struct CompileState {
 };
 
 /** Options of compile. */
+/** MLX's math modes of its Metal kernels (fast::metal_kernel's CompileOptions::math_mode). */
+enum class MathMode { Safe = 0, Relaxed = 1, Fast = 2 };
+
 struct CompileOptions {
   /** Trace once for every shape of the inputs: only their number of dimensions and dtypes
    * retrace. Every op of the function must be able to infer its output shape (elementwise ops,
@@ -64,6 +67,9 @@ struct CompileOptions {
   std::vector<CompileState> inputs = {};
   /** State written by the function (stored after each call). */
   std::vector<CompileState> outputs = {};
+  /** Taken for MLX programs, which pass it to fast::metal_kernel (mica has no Metal back-end);
+   *  compile's own kernels always keep IEEE results. */
+  MathMode math_mode = MathMode::Safe;
 };
 
 /** `fun` compiled: the first call with a given signature (input shapes and dtypes, the default

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mica/array.h"
+#include "mica/compile.h"
 #include "mica/stream.h"
 
 namespace mica::fast {
@@ -46,6 +47,13 @@ CustomKernelFunction cuda_kernel(const std::string& name, const std::vector<std:
 
 /** Launches kernel `name` of `compiled_source` (PTX text or a cubin) with the arguments
  *  (inputs' data pointers..., outputs' data pointers..., scalars...) in that order. */
+/** MLX's metal_kernel. mica has no Metal back-end: as MLX built without one, the function is
+ * made and every call throws std::runtime_error (fast::cuda_kernel takes CUDA kernels). */
+CustomKernelFunction metal_kernel(const std::string& name, const std::vector<std::string>& input_names,
+                                  const std::vector<std::string>& output_names, const std::string& source,
+                                  const std::string& header = "", bool ensure_row_contiguous = true,
+                                  bool atomic_outputs = false, const CompileOptions& compile_options = {});
+
 std::vector<array> precompiled_cuda_kernel(const std::string& name, const std::string& compiled_source,
                                            const std::vector<array>& inputs, const std::vector<Shape>& output_shapes,
                                            const std::vector<Dtype>& output_dtypes,

@@ -234,4 +234,15 @@ std::vector<array> precompiled_cuda_kernel(const std::string& name, const std::s
   return make_node(st, std::move(spec), inputs, output_shapes, output_dtypes);
 }
 
+CustomKernelFunction metal_kernel(const std::string& name, const std::vector<std::string>&,
+                                  const std::vector<std::string>&, const std::string&, const std::string&, bool, bool,
+                                  const CompileOptions&) {
+  return [name](const std::vector<array>&, const std::vector<Shape>&, const std::vector<Dtype>&,
+                std::tuple<int, int, int>, std::tuple<int, int, int>, std::vector<std::pair<std::string, TemplateArg>>,
+                std::optional<float>, bool, StreamOrDevice) -> std::vector<array> {
+    throw std::runtime_error("[metal_kernel] expected a Metal back-end for kernel '" + name +
+                             "', got none (mica runs CUDA kernels: fast::cuda_kernel).");
+  };
+}
+
 }  // namespace mica::fast

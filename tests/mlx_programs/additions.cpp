@@ -1,6 +1,7 @@
 // MLX-style program: the MLX 0.32 functions mica added last (number_of_elements in a shapeless
 // compiled function, print options, the gated delta rule, Hadamard sizes 12 * 2^k, custom CUDA
-// kernels' checks, distributed::clear_backends), through MLX's headers only; values from MLX 0.32.
+// kernels' checks, metal_kernel without Metal, reductions without keepdims under shapeless
+// compile, distributed::clear_backends), through MLX's headers only; values from MLX 0.32.
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -66,6 +67,24 @@ int main() {
     refused = true;
   }
   expect(refused, "cuda_kernel on the CPU");
+
+  // metal_kernel: made as in MLX without a Metal back-end; each call throws std::runtime_error.
+  auto metal = mx::fast::metal_kernel("copy", {"inp"}, {"out"}, "out[0] = inp[0];", "", true, false,
+                                      mx::CompileOptions{.math_mode = mx::MathMode::Fast});
+  bool no_metal = false;
+  try {
+    metal({mx::ones({1})}, {{1}}, {mx::float32}, {1, 1, 1}, {1, 1, 1}, {}, std::nullopt, false, {});
+  } catch (const std::runtime_error& e) {
+    no_metal = std::string(e.what()).find("[metal_kernel]") == 0;
+  }
+  expect(no_metal, "metal_kernel call without Metal");
+
+  // Reductions without keepdims in a shapeless compiled function (MLX's Squeeze primitive).
+  auto row_means = mx::compile(
+      [](const std::vector<mx::array>& in) { return std::vector<mx::array>{mx::mean(in[0], -1)}; }, true);
+  expect(values(row_means({mx::ones({3, 4})})[0], {1, 1, 1}, {3}), "shapeless mean without keepdims, 3 rows");
+  expect(values(row_means({mx::full({2, 5}, 2.0f)})[0], {2, 2}, {2}), "shapeless mean without keepdims, 2 rows");
+  expect(mx::squeeze(mx::zeros({2, 1, 3})).shape() == mx::Shape{2, 3}, "squeeze");
 
   // clear_backends: init decides again (the size-1 group without a launcher).
   mx::distributed::clear_backends();
