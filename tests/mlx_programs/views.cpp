@@ -2,9 +2,7 @@
 // expected values were printed by the same calls compiled against MLX 0.32's own C++ library
 // (libmlx from the mlx wheel) on x86-64. Known differences, left out here: broadcasts (MLX calls
 // them contiguous, data_size elements reused through zero strides; mica's `contiguous` means
-// no zero strides, which its kernels rely on), the stride MLX gives a size-1 axis from
-// expand_dims (1; mica: the next axis's extent times its stride), empty arrays' strides (MLX
-// row-major, mica zeros), diagonal (MLX copies; mica returns a strided view), and zeros / ones /
+// no zero strides, which its kernels rely on), empty arrays' strides (MLX row-major, mica zeros), diagonal (MLX copies; mica returns a strided view), and zeros / ones /
 // full (MLX writes every element; mica keeps a broadcast view of one value: see the pitfalls
 // guide, "Reading an array's memory directly").
 #include <string>
@@ -50,6 +48,9 @@ int main() {
   is("size-1 axes", mx::reshape(mx::arange(3.0f), {1, 3, 1}), {3, 1, 1}, 3, true, true, true);
   is("transpose with size-1 axes", mx::transpose(mx::reshape(mx::arange(3.0f), {1, 3, 1})), {1, 1, 3}, 3, true, true,
      true);
+  is("expand_dims in front", mx::expand_dims(m, 0), {1, 3, 1}, 6, true, true, false);
+  is("expand_dims inside", mx::expand_dims(m, 1), {3, 1, 1}, 6, true, true, false);
+  is("expand_dims of a transpose", mx::expand_dims(mx::transpose(m), {0, 2}), {1, 1, 1, 3}, 6, true, false, true);
   is("as_strided overlap", mx::as_strided(mx::arange(10.0f), {3, 3}, {1, 1}, 0), {1, 1}, 5, false, false, false);
   is("real of complex", mx::real(mx::astype(mx::arange(4.0f), mx::complex64)), {1}, 4, true, true, true);
   return check::finish("views");

@@ -92,16 +92,13 @@ void Squeeze::eval_cpu(const std::vector<array>& inputs, array& out) {
   make_view(in, out, st);
 }
 
-// x: any layout -> out: view with x's strides; a new axis takes the stride a row-major layout
-// would give it (so a row-contiguous input gives exactly row-major strides).
+// x: any layout -> out: view with x's strides and stride 1 on the new axes (as MLX).
 void ExpandDims::eval_cpu(const std::vector<array>& inputs, array& out) {
   const array& in = inputs[0];
-  const int nd = static_cast<int>(out.ndim());
-  Strides st(nd);
-  int k = static_cast<int>(in.ndim());
-  for (int d = nd - 1; d >= 0; --d) {
-    if (std::binary_search(axes_.begin(), axes_.end(), d)) st[d] = d == nd - 1 ? 1 : st[d + 1] * out.shape()[d + 1];
-    else st[d] = in.strides()[--k];
+  Strides st;
+  size_t k = 0;
+  for (int d = 0; d < static_cast<int>(out.ndim()); ++d) {
+    st.push_back(std::binary_search(axes_.begin(), axes_.end(), d) ? 1 : in.strides()[k++]);
   }
   make_view(in, out, st);
 }
