@@ -54,10 +54,10 @@ struct CompileState {
   }
 };
 
-/** Options of compile. */
 /** MLX's math modes of its Metal kernels (fast::metal_kernel's CompileOptions::math_mode). */
 enum class MathMode { Safe = 0, Relaxed = 1, Fast = 2 };
 
+/** Options of compile. */
 struct CompileOptions {
   /** Trace once for every shape of the inputs: only their number of dimensions and dtypes
    * retrace. Every op of the function must be able to infer its output shape (elementwise ops,

@@ -47,13 +47,6 @@ CustomKernelFunction cuda_kernel(const std::string& name, const std::vector<std:
 
 /** Launches kernel `name` of `compiled_source` (PTX text or a cubin) with the arguments
  *  (inputs' data pointers..., outputs' data pointers..., scalars...) in that order. */
-/** MLX's metal_kernel. mica has no Metal back-end: as MLX built without one, the function is
- * made and every call throws std::runtime_error (fast::cuda_kernel takes CUDA kernels). */
-CustomKernelFunction metal_kernel(const std::string& name, const std::vector<std::string>& input_names,
-                                  const std::vector<std::string>& output_names, const std::string& source,
-                                  const std::string& header = "", bool ensure_row_contiguous = true,
-                                  bool atomic_outputs = false, const CompileOptions& compile_options = {});
-
 std::vector<array> precompiled_cuda_kernel(const std::string& name, const std::string& compiled_source,
                                            const std::vector<array>& inputs, const std::vector<Shape>& output_shapes,
                                            const std::vector<Dtype>& output_dtypes,
@@ -61,6 +54,13 @@ std::vector<array> precompiled_cuda_kernel(const std::string& name, const std::s
                                            std::tuple<int, int, int> threadgroup, int shared_memory = 0,
                                            std::optional<float> init_value = std::nullopt,
                                            bool ensure_row_contiguous = false, StreamOrDevice s = {});
+
+/** MLX's metal_kernel. mica has no Metal back-end: as MLX built without one, the function is
+ * made and every call throws std::runtime_error (fast::cuda_kernel takes CUDA kernels). */
+CustomKernelFunction metal_kernel(const std::string& name, const std::vector<std::string>& input_names,
+                                  const std::vector<std::string>& output_names, const std::string& source,
+                                  const std::string& header = "", bool ensure_row_contiguous = true,
+                                  bool atomic_outputs = false, const CompileOptions& compile_options = {});
 
 namespace detail {
 /** The CUDA source cuda_kernel generates for these inputs (for tests and `verbose`). */

@@ -139,7 +139,8 @@ void eval_impl(std::vector<array>& outputs) {
       } else {
         GpuKernelScope scope;
         p.eval_gpu(a.inputs(), outs);
-        if (prof.on && !gpu::capturing()) gpu::synchronize(p.stream().index);  // time the kernels, not their launch
+        // Time the kernels, not their launch (nothing runs while a CUDA graph is captured).
+        if (prof.on && !gpu::capturing()) gpu::synchronize(p.stream().index);
         if (record) recorded().insert(std::string("gpu:") + p.name());
         if (std::find(gpu_streams.begin(), gpu_streams.end(), p.stream().index) == gpu_streams.end()) {
           gpu_streams.push_back(p.stream().index);
@@ -170,7 +171,7 @@ void eval_impl(std::vector<array>& outputs) {
     outs.clear();  // holding outputs here would block donating them to their consumers
     if (!a.is_tracer()) a.detach();
   }
-  // Under a CUDA graph capture nothing runs yet (the launch waits instead).
+  // Under a CUDA graph capture nothing has run yet: nothing to wait for.
   if (!gpu::capturing()) {
     for (int s : gpu_streams) gpu::synchronize(s);
   }
