@@ -35,13 +35,13 @@ Shape drop_shape(const Shape& shape, const std::vector<int>& ax) {
 }
 // r has the keepdims shape; squeeze the reduced axes unless keepdims (a Squeeze node: its
 // shape follows from r's, for shapeless compile).
-array finish(const array& r, const Shape& in_shape, const std::vector<int>& ax, bool keepdims, StreamOrDevice s) {
+array finish(const array& r, const std::vector<int>& ax, bool keepdims, StreamOrDevice s) {
   return keepdims ? r : squeeze(r, ax, s);
 }
 // r: a fused row kernel's (rows..., 1) result for reduced axes `ax` of in_shape; the keepdims
 // or dropped shape, through finish when r already has the keepdims shape.
 array finish_rows(const array& r, const Shape& in_shape, const std::vector<int>& ax, bool keepdims, StreamOrDevice s) {
-  if (r.shape() == keep_shape(in_shape, ax)) return finish(r, in_shape, ax, keepdims, s);
+  if (r.shape() == keep_shape(in_shape, ax)) return finish(r, ax, keepdims, s);
   return reshape(r, keepdims ? keep_shape(in_shape, ax) : drop_shape(in_shape, ax), s);
 }
 int64_t count(const Shape& shape, const std::vector<int>& ax) {
@@ -90,7 +90,7 @@ array reduce_node(const char* name, const array& a, Reduce::ReduceType t, const 
                   Dtype out, StreamOrDevice s) {
   auto ax = detail::normalize_axes(axes, static_cast<int>(a.ndim()), name);
   array r(keep_shape(a.shape(), ax), out, std::make_shared<Reduce>(to_stream(s), t, ax), {a});
-  return finish(r, a.shape(), ax, keepdims, s);
+  return finish(r, ax, keepdims, s);
 }
 
 array min_max(const char* name, const array& a, Reduce::ReduceType t, const std::vector<int>& axes, bool keepdims,
@@ -116,7 +116,7 @@ array arg_reduce(const char* name, const array& a, ArgReduce::ReduceType t, int 
     detail::fail(name, "expected a non-empty array, got shape " + detail::shape_str(a.shape()) + ".");
   }
   array r(keep_shape(a.shape(), {ax}), uint32, std::make_shared<ArgReduce>(to_stream(s), t, ax), {a});
-  return finish(r, a.shape(), {ax}, keepdims, s);
+  return finish(r, {ax}, keepdims, s);
 }
 
 array arg_reduce_all(const char* name, const array& a, ArgReduce::ReduceType t, bool keepdims, StreamOrDevice s) {
@@ -308,7 +308,7 @@ array logsumexp(const array& a, const std::vector<int>& axes, bool keepdims, Str
   array m = stop_gradient(max(x, ax, true, s), s);
   array shift = where(isfinite(m, s), m, array(0.0, dt), s);
   array out = add(log(sum(exp(subtract(x, shift, s), s), ax, true, s), s), shift, s);
-  return finish(out, a.shape(), ax, keepdims, s);
+  return finish(out, ax, keepdims, s);
 }
 array logsumexp(const array& a, bool keepdims, StreamOrDevice s) { return logsumexp(a, all_axes(a), keepdims, s); }
 array logsumexp(const array& a, StreamOrDevice s) { return logsumexp(a, false, s); }

@@ -580,23 +580,35 @@ bool matches(const CapturedGraph& c, const std::vector<array>& inputs, const std
   return true;
 }
 
+// The replay as an uncaptured call runs it, its outputs handed to the state.
+std::vector<array> replay_published(const Entry& e, const std::vector<array>& inputs, bool shapeless,
+                                    const Publish& publish) {
+  std::vector<array> outs = replay(e.graph, inputs, shapeless);
+  publish(outs);
+  return outs;
+}
+
+// After a launch of `c`: the outputs in the graph's memory copied out (queued after it).
+void copy_outputs(const CapturedGraph& c, std::vector<array>& outs, int si) {
+  for (size_t k = 0; k < outs.size(); ++k) {
+    const GraphOutput& o = c.outs[k];
+    if (o.kind == GraphOutput::kCopy) gpu::copy_out(outs[k], o.src, o.bytes, o.data_size, o.strides, o.flags, si);
+  }
+}
+
 // One launch of `c` on these inputs; the replay as is when a direct input is held elsewhere.
 std::vector<array> launch_graph(const Entry& e, CapturedGraph& c, std::vector<array>& inputs,
                                 const std::vector<bool>& staged, int si, bool shapeless, const Publish& publish) {
   std::vector<array> outs;
   for (const auto& o : c.outs) outs.emplace_back(o.shape, o.dtype, nullptr, std::vector<array>{});
   publish(outs);  // the state lets go of the arrays the graph updates
-  if (!direct_inputs_free(inputs, staged)) {
-    outs = replay(e.graph, inputs, shapeless);
-    publish(outs);
-    return outs;
-  }
+  if (!direct_inputs_free(inputs, staged)) return replay_published(e, inputs, shapeless, publish);
   try {
     for (size_t j = 0; j < inputs.size(); ++j) {
       if (staged[j]) gpu::stage(*c.staging[j], inputs[j], si);
     }
   } catch (...) {
-    publish(replay(e.graph, inputs, shapeless));  // the state as an uncaptured call leaves it
+    replay_published(e, inputs, shapeless, publish);  // the state as an uncaptured call leaves it
     throw;
   }
   for (size_t k = 0; k < outs.size(); ++k) {
@@ -610,10 +622,7 @@ std::vector<array> launch_graph(const Entry& e, CapturedGraph& c, std::vector<ar
     }
   }
   c.graph->launch(si);
-  for (size_t k = 0; k < outs.size(); ++k) {
-    const GraphOutput& o = c.outs[k];
-    if (o.kind == GraphOutput::kCopy) gpu::copy_out(outs[k], o.src, o.bytes, o.data_size, o.strides, o.flags, si);
-  }
+  copy_outputs(c, outs, si);
   inputs.clear();  // old state not donated is freed in stream order, after the graph
   return outs;
 }
@@ -632,11 +641,7 @@ std::optional<std::vector<array>> capture_graph(Entry& e, std::vector<array>& in
   // The state lets go of the arrays the graph would update; if something else holds one, the
   // replay runs as is (nothing captured).
   publish(placeholders_like(replay(e.graph, inputs, shapeless)));
-  if (!direct_inputs_free(inputs, staged)) {
-    auto outs = replay(e.graph, inputs, shapeless);
-    publish(outs);
-    return outs;
-  }
+  if (!direct_inputs_free(inputs, staged)) return replay_published(e, inputs, shapeless, publish);
   ++G.captures;
   CapturedGraph c;
   c.ins.resize(n);
@@ -658,7 +663,7 @@ std::optional<std::vector<array>> capture_graph(Entry& e, std::vector<array>& in
       }
     }
   } catch (...) {
-    publish(replay(e.graph, inputs, shapeless));  // the state as an uncaptured call leaves it
+    replay_published(e, inputs, shapeless, publish);  // the state as an uncaptured call leaves it
     throw;
   }
   auto graph_inputs = [&](bool move) {
@@ -692,10 +697,7 @@ std::optional<std::vector<array>> capture_graph(Entry& e, std::vector<array>& in
   }
   c.graph = std::move(g);
   c.graph->launch(si);
-  for (size_t k = 0; k < outs.size(); ++k) {
-    const GraphOutput& o = c.outs[k];
-    if (o.kind == GraphOutput::kCopy) gpu::copy_out(outs[k], o.src, o.bytes, o.data_size, o.strides, o.flags, si);
-  }
+  copy_outputs(c, outs, si);
   G.current = std::move(c);
   return outs;
 }
@@ -792,8 +794,7 @@ struct Compiler {
     if (auto g = graph_call(*e, inputs, args.size(), opts.shapeless, publish)) {
       outs = std::move(*g);
     } else {
-      outs = replay(e->graph, inputs, opts.shapeless);
-      publish(outs);
+      outs = replay_published(*e, inputs, opts.shapeless, publish);
     }
     outs.erase(outs.begin() + static_cast<std::ptrdiff_t>(e->num_outputs), outs.end());
     return outs;

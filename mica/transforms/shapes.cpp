@@ -57,26 +57,25 @@ std::optional<std::vector<Shape>> try_infer_output_shapes(const Primitive& prim,
     s[r->axis()] = 1;
     return same(s);
   }
+  // Squeeze's and ExpandDims' axes: distinct, sorted, within the input (output) dimensions.
+  auto axes_fit = [](const std::vector<int>& ax, size_t nd) {
+    return std::is_sorted(ax.begin(), ax.end()) && std::adjacent_find(ax.begin(), ax.end()) == ax.end() &&
+           (ax.empty() || (ax.front() >= 0 && ax.back() < static_cast<int>(nd)));
+  };
   if (auto* q = dynamic_cast<const Squeeze*>(&prim)) {
     const auto& ax = q->axes();
+    if (!axes_fit(ax, in[0].size())) unfit(op, prim, "distinct sorted axes within the input", show(in[0]));
     Shape s;
     for (int d = 0; d < static_cast<int>(in[0].size()); ++d) {
       if (!std::binary_search(ax.begin(), ax.end(), d)) s.push_back(in[0][d]);
       else if (in[0][d] != 1) unfit(op, prim, "axes of size 1", show(in[0]));
-    }
-    if (!std::is_sorted(ax.begin(), ax.end()) || std::adjacent_find(ax.begin(), ax.end()) != ax.end() ||
-        s.size() + ax.size() != in[0].size()) {
-      unfit(op, prim, "distinct sorted axes within the input", show(in[0]));
     }
     return same(s);
   }
   if (auto* q = dynamic_cast<const ExpandDims*>(&prim)) {
     const auto& ax = q->axes();
     const int nd = static_cast<int>(in[0].size() + ax.size());
-    if (!std::is_sorted(ax.begin(), ax.end()) || std::adjacent_find(ax.begin(), ax.end()) != ax.end() ||
-        (!ax.empty() && (ax.front() < 0 || ax.back() >= nd))) {
-      unfit(op, prim, "distinct sorted axes within the output", show(in[0]));
-    }
+    if (!axes_fit(ax, nd)) unfit(op, prim, "distinct sorted axes within the output", show(in[0]));
     Shape s;
     size_t k = 0;
     for (int d = 0; d < nd; ++d) s.push_back(std::binary_search(ax.begin(), ax.end(), d) ? 1 : in[0][k++]);

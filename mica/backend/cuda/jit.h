@@ -2,7 +2,7 @@
 // architecture, the cubin is cached in memory and on disk (keyed by the source, the options, the
 // architecture and NVRTC's version), and the driver API loads it. The driver's functions come
 // through cudart at run time (no link to libcuda: a machine without a GPU driver still loads
-// mica). Used by compile's fused kernels (compiled.cpp) and fast::cuda_kernel (custom.cpp).
+// mica). Used by compile's fused kernels (compiled.cpp) and fast::cuda_kernel (custom.cu).
 #pragma once
 #include <cuda.h>
 
