@@ -51,9 +51,10 @@ MICA_INSTANTIATE(unsigned long long)
 Strides row_strides(const Shape& shape) {
   Strides s(shape.size(), 1);
   for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) {
-    // Only an empty array's strides can pass int64 (its other dimensions may be huge); they
-    // address nothing, so they saturate.
-    if (__builtin_mul_overflow(s[i + 1], std::max<int64_t>(shape[i + 1], 1), &s[i])) s[i] = std::numeric_limits<int64_t>::max();
+    // Plain products, as MLX's: an empty array's strides are zero outside its last zero
+    // dimension. Only an empty array's strides can pass int64 (its other dimensions may be
+    // huge); they address nothing, so they saturate.
+    if (__builtin_mul_overflow(s[i + 1], static_cast<int64_t>(shape[i + 1]), &s[i])) s[i] = std::numeric_limits<int64_t>::max();
   }
   return s;
 }

@@ -32,18 +32,18 @@ std::size_t pending_nodes(const mx::array& a) {
 
 void growing_graph() {
   // [snippet: no-eval]
-  mx::array x = mx::ones({1000});
+  mx::array x = mx::arange(1000.0f);
   for (int i = 0; i < 100; ++i) {
     x = x * 0.99f + 0.01f;       // two new nodes per iteration; nothing runs
   }
-  std::size_t waiting = pending_nodes(x);  // 201: ones() itself and two per iteration
+  std::size_t waiting = pending_nodes(x);  // 201: arange itself and two per iteration
   mx::eval(x);                            // all 100 iterations run now, at once
   // [end]
-  GUIDE_CHECK(waiting == 201, "ones() and two pending nodes per iteration");
+  GUIDE_CHECK(waiting == 201, "arange and two pending nodes per iteration");
   GUIDE_CHECK(pending_nodes(x) == 0, "eval leaves nothing pending");
 
   // [snippet: eval-each-step]
-  mx::array y = mx::ones({1000});
+  mx::array y = mx::arange(1000.0f);
   for (int i = 0; i < 100; ++i) {
     y = y * 0.99f + 0.01f;
     mx::eval(y);                 // the graph never holds more than one iteration
@@ -226,18 +226,18 @@ void update_shapes() {
 
 void raw_memory() {
   // [snippet: raw-memory]
-  mx::array z = mx::zeros({1000, 1000});  // a view of one 0: data_size() == 1, zero strides
-  mx::eval(z);
-  bool one_value = z.data_size() == 1 && !z.flags().row_contiguous;
-  // Reading z.data<float>() as a million floats would read past its buffer. Make it dense first:
-  mx::array dense = mx::contiguous(z);  // a row-major copy (or the array itself when it is one)
+  mx::array b = mx::broadcast_to(mx::array(1.5f), {1000, 1000});  // one value, zero strides
+  mx::eval(b);
+  bool one_value = b.data_size() == 1 && b.flags().contiguous && !b.flags().row_contiguous;
+  // Reading b.data<float>() as a million floats would read past its buffer. Make it dense first:
+  mx::array dense = mx::contiguous(b);  // a row-major copy (or the array itself when it is one)
   mx::eval(dense);
   const float* p = dense.data<float>();
   float last = p[dense.size() - 1];  // every element has its place now
   // [end]
-  GUIDE_CHECK(one_value, "zeros is a broadcast view");
+  GUIDE_CHECK(one_value, "broadcast_to is a view of one value");
   GUIDE_CHECK(dense.flags().row_contiguous && dense.data_size() == dense.size(), "contiguous makes it dense");
-  GUIDE_CHECK(last == 0.0f, "the last element reads back");
+  GUIDE_CHECK(last == 1.5f, "the last element reads back");
 }
 
 }  // namespace

@@ -7,17 +7,15 @@
 namespace mica::views {
 
 // row_contiguous / col_contiguous: strides exactly row- / column-major (size-1 dims ignored);
-// contiguous: the elements fill data_size slots from data_ptr without gaps or overlaps;
-// data_size: buffer elements the view spans (size when contiguous).
+// contiguous (as MLX reports it): the dims with a non-zero stride fill data_size slots from
+// data_ptr without gaps or overlaps, in some order; broadcast dims (stride 0) reuse them. So a
+// broadcast of a contiguous array is contiguous with data_size < size: kernels that walk size()
+// elements flat test `dense` (views.h). Empty arrays: contiguous, data_size 0, row/col flags by
+// the same rules (MLX's strides there are products with zeros).
 Layout view_layout(const Shape& shape, const Strides& strides) {
   size_t size = 1;
   for (auto d : shape) size *= static_cast<size_t>(d);
   Layout l{};
-  if (size == 0) {
-    l.flags.contiguous = l.flags.row_contiguous = l.flags.col_contiguous = true;
-    l.data_size = 0;
-    return l;
-  }
   int nd = static_cast<int>(shape.size());
   bool row = true, col = true;
   int64_t expect = 1;
@@ -32,15 +30,24 @@ Layout view_layout(const Shape& shape, const Strides& strides) {
     col = col && strides[d] == expect;
     expect *= shape[d];
   }
-  // Dense in some order: sorted by stride, each stride is the product of the smaller extents.
+  l.flags.row_contiguous = row;
+  l.flags.col_contiguous = col;
+  if (size == 0) {
+    l.flags.contiguous = true;
+    l.data_size = 0;
+    return l;
+  }
+  // Dense in some order over the non-broadcast dims: sorted by stride, each stride is the
+  // product of the smaller extents.
   std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, extent)
   bool dense = true;
-  int64_t span = 1;
+  int64_t span = 1, distinct = 1;
   for (int d = 0; d < nd; ++d) {
-    if (shape[d] == 1) continue;
+    if (shape[d] == 1 || strides[d] == 0) continue;
     dense = dense && strides[d] > 0;
     dims.emplace_back(strides[d], shape[d]);
     span += (shape[d] - 1) * (strides[d] < 0 ? -strides[d] : strides[d]);
+    distinct *= shape[d];
   }
   if (dense) {
     std::sort(dims.begin(), dims.end());
@@ -50,10 +57,8 @@ Layout view_layout(const Shape& shape, const Strides& strides) {
       expect *= n;
     }
   }
-  l.flags.row_contiguous = row;
-  l.flags.col_contiguous = col;
   l.flags.contiguous = row || col || dense;
-  l.data_size = l.flags.contiguous ? size : static_cast<size_t>(span);
+  l.data_size = static_cast<size_t>(l.flags.contiguous ? distinct : span);
   return l;
 }
 

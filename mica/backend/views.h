@@ -17,8 +17,11 @@ struct Layout {
   size_t data_size;
 };
 /** row/col-contiguous when strides are exactly row/column-major (size-1 dims ignored);
- * contiguous when the elements fill data_size slots without gaps or overlaps. */
+ * contiguous (MLX's meaning) when the non-broadcast dims fill data_size slots without gaps or
+ * overlaps: broadcasts of contiguous arrays are contiguous with data_size < size. */
 Layout view_layout(const Shape& shape, const Strides& strides);
+/** Contiguous with every element stored once: size() slots, walkable flat, writable in place. */
+inline bool dense(const array& a) { return a.flags().contiguous && a.data_size() == a.size(); }
 /** Makes `out` a view of `in`'s buffer: element `offset` from in's first element, `strides`. */
 void make_view(const array& in, array& out, const Strides& strides, int64_t offset = 0);
 /** Strides of `out_shape` viewing the same elements as (in_shape, in_strides) in row-major

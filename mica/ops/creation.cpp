@@ -49,11 +49,36 @@ array linspace(double start, double stop, int num, Dtype dtype, StreamOrDevice s
   return astype(out, dtype, s);
 }
 
-array full(Shape shape, array vals, Dtype dtype, StreamOrDevice s) {
+namespace detail {
+array full_view(Shape shape, array vals, Dtype dtype, StreamOrDevice s) {
   for (auto d : shape) {
-    if (d < 0) detail::fail("full", "expected non-negative dimensions, got " + detail::shape_str(shape) + ".");
+    if (d < 0) fail("full", "expected non-negative dimensions, got " + shape_str(shape) + ".");
   }
   return broadcast_to(astype(std::move(vals), dtype, s), shape, s);
+}
+array full_view(Shape shape, array vals, StreamOrDevice s) {
+  Dtype d = vals.dtype();
+  return full_view(std::move(shape), std::move(vals), d, s);
+}
+array zeros_view(const Shape& shape, Dtype dtype, StreamOrDevice s) { return full_view(shape, array(0, dtype), s); }
+array zeros_view(const Shape& shape, StreamOrDevice s) { return zeros_view(shape, float32, s); }
+array zeros_like_view(const array& a, StreamOrDevice s) { return zeros_view(a.shape(), a.dtype(), s); }
+array zeros_like_view(const array& a, Dtype dtype, StreamOrDevice s) { return zeros_view(a.shape(), dtype, s); }
+array ones_view(const Shape& shape, Dtype dtype, StreamOrDevice s) { return full_view(shape, array(1, dtype), s); }
+array ones_view(const Shape& shape, StreamOrDevice s) { return ones_view(shape, float32, s); }
+array ones_like_view(const array& a, StreamOrDevice s) { return ones_view(a.shape(), a.dtype(), s); }
+array ones_like_view(const array& a, Dtype dtype, StreamOrDevice s) { return ones_view(a.shape(), dtype, s); }
+array full_like_view(const array& a, const array& vals, StreamOrDevice s) {
+  return full_view(a.shape(), vals, a.dtype(), s);
+}
+array full_like_view(const array& a, const array& vals, Dtype dtype, StreamOrDevice s) {
+  return full_view(a.shape(), vals, dtype, s);
+}
+}  // namespace detail
+
+// The public forms: the view, written out row-major (MLX's Full writes every element).
+array full(Shape shape, array vals, Dtype dtype, StreamOrDevice s) {
+  return contiguous(detail::full_view(std::move(shape), std::move(vals), dtype, s), false, s);
 }
 array full(Shape shape, array vals, StreamOrDevice s) {
   Dtype d = vals.dtype();
@@ -99,13 +124,13 @@ array tri(int n, Dtype type, StreamOrDevice s) { return tri(n, n, 0, type, s); }
 array tril(array x, int k, StreamOrDevice s) {
   if (x.ndim() < 2) detail::fail("tril", "expected an array with at least 2 dimensions, got " + std::to_string(x.ndim()) + ".");
   auto mask = tri(x.shape(-2), x.shape(-1), k, bool_, s);
-  return where(mask, x, zeros_like(x, s), s);
+  return where(mask, x, detail::zeros_like_view(x, s), s);
 }
 array triu(array x, int k, StreamOrDevice s) {
   if (x.ndim() < 2) detail::fail("triu", "expected an array with at least 2 dimensions, got " + std::to_string(x.ndim()) + ".");
   // Above diagonal k - 1; every j - i of an array is above INT_MIN, so k = INT_MIN keeps all.
   auto mask = tri(x.shape(-2), x.shape(-1), std::max(k, std::numeric_limits<int>::min() + 1) - 1, bool_, s);
-  return where(mask, zeros_like(x, s), x, s);
+  return where(mask, detail::zeros_like_view(x, s), x, s);
 }
 
 std::vector<array> meshgrid(const std::vector<array>& arrays, bool sparse, const std::string& indexing,

@@ -19,7 +19,9 @@ array arange(int start, int stop, StreamOrDevice s = {});
 array arange(int stop, StreamOrDevice s = {});
 /** `num` evenly spaced values from start to stop (inclusive). */
 array linspace(double start, double stop, int num = 50, Dtype dtype = float32, StreamOrDevice s = {});
-/** An array of `shape` filled with vals (broadcast), converted to dtype. */
+/** An array of `shape` filled with vals (broadcast), converted to dtype. As MLX's, full, zeros,
+ * ones and their *_like forms write every element (row-contiguous, data_size() == size()), so a
+ * program may read or fill data<T>() directly; mica's own rules use the views in detail::. */
 array full(Shape shape, array vals, Dtype dtype, StreamOrDevice s = {});
 array full(Shape shape, array vals, StreamOrDevice s = {});
 template <typename T>
@@ -43,6 +45,30 @@ array ones_like(const array& a, Dtype dtype, StreamOrDevice s = {});
 array full_like(const array& a, const array& vals, StreamOrDevice s = {});
 /** vals broadcast to a's shape, converted to `dtype`. */
 array full_like(const array& a, const array& vals, Dtype dtype, StreamOrDevice s = {});
+namespace detail {
+/** full/zeros/ones as broadcast views of one value (no memory per element): constant operands
+ * inside ops and transform rules, where nothing reads the buffer directly. */
+array full_view(Shape shape, array vals, Dtype dtype, StreamOrDevice s = {});
+array full_view(Shape shape, array vals, StreamOrDevice s = {});
+template <typename T>
+array full_view(Shape shape, T val, Dtype dtype, StreamOrDevice s = {}) {
+  return full_view(std::move(shape), array(val, dtype), s);
+}
+template <typename T>
+array full_view(Shape shape, T val, StreamOrDevice s = {}) {
+  return full_view(std::move(shape), array(val), s);
+}
+array zeros_view(const Shape& shape, Dtype dtype, StreamOrDevice s = {});
+array zeros_view(const Shape& shape, StreamOrDevice s = {});
+array zeros_like_view(const array& a, StreamOrDevice s = {});
+array zeros_like_view(const array& a, Dtype dtype, StreamOrDevice s = {});
+array ones_view(const Shape& shape, Dtype dtype, StreamOrDevice s = {});
+array ones_view(const Shape& shape, StreamOrDevice s = {});
+array ones_like_view(const array& a, StreamOrDevice s = {});
+array ones_like_view(const array& a, Dtype dtype, StreamOrDevice s = {});
+array full_like_view(const array& a, const array& vals, StreamOrDevice s = {});
+array full_like_view(const array& a, const array& vals, Dtype dtype, StreamOrDevice s = {});
+}  // namespace detail
 /** n x m matrix with ones on diagonal k. */
 array eye(int n, int m, int k, Dtype dtype = float32, StreamOrDevice s = {});
 array eye(int n, Dtype dtype = float32, StreamOrDevice s = {});

@@ -214,7 +214,7 @@ array padded_window(const char* op, int n_fft, const std::optional<int>& win_len
   const int wl = win_length.value_or(window ? (window->ndim() == 1 ? window->shape(0) : n_fft) : n_fft);
   if (wl <= 0 || wl > n_fft)
     fail(op, "expected a window length in [1, " + std::to_string(n_fft) + "] (n_fft), got " + std::to_string(wl) + ".");
-  array w = window ? *window : ones({wl}, float32, s);
+  array w = window ? *window : detail::ones_view({wl}, float32, s);
   if (w.ndim() != 1 || w.shape(0) != wl)
     fail(op, "expected a 1-D window of " + std::to_string(wl) + " samples, got shape " + detail::shape_str(w.shape()) + ".");
   const int left = (n_fft - wl) / 2;
@@ -296,11 +296,11 @@ array istft(const array& stft_matrix, const std::optional<int>& n_fft_opt, const
   flat_shape.push_back(detail::checked_dim(int64_t(n_frames) * n_fft, op));
   Shape out_shape = lead;
   out_shape.push_back(total);
-  array y = scatter_add_axis(zeros(out_shape, float32, s), broadcast_to(flatten(idx, s), flat_shape, s),
+  array y = scatter_add_axis(detail::zeros_view(out_shape, float32, s), broadcast_to(flatten(idx, s), flat_shape, s),
                              reshape(fr, flat_shape, s), -1, s);
-  array env = scatter_add_axis(zeros({total}, float32, s), flatten(idx, s),
+  array env = scatter_add_axis(detail::zeros_view({total}, float32, s), flatten(idx, s),
                                flatten(broadcast_to(square(w, s), {n_frames, n_fft}, s), s), -1, s);
-  y = where(greater(env, array(1e-11f), s), divide(y, env, s), zeros_like(y, s), s);
+  y = where(greater(env, array(1e-11f), s), divide(y, env, s), detail::zeros_like_view(y, s), s);
   const int avail = std::max(std::min(want, total - start), 0);
   Shape b(y.ndim(), 0), e = y.shape();
   b.back() = start;

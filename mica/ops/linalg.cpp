@@ -131,7 +131,7 @@ array singular_value_norm(const array& a, int r, int c, bool keepdims, Reduce re
 array vector_norm(const array& a, double ord, int axis_in, bool keepdims, StreamOrDevice s) {
   int axis = detail::normalize_axis(axis_in, static_cast<int>(a.ndim()), "linalg::norm");
   Dtype d = real_float(a.dtype());
-  if (ord == 0) return astype(sum(not_equal(a, zeros_like(a, s), s), axis, keepdims, s), d, s);
+  if (ord == 0) return astype(sum(not_equal(a, detail::zeros_like_view(a, s), s), axis, keepdims, s), d, s);
   array v = magnitudes(a, d, s);
   if (ord == INFINITY) return max(v, axis, keepdims, s);
   if (ord == -INFINITY) return min(v, axis, keepdims, s);
@@ -289,7 +289,7 @@ array pinv(const array& a, StreamOrDevice s) {
   array cutoff = multiply(max(sv, -1, true, s), array(10.0 * std::max(m, n) * eps, a.dtype()), s);
   array keep = greater(sv, cutoff, s);
   // 1/s only where kept: the unused branch must not be inf (its gradient would be NaN).
-  array sinv = where(keep, reciprocal(where(keep, sv, ones_like(sv, s), s), s), zeros_like(sv, s), s);
+  array sinv = where(keep, reciprocal(where(keep, sv, detail::ones_like_view(sv, s), s), s), detail::zeros_like_view(sv, s), s);
   return matmul(multiply(v1, expand_dims(sinv, -2, s), s), mT(u1, s), s);
 }
 

@@ -142,8 +142,6 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
   return true;
 }
 
-array zeros_view(const Shape& shape, Dtype dtype, StreamOrDevice s) { return broadcast_to(array(0, dtype), shape, s); }
-
 }  // namespace
 
 array reshape(const array& a, Shape shape, StreamOrDevice s) {
@@ -579,7 +577,9 @@ array diagonal(const array& a, int offset, int axis1, int axis2, StreamOrDevice 
   x = reshape(x, flat, s);
   Shape fs(nd - 1, 0), fe(flat), fst(nd - 1, 1);
   fst[nd - 2] = static_cast<int32_t>(mc + 1);
-  return slice(x, fs, fe, fst, s);
+  // A strided view would do; MLX returns the diagonal written out row-major, and programs that
+  // read data<T>() expect that.
+  return contiguous(slice(x, fs, fe, fst, s), false, s);
 }
 
 array diag(const array& a, int k, StreamOrDevice s) {
@@ -590,7 +590,7 @@ array diag(const array& a, int k, StreamOrDevice s) {
   int m = a.shape()[0];
   detail::checked_dim(int64_t(m) + std::abs(int64_t(k)), "diag");
   int ak = k < 0 ? -k : k;
-  if (m == 0) return zeros_view({ak, ak}, a.dtype(), s);
+  if (m == 0) return zeros({ak, ak}, a.dtype(), s);
   // v[i] where i == j, else 0 (no intermediate longer than the (m, m) result: m*m may pass 2^31).
   array d = where(eye(m, m, 0, bool_, s), reshape(a, {m, 1}, s), array(0, a.dtype()), s);
   if (k == 0) return d;

@@ -151,7 +151,7 @@ array e4m3_codes(const array& a, StreamOrDevice s) {
 // fp4 e2m1 codes of v (float32): nearest magnitude with ties toward zero, +0 for a zero result.
 array e2m1_codes(const array& v, StreamOrDevice s) {
   array a = abs(v, s);
-  array code = zeros_like(a, uint32, s);
+  array code = detail::zeros_like_view(a, uint32, s);
   for (float t : {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f}) code = add(code, astype(greater(a, array(t), s), uint32, s), s);
   array neg = logical_and(less(v, array(0.0f), s), not_equal(code, array(0u, uint32), s), s);
   return bitwise_or(code, multiply(astype(neg, uint32, s), array(8u, uint32), s), s);

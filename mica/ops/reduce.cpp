@@ -376,7 +376,7 @@ array logcumsumexp(const array& a, bool reverse, bool inclusive, StreamOrDevice 
 // ---- count_nonzero, median, minmax ----
 
 array count_nonzero(const array& a, const std::vector<int>& axes, bool keepdims, StreamOrDevice s) {
-  return astype(sum(not_equal(a, zeros_like(a, s), s), axes, keepdims, s), int32, s);
+  return astype(sum(not_equal(a, detail::zeros_like_view(a, s), s), axes, keepdims, s), int32, s);
 }
 array count_nonzero(const array& a, int axis, bool keepdims, StreamOrDevice s) {
   return count_nonzero(a, std::vector<int>{axis}, keepdims, s);

@@ -93,7 +93,7 @@ std::vector<array> ScaledDotProductAttention::vjp(const std::vector<array>& prim
   for (int a : argnums) {
     if (a < 3) r.push_back(outs[a]);
     else if (a == sinks_at) r.push_back(outs[3]);
-    else r.push_back(zeros_like(primals[a]));  // the mask
+    else r.push_back(detail::zeros_like_view(primals[a]));  // the mask
   }
   return r;
 }
@@ -108,7 +108,7 @@ std::vector<array> ScaledDotProductAttention::jvp(const std::vector<array>& prim
   for (int i : idx) {
     prim.push_back(primals[i]);
     const array* t = detail::tangent_of(tangents, argnums, i);
-    tan.push_back(t ? *t : zeros_like(primals[i]));
+    tan.push_back(t ? *t : detail::zeros_like_view(primals[i]));
   }
   auto f = [&](const std::vector<array>& x) {
     return sdpa_composed(x[0], x[1], x[2], mask, has_sinks_ ? &x[3] : nullptr, scale_, causal_);
@@ -189,7 +189,7 @@ std::vector<array> ScaledDotProductAttentionVjp::vjp(const std::vector<array>& p
   std::vector<array> r;
   for (int a : argnums) {
     auto it = std::find(idx.begin(), idx.end(), a);
-    r.push_back(it == idx.end() ? zeros_like(primals[a]) : grads[it - idx.begin()]);
+    r.push_back(it == idx.end() ? detail::zeros_like_view(primals[a]) : grads[it - idx.begin()]);
   }
   return r;
 }
@@ -202,7 +202,7 @@ std::vector<array> ScaledDotProductAttentionVjp::jvp(const std::vector<array>& p
   for (int i : idx) {
     prim.push_back(primals[i]);
     const array* t = detail::tangent_of(tangents, argnums, i);
-    tan.push_back(t ? *t : zeros_like(primals[i]));
+    tan.push_back(t ? *t : detail::zeros_like_view(primals[i]));
   }
   auto g = [&](const std::vector<array>& x) {
     std::vector<array> all = primals;

@@ -79,10 +79,10 @@ array divide_like(const array& a, const array& b) {
 
 MICA_BINARY_RULES(Multiply, multiply, b, a)
 MICA_BINARY_RULES(Divide, divide_like, reciprocal(b), -out / b)
-MICA_BINARY_RULES(Remainder, remainder, ones_like(a), -floor_divide(a, b))
+MICA_BINARY_RULES(Remainder, remainder, detail::ones_like_view(a), -floor_divide(a, b))
 // d a^b / da = b a^(b-1); d a^b / db = a^b log a, taken as 0 where a <= 0 (where a^b is 0 or
 // not real).
-MICA_BINARY_RULES(Power, power, b * power(a, b - 1.0), where(a > 0.0, out * log(where(a > 0.0, a, ones_like(a))), zeros_like(out)))
+MICA_BINARY_RULES(Power, power, b * power(a, b - 1.0), where(a > 0.0, out * log(where(a > 0.0, a, detail::ones_like_view(a))), detail::zeros_like_view(out)))
 // Ties send the gradient to the first argument.
 MICA_BINARY_RULES(Maximum, maximum, astype(a >= b, out.dtype()), astype(a < b, out.dtype()))
 MICA_BINARY_RULES(Minimum, minimum, astype(a <= b, out.dtype()), astype(a > b, out.dtype()))
@@ -131,12 +131,12 @@ std::pair<std::vector<array>, std::vector<int>> Subtract::vmap(const std::vector
   std::vector<array> NAME::vjp(const std::vector<array>& primals, const std::vector<array>&,             \
                                const std::vector<int>& argnums, const std::vector<array>&) {             \
     std::vector<array> r;                                                                                \
-    for (int a : argnums) r.push_back(zeros_like(primals[a]));                                           \
+    for (int a : argnums) r.push_back(detail::zeros_like_view(primals[a]));                                           \
     return r;                                                                                            \
   }                                                                                                      \
   std::vector<array> NAME::jvp(const std::vector<array>& primals, const std::vector<array>&,             \
                                const std::vector<int>&) {                                                \
-    return {zeros_like(MAKE(primals[0], primals[1]))};                                                   \
+    return {detail::zeros_like_view(MAKE(primals[0], primals[1]))};                                                   \
   }                                                                                                      \
   std::pair<std::vector<array>, std::vector<int>> NAME::vmap(const std::vector<array>& inputs,          \
                                                              const std::vector<int>& axes) {             \
@@ -176,11 +176,11 @@ std::vector<array> DivMod::jvp(const std::vector<array>& primals, const std::vec
                                const std::vector<int>& argnums) {
   Shape s = out_shape(primals);
   array q = floor_divide(primals[0], primals[1]);
-  array t = zeros(s, q.dtype());
+  array t = detail::zeros_view(s, q.dtype());
   for (size_t k = 0; k < argnums.size(); ++k) {
     t = add(t, argnums[k] == 0 ? tangents[k] : negative(multiply(tangents[k], q)));
   }
-  return {zeros(s, q.dtype()), t};
+  return {detail::zeros_view(s, q.dtype()), t};
 }
 std::pair<std::vector<array>, std::vector<int>> DivMod::vmap(const std::vector<array>& inputs,
                                                              const std::vector<int>& axes) {
@@ -196,10 +196,10 @@ std::vector<array> Select::vjp(const std::vector<array>& primals, const std::vec
   std::vector<array> r;
   for (int a : argnums) {
     if (a == 0) {
-      r.push_back(zeros_like(cond));
+      r.push_back(detail::zeros_like_view(cond));
       continue;
     }
-    array z = zeros_like(c);
+    array z = detail::zeros_like_view(c);
     r.push_back(detail::unbroadcast(a == 1 ? where(cond, c, z) : where(cond, z, c), primals[a].shape()));
   }
   return r;
@@ -208,8 +208,8 @@ std::vector<array> Select::jvp(const std::vector<array>& primals, const std::vec
                                const std::vector<int>& argnums) {
   Shape s = out_shape(primals);
   Dtype d = primals[1].dtype();
-  array tx = zeros(s, d);
-  array ty = zeros(s, d);
+  array tx = detail::zeros_view(s, d);
+  array ty = detail::zeros_view(s, d);
   for (size_t k = 0; k < argnums.size(); ++k) {
     if (argnums[k] == 1) tx = broadcast_to(tangents[k], s);
     if (argnums[k] == 2) ty = broadcast_to(tangents[k], s);

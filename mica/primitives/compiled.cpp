@@ -67,7 +67,7 @@ std::vector<array> Compiled::vjp(const std::vector<array>& primals, const std::v
 std::vector<array> Compiled::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                                  const std::vector<int>& argnums) {
   std::vector<array> all;
-  for (const auto& p : primals) all.push_back(zeros_like(p));
+  for (const auto& p : primals) all.push_back(detail::zeros_like_view(p));
   for (size_t i = 0; i < argnums.size(); ++i) all[argnums[i]] = tangents[i];
   return mica::jvp([this](const std::vector<array>& x) { return expand(x); }, primals, all).second;
 }

@@ -70,7 +70,7 @@ std::vector<array> Convolution::vjp(const std::vector<array>& primals, const std
         hi[d] = static_cast<int>((x.shape(d + 1) - 1) * int64_t{input_dilation_[d]} + k_dil - c_dil - lo[d]);
       }
       if (x.size() == 0) {
-        r.push_back(zeros_like(x));
+        r.push_back(detail::zeros_like_view(x));
       } else {
         r.push_back(conv_node(g, wt, x.shape(), input_dilation_, lo, hi, kernel_dilation_, stride_, G, !flip_));
       }
@@ -111,7 +111,7 @@ std::vector<array> Convolution::vjp(const std::vector<array>& primals, const std
       }
       out.push_back(c_out);
       if (x.size() == 0 || g.size() == 0) {
-        r.push_back(zeros_like(w));
+        r.push_back(detail::zeros_like_view(w));
         continue;
       }
       // (cg, *K, C_out) -> (C_out, *K, cg); output position t is the tap with offset t.

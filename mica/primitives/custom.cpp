@@ -27,7 +27,7 @@ std::vector<array> CustomTransforms::vjp(const std::vector<array>& primals, cons
   for (int a : argnums) {
     // The function's own outputs enter under stop_gradient: nothing flows back to them.
     if (a < num_outputs_) {
-      result.push_back(zeros_like(primals[a]));
+      result.push_back(detail::zeros_like_view(primals[a]));
       continue;
     }
     array g = grads[a - num_outputs_];
@@ -53,7 +53,7 @@ std::vector<array> CustomTransforms::jvp(const std::vector<array>& primals, cons
   }
   if (jvp_fn_) return (*jvp_fn_)(args, ts, nums);
   std::vector<array> full;
-  for (auto& a : args) full.push_back(zeros_like(a));
+  for (auto& a : args) full.push_back(detail::zeros_like_view(a));
   for (size_t k = 0; k < nums.size(); ++k) full[nums[k]] = ts[k];
   return mica::jvp(fun_, args, full).second;
 }
@@ -74,7 +74,7 @@ std::vector<array> Depends::vjp(const std::vector<array>& primals, const std::ve
                                 const std::vector<int>& argnums, const std::vector<array>&) {
   int n = static_cast<int>(primals.size()) - num_deps_;
   std::vector<array> result;
-  for (int a : argnums) result.push_back(a < n ? cotangents[a] : zeros_like(primals[a]));
+  for (int a : argnums) result.push_back(a < n ? cotangents[a] : detail::zeros_like_view(primals[a]));
   return result;
 }
 
@@ -82,7 +82,7 @@ std::vector<array> Depends::jvp(const std::vector<array>& primals, const std::ve
                                 const std::vector<int>& argnums) {
   int n = static_cast<int>(primals.size()) - num_deps_;
   std::vector<array> result;
-  for (int i = 0; i < n; ++i) result.push_back(zeros_like(primals[i]));
+  for (int i = 0; i < n; ++i) result.push_back(detail::zeros_like_view(primals[i]));
   for (size_t k = 0; k < argnums.size(); ++k) {
     if (argnums[k] < n) result[argnums[k]] = tangents[k];
   }

@@ -46,7 +46,7 @@ std::vector<array> AllReduce::vjp(const std::vector<array>& primals, const std::
                                   const std::vector<int>&, const std::vector<array>& outputs) {
   const array& x = primals[0];
   const array& c = cotangents[0];
-  if (!has_gradient(x.dtype())) return {zeros_like(x)};
+  if (!has_gradient(x.dtype())) return {detail::zeros_like_view(x)};
   if (type_ == ReduceOp::sum) return {c};
   array mask = astype(equal(x, outputs[0]), c.dtype());
   array count = dist::all_sum(mask, group_, stream());
@@ -57,7 +57,7 @@ std::vector<array> AllReduce::jvp(const std::vector<array>& primals, const std::
                                   const std::vector<int>&) {
   const array& x = primals[0];
   const array& t = tangents[0];
-  if (!has_gradient(x.dtype())) return {zeros_like(x)};
+  if (!has_gradient(x.dtype())) return {detail::zeros_like_view(x)};
   if (type_ == ReduceOp::sum) return {dist::all_sum(t, group_, stream())};
   array out = reduce_with(type_, x, group_, stream());
   array mask = astype(equal(x, out), t.dtype());

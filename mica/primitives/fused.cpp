@@ -95,7 +95,7 @@ std::vector<array> LayerNorm::jvp(const std::vector<array>& primals, const std::
                                   const std::vector<int>& argnums) {
   const array& x = primals[0];
   auto s = layer_stats(x, eps_);
-  array out = zeros_like(x);
+  array out = detail::zeros_like_view(x);
   for (size_t k = 0; k < argnums.size(); ++k) {
     int a = argnums[k];
     const array& t = tangents[k];
@@ -146,7 +146,7 @@ std::vector<array> RMSNorm::jvp(const std::vector<array>& primals, const std::ve
                                 const std::vector<int>& argnums) {
   const array& x = primals[0];
   array r = rms_r(x, eps_);
-  array out = zeros_like(x);
+  array out = detail::zeros_like_view(x);
   for (size_t k = 0; k < argnums.size(); ++k) {
     if (argnums[k] == 0) {
       array d = rms_dir(x, r, tangents[k]);
@@ -194,7 +194,7 @@ std::vector<array> LayerNormVjp::vjp(const std::vector<array>& primals, const st
 std::vector<array> LayerNormVjp::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                                      const std::vector<int>& argnums) {
   std::vector<array> full;
-  for (const auto& x : primals) full.push_back(zeros_like(x));
+  for (const auto& x : primals) full.push_back(detail::zeros_like_view(x));
   for (size_t k = 0; k < argnums.size(); ++k) full[argnums[k]] = tangents[k];
   auto f = [&](const std::vector<array>& x) { return layer_norm_vjp_composed(x, eps_, has_weight_); };
   return mica::jvp(f, primals, full).second;
@@ -229,7 +229,7 @@ std::vector<array> RMSNormVjp::vjp(const std::vector<array>& primals, const std:
 std::vector<array> RMSNormVjp::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                                    const std::vector<int>& argnums) {
   std::vector<array> full;
-  for (const auto& x : primals) full.push_back(zeros_like(x));
+  for (const auto& x : primals) full.push_back(detail::zeros_like_view(x));
   for (size_t k = 0; k < argnums.size(); ++k) full[argnums[k]] = tangents[k];
   auto f = [&](const std::vector<array>& x) { return rms_norm_vjp_composed(x, eps_, has_weight_); };
   return mica::jvp(f, primals, full).second;
@@ -326,7 +326,7 @@ std::vector<array> AdamStep::vjp(const std::vector<array>& primals, const std::v
 std::vector<array> AdamStep::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                                  const std::vector<int>& argnums) {
   std::vector<array> full;
-  for (const auto& x : primals) full.push_back(zeros_like(x));
+  for (const auto& x : primals) full.push_back(detail::zeros_like_view(x));
   for (size_t k = 0; k < argnums.size(); ++k) full[argnums[k]] = tangents[k];
   auto f = [&](const std::vector<array>& x) { return adam_step_composed(x, beta1_, beta2_, eps_); };
   return mica::jvp(f, primals, full).second;
@@ -390,7 +390,7 @@ std::vector<array> CrossEntropy::vjp(const std::vector<array>& primals, const st
       r.push_back(array(x.shape(), x.dtype(), std::make_shared<CrossEntropyVjp>(stream(), smoothing_),
                         {x, t, outputs[1], cotangents[0]}));
     } else {
-      r.push_back(zeros_like(t));  // integer class indices
+      r.push_back(detail::zeros_like_view(t));  // integer class indices
     }
   }
   return r;
@@ -399,7 +399,7 @@ std::vector<array> CrossEntropy::vjp(const std::vector<array>& primals, const st
 std::vector<array> CrossEntropy::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                                      const std::vector<int>& argnums) {
   std::vector<array> full;
-  for (const auto& x : primals) full.push_back(zeros_like(x));
+  for (const auto& x : primals) full.push_back(detail::zeros_like_view(x));
   for (size_t k = 0; k < argnums.size(); ++k) full[argnums[k]] = tangents[k];
   auto f = [&](const std::vector<array>& x) { return cross_entropy_composed(x[0], x[1], smoothing_); };
   return mica::jvp(f, primals, full).second;
@@ -426,7 +426,7 @@ std::vector<array> CrossEntropyVjp::vjp(const std::vector<array>& primals, const
 std::vector<array> CrossEntropyVjp::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                                         const std::vector<int>& argnums) {
   std::vector<array> full;
-  for (const auto& x : primals) full.push_back(zeros_like(x));
+  for (const auto& x : primals) full.push_back(detail::zeros_like_view(x));
   for (size_t k = 0; k < argnums.size(); ++k) full[argnums[k]] = tangents[k];
   auto f = [&](const std::vector<array>& x) { return std::vector<array>{cross_entropy_vjp_composed(x, smoothing_)}; };
   return mica::jvp(f, primals, full).second;
@@ -457,7 +457,7 @@ std::vector<array> Rope::vjp(const std::vector<array>& primals, const std::vecto
       in[0] = cotangents[0];
       r.push_back(apply(in, !forward_));
     } else if (n == 1) {
-      r.push_back(zeros_like(primals[1]));
+      r.push_back(detail::zeros_like_view(primals[1]));
     } else {
       throw std::invalid_argument("[rope] expected gradients with respect to x only, got a request for freqs.");
     }
@@ -475,7 +475,7 @@ std::vector<array> Rope::jvp(const std::vector<array>& primals, const std::vecto
     }
     if (argnums[k] == 2) throw std::invalid_argument("[rope] expected tangents of x only, got one of freqs.");
   }
-  return {zeros_like(primals[0])};
+  return {detail::zeros_like_view(primals[0])};
 }
 
 // The offset applies along x's first axis, so the mapped axis goes where it keeps that meaning:

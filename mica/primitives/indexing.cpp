@@ -55,7 +55,7 @@ namespace {
 // x with its batch axis in front, or with a size-1 front axis (for ops that broadcast).
 array front_or_expand(const array& x, int ax) { return ax >= 0 ? detail::batch_to_front(x, ax) : expand_dims(x, 0); }
 
-array where_or_zero(const array& mask, const array& x) { return where(mask, x, zeros({}, x.dtype())); }
+array where_or_zero(const array& mask, const array& x) { return where(mask, x, detail::zeros_view({}, x.dtype())); }
 
 // The i-th element of a (row-major) numbered by an integer array of a's shape.
 array element_ids(const Shape& shape, size_t n) {
@@ -86,7 +86,7 @@ std::vector<array> Gather::vjp(const std::vector<array>& primals, const std::vec
   std::vector<array> r;
   for (int n : argnums) {
     if (n > 0) {
-      r.push_back(zeros_like(primals[n]));
+      r.push_back(detail::zeros_like_view(primals[n]));
       continue;
     }
     // Scatter-add onto the windows the gather read, at the indices as it clamped them.
@@ -95,7 +95,7 @@ std::vector<array> Gather::vjp(const std::vector<array>& primals, const std::vec
       int ax = axes_[k];
       idx.push_back(detail::clamp_gather_indices(primals[k + 1], a.shape(ax), a.shape(ax) - slice_sizes_[ax]));
     }
-    r.push_back(make_scatter(stream(), Scatter::Sum, zeros(a.shape(), g.dtype()), idx, g, axes_));
+    r.push_back(make_scatter(stream(), Scatter::Sum, detail::zeros_view(a.shape(), g.dtype()), idx, g, axes_));
   }
   return r;
 }
@@ -104,7 +104,7 @@ std::vector<array> Gather::jvp(const std::vector<array>& primals, const std::vec
   Shape out = primals.size() > 1 ? primals[1].shape() : Shape{};
   out.insert(out.end(), slice_sizes_.begin(), slice_sizes_.end());
   const array* t = tangent_of(tangents, argnums, 0);
-  if (!t) return {zeros(out, primals[0].dtype())};
+  if (!t) return {detail::zeros_view(out, primals[0].dtype())};
   std::vector<array> inputs = primals;
   inputs[0] = *t;
   return {array(out, t->dtype(), std::make_shared<Gather>(stream(), axes_, slice_sizes_), std::move(inputs))};
@@ -181,7 +181,7 @@ std::vector<array> Scatter::vjp(const std::vector<array>& primals, const std::ve
   std::vector<array> r;
   for (int n : argnums) {
     if (n > 0 && n < nu) {
-      r.push_back(zeros_like(primals[n]));
+      r.push_back(detail::zeros_like_view(primals[n]));
       continue;
     }
     bool wrt_a = n == 0;
@@ -189,12 +189,12 @@ std::vector<array> Scatter::vjp(const std::vector<array>& primals, const std::ve
       case None:
         if (wrt_a) {
           // Written positions no longer depend on a.
-          r.push_back(make_scatter(stream(), None, g, idx, zeros(upd.shape(), g.dtype()), axes_));
+          r.push_back(make_scatter(stream(), None, g, idx, detail::zeros_view(upd.shape(), g.dtype()), axes_));
         } else {
           // Only the update that was written last at a position reaches the output: number the
           // update elements, scatter the numbers the same way, and read back who won.
           array ids = element_ids(upd.shape(), upd.size());
-          array owner = make_scatter(stream(), None, full(a.shape(), array(-1, ids.dtype())), idx, ids, axes_);
+          array owner = make_scatter(stream(), None, detail::full_view(a.shape(), array(-1, ids.dtype())), idx, ids, axes_);
           r.push_back(where_or_zero(equal(sv.read(owner), ids), sv.read(g)));
         }
         break;
@@ -205,16 +205,16 @@ std::vector<array> Scatter::vjp(const std::vector<array>& primals, const std::ve
         // out = a * prod(updates at the position). d/da = that product; d/du = a times the
         // product of the other updates, found without dividing by a zero update.
         if (wrt_a) {
-          array q = make_scatter(stream(), Prod, ones(a.shape(), a.dtype()), idx, upd, axes_);
+          array q = make_scatter(stream(), Prod, detail::ones_view(a.shape(), a.dtype()), idx, upd, axes_);
           r.push_back(multiply(g, q));
           break;
         }
-        array zero = equal(upd, zeros({}, upd.dtype()));
-        array nonzero = where(zero, ones({}, upd.dtype()), upd);
-        array pnz = sv.read(make_scatter(stream(), Prod, ones(a.shape(), a.dtype()), idx, nonzero, axes_));
-        array cnt = sv.read(make_scatter(stream(), Sum, zeros(a.shape(), int32), idx, astype(zero, int32), axes_));
-        array zi = zeros({}, int32);
-        array others = where(zero, where_or_zero(equal(cnt, ones({}, int32)), pnz),
+        array zero = equal(upd, detail::zeros_view({}, upd.dtype()));
+        array nonzero = where(zero, detail::ones_view({}, upd.dtype()), upd);
+        array pnz = sv.read(make_scatter(stream(), Prod, detail::ones_view(a.shape(), a.dtype()), idx, nonzero, axes_));
+        array cnt = sv.read(make_scatter(stream(), Sum, detail::zeros_view(a.shape(), int32), idx, astype(zero, int32), axes_));
+        array zi = detail::zeros_view({}, int32);
+        array others = where(zero, where_or_zero(equal(cnt, detail::ones_view({}, int32)), pnz),
                              where_or_zero(equal(cnt, zi), divide(pnz, nonzero)));
         r.push_back(sv.mask(multiply(sv.read(multiply(g, a)), others)));
         break;
@@ -251,14 +251,14 @@ std::vector<array> Scatter::jvp(const std::vector<array>& primals, const std::ve
       return {make_scatter(stream(), type_, ta, idx, tu, axes_)};
     case Prod: {
       ScatterView sv(primals, axes_);
-      array q = make_scatter(stream(), Prod, ones(a.shape(), d), idx, upd, axes_);
-      array zero = equal(upd, zeros({}, d));
-      array nonzero = where(zero, ones({}, d), upd);
-      array pnz = sv.read(make_scatter(stream(), Prod, ones(a.shape(), d), idx, nonzero, axes_));
-      array cnt = sv.read(make_scatter(stream(), Sum, zeros(a.shape(), int32), idx, astype(zero, int32), axes_));
-      array others = where(zero, where_or_zero(equal(cnt, ones({}, int32)), pnz),
-                           where_or_zero(equal(cnt, zeros({}, int32)), divide(pnz, nonzero)));
-      array du = make_scatter(stream(), Sum, zeros(a.shape(), d), idx, multiply(tu, others), axes_);
+      array q = make_scatter(stream(), Prod, detail::ones_view(a.shape(), d), idx, upd, axes_);
+      array zero = equal(upd, detail::zeros_view({}, d));
+      array nonzero = where(zero, detail::ones_view({}, d), upd);
+      array pnz = sv.read(make_scatter(stream(), Prod, detail::ones_view(a.shape(), d), idx, nonzero, axes_));
+      array cnt = sv.read(make_scatter(stream(), Sum, detail::zeros_view(a.shape(), int32), idx, astype(zero, int32), axes_));
+      array others = where(zero, where_or_zero(equal(cnt, detail::ones_view({}, int32)), pnz),
+                           where_or_zero(equal(cnt, detail::zeros_view({}, int32)), divide(pnz, nonzero)));
+      array du = make_scatter(stream(), Sum, detail::zeros_view(a.shape(), d), idx, multiply(tu, others), axes_);
       return {add(multiply(ta, q), multiply(a, du))};
     }
     case Max:
@@ -266,7 +266,7 @@ std::vector<array> Scatter::jvp(const std::vector<array>& primals, const std::ve
       ScatterView sv(primals, axes_);
       array out = make_scatter(stream(), type_, a, idx, upd, axes_);
       array hit = equal(upd, sv.read(out));
-      array du = make_scatter(stream(), Sum, zeros(a.shape(), d), idx, where_or_zero(hit, tu), axes_);
+      array du = make_scatter(stream(), Sum, detail::zeros_view(a.shape(), d), idx, where_or_zero(hit, tu), axes_);
       return {add(where_or_zero(equal(a, out), ta), du)};
     }
   }
@@ -313,19 +313,19 @@ std::vector<array> GatherAxis::vjp(const std::vector<array>& primals, const std:
   std::vector<array> r;
   for (int n : argnums) {
     if (n == 1) {
-      r.push_back(zeros_like(primals[1]));
+      r.push_back(detail::zeros_like_view(primals[1]));
       continue;
     }
     int64_t dim = a.shape(axis_);
     array idx = detail::clamp_gather_indices(primals[1], dim, dim - 1);
-    r.push_back(scatter_add_axis(zeros(a.shape(), g.dtype()), idx, g, axis_));
+    r.push_back(scatter_add_axis(detail::zeros_view(a.shape(), g.dtype()), idx, g, axis_));
   }
   return r;
 }
 std::vector<array> GatherAxis::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                                    const std::vector<int>& argnums) {
   const array* t = tangent_of(tangents, argnums, 0);
-  if (!t) return {zeros(primals[1].shape(), primals[0].dtype())};
+  if (!t) return {detail::zeros_view(primals[1].shape(), primals[0].dtype())};
   return {take_along_axis(*t, primals[1], axis_)};
 }
 std::pair<std::vector<array>, std::vector<int>> GatherAxis::vmap(const std::vector<array>& inputs,
@@ -345,9 +345,9 @@ std::vector<array> ScatterAxis::vjp(const std::vector<array>& primals, const std
   std::vector<array> r;
   for (int n : argnums) {
     if (n == 1) {
-      r.push_back(zeros_like(idx));
+      r.push_back(detail::zeros_like_view(idx));
     } else if (n == 0) {
-      r.push_back(type_ == Sum ? g : put_along_axis(g, idx, zeros(vals.shape(), g.dtype()), axis_));
+      r.push_back(type_ == Sum ? g : put_along_axis(g, idx, detail::zeros_view(vals.shape(), g.dtype()), axis_));
     } else {
       array clamped = detail::clamp_gather_indices(idx, dim, dim - 1);
       array read = take_along_axis(g, clamped, axis_);
@@ -356,7 +356,7 @@ std::vector<array> ScatterAxis::vjp(const std::vector<array>& primals, const std
       } else {
         // Only the value written last at a position reaches the output (see Scatter).
         array ids = element_ids(vals.shape(), vals.size());
-        array owner = put_along_axis(full(a.shape(), array(-1, ids.dtype())), idx, ids, axis_);
+        array owner = put_along_axis(detail::full_view(a.shape(), array(-1, ids.dtype())), idx, ids, axis_);
         r.push_back(where_or_zero(equal(take_along_axis(owner, clamped, axis_), ids), read));
       }
     }
@@ -387,19 +387,19 @@ std::vector<array> MaskedScatter::vjp(const std::vector<array>& primals, const s
   std::vector<array> r;
   for (int n : argnums) {
     if (n == 0) {
-      r.push_back(where(mask, zeros({}, g.dtype()), g));
+      r.push_back(where(mask, detail::zeros_view({}, g.dtype()), g));
     } else if (n == 1) {
-      r.push_back(zeros_like(mask));
+      r.push_back(detail::zeros_like_view(mask));
     } else if (src.size() == 0 || g.size() == 0) {
-      r.push_back(zeros(src.shape(), g.dtype()));
+      r.push_back(detail::zeros_view(src.shape(), g.dtype()));
     } else {
       // Sum the cotangent of each masked position onto the src element it took.
       int32_t s = static_cast<int32_t>(src.size());
       array m = flatten(mask);
       Dtype t = m.size() <= static_cast<size_t>(std::numeric_limits<int32_t>::max()) ? int32 : int64;
       array rank = cumsum(astype(m, t), 0, false, /*inclusive=*/false);
-      array pos = where(m, remainder(rank, array(s, t)), zeros({}, t));
-      array acc = scatter_add_axis(zeros({s}, g.dtype()), pos, where_or_zero(m, flatten(g)), 0);
+      array pos = where(m, remainder(rank, array(s, t)), detail::zeros_view({}, t));
+      array acc = scatter_add_axis(detail::zeros_view({s}, g.dtype()), pos, where_or_zero(m, flatten(g)), 0);
       r.push_back(reshape(acc, src.shape()));
     }
   }
@@ -426,7 +426,7 @@ std::pair<std::vector<array>, std::vector<int>> MaskedScatter::vmap(const std::v
   array m = reshape(batched_front(inputs[1], axes[1], b), {b, n});
   Dtype t = n <= std::numeric_limits<int32_t>::max() ? int32 : int64;
   array rank = cumsum(astype(m, t), 1, false, /*inclusive=*/false);
-  array pos = where(m, remainder(rank, array(s, t)), zeros({}, t));
+  array pos = where(m, remainder(rank, array(s, t)), detail::zeros_view({}, t));
   array vals = axes[2] >= 0 ? take_along_axis(reshape(detail::batch_to_front(src, axes[2]), {b, static_cast<int32_t>(s)}), pos, 1)
                             : take(flatten(src), pos);
   if (vals.dtype() != a.dtype()) vals = astype(vals, a.dtype());

@@ -95,8 +95,8 @@ array scale_rows(const array& x, const array& v) { return x * expand_dims(v, -1)
 // f[i][j] = 1 / (v_j - v_i), and 0 where the gap is exactly zero (the diagonal, repeated values).
 array inverse_gaps(const array& v) {
   array d = expand_dims(v, -2) - expand_dims(v, -1);
-  array zero = equal(d, zeros_like(d));
-  return where(zero, zeros_like(d), reciprocal(where(zero, ones_like(d), d)));
+  array zero = equal(d, detail::zeros_like_view(d));
+  return where(zero, detail::zeros_like_view(d), reciprocal(where(zero, detail::ones_like_view(d), d)));
 }
 
 // Columns [lo, hi) (rows, for take_rows) of a stack of matrices.
@@ -109,7 +109,7 @@ array take_cols(const array& x, int lo, int hi) {
 array take_rows(const array& x, int lo, int hi) { return mT(take_cols(mT(x), lo, hi)); }
 
 // Zero tangents for the integer outputs of a factorization.
-array no_tangent(const array& out) { return zeros(out.shape(), out.dtype()); }
+array no_tangent(const array& out) { return detail::zeros_view(out.shape(), out.dtype()); }
 
 }  // namespace
 
@@ -347,8 +347,8 @@ std::vector<array> SVD::jvp(const std::vector<array>& primals, const std::vector
   array sinv = reciprocal(s);
   if (m > k) du1 = du1 + scale_cols(mm(da, v1) - mm(u1, p), sinv);
   if (n > k) dv1 = dv1 + scale_cols(mm(mT(da), u1) - mm(v1, mT(p)), sinv);
-  array du = m > k ? concatenate({du1, zeros(batch_shape(a, {m, m - k}), a.dtype())}, -1) : du1;
-  array dvt = n > k ? concatenate({mT(dv1), zeros(batch_shape(a, {n - k, n}), a.dtype())}, -2) : mT(dv1);
+  array du = m > k ? concatenate({du1, detail::zeros_view(batch_shape(a, {m, m - k}), a.dtype())}, -1) : du1;
+  array dvt = n > k ? concatenate({mT(dv1), detail::zeros_view(batch_shape(a, {n - k, n}), a.dtype())}, -2) : mT(dv1);
   return {du, ds, dvt};
 }
 std::pair<std::vector<array>, std::vector<int>> SVD::vmap(const std::vector<array>& inputs,

@@ -89,7 +89,7 @@ std::vector<array> Broadcast::jvp(const std::vector<array>&, const std::vector<a
 std::pair<std::vector<array>, std::vector<int>> Broadcast::vmap(const std::vector<array>& inputs,
                                                                 const std::vector<int>& axes) {
   // The input may have fewer axes than the target: pad with ones after the batch axis.
-  array x = detail::align_batched({inputs[0], zeros(shape_, inputs[0].dtype())}, {axes[0], -1})[0];
+  array x = detail::align_batched({inputs[0], detail::zeros_view(shape_, inputs[0].dtype())}, {axes[0], -1})[0];
   Shape s = shape_;
   s.insert(s.begin(), x.shape(0));
   return {{broadcast_to(x, s)}, {0}};
@@ -189,7 +189,7 @@ std::vector<array> AsStrided::vjp(const std::vector<array>& primals, const std::
   }
   pos = broadcast_to(pos, shape_);
   Shape flat = {static_cast<int32_t>(g.size())};
-  array acc = scatter_add_axis(zeros({static_cast<int32_t>(n)}, g.dtype()), reshape(pos, flat), reshape(g, flat), 0);
+  array acc = scatter_add_axis(detail::zeros_view({static_cast<int32_t>(n)}, g.dtype()), reshape(pos, flat), reshape(g, flat), 0);
   return {reshape(acc, x.shape())};
 }
 std::vector<array> AsStrided::jvp(const std::vector<array>&, const std::vector<array>& tangents,
@@ -217,7 +217,7 @@ std::pair<std::vector<array>, std::vector<int>> View::vmap(const std::vector<arr
 std::vector<array> Slice::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                               const std::vector<int>&, const std::vector<array>&) {
   const array& x = primals[0];
-  return {resolved_slice_update(stream(), zeros(x.shape(), cotangents[0].dtype()), cotangents[0], start_, stop_,
+  return {resolved_slice_update(stream(), detail::zeros_view(x.shape(), cotangents[0].dtype()), cotangents[0], start_, stop_,
                                 strides_)};
 }
 std::vector<array> Slice::jvp(const std::vector<array>&, const std::vector<array>& tangents,
@@ -238,7 +238,7 @@ std::vector<array> SliceUpdate::vjp(const std::vector<array>& primals, const std
   std::vector<array> r;
   for (int a : argnums) {
     if (a == 0) {
-      r.push_back(resolved_slice_update(stream(), g, zeros(primals[1].shape(), g.dtype()), start_, stop_, strides_));
+      r.push_back(resolved_slice_update(stream(), g, detail::zeros_view(primals[1].shape(), g.dtype()), start_, stop_, strides_));
     } else {
       r.push_back(resolved_slice(stream(), g, start_, stop_, strides_));
     }
@@ -267,9 +267,9 @@ std::vector<array> DynamicSlice::vjp(const std::vector<array>& primals, const st
   std::vector<array> r;
   for (int a : argnums) {
     if (a == 0) {
-      r.push_back(dynamic_slice_update(stream(), zeros(primals[0].shape(), g.dtype()), g, primals[1], axes_));
+      r.push_back(dynamic_slice_update(stream(), detail::zeros_view(primals[0].shape(), g.dtype()), g, primals[1], axes_));
     } else {
-      r.push_back(zeros_like(primals[1]));
+      r.push_back(detail::zeros_like_view(primals[1]));
     }
   }
   return r;
@@ -277,7 +277,7 @@ std::vector<array> DynamicSlice::vjp(const std::vector<array>& primals, const st
 std::vector<array> DynamicSlice::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                                      const std::vector<int>& argnums) {
   const array* t = tangent_of(tangents, argnums, 0);
-  if (!t) return {zeros(slice_size_, primals[0].dtype())};
+  if (!t) return {detail::zeros_view(slice_size_, primals[0].dtype())};
   return {dynamic_slice(stream(), *t, primals[1], axes_, slice_size_)};
 }
 std::pair<std::vector<array>, std::vector<int>> DynamicSlice::vmap(const std::vector<array>& inputs,
@@ -286,7 +286,7 @@ std::pair<std::vector<array>, std::vector<int>> DynamicSlice::vmap(const std::ve
   if (axes[1] < 0 || axes_.empty()) {
     // One start for all (without sliced axes, the start is an empty vector).
     array x = batched_front(inputs[0], axes[0], b);
-    array start = axes[1] < 0 ? inputs[1] : zeros({0}, int32);
+    array start = axes[1] < 0 ? inputs[1] : detail::zeros_view({0}, int32);
     return {{dynamic_slice(stream(), x, start, shifted(axes_, 1), prepend(slice_size_, b))}, {0}};
   }
   // One start per batch element: a gather, which clamps its window starts the same way.
@@ -308,11 +308,11 @@ std::vector<array> DynamicSliceUpdate::vjp(const std::vector<array>& primals, co
   std::vector<array> r;
   for (int a : argnums) {
     if (a == 0) {
-      r.push_back(dynamic_slice_update(stream(), g, zeros(primals[1].shape(), g.dtype()), start, axes_));
+      r.push_back(dynamic_slice_update(stream(), g, detail::zeros_view(primals[1].shape(), g.dtype()), start, axes_));
     } else if (a == 1) {
       r.push_back(dynamic_slice(stream(), g, start, axes_, primals[1].shape()));
     } else {
-      r.push_back(zeros_like(start));
+      r.push_back(detail::zeros_like_view(start));
     }
   }
   return r;
@@ -383,15 +383,15 @@ std::vector<array> Pad::vjp(const std::vector<array>& primals, const std::vector
       if (x.size() == 0) {
         r.push_back(sum(g));  // an empty x: every output element is the pad value
       } else if (mode_ == Constant) {
-        array mask = pad_prim(stream(), zeros(x.shape(), bool_), array(true), axes_, low_, high_, mode_);
-        r.push_back(sum(where(mask, g, zeros_like(g))));
+        array mask = pad_prim(stream(), detail::zeros_view(x.shape(), bool_), array(true), axes_, low_, high_, mode_);
+        r.push_back(sum(where(mask, g, detail::zeros_like_view(g))));
       } else {
-        r.push_back(zeros({}, g.dtype()));
+        r.push_back(detail::zeros_view({}, g.dtype()));
       }
       continue;
     }
     if (x.size() == 0) {
-      r.push_back(zeros(x.shape(), g.dtype()));
+      r.push_back(detail::zeros_view(x.shape(), g.dtype()));
     } else if (mode_ == Constant) {
       Shape start(x.ndim(), 0);
       for (size_t k = 0; k < axes_.size(); ++k) start[axes_[k]] = low_[k];
@@ -411,7 +411,7 @@ std::vector<array> Pad::vjp(const std::vector<array>& primals, const std::vector
         s[ax] = src.shape(0);
         Shape target = acc.shape();
         target[ax] = n;
-        acc = scatter_add_axis(zeros(target, g.dtype()), reshape(src, s), acc, ax);
+        acc = scatter_add_axis(detail::zeros_view(target, g.dtype()), reshape(src, s), acc, ax);
       }
       r.push_back(acc);
     }
@@ -433,8 +433,8 @@ std::pair<std::vector<array>, std::vector<int>> Pad::vmap(const std::vector<arra
   const array& x0 = inputs[0];
   Shape elem = x0.shape();
   if (axes[0] >= 0) elem.erase(elem.begin() + axes[0]);
-  array padded = pad_prim(stream(), x, zeros({}, x.dtype()), shifted(axes_, 1), low_, high_, mode_);
-  array mask = pad_prim(stream(), zeros(elem, bool_), array(true), axes_, low_, high_, mode_);
+  array padded = pad_prim(stream(), x, detail::zeros_view({}, x.dtype()), shifted(axes_, 1), low_, high_, mode_);
+  array mask = pad_prim(stream(), detail::zeros_view(elem, bool_), array(true), axes_, low_, high_, mode_);
   Shape vs(padded.ndim(), 1);
   vs[0] = b;
   array v = reshape(inputs[1], vs);

@@ -26,6 +26,7 @@ class Squeeze : public UnaryPrimitive {
  public:
   Squeeze(Stream s, std::vector<int> axes) : UnaryPrimitive(s), axes_(std::move(axes)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Squeeze) MICA_DEFINE_SAVE
+  bool is_view() const override { return true; }
   MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -42,6 +43,7 @@ class ExpandDims : public UnaryPrimitive {
  public:
   ExpandDims(Stream s, std::vector<int> axes) : UnaryPrimitive(s), axes_(std::move(axes)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(ExpandDims) MICA_DEFINE_SAVE
+  bool is_view() const override { return true; }
   MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -58,6 +60,7 @@ class Transpose : public UnaryPrimitive {
  public:
   Transpose(Stream s, std::vector<int> axes) : UnaryPrimitive(s), axes_(std::move(axes)) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(Transpose) MICA_DEFINE_SAVE
+  bool is_view() const override { return true; }
   MICA_DEFINE_GRADS
   const std::vector<int>& axes() const { return axes_; }
   bool is_equivalent(const Primitive& o) const override {
@@ -85,9 +88,9 @@ class Broadcast : public UnaryPrimitive {
   Shape shape_;
 };
 
-/** A row-contiguous copy. Mode `always` copies (or takes over a donatable row-contiguous
- * input's buffer); `if_needed` shares the input's buffer when it is already row-contiguous
- * (or column-contiguous, with `col_ok`). */
+/** Mode `always` (copy(), as MLX's): the input's buffer and layout, shared (arrays are
+ * immutable). `if_needed` (contiguous()): the input's buffer when it is already row-contiguous
+ * (or column-contiguous, with `col_ok`), else a row-major copy. */
 class Copy : public UnaryPrimitive {
  public:
   enum Mode { always, if_needed };
@@ -113,6 +116,7 @@ class AsStrided : public UnaryPrimitive {
   AsStrided(Stream s, Shape shape, Strides strides, size_t offset)
       : UnaryPrimitive(s), shape_(std::move(shape)), strides_(std::move(strides)), offset_(offset) {}
   MICA_DEFINE_UNARY_PRIMITIVE_MEMBERS(AsStrided) MICA_DEFINE_SAVE
+  bool is_view() const override { return true; }
   MICA_DEFINE_GRADS
   const Shape& shape() const { return shape_; }
   const Strides& strides() const { return strides_; }

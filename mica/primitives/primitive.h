@@ -56,6 +56,11 @@ class Primitive {
    *  eval then keeps one copy of the node's input list while it runs, so such inputs can be
    *  donated; other multi-output kernels (DivMod) read every input again for each output. */
   virtual bool outputs_may_take_inputs() const { return false; }
+  /** True for primitives whose output is a view of the input with strides of their own
+   *  (transpose, squeeze, expand_dims, as_strided): eval runs them on empty arrays too, so an
+   *  empty view keeps those strides (as MLX's); other empty outputs get row-major strides
+   *  without a kernel. */
+  virtual bool is_view() const { return false; }
 
   const Stream& stream() const { return stream_; }
   Device device() const { return stream_.device; }

@@ -56,7 +56,7 @@ std::vector<array> QuantizedMatmul::vjp(const std::vector<array>& primals, const
     if (k == 1) no_weight_grad();
     if (!dw) dw = matrix_cotangent(x, w, g, transpose_);
     if (k == 2) {
-      array q = dequantize(w, ones_like(sc, float32), zeros_like(sc, float32), group_size_, bits_);
+      array q = dequantize(w, detail::ones_like_view(sc, float32), detail::zeros_like_view(sc, float32), group_size_, bits_);
       r.push_back(astype(sum(grouped(multiply(*dw, q), group_size_), -1), sc.dtype()));
     } else {
       r.push_back(astype(sum(grouped(*dw, group_size_), -1), bi.dtype()));
@@ -79,10 +79,10 @@ std::vector<array> QuantizedMatmul::jvp(const std::vector<array>& primals, const
       case 1:
         no_weight_grad();
       case 2:  // (d * q) with zero biases
-        term = quantized_matmul(x, w, d, zeros_like(d), transpose_, group_size_, bits_);
+        term = quantized_matmul(x, w, d, detail::zeros_like_view(d), transpose_, group_size_, bits_);
         break;
       default:  // d alone: zero q and scales
-        term = quantized_matmul(x, zeros_like(w), zeros_like(d), d, transpose_, group_size_, bits_);
+        term = quantized_matmul(x, detail::zeros_like_view(w), detail::zeros_like_view(d), d, transpose_, group_size_, bits_);
     }
     t = t ? add(*t, term) : term;
   }

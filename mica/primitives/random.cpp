@@ -13,7 +13,7 @@ namespace mica {
 std::vector<array> RandomBits::vjp(const std::vector<array>& primals, const std::vector<array>&,
                                    const std::vector<int>& argnums, const std::vector<array>&) {
   std::vector<array> r;
-  for (size_t k = 0; k < argnums.size(); ++k) r.push_back(zeros_like(primals[argnums[k]]));
+  for (size_t k = 0; k < argnums.size(); ++k) r.push_back(detail::zeros_like_view(primals[argnums[k]]));
   return r;
 }
 
@@ -22,7 +22,7 @@ std::vector<array> RandomBits::jvp(const std::vector<array>& primals, const std:
   const array& keys = primals[0];
   Shape out_shape(keys.shape().begin(), keys.shape().end() - 1);
   out_shape.insert(out_shape.end(), shape_.begin(), shape_.end());
-  return {zeros(out_shape, width_ == 1 ? uint8 : width_ == 2 ? uint16 : uint32)};
+  return {detail::zeros_view(out_shape, width_ == 1 ? uint8 : width_ == 2 ? uint16 : uint32)};
 }
 
 std::pair<std::vector<array>, std::vector<int>> RandomBits::vmap(const std::vector<array>& inputs,

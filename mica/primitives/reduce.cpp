@@ -94,7 +94,7 @@ std::vector<array> Reduce::vjp(const std::vector<array>& primals, const std::vec
   const array& c = cotangents[0];
   switch (type_) {
     case And:
-    case Or: return {zeros_like(x)};
+    case Or: return {detail::zeros_like_view(x)};
     case Sum: return {as_dtype(broadcast_to(c, x.shape()), x.dtype())};
     case Prod: return {as_dtype(multiply(c, prod_partials(x, axes_)), x.dtype())};
     case Min:
@@ -104,7 +104,7 @@ std::vector<array> Reduce::vjp(const std::vector<array>& primals, const std::vec
       return {as_dtype(multiply(mask, divide(c, sum(mask, axes_, true))), x.dtype())};
     }
   }
-  return {zeros_like(x)};
+  return {detail::zeros_like_view(x)};
 }
 
 std::vector<array> Reduce::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
@@ -113,7 +113,7 @@ std::vector<array> Reduce::jvp(const std::vector<array>& primals, const std::vec
   const array& t = tangents[0];
   switch (type_) {
     case And:
-    case Or: return {zeros(keep_shape(x.shape(), axes_), bool_)};
+    case Or: return {detail::zeros_view(keep_shape(x.shape(), axes_), bool_)};
     case Sum: return {sum(t, axes_, true)};
     case Prod: return {sum(multiply(t, prod_partials(x, axes_)), axes_, true)};
     case Min:
@@ -124,7 +124,7 @@ std::vector<array> Reduce::jvp(const std::vector<array>& primals, const std::vec
       return {reshape(take_along_axis(reduced_last(t, axes_), idx, -1), keep_shape(x.shape(), axes_))};
     }
   }
-  return {zeros(keep_shape(x.shape(), axes_), x.dtype())};
+  return {detail::zeros_view(keep_shape(x.shape(), axes_), x.dtype())};
 }
 
 std::pair<std::vector<array>, std::vector<int>> Reduce::vmap(const std::vector<array>& inputs,
@@ -135,11 +135,11 @@ std::pair<std::vector<array>, std::vector<int>> Reduce::vmap(const std::vector<a
 // ---- ArgReduce: integer output, no gradient ----
 std::vector<array> ArgReduce::vjp(const std::vector<array>& primals, const std::vector<array>&,
                                   const std::vector<int>&, const std::vector<array>&) {
-  return {zeros_like(primals[0])};
+  return {detail::zeros_like_view(primals[0])};
 }
 std::vector<array> ArgReduce::jvp(const std::vector<array>& primals, const std::vector<array>&,
                                   const std::vector<int>&) {
-  return {zeros(keep_shape(primals[0].shape(), {axis_}), uint32)};
+  return {detail::zeros_view(keep_shape(primals[0].shape(), {axis_}), uint32)};
 }
 std::pair<std::vector<array>, std::vector<int>> ArgReduce::vmap(const std::vector<array>& inputs,
                                                                 const std::vector<int>& axes) {
@@ -174,7 +174,7 @@ array shift_along(const array& a, int axis, bool toward_end) {
     start[axis] = 1;
   }
   array body = slice(a, start, stop);
-  array z = zeros(zs, a.dtype());
+  array z = detail::zeros_view(zs, a.dtype());
   return toward_end ? concatenate({z, body}, axis) : concatenate({body, z}, axis);
 }
 
@@ -217,14 +217,14 @@ array inclusive_scan_vjp(Scan::ReduceType t, const array& x, const array& out, c
       // Before the first zero: sum_{j >= i} c_j out_j / x_i. At the first zero: the same sums
       // with that zero replaced by 1 (every later product contains it). After it: 0.
       auto z = split_at_first_zero(x, axis, reverse);
-      array one = ones_like(x);
+      array one = detail::ones_like_view(x);
       array before = divide(cumsum(multiply(c, out), axis, !reverse, true), where(z.before, x, one));
       array out1 = cumprod(where(z.first, one, x), axis, reverse, true);
       array at_first = cumsum(multiply(c, out1), axis, !reverse, true);
-      return where(z.before, before, where(z.first, at_first, zeros_like(x)));
+      return where(z.before, before, where(z.first, at_first, detail::zeros_like_view(x)));
     }
     case Scan::Max:
-    case Scan::Min: return scatter_add_axis(zeros_like(x), scan_sources(x, out, axis, reverse), c, axis);
+    case Scan::Min: return scatter_add_axis(detail::zeros_like_view(x), scan_sources(x, out, axis, reverse), c, axis);
     case Scan::LogAddExp: {
       // sum_{j >= i} c_j exp(x_i - out_j), with the positive and negative parts of c summed in
       // log space so that nothing overflows.
@@ -245,10 +245,10 @@ array inclusive_scan_jvp(Scan::ReduceType t, const array& x, const array& out, c
       // Before the first zero: out_j sum_{i <= j} t_i / x_i. From it on, only the first zero's
       // tangent survives, times the product of the others.
       auto z = split_at_first_zero(x, axis, reverse);
-      array one = ones_like(x);
+      array one = detail::ones_like_view(x);
       array before = multiply(out, cumsum(divide(tx, where(z.before, x, one)), axis, reverse, true));
       array out1 = cumprod(where(z.first, one, x), axis, reverse, true);
-      array t_first = sum(where(z.first, tx, zeros_like(tx)), axis, true);
+      array t_first = sum(where(z.first, tx, detail::zeros_like_view(tx)), axis, true);
       return where(z.before, before, multiply(t_first, out1));
     }
     case Scan::Max:
@@ -376,11 +376,11 @@ double NumberOfElements::value(const Shape& shape) const {
 }
 std::vector<array> NumberOfElements::vjp(const std::vector<array>& primals, const std::vector<array>&,
                                          const std::vector<int>&, const std::vector<array>&) {
-  return {zeros_like(primals[0])};
+  return {detail::zeros_like_view(primals[0])};
 }
 std::vector<array> NumberOfElements::jvp(const std::vector<array>&, const std::vector<array>&,
                                          const std::vector<int>&) {
-  return {zeros({}, dtype_)};
+  return {detail::zeros_view({}, dtype_)};
 }
 std::pair<std::vector<array>, std::vector<int>> NumberOfElements::vmap(const std::vector<array>& inputs,
                                                                        const std::vector<int>& axes) {

@@ -65,7 +65,7 @@ const array* tangent_of(const std::vector<array>& tangents, const std::vector<in
 array tangent_or_zeros(const std::vector<array>& primals, const std::vector<array>& tangents,
                        const std::vector<int>& argnums, int i, Dtype d) {
   const array* t = tangent_of(tangents, argnums, i);
-  if (!t) return zeros(primals[i].shape(), d);
+  if (!t) return detail::zeros_view(primals[i].shape(), d);
   return t->dtype() == d ? *t : astype(*t, d);
 }
 

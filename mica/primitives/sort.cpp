@@ -15,7 +15,7 @@ int past_batch(int axis, int bax) { return axis >= bax ? axis + 1 : axis; }
 std::vector<array> Sort::vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                              const std::vector<int>&, const std::vector<array>&) {
   const array& x = primals[0];
-  return {put_along_axis(zeros_like(x), argsort(x, axis_), cotangents[0], axis_)};
+  return {put_along_axis(detail::zeros_like_view(x), argsort(x, axis_), cotangents[0], axis_)};
 }
 std::vector<array> Sort::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                              const std::vector<int>&) {
@@ -33,14 +33,14 @@ std::vector<array> Partition::vjp(const std::vector<array>& primals, const std::
                                   const std::vector<int>&, const std::vector<array>& outputs) {
   const array& x = primals[0];
   array c_sorted = take_along_axis(cotangents[0], argsort(outputs[0], axis_), axis_);
-  return {put_along_axis(zeros_like(x), argsort(x, axis_), c_sorted, axis_)};
+  return {put_along_axis(detail::zeros_like_view(x), argsort(x, axis_), c_sorted, axis_)};
 }
 std::vector<array> Partition::jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
                                   const std::vector<int>&) {
   const array& x = primals[0];
   array out(x.shape(), x.dtype(), std::make_shared<Partition>(stream(), axis_, kth_), {x});
   array t_sorted = take_along_axis(tangents[0], argsort(x, axis_), axis_);
-  return {put_along_axis(zeros_like(t_sorted), argsort(out, axis_), t_sorted, axis_)};
+  return {put_along_axis(detail::zeros_like_view(t_sorted), argsort(out, axis_), t_sorted, axis_)};
 }
 std::pair<std::vector<array>, std::vector<int>> Partition::vmap(const std::vector<array>& inputs,
                                                                 const std::vector<int>& axes) {
@@ -49,11 +49,11 @@ std::pair<std::vector<array>, std::vector<int>> Partition::vmap(const std::vecto
 
 std::vector<array> ArgSort::vjp(const std::vector<array>& primals, const std::vector<array>&,
                                 const std::vector<int>&, const std::vector<array>&) {
-  return {zeros_like(primals[0])};
+  return {detail::zeros_like_view(primals[0])};
 }
 std::vector<array> ArgSort::jvp(const std::vector<array>& primals, const std::vector<array>&,
                                 const std::vector<int>&) {
-  return {zeros(primals[0].shape(), uint32)};
+  return {detail::zeros_view(primals[0].shape(), uint32)};
 }
 std::pair<std::vector<array>, std::vector<int>> ArgSort::vmap(const std::vector<array>& inputs,
                                                               const std::vector<int>& axes) {
@@ -62,11 +62,11 @@ std::pair<std::vector<array>, std::vector<int>> ArgSort::vmap(const std::vector<
 
 std::vector<array> ArgPartition::vjp(const std::vector<array>& primals, const std::vector<array>&,
                                      const std::vector<int>&, const std::vector<array>&) {
-  return {zeros_like(primals[0])};
+  return {detail::zeros_like_view(primals[0])};
 }
 std::vector<array> ArgPartition::jvp(const std::vector<array>& primals, const std::vector<array>&,
                                      const std::vector<int>&) {
-  return {zeros(primals[0].shape(), uint32)};
+  return {detail::zeros_view(primals[0].shape(), uint32)};
 }
 std::pair<std::vector<array>, std::vector<int>> ArgPartition::vmap(const std::vector<array>& inputs,
                                                                    const std::vector<int>& axes) {

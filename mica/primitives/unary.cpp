@@ -53,7 +53,7 @@ MICA_UNARY_RULES(ErfInv, erfinv, (std::sqrt(std::numbers::pi) / 2.0) * exp(squar
 MICA_UNARY_RULES(Exp, exp, out)
 MICA_UNARY_RULES(Expm1, expm1, out + 1.0)
 MICA_UNARY_RULES(Log1p, log1p, reciprocal(x + 1.0))
-MICA_UNARY_RULES(Negative, negative, full_like(x, array(-1)))
+MICA_UNARY_RULES(Negative, negative, detail::full_like_view(x, array(-1)))
 MICA_UNARY_RULES(Sigmoid, sigmoid, out * (1.0 - out))
 MICA_UNARY_RULES(Sin, sin, cos(x))
 MICA_UNARY_RULES(Sinh, sinh, cosh(x))
@@ -67,11 +67,11 @@ MICA_UNARY_RULES(Tanh, tanh, 1.0 - square(out))
 #define MICA_ZERO_GRAD_RULES(NAME, OP)                                                                  \
   std::vector<array> NAME::vjp(const std::vector<array>& primals, const std::vector<array>&,            \
                                const std::vector<int>&, const std::vector<array>&) {                     \
-    return {zeros_like(primals[0])};                                                                     \
+    return {detail::zeros_like_view(primals[0])};                                                                     \
   }                                                                                                      \
   std::vector<array> NAME::jvp(const std::vector<array>& primals, const std::vector<array>&,            \
                                const std::vector<int>&) {                                                \
-    return {zeros_like(OP(primals[0]))};                                                                 \
+    return {detail::zeros_like_view(OP(primals[0]))};                                                                 \
   }                                                                                                      \
   std::pair<std::vector<array>, std::vector<int>> NAME::vmap(const std::vector<array>& inputs,          \
                                                              const std::vector<int>& axes) {             \

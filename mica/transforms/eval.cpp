@@ -127,9 +127,10 @@ void eval_impl(std::vector<array>& outputs) {
       }
     }
     // Empty outputs need no kernel: some would still walk every row of a shape like
-    // (2^30, 0). Collectives run anyway (every rank must take part in the exchange).
+    // (2^30, 0). Collectives run anyway (every rank must take part in the exchange), and views
+    // (no kernel; their strides are what MLX reports).
     const bool empty = std::all_of(outs.begin(), outs.end(), [](const array& o) { return o.size() == 0; }) &&
-                       !dynamic_cast<const DistPrimitive*>(&p);
+                       !dynamic_cast<const DistPrimitive*>(&p) && !p.is_view();
     const auto t0 = prof.on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     try {
       if (empty) {

@@ -60,7 +60,7 @@ std::pair<std::vector<array>, std::vector<array>> jvp(const ArraysFn& fun, const
   std::vector<array> out_tangents;
   for (auto& o : outputs) {
     auto t = tan.find(o.id());
-    out_tangents.push_back(t == tan.end() ? zeros_like(o) : t->second);
+    out_tangents.push_back(t == tan.end() ? detail::zeros_like_view(o) : t->second);
   }
   return {std::move(outputs), std::move(out_tangents)};
 }

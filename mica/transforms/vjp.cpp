@@ -55,7 +55,7 @@ std::pair<std::vector<array>, std::vector<array>> vjp_impl(const ArraysFn& fun, 
     for (auto& o : outs) {
       auto c = cot.find(o.id());
       if (c == cot.end()) {
-        cts.push_back(zeros_like(o));
+        cts.push_back(detail::zeros_like_view(o));
       } else {
         cts.push_back(std::move(c->second));
         cot.erase(c);
@@ -86,7 +86,7 @@ std::pair<std::vector<array>, std::vector<array>> vjp_impl(const ArraysFn& fun, 
   std::vector<array> result;
   for (size_t k = 0; k < tracers.size(); ++k) {
     auto c = cot.find(tracers[k].id());
-    result.push_back(c == cot.end() ? zeros_like(primals[argnums[k]]) : c->second);
+    result.push_back(c == cot.end() ? detail::zeros_like_view(primals[argnums[k]]) : c->second);
   }
   return {std::move(outputs), std::move(result)};
 }

@@ -132,23 +132,27 @@ TEST(Ranks, Groups) {
 TEST(Ranks, AllReduceEveryDtype) {
   dist::Group w = world();
   const int n = w.size();
-  for (Dtype d : all_dtypes) {
-    array x = data(d, kShape, w.rank());
-    std::vector<C> sum(numel(kShape)), mx = values(d, numel(kShape), 0), mn = mx;
-    for (int r = 0; r < n; ++r) {
-      auto v = values(d, numel(kShape), r);
-      for (size_t i = 0; i < v.size(); ++i) {
-        sum[i] = d == bool_ ? C(sum[i].real() != 0 || v[i].real() != 0 ? 1 : 0) : sum[i] + v[i];
-        if (less(mx[i], v[i])) mx[i] = v[i];
-        if (less(v[i], mn[i])) mn[i] = v[i];
+  // (3, 5): all in the first message (header and data in one collective); (40, 130): 5200
+  // elements, past that message's 1 KiB in every dtype (the rest in a second collective).
+  for (const Shape& shape : {kShape, Shape{40, 130}}) {
+    for (Dtype d : all_dtypes) {
+      array x = data(d, shape, w.rank());
+      std::vector<C> sum(numel(shape)), mx = values(d, numel(shape), 0), mn = mx;
+      for (int r = 0; r < n; ++r) {
+        auto v = values(d, numel(shape), r);
+        for (size_t i = 0; i < v.size(); ++i) {
+          sum[i] = d == bool_ ? C(sum[i].real() != 0 || v[i].real() != 0 ? 1 : 0) : sum[i] + v[i];
+          if (less(mx[i], v[i])) mx[i] = v[i];
+          if (less(v[i], mn[i])) mn[i] = v[i];
+        }
       }
+      EXPECT_TRUE(same(dist::all_sum(x), shape, sum)) << d << " " << shape.size();
+      EXPECT_TRUE(same(dist::all_max(x), shape, mx)) << d;
+      EXPECT_TRUE(same(dist::all_min(x), shape, mn)) << d;
+      // A strided input and an input reduced in place (nothing else holds it).
+      EXPECT_TRUE(same(transpose(dist::all_sum(transpose(x))), shape, sum)) << d;
+      EXPECT_TRUE(same(dist::all_max(copy(data(d, shape, w.rank()))), shape, mx)) << d;
     }
-    EXPECT_TRUE(same(dist::all_sum(x), kShape, sum)) << d;
-    EXPECT_TRUE(same(dist::all_max(x), kShape, mx)) << d;
-    EXPECT_TRUE(same(dist::all_min(x), kShape, mn)) << d;
-    // A strided input and an input reduced in place (nothing else holds it).
-    EXPECT_TRUE(same(transpose(dist::all_sum(transpose(x))), kShape, sum)) << d;
-    EXPECT_TRUE(same(dist::all_max(copy(data(d, kShape, w.rank()))), kShape, mx)) << d;
   }
 }
 

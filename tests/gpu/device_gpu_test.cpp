@@ -149,6 +149,36 @@ TEST(GpuDevice, MovementMatchesCpu) {
   }
 }
 
+// Broadcasts count as contiguous (as MLX reports them): elementwise kernels keep their layout
+// (data_size distinct elements), and kernels that write in place never take such a buffer.
+TEST(GpuDevice, BroadcastLayoutsThroughKernels) {
+  MICA_REQUIRE_GPU();
+  array v = random_array({1, 7}, float32);
+  array full = random_array({5, 7}, float32, -1, 1, 3);
+  auto bc = [](const array& a, StreamOrDevice s) { return broadcast_to(a, {5, 7}, s); };
+  EXPECT_TRUE(gpu_matches_cpu([&](auto& in, StreamOrDevice s) { return exp(bc(in[0], s), s); }, {v}));
+  EXPECT_TRUE(gpu_matches_cpu([&](auto& in, StreamOrDevice s) { return astype(bc(in[0], s), bfloat16, s); }, {v}));
+  EXPECT_TRUE(gpu_matches_cpu(
+      [&](auto& in, StreamOrDevice s) { return multiply(exp(bc(in[0], s), s), array(2.0f), s); }, {v}));
+  EXPECT_TRUE(gpu_matches_cpu([&](auto& in, StreamOrDevice s) { return add(exp(bc(in[0], s), s), in[1], s); },
+                              {v, full}));
+  EXPECT_TRUE(gpu_matches_cpu(
+      [&](auto& in, StreamOrDevice s) {
+        return slice_update(exp(bc(in[0], s), s), slice(in[1], {0, 0}, {2, 3}, s), {1, 2}, {3, 5}, s);
+      },
+      {v, full}));
+  set_default_device(kGpu);
+  array e = exp(broadcast_to(v, {5, 7}));
+  eval(e);
+  set_default_device(kCpu);
+  EXPECT_EQ(e.data_size(), 7u);
+  EXPECT_TRUE(e.flags().contiguous && !e.flags().row_contiguous);
+  array z = zeros({5, 7}, float32, kGpu);
+  eval(z);
+  EXPECT_EQ(z.data_size(), 35u);
+  EXPECT_TRUE(z.flags().row_contiguous);
+}
+
 TEST(GpuDevice, DynamicSliceUpdateAndCustomNodes) {
   MICA_REQUIRE_GPU();
   array x = random_array({6, 9}, float32);

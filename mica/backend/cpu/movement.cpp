@@ -56,7 +56,7 @@ char* byte_ptr(array& a, int64_t elem_offset) {
 // Gives `out` src's values: src's own buffer when donatable and free of overlaps, else a
 // row-major copy.
 void copy_or_donate(const array& src, array& out) {
-  if (src.is_donatable() && src.flags().contiguous && src.itemsize() == out.itemsize()) {
+  if (src.is_donatable() && dense(src) && src.itemsize() == out.itemsize()) {
     out.copy_shared_buffer(src);
   } else {
     cpu::copy_to_row_contiguous(src, out);
@@ -89,7 +89,9 @@ void Squeeze::eval_cpu(const std::vector<array>& inputs, array& out) {
   for (int d = 0; d < static_cast<int>(in.ndim()); ++d) {
     if (!std::binary_search(axes_.begin(), axes_.end(), d)) st.push_back(in.strides()[d]);
   }
-  make_view(in, out, st);
+  // Only size-1 dims go, which no flag looks at: the input's flags stay (for an empty input
+  // too, as MLX's).
+  out.copy_shared_buffer(in, st, in.flags(), in.data_size(), 0);
 }
 
 // x: any layout -> out: view with x's strides and stride 1 on the new axes (as MLX).
@@ -100,7 +102,7 @@ void ExpandDims::eval_cpu(const std::vector<array>& inputs, array& out) {
   for (int d = 0; d < static_cast<int>(out.ndim()); ++d) {
     st.push_back(std::binary_search(axes_.begin(), axes_.end(), d) ? 1 : in.strides()[k++]);
   }
-  make_view(in, out, st);
+  out.copy_shared_buffer(in, st, in.flags(), in.data_size(), 0);  // as Squeeze's
 }
 
 // x: any layout -> out: view with out.strides[i] = x.strides[axes[i]].
@@ -122,12 +124,13 @@ void Broadcast::eval_cpu(const std::vector<array>& inputs, array& out) {
   make_view(in, out, st);
 }
 
-// x: any layout -> out: row-major (or x's buffer when allowed by the mode, or donated).
+// x: any layout -> out: x's buffer and layout (copy), or row-major unless x's layout is allowed.
 void Copy::eval_cpu(const std::vector<array>& inputs, array& out) {
   const array& in = inputs[0];
-  bool share = in.flags().row_contiguous || (col_ok_ && in.flags().col_contiguous);
-  if (mode_ == if_needed && share) return out.copy_shared_buffer(in);
-  if (in.flags().row_contiguous && in.is_donatable()) return out.copy_shared_buffer(in);
+  // copy() as MLX's: arrays are immutable, so the copy shares the buffer and its layout.
+  // contiguous(): shared when already in an allowed layout, else a row-major copy.
+  bool share = mode_ == always || in.flags().row_contiguous || (col_ok_ && in.flags().col_contiguous);
+  if (share) return out.copy_shared_buffer(in);
   cpu::copy_to_row_contiguous(in, out);
 }
 

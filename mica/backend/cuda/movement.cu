@@ -35,7 +35,7 @@ void write_region(const array& upd, array& out, const std::vector<int64_t>& star
 
 // Gives `out` src's values: src's own GPU buffer when donatable, else a row-major copy.
 void copy_or_donate(const array& src, array& out, const Stream& s) {
-  if (cu::donatable(src, s) && src.flags().contiguous && src.itemsize() == out.itemsize()) {
+  if (cu::donatable(src, s) && views::dense(src) && src.itemsize() == out.itemsize()) {
     out.copy_shared_buffer(src);
   } else {
     cu::copy_to_row_contiguous(src, out, s);
@@ -69,9 +69,9 @@ void Slice::eval_gpu(const std::vector<array>& inputs, array& out) { eval_cpu(in
 // x: any layout -> out: row-major (or x's buffer when allowed by the mode, or donated).
 void Copy::eval_gpu(const std::vector<array>& inputs, array& out) {
   const array& in = inputs[0];
-  bool share = in.flags().row_contiguous || (col_ok() && in.flags().col_contiguous);
-  if (mode() == if_needed && share) return out.copy_shared_buffer(in);
-  if (in.flags().row_contiguous && cu::donatable(in, stream())) return out.copy_shared_buffer(in);
+  // As Copy::eval_cpu: copy() shares; contiguous() copies unless the layout is allowed.
+  bool share = mode() == always || in.flags().row_contiguous || (col_ok() && in.flags().col_contiguous);
+  if (share) return out.copy_shared_buffer(in);
   cu::copy_to_row_contiguous(in, out, stream());
 }
 
