@@ -9,11 +9,8 @@
 //
 // Checks: before moving data each collective all-gathers a 16-word header (operation, dtype,
 // shape), so a rank with another shape, dtype or operation throws on every rank instead of
-// corrupting memory or hanging; send/recv send the header ahead of the data. all_sum/max/min
-// fold the header into their first message instead: one MPI_Allreduce of a packet (the header
-// and the first 1 KiB of the data) under a reduction that compares the headers and reduces the
-// data only when they agree, so a small all_sum costs one collective. MICA_DIST_CHECK=0 skips
-// the checks. A watchdog thread aborts the job (MPI_Abort, after printing the operation and rank)
+// corrupting memory or hanging; send/recv send the header ahead of the data. MICA_DIST_CHECK=0
+// skips it. A watchdog thread aborts the job (MPI_Abort, after printing the operation and rank)
 // when a transfer does not finish within MICA_DIST_TIMEOUT seconds: a dead or diverging rank.
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
@@ -34,14 +31,12 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
 #include "mica/backend/cpu/binary.h"
 #include "mica/distributed/backend.h"
 #include "mica/distributed/header.h"
 #include "mica/ops/utils.h"
-#include "mica/types/cast.h"
 
 namespace mica::distributed::detail::mpi {
 
@@ -137,8 +132,8 @@ class Watchdog {
 // ---- global state ----
 struct State {
   bool owns_mpi = false;  // mica called MPI_Init_thread, so it finalizes
-  MPI_Datatype f16 = MPI_DATATYPE_NULL, bf16 = MPI_DATATYPE_NULL, packet = MPI_DATATYPE_NULL;
-  MPI_Op op_sum = MPI_OP_NULL, op_max = MPI_OP_NULL, op_min = MPI_OP_NULL, op_packet = MPI_OP_NULL;
+  MPI_Datatype f16 = MPI_DATATYPE_NULL, bf16 = MPI_DATATYPE_NULL;
+  MPI_Op op_sum = MPI_OP_NULL, op_max = MPI_OP_NULL, op_min = MPI_OP_NULL;
   Watchdog* watchdog = nullptr;  // leaked on purpose: it must outlive static destructors
   bool check = true;
 };
@@ -185,57 +180,6 @@ void user_extreme(void* in, void* inout, int* len, MPI_Datatype* dt, F f) {
 void user_max(void* in, void* inout, int* len, MPI_Datatype* dt) { user_extreme(in, inout, len, dt, cpu::MaxFn{}); }
 void user_min(void* in, void* inout, int* len, MPI_Datatype* dt) { user_extreme(in, inout, len, dt, cpu::MinFn{}); }
 
-// ---- all_reduce's first message: header and data in one collective ----
-constexpr size_t kFoldBytes = 1024;  // data carried by the packet: a multiple of every element size
-constexpr int64_t kMismatch = -1;    // h[0] of a reduced packet whose ranks disagreed (op codes are > 0)
-struct Packet {
-  Header h;
-  alignas(16) unsigned char data[kFoldBytes];
-};
-// The data bytes a packet with this header carries (arrays of more than 12 dimensions: none).
-size_t fold_bytes(const Header& h) { return std::min(header_bytes(h), kFoldBytes); }
-
-// inout[i] = op(in[i], inout[i]) over n elements of T: the rules MPI_SUM / the user-defined
-// reductions above apply (halves in float, bool sums as or, integers wrapping, NaN-propagating
-// max/min).
-template <typename T>
-void reduce_elements(int64_t code, const void* in, void* inout, size_t n) {
-  const T* a = static_cast<const T*>(in);
-  T* b = static_cast<T*>(inout);
-  constexpr bool half = std::is_same_v<T, float16_t> || std::is_same_v<T, bfloat16_t>;
-  auto apply = [&](auto f) {
-    for (size_t i = 0; i < n; ++i) {
-      if constexpr (half) b[i] = T(f(static_cast<float>(a[i]), static_cast<float>(b[i])));
-      else b[i] = f(a[i], b[i]);
-    }
-  };
-  if (code == kAllMax) return apply(cpu::MaxFn{});
-  if (code == kAllMin) return apply(cpu::MinFn{});
-  apply([](auto x, auto y) {
-    using V = decltype(x);
-    if constexpr (std::is_same_v<V, bool>) return x || y;
-    else if constexpr (std::is_integral_v<V>) {
-      using U = std::make_unsigned_t<V>;
-      return static_cast<V>(static_cast<U>(static_cast<U>(x) + static_cast<U>(y)));
-    } else return x + y;
-  });
-}
-
-void packet_reduce(void* in, void* inout, int* len, MPI_Datatype*) {
-  const Packet* a = static_cast<const Packet*>(in);
-  Packet* b = static_cast<Packet*>(inout);
-  for (int k = 0; k < *len; ++k, ++a, ++b) {
-    if (b->h[0] == kMismatch) continue;
-    if (a->h != b->h) {
-      b->h[0] = kMismatch;
-      continue;
-    }
-    Dtype d = all_dtypes[b->h[1]];
-    size_t n = fold_bytes(b->h) / d.size;
-    dispatch_dtype(d, [&](auto t) { reduce_elements<typename decltype(t)::type>(b->h[0], a->data, b->data, n); });
-  }
-}
-
 MPI_Datatype mpi_type(Dtype d) {
   switch (d.val) {
     case Dtype::Val::bool_: return MPI_C_BOOL;
@@ -273,10 +217,10 @@ void finalize() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized || !s.owns_mpi) return;
-  for (MPI_Op* op : {&s.op_sum, &s.op_max, &s.op_min, &s.op_packet}) {
+  for (MPI_Op* op : {&s.op_sum, &s.op_max, &s.op_min}) {
     if (*op != MPI_OP_NULL) MPI_Op_free(op);
   }
-  for (MPI_Datatype* t : {&s.f16, &s.bf16, &s.packet}) {
+  for (MPI_Datatype* t : {&s.f16, &s.bf16}) {
     if (*t != MPI_DATATYPE_NULL) MPI_Type_free(t);
   }
   MPI_Finalize();
@@ -312,30 +256,16 @@ class MpiGroup : public GroupImpl {
   void all_reduce(const array& in, array& out, ReduceOp op) override {
     const char* name = all_reduce_name(op);
     WatchScope w(name, size_);
+    check_same(op_code(op), name, in);
+    MPI_Datatype t = mpi_type(in.dtype());
+    MPI_Op mop = mpi_op(op, in.dtype());
     const char* src = in.data<char>();
     char* dst = out.data<char>();
     bool in_place = src == dst;
-    int64_t first = 0;  // elements reduced with the header
-    if (state().check) {
-      // The header and the first kFoldBytes of the data in one collective (see the top).
-      Packet p;
-      p.h = make_header(op_code(op), in.shape(), in.dtype());
-      const size_t head = fold_bytes(p.h);
-      std::memcpy(p.data, src, head);
-      MICA_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &p, 1, state().packet, state().op_packet, comm_));
-      if (p.h[0] == kMismatch) {
-        check_same(op_code(op), name, in);  // every rank saw the mismatch: learn each one's call, throw
-        throw std::runtime_error(std::string("[") + name + "] the ranks' headers differ.");  // not reached
-      }
-      std::memcpy(dst, p.data, head);
-      first = static_cast<int64_t>(head / in.itemsize());
-    }
-    MPI_Datatype t = mpi_type(in.dtype());
-    MPI_Op mop = mpi_op(op, in.dtype());
     // MPI counts are int: large arrays go in chunks.
     constexpr int64_t kChunk = int64_t{1} << 30;
     int64_t n = static_cast<int64_t>(in.size());
-    for (int64_t i = first; i < n; i += kChunk) {
+    for (int64_t i = 0; i < n; i += kChunk) {
       int count = static_cast<int>(std::min(kChunk, n - i));
       size_t off = static_cast<size_t>(i) * in.itemsize();
       MICA_MPI_CHECK(MPI_Allreduce(in_place ? MPI_IN_PLACE : src + off, dst + off, count, t, mop, comm_));
@@ -452,9 +382,6 @@ std::shared_ptr<GroupImpl> world() {
     MICA_MPI_CHECK(MPI_Op_create(user_sum, 1, &s.op_sum));
     MICA_MPI_CHECK(MPI_Op_create(user_max, 1, &s.op_max));
     MICA_MPI_CHECK(MPI_Op_create(user_min, 1, &s.op_min));
-    MICA_MPI_CHECK(MPI_Type_contiguous(static_cast<int>(sizeof(Packet)), MPI_BYTE, &s.packet));
-    MICA_MPI_CHECK(MPI_Type_commit(&s.packet));
-    MICA_MPI_CHECK(MPI_Op_create(packet_reduce, 1, &s.op_packet));
     s.watchdog = new Watchdog();
     std::atexit(finalize);
     MPI_Comm comm;
