@@ -66,7 +66,7 @@ void Broadcast::eval_gpu(const std::vector<array>& inputs, array& out) { eval_cp
 // x: any layout -> out: view at sum(start*stride) with strides x.strides * steps.
 void Slice::eval_gpu(const std::vector<array>& inputs, array& out) { eval_cpu(inputs, out); }
 
-// x: any layout -> out: row-major (or x's buffer when allowed by the mode, or donated).
+// x: any layout -> out: x's buffer and layout (copy), or row-major unless x's layout is allowed.
 void Copy::eval_gpu(const std::vector<array>& inputs, array& out) {
   const array& in = inputs[0];
   // As Copy::eval_cpu: copy() shares; contiguous() copies unless the layout is allowed.
