@@ -3,7 +3,9 @@
 // (libmlx from the mlx wheel) on x86-64: broadcasts (contiguous, data_size the distinct
 // elements), outputs of unary ops and copy() keeping a contiguous input's layout, zeros / ones /
 // full written out, empty arrays (strides are products with zeros; transposes and as_strided
-// keep theirs). One known difference, left out here: a unary op of an empty transposed array
+// keep theirs). Known differences, left out here: binary ops' outputs (MLX keeps a contiguous
+// operand's layout when the other is one value, or a shared column-major one; mica's CPU kernel
+// writes those row-major, every element present), and a unary op of an empty transposed array
 // (MLX keeps the input's strides; mica gives the row-major ones of every empty kernel output).
 #include <string>
 #include <vector>
