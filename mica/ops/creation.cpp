@@ -61,18 +61,13 @@ array full_view(Shape shape, array vals, StreamOrDevice s) {
   return full_view(std::move(shape), std::move(vals), d, s);
 }
 array zeros_view(const Shape& shape, Dtype dtype, StreamOrDevice s) { return full_view(shape, array(0, dtype), s); }
-array zeros_view(const Shape& shape, StreamOrDevice s) { return zeros_view(shape, float32, s); }
 array zeros_like_view(const array& a, StreamOrDevice s) { return zeros_view(a.shape(), a.dtype(), s); }
 array zeros_like_view(const array& a, Dtype dtype, StreamOrDevice s) { return zeros_view(a.shape(), dtype, s); }
 array ones_view(const Shape& shape, Dtype dtype, StreamOrDevice s) { return full_view(shape, array(1, dtype), s); }
-array ones_view(const Shape& shape, StreamOrDevice s) { return ones_view(shape, float32, s); }
 array ones_like_view(const array& a, StreamOrDevice s) { return ones_view(a.shape(), a.dtype(), s); }
 array ones_like_view(const array& a, Dtype dtype, StreamOrDevice s) { return ones_view(a.shape(), dtype, s); }
 array full_like_view(const array& a, const array& vals, StreamOrDevice s) {
   return full_view(a.shape(), vals, a.dtype(), s);
-}
-array full_like_view(const array& a, const array& vals, Dtype dtype, StreamOrDevice s) {
-  return full_view(a.shape(), vals, dtype, s);
 }
 }  // namespace detail
 

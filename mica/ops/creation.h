@@ -50,24 +50,13 @@ namespace detail {
  * inside ops and transform rules, where nothing reads the buffer directly. */
 array full_view(Shape shape, array vals, Dtype dtype, StreamOrDevice s = {});
 array full_view(Shape shape, array vals, StreamOrDevice s = {});
-template <typename T>
-array full_view(Shape shape, T val, Dtype dtype, StreamOrDevice s = {}) {
-  return full_view(std::move(shape), array(val, dtype), s);
-}
-template <typename T>
-array full_view(Shape shape, T val, StreamOrDevice s = {}) {
-  return full_view(std::move(shape), array(val), s);
-}
 array zeros_view(const Shape& shape, Dtype dtype, StreamOrDevice s = {});
-array zeros_view(const Shape& shape, StreamOrDevice s = {});
 array zeros_like_view(const array& a, StreamOrDevice s = {});
 array zeros_like_view(const array& a, Dtype dtype, StreamOrDevice s = {});
 array ones_view(const Shape& shape, Dtype dtype, StreamOrDevice s = {});
-array ones_view(const Shape& shape, StreamOrDevice s = {});
 array ones_like_view(const array& a, StreamOrDevice s = {});
 array ones_like_view(const array& a, Dtype dtype, StreamOrDevice s = {});
 array full_like_view(const array& a, const array& vals, StreamOrDevice s = {});
-array full_like_view(const array& a, const array& vals, Dtype dtype, StreamOrDevice s = {});
 }  // namespace detail
 /** n x m matrix with ones on diagonal k. */
 array eye(int n, int m, int k, Dtype dtype = float32, StreamOrDevice s = {});

@@ -27,10 +27,13 @@ std::string cpu_fallback_reason(const std::string&) { return ""; }
 bool fused_attention_supported(const AttentionCase&) { return false; }
 
 // No CUDA graphs (graphs_available() is false, so compile never asks for the rest).
+namespace {
+[[noreturn]] void no_graphs() { throw std::logic_error("[compile] no CUDA graphs in a build without CUDA."); }
+}  // namespace
 struct Graph::Impl {};
 Graph::Graph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Graph::~Graph() = default;
-void Graph::launch(int) { throw std::logic_error("[compile] no CUDA graphs in a build without CUDA."); }
+void Graph::launch(int) { no_graphs(); }
 bool Graph::owns(const void*) const { return false; }
 std::vector<const void*> Graph::live_blocks() const { return {}; }
 bool graphs_available() { return false; }
@@ -40,14 +43,10 @@ std::unique_ptr<Graph> capture(int, const std::function<void()>&, bool, std::str
   *why = "no CUDA";
   return nullptr;
 }
-void upload(const array&, int) { throw std::logic_error("[compile] no CUDA graphs in a build without CUDA."); }
-array staging_buffer(const array&, int) { throw std::logic_error("[compile] no CUDA graphs in a build without CUDA."); }
-void stage(const array&, const array&, int) {
-  throw std::logic_error("[compile] no CUDA graphs in a build without CUDA.");
-}
-void copy_out(array&, const void*, size_t, size_t, Strides, array::Flags, int) {
-  throw std::logic_error("[compile] no CUDA graphs in a build without CUDA.");
-}
+void upload(const array&, int) { no_graphs(); }
+array staging_buffer(const array&, int) { no_graphs(); }
+void stage(const array&, const array&, int) { no_graphs(); }
+void copy_out(array&, const void*, size_t, size_t, Strides, array::Flags, int) { no_graphs(); }
 int64_t graph_launches() { return 0; }
 }  // namespace mica::gpu
 
