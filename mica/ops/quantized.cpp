@@ -7,6 +7,7 @@
 // uint32 words, packed per period of values that fills whole words (see period_values).
 #include "mica/ops/quantized.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -433,15 +434,22 @@ array quantized_matmul(const array& x, const array& w, const array& scales, cons
   Dtype t = result_type({x, scales, *biases});
   if (!is_floating(t)) t = float32;
   const Stream st = to_stream(s);
-  if (st.device.type != Device::cpu) {
-    // GPU streams: the dequantized weights times x (a fused CUDA kernel is not written yet).
-    array wd = dequantize(w, scales, biases, q.gs, q.bits, mode, std::nullopt, t, s);
-    return matmul(astype(x, t, s), transpose ? swapaxes(wd, -1, -2, s) : wd, s);
+  const bool gpu = st.device.type != Device::cpu;
+  if (gpu) {
+    // GPU streams: the fused kernel for x @ W.T with few rows of x per weight matrix (bound by
+    // reading the packed weights); otherwise the dequantized weights times x through cuBLASLt.
+    const bool one_matrix = w.ndim() == 2 && scales.ndim() == 2 && biases->ndim() == 2;
+    const int64_t rows = x.ndim() < 2 ? 1 : one_matrix ? int64_t(x.size()) / std::max(K, 1) : x.shape(-2);
+    if (!transpose || rows > QuantizedMatmul::kGpuMaxRows) {
+      array wd = dequantize(w, scales, biases, q.gs, q.bits, mode, std::nullopt, t, s);
+      return matmul(astype(x, t, s), transpose ? swapaxes(wd, -1, -2, s) : wd, s);
+    }
   }
-  // The kernel reads any floating x and scales/biases of one floating dtype.
-  array xx = is_floating(x.dtype()) ? x : astype(x, t, s);
+  // The CPU kernel reads any floating x and scales/biases of one floating dtype; the GPU kernel
+  // all three in the result's dtype.
+  array xx = is_floating(x.dtype()) && !gpu ? x : astype(x, t, s);
   array sc = scales, bi = *biases;
-  if (sc.dtype() != bi.dtype()) {
+  if (sc.dtype() != bi.dtype() || gpu) {
     sc = astype(sc, t, s);
     bi = astype(bi, t, s);
   }

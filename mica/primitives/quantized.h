@@ -26,6 +26,9 @@ class QuantizedMatmul : public UnaryPrimitive {
   void print(std::ostream& os) override {
     os << "QuantizedMatmul(group_size=" << group_size_ << ", bits=" << bits_ << ", transpose=" << transpose_ << ")";
   }
+  /** On a GPU stream the op builds this node for x @ W.T with at most this many rows of x per
+   * weight matrix (backend/cuda/quantized.cu); other products run as dequantize + matmul. */
+  static constexpr int kGpuMaxRows = 32;
   int group_size() const { return group_size_; }
   int bits() const { return bits_; }
   bool transpose() const { return transpose_; }

@@ -51,7 +51,7 @@
   /* fft */                                                                                 \
   X(FFT, fft, U, K)                                                                            \
   /* quantized (affine, MLX's packed layout) */                                             \
-  X(QuantizedMatmul, quantized, U, F)                                                          \
+  X(QuantizedMatmul, quantized, U, K)                                                          \
   /* fused (fast::) */                                                                      \
   X(LayerNorm, fused, U, K) X(LayerNormVjp, fused, M, K) X(RMSNorm, fused, U, K) X(RMSNormVjp, fused, M, K) \
   X(Gelu, fused, U, K) X(AdamStep, fused, M, K) X(CrossEntropy, fused, M, K) X(CrossEntropyVjp, fused, U, K) \

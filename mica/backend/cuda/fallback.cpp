@@ -31,8 +31,6 @@ std::string cpu_fallback_reason(const std::string& primitive) {
   // Why each family marked F has no GPU kernel yet.
   static const std::map<std::string, std::string> by_family = {
       {"linalg", "no cuSOLVER kernel yet (inverse and cholesky have one): this factorization runs through LAPACK on the host"},
-      {"quantized", "fused CUDA kernel not written yet: quantized_matmul on a GPU stream runs the dequantize + matmul "
-                    "composition (cuBLASLt) instead of building this node"},
   };
 #define MICA_REASON(NAME, FAMILY, KIND, GPU) \
   if (primitive == #NAME && std::string(#GPU) == "F") return by_family.at(#FAMILY);
