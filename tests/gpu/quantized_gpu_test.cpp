@@ -1,6 +1,7 @@
 // GPU-vs-CPU conformance of quantized_matmul (backend/cuda/quantized.cu for x @ W.T with few
 // rows of x, dequantize + matmul otherwise): every bit width and group size, float32, bfloat16
-// and float16, row counts around the kernel's tiles (1, 2, 3, 5, 8, 13, 32) and past its limit,
+// and float16, row counts around the kernels' tiles (1, 2, 3 and 5, 8, 13, 32 rows: the SIMT
+// and, for half types past 4 rows, the tensor-core path) and past their limit,
 // N not a multiple of the rows per warp, batched and broadcast weights, strided and misaligned
 // inputs, x @ W, and the gradients with respect to x, scales and biases. No CPU fallback.
 #include <gtest/gtest.h>
@@ -41,14 +42,18 @@ GpuOp qmm(int gs, int bits, bool transpose = true) {
 TEST(QuantizedGpu, EveryWidthAndGroupSize) {
   MICA_REQUIRE_GPU();
   const size_t fallbacks = gpu::cpu_fallback_count();
-  for (int bits : {1, 2, 3, 4, 5, 6, 8}) {
-    for (int gs : {32, 64, 128}) {
-      const int K = 256, N = 37;
-      Packed p = packed({N, K}, gs, bits, float32, static_cast<uint32_t>(bits * 131 + gs));
-      for (int m : {1, 3}) {
-        array x = random_input({m, K}, float32, -1, 1, static_cast<uint32_t>(m + bits));
-        EXPECT_TRUE(gpu_matches_cpu(qmm(gs, bits), {x, p.w, p.s, p.b}, tol(float32), tol(float32)))
-            << bits << " bits, group " << gs << ", " << m << " rows";
+  // K of three groups: 3, 6 or 12 chunks of 32 values, so the tensor-core path (bfloat16, more
+  // than 4 rows) sees a partial block of 4 chunks.
+  for (Dtype d : {float32, bfloat16}) {
+    for (int bits : {1, 2, 3, 4, 5, 6, 8}) {
+      for (int gs : {32, 64, 128}) {
+        const int K = 3 * gs, N = 37;
+        Packed p = packed({N, K}, gs, bits, d, static_cast<uint32_t>(bits * 131 + gs));
+        for (int m : {1, 3, 8}) {
+          array x = random_input({m, K}, d, -1, 1, static_cast<uint32_t>(m + bits));
+          EXPECT_TRUE(gpu_matches_cpu(qmm(gs, bits), {x, p.w, p.s, p.b}, tol(d), tol(d)))
+              << d << ", " << bits << " bits, group " << gs << ", " << m << " rows";
+        }
       }
     }
   }

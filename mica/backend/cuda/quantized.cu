@@ -16,6 +16,14 @@
 // added with shuffles at the end. Blocks sharing weights (the tiles of x) are launched next to
 // each other so the second tile's weights come from L2.
 //
+// bfloat16 and float16 with more than kSimtRows rows of x: tensor cores (mma.sync m16n8k16, fp32
+// accumulate) on tiles of 16 rows of x by 8 rows of W, the weights dequantized in registers to
+// x's dtype (s q + b rounded once, as dequantize + matmul rounds them). The 16 k of one mma may
+// be any 16 of the row as long as x's fragment holds the same ones, so each thread takes a whole
+// 32-value chunk of its row of W (the b words the SIMT path loads) and feeds it to 8 successive
+// mmas four values at a time, with x's fragment read at the matching offsets (8 bytes per row).
+// The warps of a block split K and add their tiles through shared memory in a fixed order.
+//
 // The op (ops/quantized.cpp) builds this node on a GPU stream for x @ W.T with at most
 // QuantizedMatmul::kGpuMaxRows rows of x per weight matrix; x @ W and larger products run as dequantize + matmul
 // (cuBLASLt), which is faster once the product is bound by arithmetic.
@@ -41,6 +49,9 @@ using cu::cast;
 constexpr int kWarps = 8;     // warps per block
 constexpr int kRows = 4;      // rows of W per warp
 constexpr int kMaxBatch = 8;  // batch dims walked in the kernel (more: inputs copied row-major)
+constexpr int kSimtRows = 4;  // half types: up to this many rows of x on the SIMT path
+constexpr int kMmaWarps = 4;  // tensor-core path: warps per block (splitting K)
+constexpr int kMmaTiles = 4;  // tensor-core path: tiles of 8 rows of W per warp
 
 // Offsets of each input's matrix for one batch entry (elements; x, w, scales, biases).
 struct BatchWalk {
@@ -118,6 +129,18 @@ __device__ __forceinline__ void load8(const T* __restrict__ p, C (&v)[8]) {
   }
 }
 
+// Element offsets of x, w, scales and biases for batch entry z.
+__device__ __forceinline__ void batch_offsets(const BatchWalk& walk, int64_t z, int64_t (&off)[4]) {
+#pragma unroll
+  for (int t = 0; t < 4; ++t) off[t] = 0;
+  for (int d = walk.nd - 1; d >= 0; --d) {
+    const int64_t i = z % walk.shape[d];
+    z /= walk.shape[d];
+#pragma unroll
+    for (int t = 0; t < 4; ++t) off[t] += i * walk.stride[t][d];
+  }
+}
+
 template <typename T, int BITS, int MT>
 __global__ void __launch_bounds__(kWarps * 32) qmv_kernel(const Args<T> a) {
   using C = acc_t<T>;
@@ -127,14 +150,8 @@ __global__ void __launch_bounds__(kWarps * 32) qmv_kernel(const Args<T> a) {
   if (n0 >= a.N) return;
   const int chunks = a.K / 32;
   for (int64_t z = blockIdx.z; z < a.batch; z += gridDim.z) {
-    int64_t off[4] = {0, 0, 0, 0};
-    int64_t rest = z;
-    for (int d = a.walk.nd - 1; d >= 0; --d) {
-      const int64_t i = rest % a.walk.shape[d];
-      rest /= a.walk.shape[d];
-#pragma unroll
-      for (int t = 0; t < 4; ++t) off[t] += i * a.walk.stride[t][d];
-    }
+    int64_t off[4];
+    batch_offsets(a.walk, z, off);
     const T* x = a.x + off[0] + int64_t(m0) * a.x_ld;
     const uint32_t* w = a.w + off[1] + int64_t(n0) * a.w_ld;
     const T* sc = a.s + off[2] + int64_t(n0) * a.s_ld;
@@ -205,8 +222,130 @@ __global__ void __launch_bounds__(kWarps * 32) qmv_kernel(const Args<T> a) {
   }
 }
 
+// Two values of x's half type in one register (the first in the low half).
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  } else {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+}
+
+// d += A B for a 16 x 16 tile A (x) and a 16 x 8 tile B (W's rows as columns), fp32 accumulate.
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                         uint32_t b1) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+}
+
+// Fragments (PTX's m16n8k16 layouts, g = lane / 4, c = lane % 4): A holds x[g or g + 8][slots
+// 2c, 2c + 1, 2c + 8, 2c + 9], B holds W[row g][the same slots], C out[g or g + 8][2c, 2c + 1].
+// In k-block kb (128 values: 4 chunks) thread c owns chunk 4 kb + c, and mma t (0..7) maps its
+// slots to that chunk's values 4t .. 4t + 3.
+template <typename T, int BITS>
+__global__ void __launch_bounds__(kMmaWarps * 32) qmm_mma_kernel(const Args<T> a) {
+  __shared__ float part[kMmaWarps - 1][kMmaTiles][4][32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, c = lane & 3;
+  const int n0 = blockIdx.y * (kMmaTiles * 8), m0 = blockIdx.x * 16;
+  const int r0 = m0 + g, r1 = m0 + g + 8, chunks = a.K / 32, kblocks = (chunks + 3) / 4;
+  for (int64_t z = blockIdx.z; z < a.batch; z += gridDim.z) {
+    int64_t off[4];
+    batch_offsets(a.walk, z, off);
+    const T* x0 = a.x + off[0] + int64_t(r0 < a.M ? r0 : 0) * a.x_ld;
+    const T* x1 = a.x + off[0] + int64_t(r1 < a.M ? r1 : 0) * a.x_ld;
+    const uint32_t* w = a.w + off[1];
+    const T* sc = a.s + off[2];
+    const T* bi = a.b + off[3];
+    float acc[kMmaTiles][4];
+#pragma unroll
+    for (int j = 0; j < kMmaTiles; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[j][e] = 0.0f;
+
+    for (int kb = warp; kb < kblocks; kb += kMmaWarps) {
+      const int ch = kb * 4 + c;
+      const bool in_k = ch < chunks;
+      uint4 xa[4], xb[4];
+#pragma unroll
+      for (int p = 0; p < 4; ++p) {
+        xa[p] = in_k && r0 < a.M ? reinterpret_cast<const uint4*>(x0 + ch * 32)[p] : make_uint4(0, 0, 0, 0);
+        xb[p] = in_k && r1 < a.M ? reinterpret_cast<const uint4*>(x1 + ch * 32)[p] : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int j = 0; j < kMmaTiles; ++j) {
+        const int n = n0 + j * 8 + g;
+        uint32_t q[BITS];
+        float s = 0.0f, b = 0.0f;
+        if (in_k && n < a.N) {
+          load_words<BITS>(w + n * a.w_ld + int64_t(ch) * BITS, q);
+          const int grp = ch * 32 / a.gs;
+          s = cast<float>(sc[n * a.s_ld + grp]);
+          b = cast<float>(bi[n * a.b_ld + grp]);
+        } else {
+#pragma unroll
+          for (int i = 0; i < BITS; ++i) q[i] = 0;
+        }
+#pragma unroll
+        for (int t = 0; t < 8; ++t) {
+          const uint32_t b0 = pack2<T>(s * value<BITS>(q, 4 * t) + b, s * value<BITS>(q, 4 * t + 1) + b);
+          const uint32_t b1 = pack2<T>(s * value<BITS>(q, 4 * t + 2) + b, s * value<BITS>(q, 4 * t + 3) + b);
+          const uint4 &u = xa[t / 2], &v = xb[t / 2];
+          if (t % 2 == 0) mma16816<T>(acc[j], u.x, v.x, u.y, v.y, b0, b1);
+          else mma16816<T>(acc[j], u.z, v.z, u.w, v.w, b0, b1);
+        }
+      }
+    }
+
+    // The warps' tiles summed in warp order; warp 0 writes.
+    if (warp > 0) {
+#pragma unroll
+      for (int j = 0; j < kMmaTiles; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) part[warp - 1][j][e][lane] = acc[j][e];
+    }
+    __syncthreads();
+    if (warp == 0) {
+      T* out = a.out + z * int64_t(a.M) * a.N;
+#pragma unroll
+      for (int j = 0; j < kMmaTiles; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          float v = acc[j][e];
+#pragma unroll
+          for (int o = 0; o < kMmaWarps - 1; ++o) v += part[o][j][e][lane];
+          const int row = e < 2 ? r0 : r1, col = n0 + j * 8 + 2 * c + (e & 1);
+          if (row < a.M && col < a.N) out[int64_t(row) * a.N + col] = cast<T>(v);
+        }
+      }
+    }
+    __syncthreads();
+  }
+}
+
 template <typename T, int BITS>
 void launch_bits(const Args<T>& a, cudaStream_t st) {
+  if constexpr (cu::is_half_v<T>) {
+    if (a.M > kSimtRows) {
+      const int64_t ny = (int64_t(a.N) + kMmaTiles * 8 - 1) / (kMmaTiles * 8);
+      dim3 grid(static_cast<unsigned>((a.M + 15) / 16), static_cast<unsigned>(ny),
+                static_cast<unsigned>(std::min<int64_t>(a.batch, 65535)));
+      qmm_mma_kernel<T, BITS><<<grid, kMmaWarps * 32, 0, st>>>(a);
+      return;
+    }
+  }
   auto go = [&](auto mt) {
     constexpr int MT = decltype(mt)::value;
     const int64_t ny = (int64_t(a.N) + kWarps * kRows - 1) / (kWarps * kRows);
@@ -217,7 +356,7 @@ void launch_bits(const Args<T>& a, cudaStream_t st) {
   if (a.M <= 1) go(std::integral_constant<int, 1>{});
   else if (a.M <= 2) go(std::integral_constant<int, 2>{});
   else if (a.M <= 4) go(std::integral_constant<int, 4>{});
-  else go(std::integral_constant<int, 8>{});
+  else if constexpr (!cu::is_half_v<T>) go(std::integral_constant<int, 8>{});  // half types: M <= 4 here
 }
 
 template <typename T>
