@@ -46,8 +46,8 @@
   /* random */                                                                              \
   X(RandomBits, random, U, K)                                                                  \
   /* linalg (LAPACK on the CPU) */                                                          \
-  X(Inverse, linalg, U, K) X(Cholesky, linalg, U, K) X(SolveTriangular, linalg, U, F) X(LUF, linalg, M, F)   \
-  X(QRF, linalg, M, F) X(SVD, linalg, M, F) X(Eig, linalg, M, F) X(Eigh, linalg, M, F)                    \
+  X(Inverse, linalg, U, K) X(Cholesky, linalg, U, K) X(SolveTriangular, linalg, U, K) X(LUF, linalg, M, K)   \
+  X(QRF, linalg, M, K) X(SVD, linalg, M, K) X(Eig, linalg, M, F) X(Eigh, linalg, M, K)                    \
   /* fft */                                                                                 \
   X(FFT, fft, U, K)                                                                            \
   /* quantized (affine, MLX's packed layout) */                                             \

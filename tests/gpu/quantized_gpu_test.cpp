@@ -82,7 +82,7 @@ TEST(QuantizedGpu, RowsDtypesAndLayouts) {
       array xo = slice(random_input({4 * K + 1}, d, -1, 1, 8), {1}, {4 * K + 1}, kCpu);
       EXPECT_TRUE(gpu_matches_cpu(qmm(64, bits), {reshape(xo, {4, K}, kCpu), p.w, p.s, p.b}, t, t)) << d << " offset x";
       // x @ W (the dequantized product on the GPU).
-      Packed pk = packed({K, N + 2}, 32, bits, d, 9);
+      Packed pk = packed({K, 96}, 32, bits, d, 9);  // packed along its 96 columns
       array xk = random_input({3, K}, d, -1, 1, 10);
       EXPECT_TRUE(gpu_matches_cpu(qmm(32, bits, false), {xk, pk.w, pk.s, pk.b}, t, t)) << d << " x @ W";
     }
@@ -121,7 +121,7 @@ TEST(QuantizedGpu, GradientsMatchCpu) {
   Packed p = packed({N, K}, 32, 4, float32, 31);
   array x = random_input({3, K}, float32, -1, 1, 32);
   for (bool transpose : {true, false}) {
-    Packed q = transpose ? p : packed({K, N}, 32, 4, float32, 33);
+    Packed q = transpose ? p : packed({K, 64}, 32, 4, float32, 33);  // x @ W: W (K, 64) packed along 64
     array xx = transpose ? x : random_input({3, K}, float32, -1, 1, 34);
     auto grads = [&](StreamOrDevice st) {
       auto f = [&](const std::vector<array>& a) {

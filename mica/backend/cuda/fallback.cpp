@@ -30,7 +30,8 @@ namespace gpu {
 std::string cpu_fallback_reason(const std::string& primitive) {
   // Why each family marked F has no GPU kernel yet.
   static const std::map<std::string, std::string> by_family = {
-      {"linalg", "no cuSOLVER kernel yet (inverse and cholesky have one): this factorization runs through LAPACK on the host"},
+      {"linalg", "the general (non-symmetric) eigenproblem has no cuSOLVER kernel here yet: it runs through LAPACK on "
+                 "the host"},
   };
 #define MICA_REASON(NAME, FAMILY, KIND, GPU) \
   if (primitive == #NAME && std::string(#GPU) == "F") return by_family.at(#FAMILY);

@@ -1,15 +1,20 @@
-// GPU kernels of the linalg family (backend/cpu/linalg.cpp's twin) for the batched
-// factorizations training code calls per step: general inverse through cuBLAS's batched LU
-// (getrfBatched + getriBatched) and Cholesky through cuSOLVER's potrfBatched. Each matrix is
-// first copied column-major (so the factorization is LAPACK's, on the same matrix as the CPU's:
-// the same pivots, the same failing index in errors), and the result copied back row-major with
-// the other triangle zeroed where the CPU zeroes it. A failed factorization (info != 0) throws the
-// CPU's message after the kernel (the host reads the infos: these ops synchronize). Triangular
-// inverses, solve_triangular and the other factorizations run their CPU kernels (built without
-// cuSOLVER: backend/cuda/no_cusolver).
+// GPU kernels of the linalg family (backend/cpu/linalg.cpp's twin) through cuBLAS and cuSOLVER:
+//  - inverse: cuBLAS's batched LU (getrfBatched + getriBatched); cholesky: potrfBatched;
+//  - solve_triangular: cuBLAS's trsmBatched on the row-major data as it is (see solve_triangular);
+//  - lu_factor: getrf per matrix (64-bit API), the pivots and the permutation by a kernel;
+//  - qr: geqrf + orgqr per matrix; svd: gesvd per matrix (its rows >= columns restriction met by
+//    factoring Aᵀ when A is wide); eigh: syevBatched over the whole batch.
+// Matrices are copied column-major first where the routine overwrites its input (so the
+// factorization is LAPACK's, on the same matrix as the CPU's: the same pivots, the same failing
+// index in errors), and results copied back row-major with the other triangle zeroed where the
+// CPU zeroes it. Failures (info != 0, a zero on a triangular diagonal, NaN or inf entries where
+// the CPU refuses them) throw the CPU's message after the kernels: these ops synchronize to read
+// the infos, as PyTorch's do. Triangular inverses and the general eigenproblem (Eig) run their
+// CPU kernels; builds without cuSOLVER run all of them there (backend/cuda/no_cusolver).
 #include <cublas_v2.h>
 #include <cusolverDn.h>
 
+#include <algorithm>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -43,6 +48,7 @@ struct Handles {
   std::mutex mu;
   cublasHandle_t blas = nullptr;
   cusolverDnHandle_t solver = nullptr;
+  cusolverDnParams_t params = nullptr;  // the 64-bit API's options (defaults)
 };
 Handles& handles() {
   static Handles* h = new Handles();
@@ -57,30 +63,56 @@ cublasHandle_t cublas_locked(cudaStream_t s) {
 cusolverDnHandle_t cusolver_locked(cudaStream_t s) {
   Handles& h = handles();
   if (!h.solver) MICA_LINALG_CHECK(cusolverDnCreate(&h.solver));
+  if (!h.params) MICA_LINALG_CHECK(cusolverDnCreateParams(&h.params));
   MICA_LINALG_CHECK(cusolverDnSetStream(h.solver, s));
   return h.solver;
 }
 
-// dst[b] = src[b] transposed, batch of n x n matrices; `tri`: 'A' all, 'L' / 'U' keep the lower
-// / upper triangle of the (row-major) result and zero the rest.
 template <typename T>
-__global__ void transpose_batch(const T* __restrict__ src, T* __restrict__ dst, int64_t count, int n, char tri) {
-  const int64_t per = int64_t(n) * n, total = count * per;
+constexpr cudaDataType data_type() {
+  return std::is_same_v<T, float> ? CUDA_R_32F : CUDA_R_64F;
+}
+
+// Device and host workspaces of a 64-bit cuSOLVER call (sizes from its _bufferSize query).
+struct Workspace {
+  cu::Scratch dev;
+  std::vector<char> host;
+  size_t dev_bytes, host_bytes;
+  Workspace(size_t d, size_t h, const Stream& s) : dev(std::max<size_t>(d, 1), s), host(std::max<size_t>(h, 1)), dev_bytes(d), host_bytes(h) {}
+};
+
+// dst[b] (R x C, row-major) from the column-major src[b] (leading dimension ld, matrices
+// `stride` apart): dst[b][i][j] = src[b][i + j ld]. `tri`: 'A' all, 'L' / 'U' keep the lower /
+// upper triangle of dst and zero the rest. Row-major to column-major is the same with R and C
+// swapped (a row-major matrix read column-major is its transpose).
+template <typename T>
+__global__ void from_column_major(const T* __restrict__ src, int64_t ld, int64_t stride, T* __restrict__ dst,
+                                  int64_t count, int rows, int cols, char tri) {
+  const int64_t per = int64_t(rows) * cols, total = count * per;
   for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < total; k += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = k / per, r = k % per;
-    const int i = static_cast<int>(r / n), j = static_cast<int>(r % n);  // dst element (i, j), row-major
+    const int i = static_cast<int>(r / cols), j = static_cast<int>(r % cols);
     const bool keep = tri == 'A' || (tri == 'L' && j <= i) || (tri == 'U' && j >= i);
-    dst[k] = keep ? src[b * per + int64_t(j) * n + i] : T(0);
+    dst[k] = keep ? src[b * stride + int64_t(j) * ld + i] : T(0);
   }
 }
 
-// Batched pointers: matrix b at base + b * n * n, as a device array.
+template <typename T>
+void launch_from_column_major(const T* src, int64_t ld, int64_t stride, T* dst, int64_t count, int rows, int cols,
+                              char tri, const Stream& s) {
+  const int64_t total = count * rows * cols;
+  if (total == 0) return;
+  from_column_major<T><<<cu::grid_for(total), cu::kBlock, 0, cu::stream(s)>>>(src, ld, stride, dst, count, rows, cols, tri);
+  cu::check_launch("linalg");
+}
+
+// Batched pointers: matrix b at base + b * stride, as a device array.
 template <typename T>
 struct Pointers {
   cu::Scratch buf;
-  Pointers(T* base, int64_t count, int n, const Stream& s) : buf(static_cast<size_t>(count) * sizeof(T*), s) {
+  Pointers(T* base, int64_t count, int64_t stride, const Stream& s) : buf(static_cast<size_t>(count) * sizeof(T*), s) {
     std::vector<T*> host(static_cast<size_t>(count));
-    for (int64_t b = 0; b < count; ++b) host[b] = base + b * int64_t(n) * n;
+    for (int64_t b = 0; b < count; ++b) host[b] = base + b * stride;
     // From pageable memory: the copy completes before the call returns (host may go).
     MICA_CUDA_CHECK(cudaMemcpyAsync(buf.get(), host.data(), host.size() * sizeof(T*), cudaMemcpyHostToDevice,
                                     cu::stream(s)));
@@ -105,16 +137,22 @@ std::vector<int> read_infos(const cu::Scratch& dev, int64_t count, cudaStream_t 
   return info;
 }
 
-// a (batch..., n, n) prepared on the GPU -> a column-major copy of each matrix.
+// a (batch..., m, n) prepared on the GPU -> a column-major copy of each matrix (leading
+// dimension m), as an array of a's shape.
 template <typename T>
-array column_major(const array& a, int64_t count, int n, const Stream& s) {
+array column_major(const array& a, const Stream& s) {
   array x = cu::ensure_row_contiguous(a, s);
   array cm(a.shape(), a.dtype(), nullptr, {});
   cu::alloc_output(cm, s);
-  const int64_t total = count * n * n;
-  transpose_batch<T><<<cu::grid_for(total), cu::kBlock, 0, cu::stream(s)>>>(cu::ptr<T>(x), cu::ptr<T>(cm), count, n, 'A');
-  cu::check_launch("linalg");
+  const int m = a.shape(-2), n = a.shape(-1);
+  const int64_t count = static_cast<int64_t>(a.size()) / (int64_t(m) * n);
+  launch_from_column_major<T>(cu::ptr<T>(x), n, int64_t(m) * n, cu::ptr<T>(cm), count, n, m, 'A', s);
   return cm;
+}
+
+int64_t matrices(const array& a) {
+  const int64_t per = int64_t(a.shape(-2)) * a.shape(-1);
+  return per == 0 ? 0 : static_cast<int64_t>(a.size()) / per;
 }
 
 template <typename T>
@@ -122,11 +160,11 @@ void inverse(const std::string& op, const array& a, array& out, const Stream& s)
   const int n = a.shape(-1);
   const int64_t count = static_cast<int64_t>(a.size() / (int64_t(n) * n));
   cudaStream_t cs = cu::stream(s);
-  array lu = column_major<T>(a, count, n, s);
+  array lu = column_major<T>(a, s);
   array inv(a.shape(), a.dtype(), nullptr, {});
   cu::alloc_output(inv, s);
   cu::Scratch pivots(static_cast<size_t>(count) * n * sizeof(int), s), infos(static_cast<size_t>(count) * sizeof(int), s);
-  Pointers<T> pa(cu::ptr<T>(lu), count, n, s), pc(cu::ptr<T>(inv), count, n, s);
+  Pointers<T> pa(cu::ptr<T>(lu), count, int64_t(n) * n, s), pc(cu::ptr<T>(inv), count, int64_t(n) * n, s);
   std::lock_guard<std::mutex> lk(handles().mu);
   cublasHandle_t h = cublas_locked(cs);
   auto* piv = static_cast<int*>(pivots.get());
@@ -147,9 +185,7 @@ void inverse(const std::string& op, const array& a, array& out, const Stream& s)
                                           static_cast<int>(count)));
   }
   cu::alloc_output(out, s);
-  const int64_t total = count * n * n;
-  transpose_batch<T><<<cu::grid_for(total), cu::kBlock, 0, cs>>>(cu::ptr<T>(inv), cu::ptr<T>(out), count, n, 'A');
-  cu::check_launch(op.c_str());
+  launch_from_column_major<T>(cu::ptr<T>(inv), n, int64_t(n) * n, cu::ptr<T>(out), count, n, n, 'A', s);
 }
 
 template <typename T>
@@ -157,9 +193,9 @@ void cholesky(const std::string& op, const array& a, array& out, bool upper, con
   const int n = a.shape(-1);
   const int64_t count = static_cast<int64_t>(a.size() / (int64_t(n) * n));
   cudaStream_t cs = cu::stream(s);
-  array f = column_major<T>(a, count, n, s);
+  array f = column_major<T>(a, s);
   cu::Scratch infos(static_cast<size_t>(count) * sizeof(int), s);
-  Pointers<T> pa(cu::ptr<T>(f), count, n, s);
+  Pointers<T> pa(cu::ptr<T>(f), count, int64_t(n) * n, s);
   const cublasFillMode_t fill = upper ? CUBLAS_FILL_MODE_UPPER : CUBLAS_FILL_MODE_LOWER;
   std::lock_guard<std::mutex> lk(handles().mu);
   cusolverDnHandle_t h = cusolver_locked(cs);
@@ -173,10 +209,274 @@ void cholesky(const std::string& op, const array& a, array& out, bool upper, con
     return "one whose leading minor of order " + std::to_string(i) + " is not positive definite";
   });
   cu::alloc_output(out, s);
-  const int64_t total = count * n * n;
-  transpose_batch<T><<<cu::grid_for(total), cu::kBlock, 0, cs>>>(cu::ptr<T>(f), cu::ptr<T>(out), count, n,
-                                                               upper ? 'U' : 'L');
-  cu::check_launch(op.c_str());
+  launch_from_column_major<T>(cu::ptr<T>(f), n, int64_t(n) * n, cu::ptr<T>(out), count, n, n, upper ? 'U' : 'L', s);
+}
+
+// info[b] = 1 + the first i with a[b][i][i] == 0 (row-major n x n matrices), else 0.
+template <typename T>
+__global__ void zero_diagonal(const T* __restrict__ a, int64_t count, int n, int* __restrict__ info) {
+  const int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (b >= count) return;
+  int first = 0;
+  for (int i = 0; i < n && first == 0; ++i) {
+    if (a[b * n * n + int64_t(i) * n + i] == T(0)) first = i + 1;
+  }
+  info[b] = first;
+}
+
+// info[b] = 1 if matrix b (row-major m x n; `tri` 'L' / 'U': only that triangle) holds a NaN or
+// an inf; info must start at 0.
+template <typename T>
+__global__ void non_finite_entries(const T* __restrict__ a, int64_t count, int m, int n, char tri, int* __restrict__ info) {
+  const int64_t per = int64_t(m) * n, total = count * per;
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < total; k += int64_t(gridDim.x) * blockDim.x) {
+    const int i = static_cast<int>((k % per) / n), j = static_cast<int>(k % n);
+    if ((tri == 'L' && j > i) || (tri == 'U' && j < i)) continue;
+    if (!isfinite(a[k])) info[k / per] = 1;
+  }
+}
+
+// LAPACK's 1-based pivots (64-bit) of each matrix -> pivots counted from 0 and the permutation
+// with A = L[perm] U, as the CPU kernel computes them; rows: m scratch values per matrix.
+__global__ void lu_permutation(const int64_t* __restrict__ ipiv, int64_t count, int m, int k, uint32_t* __restrict__ piv,
+                               uint32_t* __restrict__ perm, uint32_t* __restrict__ rows) {
+  const int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (b >= count) return;
+  uint32_t* r = rows + b * m;
+  for (int j = 0; j < m; ++j) r[j] = static_cast<uint32_t>(j);
+  for (int i = 0; i < k; ++i) {
+    const int64_t p = ipiv[b * k + i] - 1;
+    piv[b * k + i] = static_cast<uint32_t>(p);
+    const uint32_t t = r[i];
+    r[i] = r[p];
+    r[p] = t;
+  }
+  for (int j = 0; j < m; ++j) perm[b * m + r[j]] = static_cast<uint32_t>(j);
+}
+
+unsigned blocks_for(int64_t count) { return static_cast<unsigned>((count + 127) / 128); }
+
+// T X = B: the row-major B (N x K) read column-major is Bᵀ and the row-major T is Tᵀ there, so
+// trsm solves Xᵀ Tᵀ = Bᵀ from the right on out (a copy of B) in place, with Tᵀ's triangle the
+// other one of T's.
+template <typename T>
+void solve_triangular(const std::string& op, const array& a, const array& b, array& out, bool upper, bool unit,
+                      const Stream& s) {
+  const int n = a.shape(-1), k = b.shape(-1);
+  const int64_t count = matrices(a);
+  cudaStream_t cs = cu::stream(s);
+  cu::alloc_output(out, s);
+  if (out.size() == 0) return;
+  array t = cu::ensure_row_contiguous(a, s);
+  cu::copy_into(b, out, s);
+  if (!unit) {
+    cu::Scratch infos(static_cast<size_t>(count) * sizeof(int), s);
+    zero_diagonal<T><<<blocks_for(count), 128, 0, cs>>>(cu::ptr<T>(t), count, n, static_cast<int*>(infos.get()));
+    cu::check_launch(op.c_str());
+    if (op == "linalg::solve") {
+      raise(op, read_infos(infos, count, cs), "a non-singular matrix", [](int i) {
+        return "a zero U[" + std::to_string(i - 1) + "][" + std::to_string(i - 1) + "] in its LU factorization";
+      });
+    } else {
+      raise(op, read_infos(infos, count, cs), "a triangular matrix with no zero on its diagonal", [](int i) {
+        return "a zero A[" + std::to_string(i - 1) + "][" + std::to_string(i - 1) + "]";
+      });
+    }
+  }
+  Pointers<T> pa(cu::ptr<T>(t), count, int64_t(n) * n, s), pb(cu::ptr<T>(out), count, int64_t(n) * k, s);
+  const T one = 1;
+  const cublasFillMode_t fill = upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;
+  const cublasDiagType_t diag = unit ? CUBLAS_DIAG_UNIT : CUBLAS_DIAG_NON_UNIT;
+  std::lock_guard<std::mutex> lk(handles().mu);
+  cublasHandle_t h = cublas_locked(cs);
+  if constexpr (std::is_same_v<T, float>) {
+    MICA_LINALG_CHECK(cublasStrsmBatched(h, CUBLAS_SIDE_RIGHT, fill, CUBLAS_OP_N, diag, k, n, &one, pa.get(), n, pb.get(),
+                                         k, static_cast<int>(count)));
+  } else {
+    MICA_LINALG_CHECK(cublasDtrsmBatched(h, CUBLAS_SIDE_RIGHT, fill, CUBLAS_OP_N, diag, k, n, &one, pa.get(), n, pb.get(),
+                                         k, static_cast<int>(count)));
+  }
+}
+
+template <typename T>
+void lu_factor(const array& a, std::vector<array>& outputs, const Stream& s) {
+  const int m = a.shape(-2), n = a.shape(-1), k = std::min(m, n);
+  const int64_t count = matrices(a);
+  cudaStream_t cs = cu::stream(s);
+  for (auto& o : outputs) cu::alloc_output(o, s);
+  if (count == 0) return;
+  cu::Scratch ipiv(static_cast<size_t>(std::max<int64_t>(count * k, 1)) * sizeof(int64_t), s),
+      infos(static_cast<size_t>(count) * sizeof(int), s), rows(static_cast<size_t>(std::max(count * m, int64_t(1))) * 4, s);
+  auto* pv = static_cast<int64_t*>(ipiv.get());
+  if (k > 0) {
+    array cm = column_major<T>(a, s);
+    std::lock_guard<std::mutex> lk(handles().mu);
+    cusolverDnHandle_t h = cusolver_locked(cs);
+    cusolverDnParams_t params = handles().params;
+    size_t dev = 0, host = 0;
+    MICA_LINALG_CHECK(cusolverDnXgetrf_bufferSize(h, params, m, n, data_type<T>(), cu::ptr<T>(cm), m, data_type<T>(), &dev,
+                                                  &host));
+    Workspace ws(dev, host, s);
+    for (int64_t b = 0; b < count; ++b) {
+      // info > 0 (an exactly singular U) is a valid result, as on the CPU.
+      MICA_LINALG_CHECK(cusolverDnXgetrf(h, params, m, n, data_type<T>(), cu::ptr<T>(cm) + b * m * n, m, pv + b * k,
+                                         data_type<T>(), ws.dev.get(), dev, ws.host.data(), host,
+                                         static_cast<int*>(infos.get()) + b));
+    }
+    launch_from_column_major<T>(cu::ptr<T>(cm), m, int64_t(m) * n, cu::ptr<T>(outputs[0]), count, m, n, 'A', s);
+  }
+  lu_permutation<<<blocks_for(count), 128, 0, cs>>>(pv, count, m, k, cu::ptr<uint32_t>(outputs[1]),
+                                                   cu::ptr<uint32_t>(outputs[2]), static_cast<uint32_t*>(rows.get()));
+  cu::check_launch("linalg::lu_factor");
+}
+
+template <typename T>
+void qr(const array& a, std::vector<array>& outputs, const Stream& s) {
+  const int m = a.shape(-2), n = a.shape(-1), k = std::min(m, n);
+  const int64_t count = matrices(a);
+  cudaStream_t cs = cu::stream(s);
+  for (auto& o : outputs) cu::alloc_output(o, s);
+  if (count == 0 || k == 0) return;
+  array cm = column_major<T>(a, s);
+  T* base = cu::ptr<T>(cm);
+  cu::Scratch tau(static_cast<size_t>(count * k) * sizeof(T), s), infos(static_cast<size_t>(count) * sizeof(int), s);
+  T* tp = static_cast<T*>(tau.get());
+  int* inf = static_cast<int*>(infos.get());
+  std::lock_guard<std::mutex> lk(handles().mu);
+  cusolverDnHandle_t h = cusolver_locked(cs);
+  cusolverDnParams_t params = handles().params;
+  size_t dev = 0, host = 0;
+  MICA_LINALG_CHECK(cusolverDnXgeqrf_bufferSize(h, params, m, n, data_type<T>(), base, m, data_type<T>(), tp,
+                                                data_type<T>(), &dev, &host));
+  int lwork = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    MICA_LINALG_CHECK(cusolverDnSorgqr_bufferSize(h, m, k, k, base, m, tp, &lwork));
+  } else {
+    MICA_LINALG_CHECK(cusolverDnDorgqr_bufferSize(h, m, k, k, base, m, tp, &lwork));
+  }
+  Workspace ws(std::max(dev, static_cast<size_t>(lwork) * sizeof(T)), host, s);
+  for (int64_t b = 0; b < count; ++b) {
+    MICA_LINALG_CHECK(cusolverDnXgeqrf(h, params, m, n, data_type<T>(), base + b * m * n, m, data_type<T>(), tp + b * k,
+                                       data_type<T>(), ws.dev.get(), dev, ws.host.data(), host, inf + b));
+  }
+  // R: the upper triangle of the first K rows, before orgqr overwrites them with Q.
+  launch_from_column_major<T>(base, m, int64_t(m) * n, cu::ptr<T>(outputs[1]), count, k, n, 'U', s);
+  for (int64_t b = 0; b < count; ++b) {
+    if constexpr (std::is_same_v<T, float>) {
+      MICA_LINALG_CHECK(cusolverDnSorgqr(h, m, k, k, base + b * m * n, m, tp + b * k, static_cast<T*>(ws.dev.get()), lwork,
+                                         inf + b));
+    } else {
+      MICA_LINALG_CHECK(cusolverDnDorgqr(h, m, k, k, base + b * m * n, m, tp + b * k, static_cast<T*>(ws.dev.get()), lwork,
+                                         inf + b));
+    }
+  }
+  launch_from_column_major<T>(base, m, int64_t(m) * n, cu::ptr<T>(outputs[0]), count, m, k, 'A', s);
+}
+
+// Non-finite entries -> info 1 per matrix (a zeroed info buffer of `count` ints).
+template <typename T>
+void mark_non_finite(const array& x, int64_t count, int m, int n, char tri, int* info, const Stream& s) {
+  cudaStream_t cs = cu::stream(s);
+  MICA_CUDA_CHECK(cudaMemsetAsync(info, 0, static_cast<size_t>(count) * sizeof(int), cs));
+  non_finite_entries<T><<<cu::grid_for(count * m * n), cu::kBlock, 0, cs>>>(cu::ptr<T>(x), count, m, n, tri, info);
+  cu::check_launch("linalg");
+}
+
+template <typename T>
+void svd(const std::string& op, const array& a, std::vector<array>& outputs, bool uv, const Stream& s) {
+  const int m = a.shape(-2), n = a.shape(-1), k = std::min(m, n);
+  const int64_t count = matrices(a);
+  cudaStream_t cs = cu::stream(s);
+  for (auto& o : outputs) cu::alloc_output(o, s);
+  if (count == 0) return;
+  array x = cu::ensure_row_contiguous(a, s);
+  cu::Scratch infos(static_cast<size_t>(count) * sizeof(int), s), fails(static_cast<size_t>(count) * sizeof(int), s);
+  mark_non_finite<T>(x, count, m, n, 'A', static_cast<int*>(fails.get()), s);
+  raise(op, read_infos(fails, count, cs), "a matrix of finite values whose SVD converges",
+        [](int) { return std::string("NaN or inf entries"); });
+  // gesvd needs rows >= columns: a tall A is copied column-major (m x n); a wide A read
+  // column-major is Aᵀ (n x m) = U' S V'ᵀ, so A = V' S U'ᵀ: gesvd writes V'ᵀ (column-major)
+  // where U goes (read row-major it is V') and U' where Vᵀ goes.
+  const bool tall = m >= n;
+  const int rows = tall ? m : n, cols = tall ? n : m;
+  array work = tall ? column_major<T>(x, s) : array(a.shape(), a.dtype(), nullptr, {});
+  if (!tall) {
+    cu::alloc_output(work, s);
+    cu::copy_into(x, work, s);
+  }
+  // A tall A's vectors come column-major: into ucm and vcm, transposed into U and Vt after.
+  array ucm = outputs[0], vcm = outputs[0];
+  if (tall && uv) {
+    ucm = array(outputs[0].shape(), a.dtype(), nullptr, {});
+    vcm = array(outputs[2].shape(), a.dtype(), nullptr, {});
+    cu::alloc_output(ucm, s);
+    cu::alloc_output(vcm, s);
+  }
+  T* sv = cu::ptr<T>(outputs[uv ? 1 : 0]);
+  // Where gesvd writes its left (rows x rows) and right (cols x cols) vectors.
+  T* left = !uv ? nullptr : tall ? cu::ptr<T>(ucm) : cu::ptr<T>(outputs[2]);
+  T* right = !uv ? nullptr : tall ? cu::ptr<T>(vcm) : cu::ptr<T>(outputs[0]);
+  const signed char job = uv ? 'A' : 'N';
+  const int64_t ldl = uv ? rows : 1, ldr = uv ? cols : 1;
+  {
+    std::lock_guard<std::mutex> lk(handles().mu);
+    cusolverDnHandle_t h = cusolver_locked(cs);
+    cusolverDnParams_t params = handles().params;
+    size_t dev = 0, host = 0;
+    MICA_LINALG_CHECK(cusolverDnXgesvd_bufferSize(h, params, job, job, rows, cols, data_type<T>(), cu::ptr<T>(work), rows,
+                                                  data_type<T>(), sv, data_type<T>(), left, ldl, data_type<T>(), right, ldr,
+                                                  data_type<T>(), &dev, &host));
+    Workspace ws(dev, host, s);
+    for (int64_t b = 0; b < count; ++b) {
+      MICA_LINALG_CHECK(cusolverDnXgesvd(h, params, job, job, rows, cols, data_type<T>(), cu::ptr<T>(work) + b * m * n, rows,
+                                         data_type<T>(), sv + b * k, data_type<T>(),
+                                         uv ? left + b * rows * rows : nullptr, ldl, data_type<T>(),
+                                         uv ? right + b * cols * cols : nullptr, ldr, data_type<T>(), ws.dev.get(), dev,
+                                         ws.host.data(), host, static_cast<int*>(infos.get()) + b));
+    }
+  }
+  raise(op, read_infos(infos, count, cs), "a matrix of finite values whose SVD converges",
+        [](int) { return std::string("no convergence (cuSOLVER gesvd)"); });
+  if (tall && uv) {
+    launch_from_column_major<T>(cu::ptr<T>(ucm), m, int64_t(m) * m, cu::ptr<T>(outputs[0]), count, m, m, 'A', s);
+    launch_from_column_major<T>(cu::ptr<T>(vcm), n, int64_t(n) * n, cu::ptr<T>(outputs[2]), count, n, n, 'A', s);
+  }
+}
+
+template <typename T>
+void eigh(const std::string& op, const array& a, std::vector<array>& outputs, bool upper, bool vectors, const Stream& s) {
+  const int n = a.shape(-1);
+  const int64_t count = matrices(a);
+  cudaStream_t cs = cu::stream(s);
+  for (auto& o : outputs) cu::alloc_output(o, s);
+  if (count == 0 || n == 0) return;
+  // The row-major copy read column-major is Aᵀ: A's lower triangle is its upper one.
+  array x(a.shape(), a.dtype(), nullptr, {});
+  cu::alloc_output(x, s);
+  cu::copy_into(a, x, s);
+  cu::Scratch infos(static_cast<size_t>(count) * sizeof(int), s);
+  int* inf = static_cast<int*>(infos.get());
+  mark_non_finite<T>(x, count, n, n, upper ? 'U' : 'L', inf, s);
+  const std::string want = "a symmetric matrix of finite values whose eigenvalues converge";
+  raise(op, read_infos(infos, count, cs), want, [](int) { return std::string("NaN or inf entries"); });
+  const cusolverEigMode_t jobz = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  const cublasFillMode_t fill = upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;
+  {
+    std::lock_guard<std::mutex> lk(handles().mu);
+    cusolverDnHandle_t h = cusolver_locked(cs);
+    cusolverDnParams_t params = handles().params;
+    size_t dev = 0, host = 0;
+    MICA_LINALG_CHECK(cusolverDnXsyevBatched_bufferSize(h, params, jobz, fill, n, data_type<T>(), cu::ptr<T>(x), n,
+                                                        data_type<T>(), cu::ptr<T>(outputs[0]), data_type<T>(), &dev,
+                                                        &host, count));
+    Workspace ws(dev, host, s);
+    MICA_LINALG_CHECK(cusolverDnXsyevBatched(h, params, jobz, fill, n, data_type<T>(), cu::ptr<T>(x), n, data_type<T>(),
+                                             cu::ptr<T>(outputs[0]), data_type<T>(), ws.dev.get(), dev, ws.host.data(),
+                                             host, inf, count));
+  }
+  raise(op, read_infos(infos, count, cs), want,
+        [](int i) { return "no convergence (cuSOLVER syevBatched info " + std::to_string(i) + ")"; });
+  if (vectors) launch_from_column_major<T>(cu::ptr<T>(x), n, int64_t(n) * n, cu::ptr<T>(outputs[1]), count, n, n, 'A', s);
 }
 
 }  // namespace
@@ -202,6 +502,49 @@ void Cholesky::eval_gpu(const std::vector<array>& inputs, array& out) {
   cu::prepare(a, s);
   if (a.dtype() == float32) cholesky<float>(op(), a, out, upper_, s);
   else cholesky<double>(op(), a, out, upper_, s);
+}
+
+
+void SolveTriangular::eval_gpu(const std::vector<array>& inputs, array& out) {
+  // a: (batch..., N, N), b: (batch..., N, K), any layout, equal batch shapes; out row-major.
+  const Stream& s = stream();
+  cu::prepare(inputs, s);
+  if (inputs[0].dtype() == float32) solve_triangular<float>(op(), inputs[0], inputs[1], out, upper_, unit_, s);
+  else solve_triangular<double>(op(), inputs[0], inputs[1], out, upper_, unit_, s);
+}
+
+void LUF::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  // a: (batch..., M, N) any layout; LU (batch..., M, N), pivots (batch..., K), perm (batch..., M).
+  const Stream& s = stream();
+  cu::prepare(inputs, s);
+  if (inputs[0].dtype() == float32) lu_factor<float>(inputs[0], outputs, s);
+  else lu_factor<double>(inputs[0], outputs, s);
+}
+
+void QRF::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  // a: (batch..., M, N) any layout; Q (batch..., M, K), R (batch..., K, N) row-major.
+  const Stream& s = stream();
+  cu::prepare(inputs, s);
+  if (inputs[0].dtype() == float32) qr<float>(inputs[0], outputs, s);
+  else qr<double>(inputs[0], outputs, s);
+}
+
+void SVD::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  // a: (batch..., M, N) any layout; outputs row-major: {U (M, M), S (K), Vt (N, N)} or {S}.
+  const array& a = inputs[0];
+  if (std::min(a.shape(-2), a.shape(-1)) == 0) return cu::cpu_fallback(*this, inputs, outputs);  // identities
+  const Stream& s = stream();
+  cu::prepare(inputs, s);
+  if (a.dtype() == float32) svd<float>(op(), a, outputs, compute_uv_, s);
+  else svd<double>(op(), a, outputs, compute_uv_, s);
+}
+
+void Eigh::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  // a: (batch..., N, N) any layout, its lower (upper) triangle read; w ascending, [V] row-major.
+  const Stream& s = stream();
+  cu::prepare(inputs, s);
+  if (inputs[0].dtype() == float32) eigh<float>(op(), inputs[0], outputs, upper_, vectors_, s);
+  else eigh<double>(op(), inputs[0], outputs, upper_, vectors_, s);
 }
 
 }  // namespace mica
