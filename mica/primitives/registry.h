@@ -47,7 +47,7 @@
   X(RandomBits, random, U, K)                                                                  \
   /* linalg (LAPACK on the CPU) */                                                          \
   X(Inverse, linalg, U, K) X(Cholesky, linalg, U, K) X(SolveTriangular, linalg, U, K) X(LUF, linalg, M, K)   \
-  X(QRF, linalg, M, K) X(SVD, linalg, M, K) X(Eig, linalg, M, F) X(Eigh, linalg, M, K)                    \
+  X(QRF, linalg, M, K) X(SVD, linalg, M, K) X(Eig, linalg, M, K) X(Eigh, linalg, M, K)                    \
   /* fft */                                                                                 \
   X(FFT, fft, U, K)                                                                            \
   /* quantized (affine, MLX's packed layout) */                                             \

@@ -2,7 +2,8 @@
 // (cuBLAS batched LU) and cholesky (cuSOLVER potrfBatched), float32 and float64, single matrices
 // and batches, sizes 1 to 200, strided inputs; solve_triangular and solve (trsmBatched), lu and
 // lu_factor (getrf), qr (geqrf + orgqr), svd (gesvd; tall, square and wide) and eigh
-// (syevBatched), their vectors compared up to sign; singular, not positive definite and
+// (syevBatched), their vectors compared up to sign, and eig (geev: the eigenvalues as sets,
+// A v = w v); singular, not positive definite and
 // non-finite inputs give the CPU's errors; no fallback to the CPU for these ops.
 #include <gtest/gtest.h>
 
@@ -181,6 +182,50 @@ TEST(LinalgGpu, QrSvdAndEigh) {
         EXPECT_TRUE(same_columns_up_to_sign(copy(gv, kCpu), cv, n, 100 * tol)) << d << " eigenvectors " << n << " " << uplo;
         EXPECT_TRUE(same_values(linalg::eigvalsh(t, uplo, kGpu), cw, tol * n, tol * n)) << d << " eigvalsh";
       }
+    }
+  }
+  EXPECT_EQ(gpu::cpu_fallback_count(), fallbacks);
+}
+
+// Eigenvalues of each matrix of a (count, n) complex64 array as sorted (re, im) pairs.
+std::vector<std::vector<std::pair<double, double>>> sorted_eigenvalues(const array& w) {
+  std::vector<double> re = to_vector(w), im = to_vector_imag(w);
+  const size_t n = w.shape().back(), count = n ? re.size() / n : 0;
+  std::vector<std::vector<std::pair<double, double>>> out(count);
+  for (size_t b = 0; b < count; ++b) {
+    for (size_t j = 0; j < n; ++j) out[b].emplace_back(re[b * n + j], im[b * n + j]);
+    std::sort(out[b].begin(), out[b].end());
+  }
+  return out;
+}
+
+TEST(LinalgGpu, EigMatchesCpu) {
+  MICA_REQUIRE_GPU();
+  size_t fallbacks = gpu::cpu_fallback_count();
+  for (Dtype d : {float32, float64}) {
+    for (Shape s : {Shape{1, 1}, Shape{6, 6}, Shape{3, 10, 10}, Shape{50, 50}}) {
+      const int n = s.back();
+      const double tol = 2e-4 * n;  // complex64 results whatever the input
+      array a = random_input(s, d, -1, 1, static_cast<uint32_t>(n + 77));
+      auto [cw, cv] = linalg::eig(a, kCpu);
+      auto [gw, gv] = linalg::eig(a, kGpu);
+      eval(cw, cv, gw, gv);
+      // The same eigenvalues (as sets: the order is the QR algorithm's, not a promise).
+      auto ce = sorted_eigenvalues(cw), ge = sorted_eigenvalues(gw);
+      ASSERT_EQ(ce.size(), ge.size());
+      for (size_t b = 0; b < ce.size(); ++b) {
+        for (size_t j = 0; j < ce[b].size(); ++j) {
+          EXPECT_NEAR(ge[b][j].first, ce[b][j].first, tol) << d << " " << n;
+          EXPECT_NEAR(ge[b][j].second, ce[b][j].second, tol) << d << " " << n;
+        }
+      }
+      // The GPU's vectors: A v = w v, unit columns.
+      array v = copy(gv, kCpu), w = copy(gw, kCpu);
+      array av = matmul(astype(a, complex64, kCpu), v, kCpu), vw = multiply(v, expand_dims(w, -2, kCpu), kCpu);
+      EXPECT_TRUE(same_values(av, vw, tol, tol)) << d << " A v = w v, " << n;
+      array norms = sum(real(multiply(v, conjugate(v, kCpu), kCpu), kCpu), -2, false, kCpu);
+      EXPECT_TRUE(same_values(norms, ones_like(norms, kCpu), tol, tol)) << d << " unit vectors, " << n;
+      EXPECT_TRUE(same_values(linalg::eigvals(a, kGpu), gw, 0, 0)) << d << " eigvals";
     }
   }
   EXPECT_EQ(gpu::cpu_fallback_count(), fallbacks);

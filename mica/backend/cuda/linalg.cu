@@ -3,14 +3,15 @@
 //  - solve_triangular: cuBLAS's trsmBatched on the row-major data as it is (see solve_triangular);
 //  - lu_factor: getrf per matrix (64-bit API), the pivots and the permutation by a kernel;
 //  - qr: geqrf + orgqr per matrix; svd: gesvd per matrix (its rows >= columns restriction met by
-//    factoring Aᵀ when A is wide); eigh: syevBatched over the whole batch.
+//    factoring Aᵀ when A is wide); eigh: syevBatched over the whole batch; eig: geev per matrix
+//    in real arithmetic, unpacked to complex64 as the CPU unpacks LAPACK's geev.
 // Matrices are copied column-major first where the routine overwrites its input (so the
 // factorization is LAPACK's, on the same matrix as the CPU's: the same pivots, the same failing
 // index in errors), and results copied back row-major with the other triangle zeroed where the
 // CPU zeroes it. Failures (info != 0, a zero on a triangular diagonal, NaN or inf entries where
 // the CPU refuses them) throw the CPU's message after the kernels: these ops synchronize to read
-// the infos, as PyTorch's do. Triangular inverses and the general eigenproblem (Eig) run their
-// CPU kernels; builds without cuSOLVER run all of them there (backend/cuda/no_cusolver).
+// the infos, as PyTorch's do. Triangular inverses run their CPU kernel; builds without cuSOLVER
+// run all of these there (backend/cuda/no_cusolver).
 #include <cublas_v2.h>
 #include <cusolverDn.h>
 
@@ -22,6 +23,7 @@
 
 #include "mica/backend/cuda/copy.h"
 #include "mica/backend/cuda/device/elementwise.cuh"
+#include "mica/backend/cuda/device/types.cuh"
 #include "mica/backend/cuda/utils.h"
 #include "mica/primitives/linalg.h"
 
@@ -479,6 +481,77 @@ void eigh(const std::string& op, const array& a, std::vector<array>& outputs, bo
   if (vectors) launch_from_column_major<T>(cu::ptr<T>(x), n, int64_t(n) * n, cu::ptr<T>(outputs[1]), count, n, n, 'A', s);
 }
 
+// geev's real outputs -> complex64 (as the CPU kernel unpacks them): w[j] = wr[j] + i wi[j]; a
+// complex pair (wi[j] > 0, then its conjugate) keeps its vector's real and imaginary parts in
+// columns j and j + 1 of vr (column-major), so column j is vr_j + i vr_j+1 and column j + 1 its
+// conjugate. One thread per element of the (count, n, n) vectors (or of w when `v` is null).
+template <typename T>
+__global__ void unpack_eig(const T* __restrict__ wri, const T* __restrict__ vr, int64_t count, int n, cu::complex64* __restrict__ w,
+                           cu::complex64* __restrict__ v) {
+  const int64_t per = v ? int64_t(n) * n : n, total = count * per;
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < total; k += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t b = k / per;
+    const int i = v ? static_cast<int>((k % per) / n) : 0, j = static_cast<int>(k % n);
+    const T* wr = wri + b * 2 * n;
+    const T* wi = wr + n;
+    if (i == 0) w[b * n + j] = cu::complex64(static_cast<float>(wr[j]), static_cast<float>(wi[j]));
+    if (!v) continue;
+    const T* col = vr + b * n * n;
+    float re = static_cast<float>(col[int64_t(j) * n + i]), im = 0.0f;
+    if (wi[j] > T(0) && j + 1 < n) {
+      im = static_cast<float>(col[int64_t(j + 1) * n + i]);
+    } else if (wi[j] < T(0) && j > 0) {
+      re = static_cast<float>(col[int64_t(j - 1) * n + i]);
+      im = -static_cast<float>(col[int64_t(j) * n + i]);
+    }
+    v[k] = cu::complex64(re, im);
+  }
+}
+
+template <typename T>
+void eig(const std::string& op, const array& a, std::vector<array>& outputs, bool vectors, const Stream& s) {
+  const int n = a.shape(-1);
+  const int64_t count = matrices(a);
+  cudaStream_t cs = cu::stream(s);
+  for (auto& o : outputs) cu::alloc_output(o, s);
+  if (count == 0 || n == 0) return;
+  array x = column_major<T>(a, s);
+  cu::Scratch infos(static_cast<size_t>(count) * sizeof(int), s);
+  int* inf = static_cast<int*>(infos.get());
+  mark_non_finite<T>(x, count, n, n, 'A', inf, s);
+  const std::string want = "a matrix of finite values whose eigenvalues converge";
+  raise(op, read_infos(infos, count, cs), want, [](int) { return std::string("NaN or inf entries"); });
+  cu::Scratch wri(static_cast<size_t>(count) * 2 * n * sizeof(T), s),
+      vr(vectors ? static_cast<size_t>(count) * n * n * sizeof(T) : 1, s);
+  T* wp = static_cast<T*>(wri.get());
+  T* vp = vectors ? static_cast<T*>(vr.get()) : nullptr;
+  const cusolverEigMode_t jobvr = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  const int64_t ldvr = vectors ? n : 1;
+  {
+    std::lock_guard<std::mutex> lk(handles().mu);
+    cusolverDnHandle_t h = cusolver_locked(cs);
+    cusolverDnParams_t params = handles().params;
+    size_t dev = 0, host = 0;
+    MICA_LINALG_CHECK(cusolverDnXgeev_bufferSize(h, params, CUSOLVER_EIG_MODE_NOVECTOR, jobvr, n, data_type<T>(), cu::ptr<T>(x),
+                                                 n, data_type<T>(), wp, data_type<T>(), nullptr, 1, data_type<T>(), vp, ldvr,
+                                                 data_type<T>(), &dev, &host));
+    Workspace ws(dev, host, s);
+    for (int64_t b = 0; b < count; ++b) {
+      MICA_LINALG_CHECK(cusolverDnXgeev(h, params, CUSOLVER_EIG_MODE_NOVECTOR, jobvr, n, data_type<T>(),
+                                        cu::ptr<T>(x) + b * n * n, n, data_type<T>(), wp + b * 2 * n, data_type<T>(), nullptr,
+                                        1, data_type<T>(), vectors ? vp + b * n * n : nullptr, ldvr, data_type<T>(),
+                                        ws.dev.get(), dev, ws.host.data(), host, inf + b));
+    }
+  }
+  raise(op, read_infos(infos, count, cs), want, [](int i) {
+    return "no convergence of the QR algorithm (cuSOLVER geev info " + std::to_string(i) + ")";
+  });
+  const int64_t total = count * (vectors ? int64_t(n) * n : n);
+  unpack_eig<T><<<cu::grid_for(total), cu::kBlock, 0, cs>>>(wp, vp, count, n, cu::ptr<cu::complex64>(outputs[0]),
+                                                          vectors ? cu::ptr<cu::complex64>(outputs[1]) : nullptr);
+  cu::check_launch(op.c_str());
+}
+
 }  // namespace
 
 void Inverse::eval_gpu(const std::vector<array>& inputs, array& out) {
@@ -537,6 +610,14 @@ void SVD::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs
   cu::prepare(inputs, s);
   if (a.dtype() == float32) svd<float>(op(), a, outputs, compute_uv_, s);
   else svd<double>(op(), a, outputs, compute_uv_, s);
+}
+
+void Eig::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
+  // a: (batch..., N, N) any layout; w (batch..., N) and [V (batch..., N, N)] complex64 row-major.
+  const Stream& s = stream();
+  cu::prepare(inputs, s);
+  if (inputs[0].dtype() == float32) eig<float>(op(), inputs[0], outputs, vectors_, s);
+  else eig<double>(op(), inputs[0], outputs, vectors_, s);
 }
 
 void Eigh::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
