@@ -63,6 +63,26 @@ Layout view_layout(const Shape& shape, const Strides& strides) {
 }
 
 // Makes `out` a view of `in`'s buffer: element `offset` from in's data pointer, `strides`.
+const array* flat_layout(std::initializer_list<const array*> ins, const Shape& shape) {
+  const array* first = nullptr;  // the first input that is more than one value
+  bool rows = true, cols = true;
+  int many = 0;
+  for (const array* a : ins) {
+    if (a->data_size() == 1) continue;
+    if (a->shape() != shape || !a->flags().contiguous) return nullptr;
+    rows = rows && a->flags().row_contiguous;
+    cols = cols && a->flags().col_contiguous;
+    if (!first) first = a;
+    ++many;
+  }
+  if (many == 1 || (many > 1 && (rows || cols))) return first;
+  if (many > 1) return nullptr;
+  for (const array* a : ins) {
+    if (a->shape() == shape) return a;
+  }
+  return nullptr;
+}
+
 void make_view(const array& in, array& out, const Strides& strides, int64_t offset) {
   auto l = view_layout(out.shape(), strides);
   out.copy_shared_buffer(in, strides, l.flags, l.data_size, out.size() == 0 ? 0 : offset);

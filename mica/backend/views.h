@@ -2,6 +2,7 @@
 // buffer, wherever its data lives), reshape strides, dynamic-slice starts and pad maps.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -22,6 +23,13 @@ struct Layout {
 Layout view_layout(const Shape& shape, const Strides& strides);
 /** Contiguous with every element stored once: size() slots, walkable flat, writable in place. */
 inline bool dense(const array& a) { return a.flags().contiguous && a.data_size() == a.size(); }
+/** The input whose layout an elementwise op's output (shape `shape`) keeps, as MLX's binary
+ * kernels choose it, or null (the output is row-major): with every other input one value, a
+ * contiguous input of the output's shape (a transpose stays a transpose, a broadcast row a
+ * broadcast); with several such inputs, when all are row-contiguous or all column-contiguous
+ * (then they share strides); with only one-value inputs, the first of the output's shape. Every
+ * input is then walked flat over the chosen one's data_size (one-value inputs at element 0). */
+const array* flat_layout(std::initializer_list<const array*> ins, const Shape& shape);
 /** Makes `out` a view of `in`'s buffer: element `offset` from in's first element, `strides`. */
 void make_view(const array& in, array& out, const Strides& strides, int64_t offset = 0);
 /** Strides of `out_shape` viewing the same elements as (in_shape, in_strides) in row-major

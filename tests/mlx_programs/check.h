@@ -24,7 +24,8 @@ inline bool values(const mlx::core::array& a, const std::vector<double>& want, c
                    double tol = 1e-5) {
   namespace mx = mlx::core;
   if (a.shape() != shape) return false;
-  mx::array f = mx::astype(a, mx::float64, mx::Device::cpu);
+  // Row-major and dense first: a result may be a broadcast (one stored value) or a transpose.
+  mx::array f = mx::contiguous(mx::astype(a, mx::float64, mx::Device::cpu), false, mx::Device::cpu);
   mx::eval(f);
   if (f.size() != want.size()) return false;
   const double* p = f.data<double>();

@@ -2,11 +2,11 @@
 // expected values were printed by the same calls compiled against MLX 0.32's own C++ library
 // (libmlx from the mlx wheel) on x86-64: broadcasts (contiguous, data_size the distinct
 // elements), outputs of unary ops and copy() keeping a contiguous input's layout, zeros / ones /
-// full written out, empty arrays (strides are products with zeros; transposes and as_strided
-// keep theirs). Known differences, left out here: binary ops' outputs (MLX keeps a contiguous
-// operand's layout when the other is one value, or a shared column-major one; mica's CPU kernel
-// writes those row-major, every element present), and a unary op of an empty transposed array
-// (MLX keeps the input's strides; mica gives the row-major ones of every empty kernel output).
+// full written out, binary ops' outputs (a contiguous operand's layout kept when the other is
+// one value, a layout both operands share), empty arrays (strides are products with zeros;
+// transposes and as_strided keep theirs). Known difference, left out here: a unary op of an
+// empty transposed array (MLX keeps the input's strides; mica gives the row-major ones of every
+// empty kernel output).
 #include <string>
 #include <vector>
 
@@ -79,8 +79,24 @@ int main() {
   is("copy of a transpose", mx::copy(mx::transpose(m)), {1, 3}, 6, true, false, true);
   is("copy of a column slice", mx::copy(mx::slice(m, {0, 1}, {2, 3})), {3, 1}, 5, false, false, false);
   is("contiguous of a broadcast", mx::contiguous(mx::broadcast_to(v, {2, 3})), {3, 1}, 6, true, true, false);
+  // Binary ops: the output keeps a contiguous operand's layout when the other is one value, and a
+  // layout both share when both are row- or both column-contiguous; otherwise it is row-major.
+  mx::array t = mx::transpose(m);
   is("add of two broadcasts", mx::add(mx::broadcast_to(v, {2, 3}), mx::broadcast_to(v, {2, 3})), {3, 1}, 6, true,
      true, false);
+  is("transpose + scalar", mx::add(t, mx::array(1.0f)), {1, 3}, 6, true, false, true);
+  is("scalar * transpose", mx::multiply(mx::array(2.0f), t), {1, 3}, 6, true, false, true);
+  is("transpose + transpose", mx::add(t, mx::transpose(mx::reshape(mx::arange(6.0f), {2, 3}))), {1, 3}, 6, true, false,
+     true);
+  is("greater of a transpose", mx::greater(t, mx::array(2.0f)), {1, 3}, 6, true, false, true);
+  is("broadcast row + scalar", mx::add(mx::broadcast_to(v, {2, 3}), mx::array(1.0f)), {0, 1}, 3, true, false, false);
+  is("broadcast scalar + scalar", mx::add(mx::broadcast_to(mx::array(1.0f), {2, 3}), mx::array(2.0f)), {0, 0}, 1, true,
+     false, false);
+  is("transpose + row-major", mx::add(t, mx::reshape(mx::arange(6.0f), {3, 2})), {2, 1}, 6, true, true, false);
+  is("3-d transpose + scalar", mx::add(mx::transpose(x, {0, 2, 1}), mx::array(1.0f)), {12, 1, 4}, 24, true, false,
+     false);
+  is("row + column", mx::add(mx::reshape(v, {1, 3}), mx::reshape(mx::arange(2.0f), {2, 1})), {3, 1}, 6, true, true,
+     false);
   // Creation writes every element; the diagonal is a row-major copy.
   is("zeros", mx::zeros({2, 3}), {3, 1}, 6, true, true, false);
   is("full", mx::full({2, 3}, 2.0f), {3, 1}, 6, true, true, false);

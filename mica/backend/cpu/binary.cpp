@@ -1,5 +1,6 @@
-// CPU kernels of the binary family. a, b: any layout, broadcast to out's shape; out: row-major
-// (or a's/b's buffer when donated).
+// CPU kernels of the binary family. a, b: any layout, broadcast to out's shape; out: the layout
+// binary_apply chooses (an input's contiguous layout, as MLX's, else row-major), or a's/b's
+// buffer when donated.
 #include "mica/backend/cpu/binary.h"
 
 #include <cmath>

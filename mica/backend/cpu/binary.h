@@ -1,12 +1,14 @@
-// The loops shared by elementwise binary and ternary kernels. Inputs are broadcast to the
-// output's shape through zero strides; same-shape contiguous inputs take a flat loop and may
-// donate their buffer to the output.
+// The loops shared by elementwise binary and ternary kernels. Inputs in one contiguous layout
+// (or single values) take a flat loop and the output keeps that layout, as MLX's
+// (views::flat_layout), or takes over an input's buffer; others are broadcast to the output's
+// shape through zero strides into a row-major output.
 #pragma once
 #include <cmath>
 
 #include "mica/array.h"
 #include "mica/backend/cpu/parallel.h"
 #include "mica/backend/cpu/strided.h"
+#include "mica/backend/views.h"
 
 namespace mica::cpu {
 
@@ -39,31 +41,31 @@ struct MinFn {
 /** Strides of `a` seen with the output's shape (0 along broadcast dims). */
 Strides broadcast_strides(const array& a, const Shape& out_shape);
 
-/** True if `a` holds exactly out_shape's elements in row-major order. */
-inline bool is_full_row(const array& a, const Shape& out_shape) {
-  return a.flags().row_contiguous && a.shape() == out_shape;
-}
-
 template <typename A, typename B, typename O, typename Op>
 void binary_apply(const array& a, const array& b, array& out, Op op) {
   const Shape& shape = out.shape();
-  int64_t n = static_cast<int64_t>(out.size());
-  bool a_full = is_full_row(a, shape), b_full = is_full_row(b, shape);
-  bool a_scalar = a.data_size() == 1, b_scalar = b.data_size() == 1;
-  if ((a_full || a_scalar) && (b_full || b_scalar)) {
-    if (a_full && a.is_donatable() && sizeof(A) == sizeof(O)) out.copy_shared_buffer(a);
-    else if (b_full && b.is_donatable() && sizeof(B) == sizeof(O)) out.copy_shared_buffer(b);
-    else out.set_data(allocator::malloc(out.nbytes()));
+  if (const array* lay = views::flat_layout({&a, &b}, shape)) {
+    // Flat over the layout MLX's output keeps (views.h): a donatable input in that layout
+    // gives its buffer, else a fresh one of data_size elements with its strides.
+    const int64_t n = static_cast<int64_t>(lay->data_size());
+    auto same = [&](const array& x, size_t bytes) {
+      return bytes == sizeof(O) && x.data_size() == lay->data_size() && x.strides() == lay->strides() &&
+             x.shape() == shape && x.is_donatable();
+    };
+    if (same(a, sizeof(A))) out.copy_shared_buffer(a);
+    else if (same(b, sizeof(B))) out.copy_shared_buffer(b);
+    else out.set_data(allocator::malloc(n * sizeof(O)), lay->data_size(), lay->strides(), lay->flags());
+    const bool a_one = a.data_size() == 1, b_one = b.data_size() == 1;
     const A* pa = a.data<A>();
     const B* pb = b.data<B>();
     O* po = out.data<O>();
     parallel_for(n, kElementwiseGrain, [&](int64_t s, int64_t e) {
-      if (a_full && b_full) {
+      if (!a_one && !b_one) {
         for (int64_t i = s; i < e; ++i) po[i] = op(pa[i], pb[i]);
-      } else if (a_full) {
+      } else if (!a_one) {
         B vb = pb[0];
         for (int64_t i = s; i < e; ++i) po[i] = op(pa[i], vb);
-      } else if (b_full) {
+      } else if (!b_one) {
         A va = pa[0];
         for (int64_t i = s; i < e; ++i) po[i] = op(va, pb[i]);
       } else {

@@ -14,6 +14,7 @@
 #include "mica/backend/cuda/device/reduce_ops.cuh"
 #include "mica/backend/cuda/device/types.cuh"
 #include "mica/backend/cuda/utils.h"
+#include "mica/backend/views.h"
 #include "mica/primitives/binary.h"
 
 namespace mica {
@@ -417,21 +418,6 @@ Strides broadcast_strides(const array& a, const Shape& shape) {
 
 bool full(const array& a, const Shape& shape) { return a.flags().contiguous && a.shape() == shape; }
 
-// The input whose layout the outputs can keep while every input is walked flat: each input is
-// contiguous in that layout or a single element. Null when there is none.
-const array* flat_layout(std::initializer_list<const array*> ins, const Shape& shape) {
-  const array* lay = nullptr;
-  for (auto* a : ins) {
-    if (full(*a, shape) && (!lay || lay->data_size() == 1)) lay = a;
-  }
-  if (!lay) return nullptr;
-  for (auto* a : ins) {
-    if (a->data_size() == 1) continue;
-    if (!full(*a, shape) || a->strides() != lay->strides()) return nullptr;
-  }
-  return lay;
-}
-
 // Gives out the flat layout `lay`, taking over the buffer of an input in that layout when it
 // is donatable and has out's element size (each input donates once).
 void alloc_flat(array& out, const array& lay, std::array<const array*, 2>& donors, const Stream& s) {
@@ -457,7 +443,7 @@ void launch(const char* name, const array& a, const array& b, const std::array<a
   In<T> ia = operand<T>(a, s), ib = operand<T>(b, s);
   cudaStream_t cs = cu::stream(s);
   Outs<O, K> po;
-  if (const array* lay = flat_layout({&a, &b}, shape)) {
+  if (const array* lay = views::flat_layout({&a, &b}, shape)) {
     std::array<const array*, 2> donors{ia.p ? &a : nullptr, ib.p ? &b : nullptr};
     for (int j = 0; j < K; ++j) {
       alloc_flat(*outs[j], *lay, donors, s);
@@ -550,7 +536,7 @@ void Select::eval_gpu(const std::vector<array>& in, array& out) {
   cu::dispatch(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     In<T> ix = operand<T>(in[1], s), iy = operand<T>(in[2], s);
-    if (const array* lay = flat_layout({&in[0], &in[1], &in[2]}, shape)) {
+    if (const array* lay = views::flat_layout({&in[0], &in[1], &in[2]}, shape)) {
       std::array<const array*, 2> donors{ix.p ? &in[1] : nullptr, iy.p ? &in[2] : nullptr};
       alloc_flat(out, *lay, donors, s);
       const int64_t n = static_cast<int64_t>(lay->data_size());
