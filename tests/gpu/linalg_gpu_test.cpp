@@ -1,10 +1,9 @@
-// GPU-vs-CPU conformance of the linalg kernels with a GPU path (backend/cuda/linalg.cu): inv
-// (cuBLAS batched LU) and cholesky (cuSOLVER potrfBatched), float32 and float64, single matrices
-// and batches, sizes 1 to 200, strided inputs; solve_triangular and solve (trsmBatched), lu and
-// lu_factor (getrf), qr (geqrf + orgqr), svd (gesvd; tall, square and wide) and eigh
-// (syevBatched), their vectors compared up to sign, and eig (geev: the eigenvalues as sets,
-// A v = w v); singular, not positive definite and
-// non-finite inputs give the CPU's errors; no fallback to the CPU for these ops.
+// GPU-vs-CPU conformance of the linalg kernels (backend/cuda/linalg.cu), float32 and float64,
+// single matrices and batches, strided inputs: inv (cuBLAS batched LU), cholesky (potrfBatched),
+// solve_triangular, solve and tri_inv (trsmBatched), lu and lu_factor (getrf), qr (geqrf +
+// orgqr), svd (gesvd; tall, square and wide) and eigh (syevBatched) with their vectors compared
+// up to sign, eig (geev: the eigenvalues as sets, A v = w v); singular, not positive definite,
+// zero-diagonal and non-finite inputs give the CPU's errors; no fallback to the CPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -119,6 +118,10 @@ TEST(LinalgGpu, TriangularSolvesAndLu) {
       }
       EXPECT_TRUE(gpu_matches_cpu([](auto& in, StreamOrDevice st) { return linalg::solve(in[0], in[1], st); }, {a, b}, tol, tol))
           << d << " solve " << n;
+      for (bool upper : {false, true}) {
+        EXPECT_TRUE(gpu_matches_cpu([upper](auto& in, StreamOrDevice st) { return linalg::tri_inv(in[0], upper, st); }, {a},
+                                    tol, tol)) << d << " tri_inv " << n << " upper " << upper;
+      }
       // A transposed right-hand side and a batch of one matrix broadcast against three.
       array bt = swapaxes(random_input({3, k, n}, d, -1, 1, 4), -1, -2, kCpu);
       EXPECT_TRUE(gpu_matches_cpu([](auto& in, StreamOrDevice st) { return linalg::solve_triangular(in[0], in[1], false, st); },
@@ -248,6 +251,9 @@ TEST(LinalgGpu, FactorizationFailuresAsOnTheCpu) {
   const std::string cpu = message([&] { eval(linalg::solve_triangular(t, b, false, kCpu)); });
   EXPECT_NE(cpu, "no error");
   EXPECT_EQ(message([&] { eval(linalg::solve_triangular(t, b, false, kGpu)); }), cpu);
+  const std::string cpu_inv = message([&] { eval(linalg::tri_inv(t, false, kCpu)); });
+  EXPECT_NE(cpu_inv, "no error");
+  EXPECT_EQ(message([&] { eval(linalg::tri_inv(t, false, kGpu)); }), cpu_inv);
   // NaN entries: svd and eigh refuse them with the CPU's message.
   array nan_m = slice_update(random_input({3, 3}, float32, -1, 1, 43), reshape(array(NAN), {1, 1}, kCpu), {1, 1}, {2, 2}, kCpu);
   const std::string cpu_svd = message([&] { eval(linalg::svd(nan_m, true, kCpu)); });

@@ -1,5 +1,6 @@
 // GPU kernels of the linalg family (backend/cpu/linalg.cpp's twin) through cuBLAS and cuSOLVER:
-//  - inverse: cuBLAS's batched LU (getrfBatched + getriBatched); cholesky: potrfBatched;
+//  - inverse: cuBLAS's batched LU (getrfBatched + getriBatched), triangular inverses through
+//    trsm against the identity; cholesky: potrfBatched;
 //  - solve_triangular: cuBLAS's trsmBatched on the row-major data as it is (see solve_triangular);
 //  - lu_factor: getrf per matrix (64-bit API), the pivots and the permutation by a kernel;
 //  - qr: geqrf + orgqr per matrix; svd: gesvd per matrix (its rows >= columns restriction met by
@@ -10,8 +11,8 @@
 // index in errors), and results copied back row-major with the other triangle zeroed where the
 // CPU zeroes it. Failures (info != 0, a zero on a triangular diagonal, NaN or inf entries where
 // the CPU refuses them) throw the CPU's message after the kernels: these ops synchronize to read
-// the infos, as PyTorch's do. Triangular inverses run their CPU kernel; builds without cuSOLVER
-// run all of these there (backend/cuda/no_cusolver).
+// the infos, as PyTorch's do. Builds without cuSOLVER run all of these on the CPU
+// (backend/cuda/no_cusolver).
 #include <cublas_v2.h>
 #include <cusolverDn.h>
 
@@ -258,19 +259,15 @@ __global__ void lu_permutation(const int64_t* __restrict__ ipiv, int64_t count, 
 
 unsigned blocks_for(int64_t count) { return static_cast<unsigned>((count + 127) / 128); }
 
-// T X = B: the row-major B (N x K) read column-major is Bᵀ and the row-major T is Tᵀ there, so
-// trsm solves Xᵀ Tᵀ = Bᵀ from the right on out (a copy of B) in place, with Tᵀ's triangle the
-// other one of T's.
+// T X = B for the row-major B already in out (N x K per matrix), in place: the zero-diagonal
+// check (unless `unit`), then trsm. The row-major B read column-major is Bᵀ and the row-major T
+// is Tᵀ there, so trsm solves Xᵀ Tᵀ = Bᵀ from the right, with Tᵀ's triangle the other one of T's.
 template <typename T>
-void solve_triangular(const std::string& op, const array& a, const array& b, array& out, bool upper, bool unit,
-                      const Stream& s) {
-  const int n = a.shape(-1), k = b.shape(-1);
+void solve_in_place(const std::string& op, const array& a, array& out, bool upper, bool unit, const Stream& s) {
+  const int n = a.shape(-1), k = out.shape(-1);
   const int64_t count = matrices(a);
   cudaStream_t cs = cu::stream(s);
-  cu::alloc_output(out, s);
-  if (out.size() == 0) return;
   array t = cu::ensure_row_contiguous(a, s);
-  cu::copy_into(b, out, s);
   if (!unit) {
     cu::Scratch infos(static_cast<size_t>(count) * sizeof(int), s);
     zero_diagonal<T><<<blocks_for(count), 128, 0, cs>>>(cu::ptr<T>(t), count, n, static_cast<int*>(infos.get()));
@@ -298,6 +295,38 @@ void solve_triangular(const std::string& op, const array& a, const array& b, arr
     MICA_LINALG_CHECK(cublasDtrsmBatched(h, CUBLAS_SIDE_RIGHT, fill, CUBLAS_OP_N, diag, k, n, &one, pa.get(), n, pb.get(),
                                          k, static_cast<int>(count)));
   }
+}
+
+// T X = B into out (a copy of B).
+template <typename T>
+void solve_triangular(const std::string& op, const array& a, const array& b, array& out, bool upper, bool unit,
+                      const Stream& s) {
+  cu::alloc_output(out, s);
+  if (out.size() == 0) return;
+  cu::copy_into(b, out, s);
+  solve_in_place<T>(op, a, out, upper, unit, s);
+}
+
+// I (count, n, n), row-major.
+template <typename T>
+__global__ void identities(T* __restrict__ dst, int64_t count, int n) {
+  const int64_t per = int64_t(n) * n, total = count * per;
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < total; k += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = k % per;
+    dst[k] = r / n == r % n ? T(1) : T(0);
+  }
+}
+
+// The inverse of a's lower (upper) triangle: T X = I solved in place.
+template <typename T>
+void triangular_inverse(const std::string& op, const array& a, array& out, bool upper, const Stream& s) {
+  cu::alloc_output(out, s);
+  const int n = a.shape(-1);
+  const int64_t count = matrices(a);
+  if (out.size() == 0) return;
+  identities<T><<<cu::grid_for(count * n * n), cu::kBlock, 0, cu::stream(s)>>>(cu::ptr<T>(out), count, n);
+  cu::check_launch(op.c_str());
+  solve_in_place<T>(op, a, out, upper, false, s);
 }
 
 template <typename T>
@@ -557,15 +586,16 @@ void eig(const std::string& op, const array& a, std::vector<array>& outputs, boo
 void Inverse::eval_gpu(const std::vector<array>& inputs, array& out) {
   // a: (batch..., N, N) any layout, float32/float64; out: row-major.
   const array& a = inputs[0];
-  if (tri_) {  // (empty outputs never reach a kernel: eval skips them)
-    std::vector<array> outs{out};
-    cu::cpu_fallback(*this, inputs, outs);
-    return;
-  }
   const Stream& s = stream();
   cu::prepare(a, s);
-  if (a.dtype() == float32) inverse<float>(op(), a, out, s);
-  else inverse<double>(op(), a, out, s);
+  if (tri_) {
+    if (a.dtype() == float32) triangular_inverse<float>(op(), a, out, upper_, s);
+    else triangular_inverse<double>(op(), a, out, upper_, s);
+  } else if (a.dtype() == float32) {
+    inverse<float>(op(), a, out, s);
+  } else {
+    inverse<double>(op(), a, out, s);
+  }
 }
 
 void Cholesky::eval_gpu(const std::vector<array>& inputs, array& out) {
