@@ -22,6 +22,12 @@ array gelu(const array& x, StreamOrDevice s = {});
  *  and dtype (float32 or float64); coef has shape (3,). */
 std::vector<array> adam_step(const array& p, const array& g, const array& m, const array& v, const array& coef,
                              double beta1, double beta2, double eps, StreamOrDevice s = {});
+/** adam_step of several parameters as one node (one pass over each; on the GPU one launch per 48
+ *  parameters): p[i], g[i], m[i], v[i] share a shape, and every array one dtype (float32 or
+ *  float64). Returns p'_0, m'_0, v'_0, p'_1, ... */
+std::vector<array> adam_step(const std::vector<array>& p, const std::vector<array>& g, const std::vector<array>& m,
+                             const std::vector<array>& v, const array& coef, double beta1, double beta2, double eps,
+                             StreamOrDevice s = {});
 array rms_norm(const array& x, const std::optional<array>& weight, float eps, StreamOrDevice s = {});
 
 /** Cross-entropy of each row of `logits` (last axis, V classes) against the class indices

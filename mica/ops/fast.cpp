@@ -64,26 +64,48 @@ array rms_norm(const array& x, const std::optional<array>& weight, float eps, St
 
 std::vector<array> adam_step(const array& p, const array& g, const array& m, const array& v, const array& coef,
                              double beta1, double beta2, double eps, StreamOrDevice s) {
-  if (p.dtype() != float32 && p.dtype() != float64) {
-    throw std::invalid_argument("[adam_step] expected a float32 or float64 parameter, got " +
-                                dtype_to_string(p.dtype()) + ".");
+  return adam_step(std::vector<array>{p}, {g}, {m}, {v}, coef, beta1, beta2, eps, s);
+}
+
+std::vector<array> adam_step(const std::vector<array>& p, const std::vector<array>& g, const std::vector<array>& m,
+                             const std::vector<array>& v, const array& coef, double beta1, double beta2, double eps,
+                             StreamOrDevice s) {
+  if (p.empty() || g.size() != p.size() || m.size() != p.size() || v.size() != p.size()) {
+    throw std::invalid_argument("[adam_step] expected as many gradients and moments as parameters (at least one), got " +
+                                std::to_string(p.size()) + ", " + std::to_string(g.size()) + ", " +
+                                std::to_string(m.size()) + " and " + std::to_string(v.size()) + ".");
   }
-  const char* names[] = {"gradient", "m", "v"};
-  const array* others[] = {&g, &m, &v};
-  for (int i = 0; i < 3; ++i) {
-    if (others[i]->shape() != p.shape() || others[i]->dtype() != p.dtype()) {
-      throw std::invalid_argument(std::string("[adam_step] expected the ") + names[i] + " to have the parameter's shape " +
-                                  detail::shape_str(p.shape()) + " and dtype " + dtype_to_string(p.dtype()) + ", got " +
-                                  detail::shape_str(others[i]->shape()) + " and " +
-                                  dtype_to_string(others[i]->dtype()) + ".");
-    }
+  const Dtype dt = p[0].dtype();
+  if (dt != float32 && dt != float64) {
+    throw std::invalid_argument("[adam_step] expected a float32 or float64 parameter, got " + dtype_to_string(dt) + ".");
   }
   if (coef.shape() != Shape{3}) {
     throw std::invalid_argument("[adam_step] expected coef of shape (3,), got " + detail::shape_str(coef.shape()) + ".");
   }
-  return array::make_arrays({p.shape(), p.shape(), p.shape()}, {p.dtype(), p.dtype(), p.dtype()},
-                            std::make_shared<AdamStep>(to_stream(s), beta1, beta2, eps),
-                            {p, g, m, v, astype(coef, p.dtype(), s)});
+  std::vector<array> inputs;
+  std::vector<Shape> shapes;
+  inputs.reserve(4 * p.size() + 1);
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i].dtype() != dt) {
+      throw std::invalid_argument("[adam_step] expected every parameter in " + dtype_to_string(dt) + ", got " +
+                                  dtype_to_string(p[i].dtype()) + " for parameter " + std::to_string(i) + ".");
+    }
+    const char* names[] = {"gradient", "m", "v"};
+    const array* others[] = {&g[i], &m[i], &v[i]};
+    for (int k = 0; k < 3; ++k) {
+      if (others[k]->shape() != p[i].shape() || others[k]->dtype() != dt) {
+        throw std::invalid_argument(std::string("[adam_step] expected the ") + names[k] + " to have the parameter's shape " +
+                                    detail::shape_str(p[i].shape()) + " and dtype " + dtype_to_string(dt) + ", got " +
+                                    detail::shape_str(others[k]->shape()) + " and " +
+                                    dtype_to_string(others[k]->dtype()) + ".");
+      }
+    }
+    for (const array* x : {&p[i], &g[i], &m[i], &v[i]}) inputs.push_back(*x);
+    for (int k = 0; k < 3; ++k) shapes.push_back(p[i].shape());
+  }
+  inputs.push_back(astype(coef, dt, s));
+  return array::make_arrays(std::move(shapes), std::vector<Dtype>(3 * p.size(), dt),
+                            std::make_shared<AdamStep>(to_stream(s), beta1, beta2, eps), std::move(inputs));
 }
 
 array gelu(const array& x, StreamOrDevice s) {

@@ -117,6 +117,7 @@ Tree Optimizer::apply_gradients(const Tree& grads, const Tree& params) {
   for (auto& [name, sched] : schedules_) sd.insert_or_assign(name, astype(sched(step), float32));
   sd.insert_or_assign("step", add(step, array(uint64_t{1}, uint64)));
   begin_apply();
+  before_leaves(grads, params);
 
   // Each leaf's state is updated on a copy (arrays are shared); the copies go back in a second
   // walk, so a failing leaf leaves the state as it was.

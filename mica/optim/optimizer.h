@@ -3,11 +3,14 @@
 // with maybe_schedule (at least `learning_rate`), and the per-parameter state under the
 // parameters' own keys — MLX's layout, so saved states have MLX's keys.
 #pragma once
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -59,6 +62,9 @@ class Optimizer {
   /** Called once per apply_gradients, after the step advanced and before the first
    * apply_single: values shared by every parameter can be made once here. */
   virtual void begin_apply() {}
+  /** Called after begin_apply with the whole trees (apply_single still follows for every leaf):
+   * an optimizer may build one node for many leaves here and hand its outputs out per leaf. */
+  virtual void before_leaves(const Tree& grads, const Tree& params) {}
   /** A hyper-parameter's current value, cast to `like`'s dtype. */
   array hyper(const std::string& name, const array& like) const;
 
@@ -162,7 +168,15 @@ class Adam : public Optimizer {
   array apply_single(const array& g, const array& p, Tree::Dict& s) override;
   /** The Adam step of p (first scaled by 1 - lr weight_decay when given: AdamW). */
   array adam_update(const array& g, const array& p, Tree::Dict& s, std::optional<double> weight_decay);
-  void begin_apply() override { scalars_.clear(); }
+  void begin_apply() override {
+    scalars_.clear();
+    fused_.clear();
+  }
+  /** One AdamStep node per dtype for every float32 / float64 leaf (one launch per 48 on the GPU
+   * instead of one per parameter); adam_update hands its outputs out. */
+  void before_leaves(const Tree& grads, const Tree& params) override;
+  /** The decoupled weight decay of the step (AdamW's), if any. */
+  virtual std::optional<double> decoupled_decay() const { return std::nullopt; }
 
  private:
   // The step's scalars, the same for every parameter of a dtype: lr / (1 - b1^t), 1 / sqrt(1 -
@@ -173,6 +187,8 @@ class Adam : public Optimizer {
   };
   const Scalars& scalars(Dtype dt, std::optional<double> weight_decay);
   std::map<std::pair<std::string, std::optional<double>>, Scalars> scalars_;
+  // before_leaves' outputs (p', m', v') by the leaf's (g, p, m) identities.
+  std::map<std::tuple<uintptr_t, uintptr_t, uintptr_t>, std::array<array, 3>> fused_;
   double beta1_, beta2_, eps_;
   bool bias_correction_;
 };
@@ -192,6 +208,7 @@ class AdamW : public Adam {
 
  protected:
   array apply_single(const array& g, const array& p, Tree::Dict& s) override;
+  std::optional<double> decoupled_decay() const override { return weight_decay_; }
 
  private:
   double weight_decay_;

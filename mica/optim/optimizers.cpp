@@ -107,13 +107,54 @@ const Adam::Scalars& Adam::scalars(Dtype dt, std::optional<double> weight_decay)
   return scalars_.emplace(key, Scalars{c1, c2, decay, coef}).first->second;
 }
 
+namespace {
+// Leaves fast::adam_step takes: p float32 or float64, g, m and v of its dtype and shape.
+bool adam_fusable(const array& g, const array& p, const array& m, const array& v) {
+  const Dtype dt = p.dtype();
+  bool ok = dt == float32 || dt == float64;
+  for (const array* x : {&g, &m, &v}) ok = ok && x->dtype() == dt && x->shape() == p.shape();
+  return ok;
+}
+}  // namespace
+
+void Adam::before_leaves(const Tree& grads, const Tree& params) {
+  // Every fusable leaf, grouped by dtype in tree order; each group becomes one node.
+  std::map<std::string, std::array<std::vector<array>, 4>> groups;
+  tree_map_with_path(
+      [&](const std::string&, const Tree& g, const std::vector<Tree>& rest) -> Tree {
+        const Tree::Dict& st = rest[1].as_dict();
+        auto mi = st.find("m"), vi = st.find("v");
+        if (mi == st.end() || vi == st.end() || !mi->second.is_array() || !vi->second.is_array()) return g;
+        const array &ga = g.as_array(), &pa = rest[0].as_array(), &m = mi->second.as_array(), &v = vi->second.as_array();
+        if (!adam_fusable(ga, pa, m, v)) return g;
+        auto& grp = groups[dtype_to_string(pa.dtype())];
+        for (int k = 0; k < 4; ++k) grp[k].push_back(k == 0 ? pa : k == 1 ? ga : k == 2 ? m : v);
+        return g;
+      },
+      grads, {params, state_});
+  for (auto& [name, grp] : groups) {
+    const Scalars& k = scalars(grp[0][0].dtype(), decoupled_decay());
+    std::vector<array> r = fast::adam_step(grp[0], grp[1], grp[2], grp[3], k.coef, beta1_, beta2_, eps_);
+    for (size_t i = 0; i < grp[0].size(); ++i) {
+      fused_.insert_or_assign({grp[1][i].id(), grp[0][i].id(), grp[2][i].id()},
+                              std::array<array, 3>{r[3 * i], r[3 * i + 1], r[3 * i + 2]});
+    }
+  }
+}
+
 array Adam::adam_update(const array& g, const array& p, Tree::Dict& s, std::optional<double> weight_decay) {
   const array m = s.at("m").as_array(), v = s.at("v").as_array();
   const Scalars& k = scalars(g.dtype(), weight_decay);
-  const Dtype dt = p.dtype();
-  bool fusable = (dt == float32 || dt == float64);
-  for (const array* x : {&g, &m, &v}) fusable = fusable && x->dtype() == dt && x->shape() == p.shape();
-  if (fusable) {
+  if (auto it = fused_.find({g.id(), p.id(), m.id()}); it != fused_.end() && weight_decay == decoupled_decay()) {
+    // This leaf's outputs of the one node before_leaves built for its dtype (dropped from the
+    // map, which is empty again once every leaf has been through here).
+    std::array<array, 3> r = std::move(it->second);
+    fused_.erase(it);
+    s.insert_or_assign("m", r[1]);
+    s.insert_or_assign("v", r[2]);
+    return r[0];
+  }
+  if (adam_fusable(g, p, m, v)) {
     // One pass over the parameter and its moments (fast::adam_step) instead of fourteen.
     std::vector<array> r = fast::adam_step(p, g, m, v, k.coef, beta1_, beta2_, eps_);
     s.insert_or_assign("m", r[1]);

@@ -306,11 +306,18 @@ std::pair<std::vector<array>, std::vector<int>> Gelu::vmap(const std::vector<arr
 // unfused optimizer.
 namespace {
 std::vector<array> adam_step_composed(const std::vector<array>& x, double b1, double b2, double eps) {
-  const array &p = x[0], &g = x[1], &m = x[2], &v = x[3], &coef = x[4];
+  const array& coef = x.back();
   array c1 = take(coef, 0), c2 = take(coef, 1), decay = take(coef, 2);
-  array m2 = m * b1 + g * (1.0 - b1);
-  array v2 = v * b2 + square(g) * (1.0 - b2);
-  return {p * decay - c1 * m2 / (sqrt(v2) * c2 + eps), m2, v2};
+  std::vector<array> out;
+  for (size_t i = 0; i + 1 < x.size(); i += 4) {
+    const array &p = x[i], &g = x[i + 1], &m = x[i + 2], &v = x[i + 3];
+    array m2 = m * b1 + g * (1.0 - b1);
+    array v2 = v * b2 + square(g) * (1.0 - b2);
+    out.push_back(p * decay - c1 * m2 / (sqrt(v2) * c2 + eps));
+    out.push_back(m2);
+    out.push_back(v2);
+  }
+  return out;
 }
 }  // namespace
 
@@ -335,7 +342,8 @@ std::vector<array> AdamStep::jvp(const std::vector<array>& primals, const std::v
 std::pair<std::vector<array>, std::vector<int>> AdamStep::vmap(const std::vector<array>& inputs,
                                                                const std::vector<int>& axes) {
   auto f = [&](const std::vector<array>& x) { return adam_step_composed(x, beta1_, beta2_, eps_); };
-  return {mica::vmap(f, axes, {0, 0, 0})(inputs), {0, 0, 0}};
+  const std::vector<int> out_axes((inputs.size() - 1) / 4 * 3, 0);
+  return {mica::vmap(f, axes, out_axes)(inputs), out_axes};
 }
 
 // ---- CrossEntropy: inputs logits (..., V), targets (...); outputs loss, lse ----

@@ -136,11 +136,13 @@ class Rope : public UnaryPrimitive {
   bool with_freqs_, forward_;
 };
 
-/** One Adam step of a parameter in a single pass: inputs p, g, m, v (same shape, float32 or
- *  float64) and coef = [c1, c2, decay] (p's dtype, shape (3,)); outputs (p', m', v') with
+/** One Adam step of N parameters in a single pass over each: inputs p_i, g_i, m_i, v_i for
+ *  i < N (each group of one shape, all of one dtype, float32 or float64), then coef = [c1, c2,
+ *  decay] (that dtype, shape (3,)); outputs (p'_i, m'_i, v'_i) for each i, with
  *    m' = b1 m + (1 - b1) g,   v' = b2 v + (1 - b2) g^2,
  *    p' = p decay - c1 m' / (sqrt(v') c2 + eps).
- *  The composition of plain ops takes fourteen passes over the parameter. */
+ *  The composition of plain ops takes fourteen passes over a parameter; the GPU kernel updates
+ *  up to 48 parameters per launch. */
 class AdamStep : public Primitive {
  public:
   AdamStep(Stream s, double beta1, double beta2, double eps) : Primitive(s), beta1_(beta1), beta2_(beta2), eps_(eps) {}

@@ -324,6 +324,41 @@ TEST(FusedGpu, AdamStep) {
   }
 }
 
+TEST(FusedGpu, AdamStepManyParameters) {
+  MICA_REQUIRE_GPU();
+  // 101 parameters in one node (three launches of up to 48): sizes from empty to a few blocks,
+  // odd lengths, a transposed and an unaligned one; equal to the CPU's and to one node each.
+  for (Dtype d : {float32, float64}) {
+    const double tol = d == float32 ? 1e-5 : 1e-12;
+    std::vector<array> p, g, m, v;
+    for (int i = 0; i < 101; ++i) {
+      Shape sh = i % 10 == 0 ? Shape{0} : i % 7 == 0 ? Shape{70000 + i} : Shape{i % 5 + 1, 3 * i + 1};
+      p.push_back(random_input(sh, d, -1, 1, 100 + i));
+      g.push_back(random_input(sh, d, -1, 1, 300 + i));
+      m.push_back(random_input(sh, d, -1, 1, 500 + i));
+      v.push_back(random_input(sh, d, 0, 1, 700 + i));
+    }
+    p[3] = transpose(random_input({10, 4}, d, -1, 1, 9), kCpu);
+    g[3] = random_input({4, 10}, d, -1, 1, 10);
+    m[3] = random_input({4, 10}, d, -1, 1, 11);
+    v[3] = random_input({4, 10}, d, 0, 1, 12);
+    array flat = random_input({41}, d, -1, 1, 13);
+    p[4] = reshape(slice(flat, {1}, {41}, kCpu), {4, 10}, kCpu);
+    g[4] = g[3], m[4] = m[3], v[4] = v[3];
+    array coef = array({0.01, 1.3, 0.999}, d);
+    auto cpu = fast::adam_step(p, g, m, v, coef, 0.9, 0.99, 1e-6, kCpu);
+    auto gpu = fast::adam_step(p, g, m, v, coef, 0.9, 0.99, 1e-6, kGpu);
+    eval(cpu);
+    eval(gpu);
+    ASSERT_EQ(gpu.size(), 3u * 101);
+    for (size_t k = 0; k < gpu.size(); ++k) {
+      EXPECT_TRUE(same_values(gpu[k], cpu[k], tol, tol)) << d << " output " << k;
+      auto one = fast::adam_step(p[k / 3], g[k / 3], m[k / 3], v[k / 3], coef, 0.9, 0.99, 1e-6, kGpu);
+      EXPECT_TRUE(same_values(gpu[k], one[k % 3], 0, 0)) << d << " output " << k << " against its own node";
+    }
+  }
+}
+
 TEST(FusedGpu, AdamStepDonation) {
   MICA_REQUIRE_GPU();
   // Parameters and moments computed on the GPU that nobody else holds: the values are those of

@@ -30,8 +30,15 @@ Packed packed(const Shape& shape, int gs, int bits, Dtype d, uint32_t seed) {
 }
 
 // Tolerances: the GPU sums in a different order (per 32-value chunk, then across lanes) than
-// the CPU; half types round x and the result.
-double tol(Dtype d) { return d == float32 ? 2e-4 : d == bfloat16 ? 2e-2 : 4e-3; }
+// the CPU; half types round x and the result. With more than 4 rows of x, half types go through
+// tensor cores on weights dequantized to x's dtype (as dequantize + matmul rounds them; the CPU
+// kernel keeps them in float): each weight rounded to 8 (bfloat16) or 11 (float16) bits adds up
+// to ~0.03 over a few hundred products here (measured on an H100: up to 0.031).
+double tol(Dtype d, int rows = 1) {
+  if (d == float32) return 2e-4;
+  if (rows > 4) return d == bfloat16 ? 6e-2 : 1e-2;
+  return d == bfloat16 ? 2e-2 : 4e-3;
+}
 
 GpuOp qmm(int gs, int bits, bool transpose = true) {
   return [=](const std::vector<array>& in, StreamOrDevice st) {
@@ -51,7 +58,7 @@ TEST(QuantizedGpu, EveryWidthAndGroupSize) {
         Packed p = packed({N, K}, gs, bits, d, static_cast<uint32_t>(bits * 131 + gs));
         for (int m : {1, 3, 8}) {
           array x = random_input({m, K}, d, -1, 1, static_cast<uint32_t>(m + bits));
-          EXPECT_TRUE(gpu_matches_cpu(qmm(gs, bits), {x, p.w, p.s, p.b}, tol(d), tol(d)))
+          EXPECT_TRUE(gpu_matches_cpu(qmm(gs, bits), {x, p.w, p.s, p.b}, tol(d, m), tol(d, m)))
               << d << ", " << bits << " bits, group " << gs << ", " << m << " rows";
         }
       }
@@ -64,7 +71,7 @@ TEST(QuantizedGpu, RowsDtypesAndLayouts) {
   MICA_REQUIRE_GPU();
   const size_t fallbacks = gpu::cpu_fallback_count();
   for (Dtype d : {float32, bfloat16, float16}) {
-    const double t = tol(d);
+    const double t = tol(d, 5);  // the tensor-core bound for half types: most cases here have more than 4 rows
     for (int bits : {4, 8, 3}) {
       const int K = 512, N = 130;
       Packed p = packed({N, K}, 64, bits, d, static_cast<uint32_t>(bits));

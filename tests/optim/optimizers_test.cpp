@@ -7,6 +7,7 @@
 
 #include "mica/nn.h"
 #include "mica/optim.h"
+#include "mica/primitives/primitive.h"
 #include "reference/reference.h"
 
 using namespace mica;
@@ -219,4 +220,63 @@ TEST(Optimizers, BadHyperParameters) {
   }
   EXPECT_NO_THROW(O::Adam(0.1f, {.eps = 0.0}));  // Adam allows eps == 0, as MLX
   EXPECT_TRUE(throws_op<std::invalid_argument>("Adafactor", [] { O::Adafactor({.relative_step = false}); }));
+}
+
+TEST(Optimizers, AdamUpdatesEveryParameterInOneNode) {
+  // AdamW over a tree of float32 and float64 leaves (and a bfloat16 one, which takes the
+  // composition): one AdamStep node per dtype, values equal bit for bit to fast::adam_step run
+  // on each leaf alone with the same coefficients.
+  Tree params = Tree::Dict{{"a", array({1.0f, -2.0f, 3.0f})},
+                           {"b", Tree::List{array({0.5f, 0.25f}), reshape(array({1.0f, 2.0f, 3.0f, 4.0f}), {2, 2})}},
+                           {"c", array({1.0, 2.0})},
+                           {"d", array({2.0, -1.0, 0.5})},
+                           {"h", astype(array({1.0f, 2.0f}), bfloat16)}};
+  Tree grads = tree_map(
+      [](const Tree& t, const std::vector<Tree>&) -> Tree {
+        return astype(multiply(t.as_array(), array(0.3f)), t.as_array().dtype());
+      },
+      params, {});
+  const float lr = 0.01f;
+  const double wd = 0.1;
+  O::AdamW opt(lr, {.weight_decay = wd});
+  Tree a = params;
+  auto ref = tree_flatten_arrays(params), g = tree_flatten_arrays(grads);
+  std::vector<array> m, v;
+  for (auto& [path, x] : ref) {
+    m.push_back(zeros_like(x));
+    v.push_back(zeros_like(x));
+  }
+  for (int step = 0; step < 3; ++step) {
+    a = opt.apply_gradients(grads, a);
+    for (size_t i = 0; i < ref.size(); ++i) {
+      const Dtype dt = ref[i].second.dtype();
+      if (dt == bfloat16) continue;
+      array lr_t = astype(array(lr), dt);
+      array coef = concatenate({reshape(lr_t, {1}), reshape(array(1.0, dt), {1}), reshape(1.0f - lr_t * wd, {1})});
+      auto r = fast::adam_step(ref[i].second, g[i].second, m[i], v[i], coef, 0.9, 0.999, 1e-8);
+      ref[i].second = r[0];
+      m[i] = r[1];
+      v[i] = r[2];
+    }
+  }
+  auto leaves = tree_flatten_arrays(a);
+  ASSERT_EQ(leaves.size(), ref.size());
+  const Primitive* f32 = nullptr;
+  const Primitive* f64 = nullptr;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    const array& x = leaves[i].second;
+    if (ref[i].second.dtype() == bfloat16) {
+      EXPECT_EQ(x.dtype(), bfloat16) << "the composition keeps the parameter's dtype";
+      continue;
+    }
+    ASSERT_TRUE(x.has_primitive()) << leaves[i].first;
+    EXPECT_EQ(std::string(x.primitive().name()), "AdamStep") << leaves[i].first;
+    const Primitive*& first = x.dtype() == float32 ? f32 : f64;
+    if (!first) first = &x.primitive();
+    EXPECT_EQ(&x.primitive(), first) << leaves[i].first << ": one node per dtype";
+  }
+  EXPECT_NE(f32, f64);
+  for (size_t i = 0; i < leaves.size(); ++i) {  // (evaluating detaches the nodes: checked above first)
+    if (ref[i].second.dtype() != bfloat16) EXPECT_EQ(to_vector(leaves[i].second), to_vector(ref[i].second)) << leaves[i].first;
+  }
 }

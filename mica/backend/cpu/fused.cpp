@@ -219,51 +219,55 @@ void Gelu::eval_cpu(const std::vector<array>& inputs, array& out) {
   }
 }
 
-// AdamStep: p, g, m, v, coef -> p', m', v' in one pass; an input's buffer is reused for its
-// output when nothing else holds it (the old parameter and moments usually die here).
+// AdamStep: (p, g, m, v) per parameter, then coef -> (p', m', v') per parameter, one pass over
+// each; an input's buffer is reused for its output when nothing else holds it (the old
+// parameter and moments usually die here).
 void AdamStep::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
   dispatch_float("adam_step", inputs[0].dtype(), [&](auto t) {
     using T = typename decltype(t)::type;
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-      // Donate first: the row-contiguous copies below hold extra references to the buffers.
-      const int donor[3] = {0, 2, 3};  // p -> p', m -> m', v -> v'
-      for (int k = 0; k < 3; ++k) {
-        const array& d = inputs[donor[k]];
-        if (d.is_donatable() && d.flags().row_contiguous && d.data_size() == d.size()) {
-          outputs[k].copy_shared_buffer(d);
-        } else {
-          outputs[k].set_data(allocator::malloc(outputs[k].nbytes()));
-        }
-      }
-      std::vector<array> in;
-      for (int i = 0; i < 4; ++i) in.push_back(cpu::ensure_row_contiguous(inputs[i]));
-      array coef = cpu::ensure_row_contiguous(inputs[4]);
-      const T* p = in[0].data<T>();
-      const T* g = in[1].data<T>();
-      const T* m = in[2].data<T>();
-      const T* v = in[3].data<T>();
+      array coef = cpu::ensure_row_contiguous(inputs.back());
       const T c1 = coef.data<T>()[0], c2 = coef.data<T>()[1], decay = coef.data<T>()[2];
       // The constants round as the composition's weak scalars do (1 - beta in double, then T).
       const T b1 = T(beta1_), a1 = T(1.0 - beta1_), b2 = T(beta2_), a2 = T(1.0 - beta2_), eps = T(eps_);
-      T* po = outputs[0].data<T>();
-      T* mo = outputs[1].data<T>();
-      T* vo = outputs[2].data<T>();
-      cpu::parallel_for(static_cast<int64_t>(in[0].size()), cpu::kElementwiseGrain, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) {
-          const T gi = g[i];
-          const T mi = m[i] * b1 + gi * a1;
-          const T vi = v[i] * b2 + gi * gi * a2;
-          po[i] = p[i] * decay - c1 * mi / (std::sqrt(vi) * c2 + eps);
-          mo[i] = mi;
-          vo[i] = vi;
+      for (size_t j = 0; 4 * j + 1 < inputs.size(); ++j) {
+        const array* in4 = &inputs[4 * j];
+        array* out3 = &outputs[3 * j];
+        // Donate first: the row-contiguous copies below hold extra references to the buffers.
+        const int donor[3] = {0, 2, 3};  // p -> p', m -> m', v -> v'
+        for (int k = 0; k < 3; ++k) {
+          const array& d = in4[donor[k]];
+          if (d.is_donatable() && d.flags().row_contiguous && d.data_size() == d.size()) {
+            out3[k].copy_shared_buffer(d);
+          } else {
+            out3[k].set_data(allocator::malloc(out3[k].nbytes()));
+          }
         }
-      });
+        std::vector<array> in;
+        for (int i = 0; i < 4; ++i) in.push_back(cpu::ensure_row_contiguous(in4[i]));
+        const T* p = in[0].data<T>();
+        const T* g = in[1].data<T>();
+        const T* m = in[2].data<T>();
+        const T* v = in[3].data<T>();
+        T* po = out3[0].data<T>();
+        T* mo = out3[1].data<T>();
+        T* vo = out3[2].data<T>();
+        cpu::parallel_for(static_cast<int64_t>(in[0].size()), cpu::kElementwiseGrain, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            const T gi = g[i];
+            const T mi = m[i] * b1 + gi * a1;
+            const T vi = v[i] * b2 + gi * gi * a2;
+            po[i] = p[i] * decay - c1 * mi / (std::sqrt(vi) * c2 + eps);
+            mo[i] = mi;
+            vo[i] = vi;
+          }
+        });
+      }
     } else {
       throw std::runtime_error("[adam_step] kernel got a half type (the op should have rejected it).");
     }
   });
 }
-
 
 // Rope: x (rows, D) row-major (copied when not), rows = B x per_b with per_b a multiple of L (B
 // offsets, one per entry of the first axis, or one for all). The cos/sin of each (offset,

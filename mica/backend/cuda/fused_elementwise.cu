@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <optional>
 #include <stdexcept>
@@ -144,39 +145,72 @@ void gelu_times_launch(const array& x_in, const array& g_in, array& out, const S
 
 // ---- AdamStep ----
 
-// p, g, m, v, po, mo, vo: n elements each, row-major (po may alias p, mo m, vo v); coef: c1, c2,
-// decay. vec: all 16-byte aligned.
+// One parameter of a launch: p, g, m, v, po, mo, vo of n elements each, row-major (po may alias
+// p, mo m, vo v); vec: all 16-byte aligned.
 template <typename T>
-__global__ void adam_kernel(const T* p, const T* g, const T* m, const T* v, const T* __restrict__ coef, T* po, T* mo,
-                            T* vo, int64_t n, bool vec, T b1, T a1, T b2, T a2, T eps) {
+struct AdamTensor {
+  const T* p;
+  const T* g;
+  const T* m;
+  const T* v;
+  T* po;
+  T* mo;
+  T* vo;
+  int64_t n;
+  bool vec;
+};
+
+// Up to kAdamTensors parameters per launch, passed by value (the kernel's parameters stay under
+// 4 KB; __grid_constant__ lets the kernel index them without a per-thread copy): block b works on tensor t with first_block[t] <= b < first_block[t + 1], elements
+// kAdamChunk (b - first_block[t]) on.
+constexpr int kAdamTensors = 48;
+constexpr int kAdamChunk = cu::kBlock * 16;
+template <typename T>
+struct AdamTable {
+  int count;
+  int first_block[kAdamTensors + 1];
+  AdamTensor<T> t[kAdamTensors];
+};
+
+// coef: c1, c2, decay.
+template <typename T>
+__global__ void adam_kernel(const __grid_constant__ AdamTable<T> tab, const T* __restrict__ coef, T b1, T a1, T b2, T a2, T eps) {
   const T c1 = coef[0], c2 = coef[1], decay = coef[2];
   auto step = [&](T pi, T gi, T mi, T vi, T& pn, T& mn, T& vn) {
     mn = mi * b1 + gi * a1;
     vn = vi * b2 + gi * gi * a2;
     pn = pi * decay - c1 * mn / (sqrt(vn) * c2 + eps);
   };
-  const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
-  int64_t done = 0;
-  if (vec) {
-    const int64_t nv = n / W<T>;
-    for (int64_t i = first; i < nv; i += stride) {
-      const Chunk<T> pv = reinterpret_cast<const Chunk<T>*>(p)[i], gv = reinterpret_cast<const Chunk<T>*>(g)[i];
-      const Chunk<T> mv = reinterpret_cast<const Chunk<T>*>(m)[i], vv = reinterpret_cast<const Chunk<T>*>(v)[i];
+  int lo = 0, hi = tab.count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (tab.first_block[mid] <= static_cast<int>(blockIdx.x)) lo = mid;
+    else hi = mid - 1;
+  }
+  const AdamTensor<T>& t = tab.t[lo];
+  const int64_t begin = int64_t(blockIdx.x - tab.first_block[lo]) * kAdamChunk;
+  const int64_t end = begin + kAdamChunk < t.n ? begin + kAdamChunk : t.n;
+  int64_t done = begin;
+  if (t.vec) {
+    const int64_t vb = begin / W<T>, ve = end / W<T>;  // begin is a multiple of W<T>
+    for (int64_t i = vb + threadIdx.x; i < ve; i += blockDim.x) {
+      const Chunk<T> pv = reinterpret_cast<const Chunk<T>*>(t.p)[i], gv = reinterpret_cast<const Chunk<T>*>(t.g)[i];
+      const Chunk<T> mv = reinterpret_cast<const Chunk<T>*>(t.m)[i], vv = reinterpret_cast<const Chunk<T>*>(t.v)[i];
       Chunk<T> pn, mn, vn;
 #pragma unroll
       for (int e = 0; e < W<T>; ++e) step(pv.v[e], gv.v[e], mv.v[e], vv.v[e], pn.v[e], mn.v[e], vn.v[e]);
-      reinterpret_cast<Chunk<T>*>(po)[i] = pn;
-      reinterpret_cast<Chunk<T>*>(mo)[i] = mn;
-      reinterpret_cast<Chunk<T>*>(vo)[i] = vn;
+      reinterpret_cast<Chunk<T>*>(t.po)[i] = pn;
+      reinterpret_cast<Chunk<T>*>(t.mo)[i] = mn;
+      reinterpret_cast<Chunk<T>*>(t.vo)[i] = vn;
     }
-    done = nv * W<T>;
+    done = ve * W<T>;
   }
-  for (int64_t i = done + first; i < n; i += stride) {
+  for (int64_t i = done + threadIdx.x; i < end; i += blockDim.x) {
     T pn, mn, vn;
-    step(p[i], g[i], m[i], v[i], pn, mn, vn);
-    po[i] = pn;
-    mo[i] = mn;
-    vo[i] = vn;
+    step(t.p[i], t.g[i], t.m[i], t.v[i], pn, mn, vn);
+    t.po[i] = pn;
+    t.mo[i] = mn;
+    t.vo[i] = vn;
   }
 }
 
@@ -230,7 +264,11 @@ __global__ void rope_kernel(const T* __restrict__ x, T* __restrict__ y, const in
       at = b;
     }
     const int64_t r = (o * L + l) * D;
-    if (trad) {  // pair v at 2 (p0 + v), 2 (p0 + v) + 1
+    if (trad && V == 1) {  // one pair, element by element (x may be one element off a pair's alignment)
+      const C x1 = cast<C>(x[r + 2 * p0]), x2 = cast<C>(x[r + 2 * p0 + 1]);
+      y[r + 2 * p0] = cast<T>(x1 * c[0] - x2 * sn[0]);
+      y[r + 2 * p0 + 1] = cast<T>(x1 * sn[0] + x2 * c[0]);
+    } else if (trad) {  // pair v at 2 (p0 + v), 2 (p0 + v) + 1
       Vec2V e = *reinterpret_cast<const Vec2V*>(x + r + 2 * p0);
 #pragma unroll
       for (int v = 0; v < V; ++v) {
@@ -267,44 +305,63 @@ void Gelu::eval_gpu(const std::vector<array>& inputs, array& out) {
   });
 }
 
-// AdamStep: p, g, m, v (any layout, made row-major), coef (3,) -> p', m', v' row-major; p, m
-// and v give their buffers to p', m', v' when nothing else holds them (as on the CPU; today
-// every output of a multi-output node holds its own copy of the input list, so an input is
-// never donatable here until the graph drops those copies before evaluation).
+// AdamStep: (p, g, m, v) per parameter (any layout, made row-major), then coef (3,) -> (p', m',
+// v') per parameter, row-major; p, m and v give their buffers to p', m', v' when nothing else
+// holds them (as on the CPU). One launch per kAdamTensors parameters.
 void AdamStep::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
   const Stream& s = stream();
   cu::prepare(inputs, s);
   dispatch_float("adam_step", inputs[0].dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-      // Donate first: the row-contiguous handles below hold extra references to the buffers.
-      const int donor[3] = {0, 2, 3};  // p -> p', m -> m', v -> v'
-      for (int k = 0; k < 3; ++k) {
-        const array& d = inputs[donor[k]];
-        if (cu::donatable(d, s) && d.flags().row_contiguous && d.data_size() == d.size()) {
-          outputs[k].copy_shared_buffer(d);
-        } else {
-          cu::alloc_output(outputs[k], s);
+      const size_t groups = (inputs.size() - 1) / 4;
+      array coef = cu::ensure_row_contiguous(inputs.back(), s);
+      std::vector<array> keep;  // row-major copies, alive until their kernels are queued
+      AdamTable<T> tab{};
+      auto flush = [&] {
+        if (tab.count == 0) return;
+        // The constants round as the composition's weak scalars do (1 - beta in double, then T).
+        adam_kernel<T><<<static_cast<unsigned>(tab.first_block[tab.count]), cu::kBlock, 0, cu::stream(s)>>>(
+            tab, cu::ptr<const T>(coef), T(beta1_), T(1.0 - beta1_), T(beta2_), T(1.0 - beta2_), T(eps_));
+        cu::check_launch("adam_step");
+        tab = AdamTable<T>{};
+      };
+      for (size_t j = 0; j < groups; ++j) {
+        const array* in4 = &inputs[4 * j];
+        array* out3 = &outputs[3 * j];
+        // Donate first: the row-contiguous handles below hold extra references to the buffers.
+        const int donor[3] = {0, 2, 3};  // p -> p', m -> m', v -> v'
+        for (int k = 0; k < 3; ++k) {
+          const array& d = in4[donor[k]];
+          if (cu::donatable(d, s) && d.flags().row_contiguous && d.data_size() == d.size()) {
+            out3[k].copy_shared_buffer(d);
+          } else {
+            cu::alloc_output(out3[k], s);
+          }
         }
+        const int64_t n = static_cast<int64_t>(out3[0].size());
+        const int64_t blocks = (n + kAdamChunk - 1) / kAdamChunk;
+        if (n == 0) continue;
+        if (tab.count == kAdamTensors || int64_t(tab.first_block[tab.count]) + blocks > INT_MAX / 2) flush();
+        AdamTensor<T>& t = tab.t[tab.count];
+        const T** src[4] = {&t.p, &t.g, &t.m, &t.v};
+        for (int i = 0; i < 4; ++i) {
+          keep.push_back(cu::ensure_row_contiguous(in4[i], s));
+          *src[i] = cu::ptr<const T>(keep.back());
+        }
+        t.po = cu::ptr<T>(out3[0]);
+        t.mo = cu::ptr<T>(out3[1]);
+        t.vo = cu::ptr<T>(out3[2]);
+        t.n = n;
+        t.vec = true;
+        for (const void* q : {(const void*)t.p, (const void*)t.g, (const void*)t.m, (const void*)t.v, (const void*)t.po,
+                              (const void*)t.mo, (const void*)t.vo}) {
+          t.vec = t.vec && cu::aligned<T, W<T>>(q);
+        }
+        tab.first_block[tab.count + 1] = tab.first_block[tab.count] + static_cast<int>(blocks);
+        ++tab.count;
       }
-      const int64_t n = static_cast<int64_t>(outputs[0].size());
-      if (n == 0) return;
-      std::vector<array> in;
-      for (int i = 0; i < 5; ++i) in.push_back(cu::ensure_row_contiguous(inputs[i], s));
-      const T* p[4];
-      for (int i = 0; i < 4; ++i) p[i] = cu::ptr<const T>(in[i]);
-      T* o[3];
-      for (int k = 0; k < 3; ++k) o[k] = cu::ptr<T>(outputs[k]);
-      bool vec = true;
-      for (const void* q : {(const void*)p[0], (const void*)p[1], (const void*)p[2], (const void*)p[3], (const void*)o[0],
-                            (const void*)o[1], (const void*)o[2]}) {
-        vec = vec && cu::aligned<T, W<T>>(q);
-      }
-      // The constants round as the composition's weak scalars do (1 - beta in double, then T).
-      adam_kernel<T><<<cu::grid_for(n, vec ? W<T> : 1), cu::kBlock, 0, cu::stream(s)>>>(
-          p[0], p[1], p[2], p[3], cu::ptr<const T>(in[4]), o[0], o[1], o[2], n, vec, T(beta1_), T(1.0 - beta1_),
-          T(beta2_), T(1.0 - beta2_), T(eps_));
-      cu::check_launch("adam_step");
+      flush();
     } else {
       throw std::runtime_error("[adam_step] kernel got a half type (the op should have rejected it).");
     }
