@@ -21,6 +21,7 @@ inline double median_seconds(const std::function<mica::array()>& build, int reps
     mica::array out = build();
     auto t0 = std::chrono::steady_clock::now();
     mica::eval(out);
+    mica::synchronize();  // a compiled call replayed as a CUDA graph returns once it is queued
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (r >= 2) t.push_back(s);  // two warm-up runs: pool growth, module load, plan caches
   }
@@ -39,6 +40,7 @@ inline double median_seconds_n(const std::function<mica::array()>& build, int n,
     for (int i = 0; i < n; ++i) outs.push_back(build());
     auto t0 = std::chrono::steady_clock::now();
     mica::eval(outs);
+    mica::synchronize();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (r >= 2) t.push_back(s / n);
   }
