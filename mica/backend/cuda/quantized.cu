@@ -31,7 +31,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -142,7 +141,7 @@ __device__ __forceinline__ void batch_offsets(const BatchWalk& walk, int64_t z, 
   }
 }
 
-template <typename T, int BITS, int MT, int U>
+template <typename T, int BITS, int MT>
 __global__ void __launch_bounds__(kWarps * 32) qmv_kernel(const Args<T> a) {
   using C = acc_t<T>;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -165,57 +164,47 @@ __global__ void __launch_bounds__(kWarps * 32) qmv_kernel(const Args<T> a) {
 #pragma unroll
       for (int m = 0; m < MT; ++m) acc[r][m] = C(0);
 
-    // U chunks per lane and step: their words are all requested before any is used.
-    for (int c0 = lane; c0 < chunks; c0 += 32 * U) {
-      uint32_t q[U][kRows][BITS];
-      C s[U][kRows], b[U][kRows];
+    for (int c = lane; c < chunks; c += 32) {
+      const int g = c * 32 / a.gs;
+      uint32_t q[kRows][BITS];
+      C s[kRows], b[kRows];
 #pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int c = c0 + 32 * u < chunks ? c0 + 32 * u : c0;  // past the end: chunk c0 again, unused
-        const int g = c * 32 / a.gs;
+      for (int r = 0; r < kRows; ++r) {
+        const int rr = r < rows ? r : 0;  // rows past N repeat row 0 (their sums are dropped)
+        load_words<BITS>(w + rr * a.w_ld + int64_t(c) * BITS, q[r]);
+        s[r] = cast<C>(sc[rr * a.s_ld + g]);
+        b[r] = cast<C>(bi[rr * a.b_ld + g]);
+      }
+      C part[kRows][MT], xs[MT];
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          const int rr = r < rows ? r : 0;  // rows past N repeat row 0 (their sums are dropped)
-          load_words<BITS>(w + rr * a.w_ld + int64_t(c) * BITS, q[u][r]);
-          s[u][r] = cast<C>(sc[rr * a.s_ld + g]);
-          b[u][r] = cast<C>(bi[rr * a.b_ld + g]);
-        }
+      for (int m = 0; m < MT; ++m) {
+        xs[m] = C(0);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) part[r][m] = C(0);
       }
 #pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int c = c0 + 32 * u;
-        if (c >= chunks) break;
-        C part[kRows][MT], xs[MT];
+      for (int j = 0; j < 4; ++j) {
+        C xv[MT][8];
 #pragma unroll
         for (int m = 0; m < MT; ++m) {
-          xs[m] = C(0);
+          load8(x + int64_t(m < xrows ? m : 0) * a.x_ld + c * 32 + j * 8, xv[m]);
 #pragma unroll
-          for (int r = 0; r < kRows; ++r) part[r][m] = C(0);
+          for (int i = 0; i < 8; ++i) xs[m] += xv[m][i];
         }
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          C xv[MT][8];
+        for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-          for (int m = 0; m < MT; ++m) {
-            load8(x + int64_t(m < xrows ? m : 0) * a.x_ld + c * 32 + j * 8, xv[m]);
+          for (int i = 0; i < 8; ++i) {
+            const C qv = C(value<BITS>(q[r], j * 8 + i));
 #pragma unroll
-            for (int i = 0; i < 8; ++i) xs[m] += xv[m][i];
-          }
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-              const C qv = C(value<BITS>(q[u][r], j * 8 + i));
-#pragma unroll
-              for (int m = 0; m < MT; ++m) part[r][m] += xv[m][i] * qv;
-            }
+            for (int m = 0; m < MT; ++m) part[r][m] += xv[m][i] * qv;
           }
         }
-#pragma unroll
-        for (int r = 0; r < kRows; ++r)
-#pragma unroll
-          for (int m = 0; m < MT; ++m) acc[r][m] += s[u][r] * part[r][m] + b[u][r] * xs[m];
       }
+#pragma unroll
+      for (int r = 0; r < kRows; ++r)
+#pragma unroll
+        for (int m = 0; m < MT; ++m) acc[r][m] += s[r] * part[r][m] + b[r] * xs[m];
     }
 
     // Sum over the lanes; lane r * MT + m writes out[m0 + m, n0 + r].
@@ -266,11 +255,11 @@ __device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1
 // 2c, 2c + 1, 2c + 8, 2c + 9], B holds W[row g][the same slots], C out[g or g + 8][2c, 2c + 1].
 // In k-block kb (128 values: 4 chunks) thread c owns chunk 4 kb + c, and mma t (0..7) maps its
 // slots to that chunk's values 4t .. 4t + 3.
-template <typename T, int BITS, int TILES>
+template <typename T, int BITS>
 __global__ void __launch_bounds__(kMmaWarps * 32) qmm_mma_kernel(const Args<T> a) {
-  __shared__ float part[kMmaWarps - 1][TILES][4][32];
+  __shared__ float part[kMmaWarps - 1][kMmaTiles][4][32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, c = lane & 3;
-  const int n0 = blockIdx.y * (TILES * 8), m0 = blockIdx.x * 16;
+  const int n0 = blockIdx.y * (kMmaTiles * 8), m0 = blockIdx.x * 16;
   const int r0 = m0 + g, r1 = m0 + g + 8, chunks = a.K / 32, kblocks = (chunks + 3) / 4;
   for (int64_t z = blockIdx.z; z < a.batch; z += gridDim.z) {
     int64_t off[4];
@@ -280,9 +269,9 @@ __global__ void __launch_bounds__(kMmaWarps * 32) qmm_mma_kernel(const Args<T> a
     const uint32_t* w = a.w + off[1];
     const T* sc = a.s + off[2];
     const T* bi = a.b + off[3];
-    float acc[TILES][4];
+    float acc[kMmaTiles][4];
 #pragma unroll
-    for (int j = 0; j < TILES; ++j)
+    for (int j = 0; j < kMmaTiles; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[j][e] = 0.0f;
 
@@ -296,7 +285,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32) qmm_mma_kernel(const Args<T> a
         xb[p] = in_k && r1 < a.M ? reinterpret_cast<const uint4*>(x1 + ch * 32)[p] : make_uint4(0, 0, 0, 0);
       }
 #pragma unroll
-      for (int j = 0; j < TILES; ++j) {
+      for (int j = 0; j < kMmaTiles; ++j) {
         const int n = n0 + j * 8 + g;
         uint32_t q[BITS];
         float s = 0.0f, b = 0.0f;
@@ -323,7 +312,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32) qmm_mma_kernel(const Args<T> a
     // The warps' tiles summed in warp order; warp 0 writes.
     if (warp > 0) {
 #pragma unroll
-      for (int j = 0; j < TILES; ++j)
+      for (int j = 0; j < kMmaTiles; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e) part[warp - 1][j][e][lane] = acc[j][e];
     }
@@ -331,7 +320,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32) qmm_mma_kernel(const Args<T> a
     if (warp == 0) {
       T* out = a.out + z * int64_t(a.M) * a.N;
 #pragma unroll
-      for (int j = 0; j < TILES; ++j) {
+      for (int j = 0; j < kMmaTiles; ++j) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           float v = acc[j][e];
@@ -346,29 +335,14 @@ __global__ void __launch_bounds__(kMmaWarps * 32) qmm_mma_kernel(const Args<T> a
   }
 }
 
-// Tuning experiment (removed once measured): MICA_QMM_EXPERIMENT=u2 loads two chunks per lane
-// and step on the SIMT path, =t8 gives the tensor-core path 8 tiles per warp.
-int experiment() {
-  static const int e = [] {
-    const char* v = std::getenv("MICA_QMM_EXPERIMENT");
-    return !v ? 0 : std::string(v) == "u2" ? 1 : std::string(v) == "t8" ? 2 : 0;
-  }();
-  return e;
-}
-
 template <typename T, int BITS>
 void launch_bits(const Args<T>& a, cudaStream_t st) {
   if constexpr (cu::is_half_v<T>) {
     if (a.M > kSimtRows) {
-      auto mma = [&](auto tiles) {
-        constexpr int TILES = decltype(tiles)::value;
-        const int64_t ny = (int64_t(a.N) + TILES * 8 - 1) / (TILES * 8);
-        dim3 grid(static_cast<unsigned>((a.M + 15) / 16), static_cast<unsigned>(ny),
-                  static_cast<unsigned>(std::min<int64_t>(a.batch, 65535)));
-        qmm_mma_kernel<T, BITS, TILES><<<grid, kMmaWarps * 32, 0, st>>>(a);
-      };
-      if (experiment() == 2) mma(std::integral_constant<int, 8>{});
-      else mma(std::integral_constant<int, kMmaTiles>{});
+      const int64_t ny = (int64_t(a.N) + kMmaTiles * 8 - 1) / (kMmaTiles * 8);
+      dim3 grid(static_cast<unsigned>((a.M + 15) / 16), static_cast<unsigned>(ny),
+                static_cast<unsigned>(std::min<int64_t>(a.batch, 65535)));
+      qmm_mma_kernel<T, BITS><<<grid, kMmaWarps * 32, 0, st>>>(a);
       return;
     }
   }
@@ -377,8 +351,7 @@ void launch_bits(const Args<T>& a, cudaStream_t st) {
     const int64_t ny = (int64_t(a.N) + kWarps * kRows - 1) / (kWarps * kRows);
     dim3 grid(static_cast<unsigned>((a.M + MT - 1) / MT), static_cast<unsigned>(ny),
               static_cast<unsigned>(std::min<int64_t>(a.batch, 65535)));
-    if (MT == 1 && experiment() == 1) qmv_kernel<T, BITS, MT, 2><<<grid, kWarps * 32, 0, st>>>(a);
-    else qmv_kernel<T, BITS, MT, 1><<<grid, kWarps * 32, 0, st>>>(a);
+    qmv_kernel<T, BITS, MT><<<grid, kWarps * 32, 0, st>>>(a);
   };
   if (a.M <= 1) go(std::integral_constant<int, 1>{});
   else if (a.M <= 2) go(std::integral_constant<int, 2>{});
