@@ -62,7 +62,6 @@ Layout view_layout(const Shape& shape, const Strides& strides) {
   return l;
 }
 
-// Makes `out` a view of `in`'s buffer: element `offset` from in's data pointer, `strides`.
 const array* flat_layout(std::initializer_list<const array*> ins, const Shape& shape) {
   const array* first = nullptr;  // the first input that is more than one value
   bool rows = true, cols = true;
@@ -83,6 +82,7 @@ const array* flat_layout(std::initializer_list<const array*> ins, const Shape& s
   return nullptr;
 }
 
+// Makes `out` a view of `in`'s buffer: element `offset` from in's data pointer, `strides`.
 void make_view(const array& in, array& out, const Strides& strides, int64_t offset) {
   auto l = view_layout(out.shape(), strides);
   out.copy_shared_buffer(in, strides, l.flags, l.data_size, out.size() == 0 ? 0 : offset);

@@ -172,8 +172,8 @@ class Adam : public Optimizer {
     scalars_.clear();
     fused_.clear();
   }
-  /** One AdamStep node per dtype for every float32 / float64 leaf (one launch per 48 on the GPU
-   * instead of one per parameter); adam_update hands its outputs out. */
+  /** AdamStep nodes of up to 8 float32 / float64 leaves of one dtype (one GPU launch each
+   * instead of one per parameter); adam_update hands their outputs out. */
   void before_leaves(const Tree& grads, const Tree& params) override;
   /** The decoupled weight decay of the step (AdamW's), if any. */
   virtual std::optional<double> decoupled_decay() const { return std::nullopt; }

@@ -1,5 +1,6 @@
 // The optimizers' update rules (MLX's formulas; lr is cast to the gradient's dtype so float16
 // parameters stay float16).
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -108,6 +109,13 @@ const Adam::Scalars& Adam::scalars(Dtype dt, std::optional<double> weight_decay)
 }
 
 namespace {
+// Parameters per AdamStep node. Every output of a node holds its own copy of the node's input
+// list, so a node's bookkeeping grows with outputs x inputs: measured on 148 parameters of
+// 16 x 16 (an eager AdamW step on the CPU, build + eval per step), 1 per node 1.42 ms, 8 per node
+// 1.34, 16 1.72, 48 2.48, all in one 6.9. Eight keeps the host side level and cuts the GPU's
+// launches eightfold.
+constexpr size_t kParamsPerNode = 8;
+
 // Leaves fast::adam_step takes: p float32 or float64, g, m and v of its dtype and shape.
 bool adam_fusable(const array& g, const array& p, const array& m, const array& v) {
   const Dtype dt = p.dtype();
@@ -118,7 +126,8 @@ bool adam_fusable(const array& g, const array& p, const array& m, const array& v
 }  // namespace
 
 void Adam::before_leaves(const Tree& grads, const Tree& params) {
-  // Every fusable leaf, grouped by dtype in tree order; each group becomes one node.
+  // Every fusable leaf, grouped by dtype in tree order; each group becomes nodes of
+  // kParamsPerNode parameters.
   std::map<std::string, std::array<std::vector<array>, 4>> groups;
   tree_map_with_path(
       [&](const std::string&, const Tree& g, const std::vector<Tree>& rest) -> Tree {
@@ -134,10 +143,14 @@ void Adam::before_leaves(const Tree& grads, const Tree& params) {
       grads, {params, state_});
   for (auto& [name, grp] : groups) {
     const Scalars& k = scalars(grp[0][0].dtype(), decoupled_decay());
-    std::vector<array> r = fast::adam_step(grp[0], grp[1], grp[2], grp[3], k.coef, beta1_, beta2_, eps_);
-    for (size_t i = 0; i < grp[0].size(); ++i) {
-      fused_.insert_or_assign({grp[1][i].id(), grp[0][i].id(), grp[2][i].id()},
-                              std::array<array, 3>{r[3 * i], r[3 * i + 1], r[3 * i + 2]});
+    for (size_t b = 0; b < grp[0].size(); b += kParamsPerNode) {
+      const size_t e = std::min(grp[0].size(), b + kParamsPerNode);
+      auto part = [&](int k2) { return std::vector<array>(grp[k2].begin() + b, grp[k2].begin() + e); };
+      std::vector<array> r = fast::adam_step(part(0), part(1), part(2), part(3), k.coef, beta1_, beta2_, eps_);
+      for (size_t i = b; i < e; ++i) {
+        fused_.insert_or_assign({grp[1][i].id(), grp[0][i].id(), grp[2][i].id()},
+                                std::array<array, 3>{r[3 * (i - b)], r[3 * (i - b) + 1], r[3 * (i - b) + 2]});
+      }
     }
   }
 }

@@ -2,6 +2,7 @@
 // mlx script running the same problem; pasted below), plus the tree mechanics of spec §13.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -222,10 +223,10 @@ TEST(Optimizers, BadHyperParameters) {
   EXPECT_TRUE(throws_op<std::invalid_argument>("Adafactor", [] { O::Adafactor({.relative_step = false}); }));
 }
 
-TEST(Optimizers, AdamUpdatesEveryParameterInOneNode) {
+TEST(Optimizers, AdamUpdatesParametersInFewNodes) {
   // AdamW over a tree of float32 and float64 leaves (and a bfloat16 one, which takes the
-  // composition): one AdamStep node per dtype, values equal bit for bit to fast::adam_step run
-  // on each leaf alone with the same coefficients.
+  // composition): one AdamStep node per dtype (up to 8 parameters each), values equal bit for
+  // bit to fast::adam_step run on each leaf alone with the same coefficients.
   Tree params = Tree::Dict{{"a", array({1.0f, -2.0f, 3.0f})},
                            {"b", Tree::List{array({0.5f, 0.25f}), reshape(array({1.0f, 2.0f, 3.0f, 4.0f}), {2, 2})}},
                            {"c", array({1.0, 2.0})},
@@ -276,6 +277,17 @@ TEST(Optimizers, AdamUpdatesEveryParameterInOneNode) {
     EXPECT_EQ(&x.primitive(), first) << leaves[i].first << ": one node per dtype";
   }
   EXPECT_NE(f32, f64);
+  // 20 float32 parameters: nodes of 8, 8 and 4.
+  Tree::Dict many;
+  for (int i = 0; i < 20; ++i) many.insert_or_assign("w" + std::to_string(100 + i), array({float(i), 1.0f}));
+  O::Adam adam(0.1f);
+  auto stepped = tree_flatten_arrays(adam.apply_gradients(Tree(many), Tree(many)));
+  std::map<const Primitive*, int> per_node;
+  for (auto& [path, x] : stepped) ++per_node[&x.primitive()];
+  std::vector<int> sizes;
+  for (auto& [node, count] : per_node) sizes.push_back(count);
+  std::sort(sizes.begin(), sizes.end());
+  EXPECT_EQ(sizes, (std::vector<int>{4, 8, 8}));
   for (size_t i = 0; i < leaves.size(); ++i) {  // (evaluating detaches the nodes: checked above first)
     if (ref[i].second.dtype() != bfloat16) EXPECT_EQ(to_vector(leaves[i].second), to_vector(ref[i].second)) << leaves[i].first;
   }
