@@ -19,6 +19,7 @@
 
 #include "mica/backend/cpu/lapack.h"
 #include "mica/backend/cpu/parallel.h"
+#include "mica/backend/linalg_failures.h"
 #include "mica/types/cast.h"
 
 namespace mica {
@@ -113,17 +114,13 @@ void check_args(const std::string& op, const char* routine, int info) {
   }
 }
 
-// Per-matrix failures (info > 0), reported after the loop: "[op] expected <want>, got <what(info)>".
+// Per-matrix failures (info > 0), reported after the loop (backend/linalg_failures.h).
 struct Failures {
   std::vector<int> info;
   explicit Failures(int64_t count) : info(static_cast<size_t>(count), 0) {}
   template <typename What>
   void raise(const std::string& op, const std::string& want, What&& what) const {
-    for (size_t b = 0; b < info.size(); ++b) {
-      if (info[b] == 0) continue;
-      std::string where = info.size() > 1 ? " in matrix " + std::to_string(b) + " of the batch" : "";
-      throw std::runtime_error("[" + op + "] expected " + want + ", got " + what(info[b]) + where + ".");
-    }
+    linalg_failures::raise(op, info, want, what);
   }
 };
 
@@ -139,11 +136,8 @@ bool finite_matrix(const T* buf, int m, int n, char tri = 'A') {
   }
   return true;
 }
-std::string non_finite(int) { return "NaN or inf entries"; }
-
-std::string diag_zero(int i, const char* name) {
-  return "a zero " + std::string(name) + "[" + std::to_string(i - 1) + "][" + std::to_string(i - 1) + "]";
-}
+using linalg_failures::diag_zero;
+using linalg_failures::non_finite;
 
 }  // namespace
 
@@ -387,7 +381,7 @@ void SVD::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs
     });
   });
   fails.raise(op(), "a matrix of finite values whose SVD converges",
-              [](int i) { return i == 1 ? non_finite(i) : std::string("no convergence (LAPACK gesdd and gesvd)"); });
+              [](int i) { return i == 1 ? non_finite() : std::string("no convergence (LAPACK gesdd and gesvd)"); });
 }
 
 void Eig::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) {
@@ -443,7 +437,7 @@ void Eig::eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs
     });
   });
   fails.raise(op(), "a matrix of finite values whose eigenvalues converge", [](int i) {
-    return i < 0 ? non_finite(i) : "no convergence of the QR algorithm (LAPACK geev info " + std::to_string(i) + ")";
+    return i < 0 ? non_finite() : "no convergence of the QR algorithm (LAPACK geev info " + std::to_string(i) + ")";
   });
 }
 
@@ -483,7 +477,7 @@ void Eigh::eval_cpu(const std::vector<array>& inputs, std::vector<array>& output
     });
   });
   fails.raise(op(), "a symmetric matrix of finite values whose eigenvalues converge", [](int i) {
-    return i < 0 ? non_finite(i) : "no convergence (LAPACK syevd info " + std::to_string(i) + ")";
+    return i < 0 ? non_finite() : "no convergence (LAPACK syevd info " + std::to_string(i) + ")";
   });
 }
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 
+#include "mica/backend/cuda/on_host.h"
 #include "mica/backend/cuda/utils.h"
 #include "mica/backend/gpu_info.h"
 #include "mica/primitives/all.h"
@@ -11,17 +12,8 @@
 
 namespace mica {
 
-#define MICA_FALLBACK_U(NAME)                                             \
-  void NAME::eval_gpu(const std::vector<array>& inputs, array& out) {     \
-    std::vector<array> outs{out};                                         \
-    cu::cpu_fallback(*this, inputs, outs);                                \
-  }
-#define MICA_FALLBACK_M(NAME)                                                           \
-  void NAME::eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) { \
-    cu::cpu_fallback(*this, inputs, outputs);                                           \
-  }
 #define MICA_FALLBACK_K(NAME, KIND)
-#define MICA_FALLBACK_F(NAME, KIND) MICA_FALLBACK_##KIND(NAME)
+#define MICA_FALLBACK_F(NAME, KIND) MICA_EVAL_GPU_ON_HOST_##KIND(NAME)
 #define MICA_FALLBACK(NAME, FAMILY, KIND, GPU) MICA_FALLBACK_##GPU(NAME, KIND)
 MICA_PRIMITIVES(MICA_FALLBACK)
 #undef MICA_FALLBACK

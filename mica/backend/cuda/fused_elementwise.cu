@@ -161,8 +161,9 @@ struct AdamTensor {
 };
 
 // Up to kAdamTensors parameters per launch, passed by value (the kernel's parameters stay under
-// 4 KB; __grid_constant__ lets the kernel index them without a per-thread copy): block b works on tensor t with first_block[t] <= b < first_block[t + 1], elements
-// kAdamChunk (b - first_block[t]) on.
+// 4 KB; __grid_constant__ lets the kernel index them without a per-thread copy): block b works
+// on tensor t with first_block[t] <= b < first_block[t + 1], elements kAdamChunk (b -
+// first_block[t]) on.
 constexpr int kAdamTensors = 48;
 constexpr int kAdamChunk = cu::kBlock * 16;
 template <typename T>
@@ -174,7 +175,8 @@ struct AdamTable {
 
 // coef: c1, c2, decay.
 template <typename T>
-__global__ void adam_kernel(const __grid_constant__ AdamTable<T> tab, const T* __restrict__ coef, T b1, T a1, T b2, T a2, T eps) {
+__global__ void adam_kernel(const __grid_constant__ AdamTable<T> tab, const T* __restrict__ coef, T b1, T a1, T b2,
+                            T a2, T eps) {
   const T c1 = coef[0], c2 = coef[1], decay = coef[2];
   auto step = [&](T pi, T gi, T mi, T vi, T& pn, T& mn, T& vn) {
     mn = mi * b1 + gi * a1;

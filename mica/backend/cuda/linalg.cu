@@ -26,6 +26,7 @@
 #include "mica/backend/cuda/device/elementwise.cuh"
 #include "mica/backend/cuda/device/types.cuh"
 #include "mica/backend/cuda/utils.h"
+#include "mica/backend/linalg_failures.h"
 #include "mica/primitives/linalg.h"
 
 namespace mica {
@@ -80,8 +81,7 @@ constexpr cudaDataType data_type() {
 struct Workspace {
   cu::Scratch dev;
   std::vector<char> host;
-  size_t dev_bytes, host_bytes;
-  Workspace(size_t d, size_t h, const Stream& s) : dev(std::max<size_t>(d, 1), s), host(std::max<size_t>(h, 1)), dev_bytes(d), host_bytes(h) {}
+  Workspace(size_t d, size_t h, const Stream& s) : dev(std::max<size_t>(d, 1), s), host(std::max<size_t>(h, 1)) {}
 };
 
 // dst[b] (R x C, row-major) from the column-major src[b] (leading dimension ld, matrices
@@ -105,7 +105,8 @@ void launch_from_column_major(const T* src, int64_t ld, int64_t stride, T* dst, 
                               char tri, const Stream& s) {
   const int64_t total = count * rows * cols;
   if (total == 0) return;
-  from_column_major<T><<<cu::grid_for(total), cu::kBlock, 0, cu::stream(s)>>>(src, ld, stride, dst, count, rows, cols, tri);
+  from_column_major<T><<<cu::grid_for(total), cu::kBlock, 0, cu::stream(s)>>>(src, ld, stride, dst, count, rows, cols,
+                                                                              tri);
   cu::check_launch("linalg");
 }
 
@@ -123,15 +124,10 @@ struct Pointers {
   T** get() const { return static_cast<T**>(buf.get()); }
 };
 
-// Throws the CPU kernel's message for the first matrix whose info is not 0.
-template <typename What>
-void raise(const std::string& op, const std::vector<int>& info, const std::string& want, What what) {
-  for (size_t b = 0; b < info.size(); ++b) {
-    if (info[b] == 0) continue;
-    std::string where = info.size() > 1 ? " in matrix " + std::to_string(b) + " of the batch" : "";
-    throw std::runtime_error("[" + op + "] expected " + want + ", got " + what(info[b]) + where + ".");
-  }
-}
+// The CPU kernels' messages for failing matrices.
+using linalg_failures::diag_zero;
+using linalg_failures::non_finite;
+using linalg_failures::raise;
 
 std::vector<int> read_infos(const cu::Scratch& dev, int64_t count, cudaStream_t cs) {
   std::vector<int> info(static_cast<size_t>(count));
@@ -177,9 +173,8 @@ void inverse(const std::string& op, const array& a, array& out, const Stream& s)
   } else {
     MICA_LINALG_CHECK(cublasDgetrfBatched(h, n, pa.get(), n, piv, inf, static_cast<int>(count)));
   }
-  raise(op, read_infos(infos, count, cs), "a non-singular matrix", [](int i) {
-    return "a zero U[" + std::to_string(i - 1) + "][" + std::to_string(i - 1) + "] in its LU factorization";
-  });
+  raise(op, read_infos(infos, count, cs), "a non-singular matrix",
+        [](int i) { return diag_zero(i, "U") + " in its LU factorization"; });
   if constexpr (std::is_same_v<T, float>) {
     MICA_LINALG_CHECK(cublasSgetriBatched(h, n, const_cast<const float**>(pa.get()), n, piv, pc.get(), n, inf,
                                           static_cast<int>(count)));
@@ -230,7 +225,8 @@ __global__ void zero_diagonal(const T* __restrict__ a, int64_t count, int n, int
 // info[b] = 1 if matrix b (row-major m x n; `tri` 'L' / 'U': only that triangle) holds a NaN or
 // an inf; info must start at 0.
 template <typename T>
-__global__ void non_finite_entries(const T* __restrict__ a, int64_t count, int m, int n, char tri, int* __restrict__ info) {
+__global__ void non_finite_entries(const T* __restrict__ a, int64_t count, int m, int n, char tri,
+                                   int* __restrict__ info) {
   const int64_t per = int64_t(m) * n, total = count * per;
   for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < total; k += int64_t(gridDim.x) * blockDim.x) {
     const int i = static_cast<int>((k % per) / n), j = static_cast<int>(k % n);
@@ -273,13 +269,11 @@ void solve_in_place(const std::string& op, const array& a, array& out, bool uppe
     zero_diagonal<T><<<blocks_for(count), 128, 0, cs>>>(cu::ptr<T>(t), count, n, static_cast<int*>(infos.get()));
     cu::check_launch(op.c_str());
     if (op == "linalg::solve") {
-      raise(op, read_infos(infos, count, cs), "a non-singular matrix", [](int i) {
-        return "a zero U[" + std::to_string(i - 1) + "][" + std::to_string(i - 1) + "] in its LU factorization";
-      });
+      raise(op, read_infos(infos, count, cs), "a non-singular matrix",
+            [](int i) { return diag_zero(i, "U") + " in its LU factorization"; });
     } else {
-      raise(op, read_infos(infos, count, cs), "a triangular matrix with no zero on its diagonal", [](int i) {
-        return "a zero A[" + std::to_string(i - 1) + "][" + std::to_string(i - 1) + "]";
-      });
+      raise(op, read_infos(infos, count, cs), "a triangular matrix with no zero on its diagonal",
+            [](int i) { return diag_zero(i, "A"); });
     }
   }
   Pointers<T> pa(cu::ptr<T>(t), count, int64_t(n) * n, s), pb(cu::ptr<T>(out), count, int64_t(n) * k, s);
@@ -337,7 +331,8 @@ void lu_factor(const array& a, std::vector<array>& outputs, const Stream& s) {
   for (auto& o : outputs) cu::alloc_output(o, s);
   if (count == 0) return;
   cu::Scratch ipiv(static_cast<size_t>(std::max<int64_t>(count * k, 1)) * sizeof(int64_t), s),
-      infos(static_cast<size_t>(count) * sizeof(int), s), rows(static_cast<size_t>(std::max(count * m, int64_t(1))) * 4, s);
+      infos(static_cast<size_t>(count) * sizeof(int), s),
+      rows(static_cast<size_t>(std::max(count * m, int64_t(1))) * sizeof(uint32_t), s);
   auto* pv = static_cast<int64_t*>(ipiv.get());
   if (k > 0) {
     array cm = column_major<T>(a, s);
@@ -424,7 +419,7 @@ void svd(const std::string& op, const array& a, std::vector<array>& outputs, boo
   cu::Scratch infos(static_cast<size_t>(count) * sizeof(int), s), fails(static_cast<size_t>(count) * sizeof(int), s);
   mark_non_finite<T>(x, count, m, n, 'A', static_cast<int*>(fails.get()), s);
   raise(op, read_infos(fails, count, cs), "a matrix of finite values whose SVD converges",
-        [](int) { return std::string("NaN or inf entries"); });
+        [](int) { return non_finite(); });
   // gesvd needs rows >= columns: a tall A is copied column-major (m x n); a wide A read
   // column-major is Aᵀ (n x m) = U' S V'ᵀ, so A = V' S U'ᵀ: gesvd writes V'ᵀ (column-major)
   // where U goes (read row-major it is V') and U' where Vᵀ goes.
@@ -489,7 +484,7 @@ void eigh(const std::string& op, const array& a, std::vector<array>& outputs, bo
   int* inf = static_cast<int*>(infos.get());
   mark_non_finite<T>(x, count, n, n, upper ? 'U' : 'L', inf, s);
   const std::string want = "a symmetric matrix of finite values whose eigenvalues converge";
-  raise(op, read_infos(infos, count, cs), want, [](int) { return std::string("NaN or inf entries"); });
+  raise(op, read_infos(infos, count, cs), want, [](int) { return non_finite(); });
   const cusolverEigMode_t jobz = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
   const cublasFillMode_t fill = upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;
   {
@@ -549,7 +544,7 @@ void eig(const std::string& op, const array& a, std::vector<array>& outputs, boo
   int* inf = static_cast<int*>(infos.get());
   mark_non_finite<T>(x, count, n, n, 'A', inf, s);
   const std::string want = "a matrix of finite values whose eigenvalues converge";
-  raise(op, read_infos(infos, count, cs), want, [](int) { return std::string("NaN or inf entries"); });
+  raise(op, read_infos(infos, count, cs), want, [](int) { return non_finite(); });
   cu::Scratch wri(static_cast<size_t>(count) * 2 * n * sizeof(T), s),
       vr(vectors ? static_cast<size_t>(count) * n * n * sizeof(T) : 1, s);
   T* wp = static_cast<T*>(wri.get());

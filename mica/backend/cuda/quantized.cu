@@ -25,8 +25,8 @@
 // The warps of a block split K and add their tiles through shared memory in a fixed order.
 //
 // The op (ops/quantized.cpp) builds this node on a GPU stream for x @ W.T with at most
-// QuantizedMatmul::kGpuMaxRows rows of x per weight matrix; x @ W and larger products run as dequantize + matmul
-// (cuBLASLt), which is faster once the product is bound by arithmetic.
+// QuantizedMatmul::kGpuMaxRows rows of x per weight matrix; x @ W and larger products run as
+// dequantize + matmul (cuBLASLt), which is faster once the product is bound by arithmetic.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -398,7 +398,8 @@ array ready(const array& a, int bytes, const Stream& s) {
 void QuantizedMatmul::eval_gpu(const std::vector<array>& inputs, array& out) {
   const Stream& s = stream();
   if (!transpose_) {
-    throw std::logic_error("[QuantizedMatmul] the GPU kernel computes x @ W.T only (the op runs x @ W as dequantize + matmul).");
+    throw std::logic_error(
+        "[QuantizedMatmul] the GPU kernel computes x @ W.T only (the op runs x @ W as dequantize + matmul).");
   }
   cu::prepare(inputs, s);
   cu::alloc_output(out, s);
