@@ -110,10 +110,11 @@ const Adam::Scalars& Adam::scalars(Dtype dt, std::optional<double> weight_decay)
 
 namespace {
 // Parameters per AdamStep node. Every output of a node holds its own copy of the node's input
-// list, so a node's bookkeeping grows with outputs x inputs: measured on 148 parameters of
-// 16 x 16 (an eager AdamW step on the CPU, build + eval per step), 1 per node 1.42 ms, 8 per node
-// 1.34, 16 1.72, 48 2.48, all in one 6.9. Eight keeps the host side level and cuts the GPU's
-// launches eightfold.
+// list, so a node's bookkeeping grows with outputs x inputs. `build/benchmarks/optimizer_bench`
+// (148 parameters of 16 x 16, eager, 2-core VM): a node per parameter 0.36 ms per step, nodes of
+// 8 0.50 ms, one node for all 4.8 ms. Eight is for the GPU, where it cuts the launches eightfold
+// (GPT-2's 148 parameters: 19 instead of 148); that gain is not measured yet, and on the CPU
+// grouping costs ~1 us per parameter and step.
 constexpr size_t kParamsPerNode = 8;
 
 // Leaves fast::adam_step takes: p float32 or float64, g, m and v of its dtype and shape.
