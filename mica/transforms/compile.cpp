@@ -627,6 +627,29 @@ std::vector<array> launch_graph(const Entry& e, CapturedGraph& c, std::vector<ar
   return outs;
 }
 
+// A launch copies the staged inputs in and the outputs in the graph's memory out; what it saves
+// is the host's work per node (building the replay, one launch each: a few microseconds). A few
+// large kernels over new arguments each call (an elementwise chain of 8192 x 8192) lose more to
+// the copies than they save: "" if the graph pays, else why not.
+std::string copies_outweigh_launches(const Entry& e, const std::vector<array>& inputs, const std::vector<bool>& staged,
+                                     const std::vector<GraphOutput>& outs) {
+  constexpr double kBytesPerSecond = 2.5e12;  // an H100's copy rate, read + write, rounded down
+  constexpr double kSavedPerNode = 4e-6;      // host seconds per node a launch of the graph skips
+  double bytes = 0;
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    if (staged[j]) bytes += 2.0 * static_cast<double>(inputs[j].nbytes());
+  }
+  for (const auto& o : outs) {
+    if (o.kind == GraphOutput::kCopy) bytes += 2.0 * static_cast<double>(o.bytes);
+  }
+  const double copy_s = bytes / kBytesPerSecond, saved_s = kSavedPerNode * static_cast<double>(e.graph.nodes.size());
+  if (copy_s <= saved_s) return "";
+  char why[160];
+  std::snprintf(why, sizeof(why), "copies in and out (%.0f us) outweigh the launches saved (%zu nodes, %.0f us)",
+                copy_s * 1e6, e.graph.nodes.size(), saved_s * 1e6);
+  return why;
+}
+
 std::optional<std::vector<array>> no_graphs(GraphState& G, const std::string& why) {
   G.disabled = true;
   if (std::getenv("MICA_COMPILE_DEBUG")) std::fprintf(stderr, "compile: no CUDA graph: %s\n", why.c_str());
@@ -681,6 +704,8 @@ std::optional<std::vector<array>> capture_graph(Entry& e, std::vector<array>& in
     probe.clear();  // before the graph: its arrays hold the graph's addresses
     g.reset();
     if (!why.empty()) return no_graphs(G, "probe: " + why);
+    why = copies_outweigh_launches(e, inputs, staged, kinds);
+    if (!why.empty()) return no_graphs(G, why);
   }
   // The graph's memory is its own pool: the blocks the uncaptured replays left cached go back.
   gpu::clear_cache();

@@ -238,4 +238,20 @@ TEST_F(CompileGpu, CudaGraphArgumentsScalarsAndKeysFollowEachCall) {
 }
 
 }  // namespace
+TEST_F(CompileGpu, CudaGraphSkippedWhenCopiesOutweighLaunches) {
+  MICA_REQUIRE_GPU();
+  set_default_device(Device::gpu);
+  // One fused kernel over 64 MB of new argument each call: staging it into the graph and
+  // copying the result out would cost more than the one launch a graph saves.
+  auto f = [](const std::vector<array>& in) { return std::vector<array>{exp(in[0]) * 2.0f + 1.0f}; };
+  gpu::set_graphs(true);
+  ArraysFn fn = compile(f);
+  const int64_t before = gpu::graph_launches();
+  for (int i = 0; i < 4; ++i) {
+    array x = random_input({4096, 4096}, float32, -1, 1, 400 + i);
+    EXPECT_TRUE(same_values(fn({x})[0], f({x})[0], 1e-6, 1e-6)) << i;
+  }
+  EXPECT_EQ(gpu::graph_launches() - before, 0);
+}
+
 }  // namespace mica::test

@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <initializer_list>
 #include <optional>
 #include <stdexcept>
@@ -82,7 +83,7 @@ constexpr size_t kBwdStaticSmem = 3 * kMaxGroup / 32 * sizeof(std::conditional_t
 
 // x, y: (rows, n) row-major; wgt, bia: (n,) or null. Groups of G = 2^gl threads (1..512) per
 // row, blockDim / G rows per block; thread `lane` of a group holds chunks k G + lane, k < NV.
-template <typename T, int NV>
+template <typename T, int NV, bool Prefetch>
 __global__ void __launch_bounds__(kFwdMaxGroup, 2)
     norm_fwd_reg(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
                  int64_t rows, int n, int gl, bool vec, bool rms, C_t<T> eps) {
@@ -95,6 +96,16 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
     const int64_t off = live ? row * n : 0;
     Chunk<T> r[NV];
     load_row(x + off, n, lane, G, vec, live, r);
+    if constexpr (Prefetch) {
+      const int64_t next = row + int64_t(gridDim.x) * R;
+      if (next < rows) {
+#pragma unroll
+        for (int k = 0; k < NV; ++k) {
+          const int c0 = (k * G + lane) * W<T>;
+          if (c0 < n && (c0 * int(sizeof(T))) % 128 == 0) prefetch_l2(x + next * n + c0);
+        }
+      }
+    }
     C s[1] = {C(0)};
     C mean = 0;
     if (!rms) {
@@ -343,13 +354,29 @@ struct NormArgs {
   float eps;
 };
 
+// Experiment (MICA_NORM_FWD): 1 = persistent grid, next row prefetched to L2; 2 = twice the chunks a thread
+// for halves (half the group); 3 = both.
+int fwd_variant() {
+  static const int v = [] {
+    const char* e = std::getenv("MICA_NORM_FWD");
+    return e ? std::atoi(e) : 0;
+  }();
+  return v;
+}
+
 template <typename T, int NV>
 void launch_fwd(cudaStream_t cs, const T* x, const T* w, const T* b, T* y, int64_t rows, int64_t n, int gl, bool vec,
                 const NormArgs& a) {
   const int G = 1 << gl, block = std::max(G, kMinBlock), R = block / G;
-  const int64_t blocks = std::min<int64_t>((rows + R - 1) / R, INT_MAX);
-  norm_fwd_reg<T, NV><<<static_cast<unsigned>(blocks), block, 0, cs>>>(x, w, b, y, rows, static_cast<int>(n), gl, vec, a.rms,
-                                                                       static_cast<C_t<T>>(a.eps));
+  int64_t blocks = std::min<int64_t>((rows + R - 1) / R, INT_MAX);
+  if (fwd_variant() & 1) {
+    blocks = std::min(blocks, resident_blocks(norm_fwd_reg<T, NV, true>, block, 0));
+    norm_fwd_reg<T, NV, true><<<static_cast<unsigned>(blocks), block, 0, cs>>>(
+        x, w, b, y, rows, static_cast<int>(n), gl, vec, a.rms, static_cast<C_t<T>>(a.eps));
+    return;
+  }
+  norm_fwd_reg<T, NV, false><<<static_cast<unsigned>(blocks), block, 0, cs>>>(
+      x, w, b, y, rows, static_cast<int>(n), gl, vec, a.rms, static_cast<C_t<T>>(a.eps));
 }
 
 // x, out: (rows, n) row-major, n > 0; w, b: (n,) contiguous or null.
@@ -364,7 +391,11 @@ void norm_forward(const Stream& s, const array& x, const array* w, const array* 
   const bool vec = chunked<T>(n, {px, pw, pb, py});
   const int64_t chunks = (n + W<T> - 1) / W<T>;
   constexpr int NVmax = kFwdNV<T>;
-  if (chunks > int64_t(kFwdMaxGroup) * NVmax) {
+  if (cu::is_half_v<T> && (fwd_variant() & 2) && chunks <= int64_t(kFwdMaxGroup) * 8) {
+    auto [gl, per] = group_for(chunks, 8);
+    if (per <= 4) launch_fwd<T, 4>(cs, px, pw, pb, py, rows, n, gl, vec, a);
+    else launch_fwd<T, 8>(cs, px, pw, pb, py, rows, n, gl, vec, a);
+  } else if (chunks > int64_t(kFwdMaxGroup) * NVmax) {
     const int64_t blocks = std::min<int64_t>(rows, INT_MAX);
     norm_fwd_stream<T><<<static_cast<unsigned>(blocks), kMaxGroup, 0, cs>>>(px, pw, pb, py, rows, n, vec, a.rms,
                                                                             static_cast<C_t<T>>(a.eps));
