@@ -720,6 +720,15 @@ std::optional<std::vector<array>> capture_graph(Entry& e, std::vector<array>& in
     throw std::runtime_error("[compile] capturing a compiled function as a CUDA graph failed after its probe passed (" +
                              why + "); unset MICA_CUDA_GRAPHS to run without CUDA graphs.");
   }
+  if (std::getenv("MICA_COMPILE_DEBUG")) {
+    for (size_t k = 0; k < c.outs.size(); ++k) {
+      const GraphOutput& o = c.outs[k];
+      std::fprintf(stderr, "compile: graph output %zu: %s, %zu bytes from %p (offset %lld), data_size %zu, %s\n", k,
+                   o.kind == GraphOutput::kCopy ? "copied" : o.kind == GraphOutput::kInput ? "an input's buffer"
+                   : o.kind == GraphOutput::kConstant ? "a constant's buffer" : "empty",
+                   o.bytes, o.src, static_cast<long long>(o.offset), o.data_size, detail::shape_str(o.shape).c_str());
+    }
+  }
   c.graph = std::move(g);
   c.graph->launch(si);
   copy_outputs(c, outs, si);

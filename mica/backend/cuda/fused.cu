@@ -83,8 +83,8 @@ constexpr size_t kBwdStaticSmem = 3 * kMaxGroup / 32 * sizeof(std::conditional_t
 
 // x, y: (rows, n) row-major; wgt, bia: (n,) or null. Groups of G = 2^gl threads (1..512) per
 // row, blockDim / G rows per block; thread `lane` of a group holds chunks k G + lane, k < NV.
-template <typename T, int NV, bool Prefetch>
-__global__ void __launch_bounds__(kFwdMaxGroup, 2)
+template <typename T, int NV, bool Prefetch, int MaxT = kFwdMaxGroup, int MinB = 2>
+__global__ void __launch_bounds__(MaxT, MinB)
     norm_fwd_reg(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
                  int64_t rows, int n, int gl, bool vec, bool rms, C_t<T> eps) {
   using C = C_t<T>;
@@ -125,6 +125,69 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
     for (int k = 0; k < NV; ++k) {
       const int c0 = (k * G + lane) * W<T>;
       if (c0 < n) store_chunk(yr, c0, n, vec, affine_chunk(r[k], wgt, bia, c0, n, vec, mean, rstd));
+    }
+  }
+}
+
+// Experiment (MICA_NORM_FWD=8): rows in 16-byte chunks read through shared memory, one row per
+// block of G threads and a persistent grid; the next row streams in (cp.async, two buffers)
+// while this one's sums and stores run. Each thread copies and reads only its own chunks, so
+// no barrier guards the buffers.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(gmem));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+__device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
+
+template <typename T, int NV>
+__global__ void __launch_bounds__(kFwdMaxGroup, 2)
+    norm_fwd_pipe(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
+                  int64_t rows, int n, bool rms, C_t<T> eps) {
+  using C = C_t<T>;
+  extern __shared__ __align__(16) unsigned char pipe_raw[];
+  T* buf = reinterpret_cast<T*>(pipe_raw);
+  __shared__ C sm[kFwdMaxGroup / 32];
+  const int G = blockDim.x, lane = threadIdx.x;
+  auto fetch = [&](int64_t row, int slot) {
+    if (row < rows) {
+#pragma unroll
+      for (int k = 0; k < NV; ++k) {
+        const int c0 = (k * G + lane) * W<T>;
+        if (c0 < n) cp_async16(buf + int64_t(slot) * n + c0, x + row * n + c0);
+      }
+    }
+    cp_async_commit();
+  };
+  int slot = 0;
+  fetch(blockIdx.x, 0);
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x, slot ^= 1) {
+    fetch(row + gridDim.x, slot ^ 1);
+    cp_async_wait_one();
+    Chunk<T> r[NV];
+#pragma unroll
+    for (int k = 0; k < NV; ++k) {
+      const int c0 = (k * G + lane) * W<T>;
+      r[k] = c0 < n ? *reinterpret_cast<const Chunk<T>*>(buf + int64_t(slot) * n + c0) : Chunk<T>{};
+    }
+    C s[1] = {C(0)};
+    C mean = 0;
+    if (!rms) {
+#pragma unroll
+      for (int k = 0; k < NV; ++k) add_sum(r[k], s[0]);
+      group_sum(s, G, sm);
+      mean = s[0] / static_cast<C>(n);
+      s[0] = 0;
+    }
+#pragma unroll
+    for (int k = 0; k < NV; ++k) add_deviations(r[k], r[k], r[k], false, (k * G + lane) * W<T>, n, mean, s);
+    group_sum(s, G, sm);
+    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
+    T* yr = y + row * n;
+#pragma unroll
+    for (int k = 0; k < NV; ++k) {
+      const int c0 = (k * G + lane) * W<T>;
+      if (c0 < n) store_chunk(yr, c0, n, true, affine_chunk(r[k], wgt, bia, c0, n, true, mean, rstd));
     }
   }
 }
@@ -369,12 +432,29 @@ void launch_fwd(cudaStream_t cs, const T* x, const T* w, const T* b, T* y, int64
                 const NormArgs& a) {
   const int G = 1 << gl, block = std::max(G, kMinBlock), R = block / G;
   int64_t blocks = std::min<int64_t>((rows + R - 1) / R, INT_MAX);
-  if (fwd_variant() & 1) {
-    blocks = std::min(blocks, resident_blocks(norm_fwd_reg<T, NV, true>, block, 0));
-    norm_fwd_reg<T, NV, true><<<static_cast<unsigned>(blocks), block, 0, cs>>>(
-        x, w, b, y, rows, static_cast<int>(n), gl, vec, a.rms, static_cast<C_t<T>>(a.eps));
+  const int v = fwd_variant();
+  if (v == 8 && vec && G >= 128 && R == 1) {
+    const size_t smem = 2 * size_t(n) * sizeof(T);
+    auto kernel = norm_fwd_pipe<T, NV>;
+    MICA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    blocks = std::min<int64_t>(rows, resident_blocks(kernel, block, smem));
+    kernel<<<static_cast<unsigned>(blocks), block, smem, cs>>>(x, w, b, y, rows, static_cast<int>(n), a.rms,
+                                                               static_cast<C_t<T>>(a.eps));
     return;
   }
+  auto go = [&](auto kernel, bool persistent) {
+    if (persistent) blocks = std::min(blocks, resident_blocks(kernel, block, 0));
+    kernel<<<static_cast<unsigned>(blocks), block, 0, cs>>>(x, w, b, y, rows, static_cast<int>(n), gl, vec, a.rms,
+                                                            static_cast<C_t<T>>(a.eps));
+  };
+  if (v >= 4 && block == 256) {
+    // 4/5: at least 6 blocks of 256 an SM (42 registers), without / with the prefetch; 6/7: 8 blocks (32).
+    if (v == 4) return go(norm_fwd_reg<T, NV, false, 256, 6>, false);
+    if (v == 5) return go(norm_fwd_reg<T, NV, true, 256, 6>, true);
+    if (v == 6) return go(norm_fwd_reg<T, NV, false, 256, 8>, false);
+    if (v == 7) return go(norm_fwd_reg<T, NV, true, 256, 8>, true);
+  }
+  if (v & 1) return go(norm_fwd_reg<T, NV, true>, true);
   norm_fwd_reg<T, NV, false><<<static_cast<unsigned>(blocks), block, 0, cs>>>(
       x, w, b, y, rows, static_cast<int>(n), gl, vec, a.rms, static_cast<C_t<T>>(a.eps));
 }

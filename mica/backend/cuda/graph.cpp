@@ -1,11 +1,14 @@
 // CUDA graphs for compile: stream capture of a replay, the memory a captured graph keeps, and
 // the copies in and out around a launch (backend/gpu_graph.h says what and why).
+#include <cuda.h>
 #include <cuda_runtime.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -205,12 +208,46 @@ void stage(const array& dst, const array& src, int stream_index) {
   MICA_CUDA_CHECK(cudaMemcpyAsync(cu::ptr(dst), cu::ptr(src), src.nbytes(), cudaMemcpyDeviceToDevice, cu::stream(s)));
 }
 
+namespace {
+// "p, N bytes into an allocation of M bytes" (the driver's view of the address), for errors.
+std::string where_in_allocation(const void* p) {
+  using RangeFn = CUresult (*)(CUdeviceptr*, size_t*, CUdeviceptr);
+  static RangeFn range = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult q;
+    if (cudaGetDriverEntryPointByVersion("cuMemGetAddressRange", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess)
+      fn = nullptr;
+    return reinterpret_cast<RangeFn>(fn);
+  }();
+  char text[160];
+  CUdeviceptr base = 0;
+  size_t size = 0;
+  if (range && range(&base, &size, reinterpret_cast<CUdeviceptr>(p)) == CUDA_SUCCESS) {
+    std::snprintf(text, sizeof(text), "%p, %llu bytes into an allocation of %zu bytes", p,
+                  static_cast<unsigned long long>(reinterpret_cast<CUdeviceptr>(p) - base), size);
+  } else {
+    std::snprintf(text, sizeof(text), "%p, an address of no allocation", p);
+  }
+  cudaGetLastError();
+  return text;
+}
+}  // namespace
+
 void copy_out(array& out, const void* src, size_t bytes, size_t data_size, Strides strides, array::Flags flags,
               int stream_index) {
   const Stream s(stream_index, Device::gpu);
   allocator::Buffer buf = cu::malloc(bytes, s);
-  if (bytes) MICA_CUDA_CHECK(cudaMemcpyAsync(buf.ptr, src, bytes, cudaMemcpyDeviceToDevice, cu::stream(s)));
-  out.set_gpu_data(buf, stream_index, data_size, std::move(strides), flags);
+  out.set_gpu_data(buf, stream_index, data_size, std::move(strides), flags);  // frees buf if the copy fails
+  if (bytes) {
+    cudaError_t err = cudaMemcpyAsync(buf.ptr, src, bytes, cudaMemcpyDeviceToDevice, cu::stream(s));
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      throw std::runtime_error("[compile] copying an output of a CUDA graph failed (" + std::string(cudaGetErrorName(err)) +
+                               "): " + std::to_string(bytes) + " bytes from " + where_in_allocation(src) +
+                               "; unset MICA_CUDA_GRAPHS to run without CUDA graphs.");
+    }
+  }
 }
 
 int64_t graph_launches() { return g_launches.load(); }
