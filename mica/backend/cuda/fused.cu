@@ -65,6 +65,7 @@ constexpr int W = cu::rows::W<T>;
 constexpr int kMinBlock = 256;     // threads per block of the register kernels, at least
 constexpr int kFwdMaxGroup = 512;  // threads per row: forward register kernel
 constexpr int kMaxGroup = 1024;    // threads per row: backward register kernel, streaming kernels
+constexpr int kPipeMinGroup = 128;  // threads per row from which half rows take the pipelined forward kernel
 // Chunks per thread held in registers (at most 64 registers a thread): forward 32 elements (4
 // float64); backward 2 chunks of x and 2 of g (8 floats, 16 halves or 2 float64 each).
 template <typename T>
@@ -83,8 +84,8 @@ constexpr size_t kBwdStaticSmem = 3 * kMaxGroup / 32 * sizeof(std::conditional_t
 
 // x, y: (rows, n) row-major; wgt, bia: (n,) or null. Groups of G = 2^gl threads (1..512) per
 // row, blockDim / G rows per block; thread `lane` of a group holds chunks k G + lane, k < NV.
-template <typename T, int NV, bool Prefetch, int MaxT = kFwdMaxGroup, int MinB = 2>
-__global__ void __launch_bounds__(MaxT, MinB)
+template <typename T, int NV>
+__global__ void __launch_bounds__(kFwdMaxGroup, 2)
     norm_fwd_reg(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
                  int64_t rows, int n, int gl, bool vec, bool rms, C_t<T> eps) {
   using C = C_t<T>;
@@ -96,16 +97,6 @@ __global__ void __launch_bounds__(MaxT, MinB)
     const int64_t off = live ? row * n : 0;
     Chunk<T> r[NV];
     load_row(x + off, n, lane, G, vec, live, r);
-    if constexpr (Prefetch) {
-      const int64_t next = row + int64_t(gridDim.x) * R;
-      if (next < rows) {
-#pragma unroll
-        for (int k = 0; k < NV; ++k) {
-          const int c0 = (k * G + lane) * W<T>;
-          if (c0 < n && (c0 * int(sizeof(T))) % 128 == 0) prefetch_l2(x + next * n + c0);
-        }
-      }
-    }
     C s[1] = {C(0)};
     C mean = 0;
     if (!rms) {
@@ -129,10 +120,13 @@ __global__ void __launch_bounds__(MaxT, MinB)
   }
 }
 
-// Experiment (MICA_NORM_FWD=8): rows in 16-byte chunks read through shared memory, one row per
-// block of G threads and a persistent grid; the next row streams in (cp.async, two buffers)
-// while this one's sums and stores run. Each thread copies and reads only its own chunks, so
-// no barrier guards the buffers.
+// norm_fwd_reg for rows of halves in 16-byte chunks long enough for a group of 128 threads or
+// more (one row per block): the rows pass through shared memory on a persistent grid, the next
+// row streaming in (cp.async, two buffers) while this one's sums and stores run, so a block's
+// loads never wait for its reductions. (The register kernel at 8192 bf16 columns reached 0.73 of
+// copy bandwidth: 64 registers a thread leave 4 rows resident an SM, each idle on memory while
+// it sums and stores.) Each thread copies and reads only its own chunks: no barrier guards the
+// buffers.
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
   const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(gmem));
@@ -417,46 +411,34 @@ struct NormArgs {
   float eps;
 };
 
-// Experiment (MICA_NORM_FWD): 1 = persistent grid, next row prefetched to L2; 2 = twice the chunks a thread
-// for halves (half the group); 3 = both.
-int fwd_variant() {
-  static const int v = [] {
+// MICA_NORM_FWD=0 turns the pipelined kernel off (a comparison for one device run; to be removed).
+bool pipe_enabled() {
+  static const bool on = [] {
     const char* e = std::getenv("MICA_NORM_FWD");
-    return e ? std::atoi(e) : 0;
+    return !(e && std::string(e) == "0");
   }();
-  return v;
+  return on;
 }
 
 template <typename T, int NV>
 void launch_fwd(cudaStream_t cs, const T* x, const T* w, const T* b, T* y, int64_t rows, int64_t n, int gl, bool vec,
                 const NormArgs& a) {
   const int G = 1 << gl, block = std::max(G, kMinBlock), R = block / G;
-  int64_t blocks = std::min<int64_t>((rows + R - 1) / R, INT_MAX);
-  const int v = fwd_variant();
-  if (v == 8 && vec && G >= 128 && R == 1) {
+  const C_t<T> eps = static_cast<C_t<T>>(a.eps);
+  if (cu::is_half_v<T> && vec && G >= kPipeMinGroup && pipe_enabled()) {
+    // Half rows of at least 1K elements (R == 1): the pipelined kernel on a persistent grid.
     const size_t smem = 2 * size_t(n) * sizeof(T);
     auto kernel = norm_fwd_pipe<T, NV>;
-    MICA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    blocks = std::min<int64_t>(rows, resident_blocks(kernel, block, smem));
-    kernel<<<static_cast<unsigned>(blocks), block, smem, cs>>>(x, w, b, y, rows, static_cast<int>(n), a.rms,
-                                                               static_cast<C_t<T>>(a.eps));
+    if (smem > 48 * 1024) {
+      MICA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    }
+    const int64_t blocks = std::min<int64_t>(rows, resident_blocks(kernel, G, smem));
+    kernel<<<static_cast<unsigned>(blocks), G, smem, cs>>>(x, w, b, y, rows, static_cast<int>(n), a.rms, eps);
     return;
   }
-  auto go = [&](auto kernel, bool persistent) {
-    if (persistent) blocks = std::min(blocks, resident_blocks(kernel, block, 0));
-    kernel<<<static_cast<unsigned>(blocks), block, 0, cs>>>(x, w, b, y, rows, static_cast<int>(n), gl, vec, a.rms,
-                                                            static_cast<C_t<T>>(a.eps));
-  };
-  if (v >= 4 && block == 256) {
-    // 4/5: at least 6 blocks of 256 an SM (42 registers), without / with the prefetch; 6/7: 8 blocks (32).
-    if (v == 4) return go(norm_fwd_reg<T, NV, false, 256, 6>, false);
-    if (v == 5) return go(norm_fwd_reg<T, NV, true, 256, 6>, true);
-    if (v == 6) return go(norm_fwd_reg<T, NV, false, 256, 8>, false);
-    if (v == 7) return go(norm_fwd_reg<T, NV, true, 256, 8>, true);
-  }
-  if (v & 1) return go(norm_fwd_reg<T, NV, true>, true);
-  norm_fwd_reg<T, NV, false><<<static_cast<unsigned>(blocks), block, 0, cs>>>(
-      x, w, b, y, rows, static_cast<int>(n), gl, vec, a.rms, static_cast<C_t<T>>(a.eps));
+  const int64_t blocks = std::min<int64_t>((rows + R - 1) / R, INT_MAX);
+  norm_fwd_reg<T, NV><<<static_cast<unsigned>(blocks), block, 0, cs>>>(x, w, b, y, rows, static_cast<int>(n), gl, vec,
+                                                                       a.rms, eps);
 }
 
 // x, out: (rows, n) row-major, n > 0; w, b: (n,) contiguous or null.
@@ -471,11 +453,7 @@ void norm_forward(const Stream& s, const array& x, const array* w, const array* 
   const bool vec = chunked<T>(n, {px, pw, pb, py});
   const int64_t chunks = (n + W<T> - 1) / W<T>;
   constexpr int NVmax = kFwdNV<T>;
-  if (cu::is_half_v<T> && (fwd_variant() & 2) && chunks <= int64_t(kFwdMaxGroup) * 8) {
-    auto [gl, per] = group_for(chunks, 8);
-    if (per <= 4) launch_fwd<T, 4>(cs, px, pw, pb, py, rows, n, gl, vec, a);
-    else launch_fwd<T, 8>(cs, px, pw, pb, py, rows, n, gl, vec, a);
-  } else if (chunks > int64_t(kFwdMaxGroup) * NVmax) {
+  if (chunks > int64_t(kFwdMaxGroup) * NVmax) {
     const int64_t blocks = std::min<int64_t>(rows, INT_MAX);
     norm_fwd_stream<T><<<static_cast<unsigned>(blocks), kMaxGroup, 0, cs>>>(px, pw, pb, py, rows, n, vec, a.rms,
                                                                             static_cast<C_t<T>>(a.eps));
