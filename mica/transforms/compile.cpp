@@ -630,7 +630,8 @@ std::vector<array> launch_graph(const Entry& e, CapturedGraph& c, std::vector<ar
 // A launch copies the staged inputs in and the outputs in the graph's memory out; what it saves
 // is the host's work per node (building the replay, one launch each: a few microseconds). A few
 // large kernels over new arguments each call (an elementwise chain of 8192 x 8192) lose more to
-// the copies than they save: "" if the graph pays, else why not.
+// the copies than they save: "" if the graph pays, else why not. `outs` are the probe's, which
+// held the inputs: state updates the capture will donate count as copies (an upper bound).
 std::string copies_outweigh_launches(const Entry& e, const std::vector<array>& inputs, const std::vector<bool>& staged,
                                      const std::vector<GraphOutput>& outs) {
   constexpr double kBytesPerSecond = 2.5e12;  // an H100's copy rate, read + write, rounded down
