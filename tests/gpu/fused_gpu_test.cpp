@@ -150,6 +150,8 @@ TEST(FusedGpu, NormManyRows) {
     check_norms(norm_inputs({2, 600, 768}, d, 3), dn + " 2x600x768");
     check_norms(norm_inputs({300, 8192}, d, 4), dn + " 300x8192");
     check_norms(norm_inputs({40, 20000}, d, 5), dn + " 40x20000");
+    // Halves: more rows than the pipelined forward kernel's persistent grid has blocks.
+    check_norms(norm_inputs({3000, 4096}, d, 7), dn + " 3000x4096");
     auto far = norm_inputs({64, 4096}, d, 6);
     far[0] = add(far[0], array(100.0, d), kCpu);
     eval(far[0]);

@@ -121,7 +121,7 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
 }
 
 // norm_fwd_reg for rows of halves in 16-byte chunks long enough for a group of 128 threads or
-// more (one row per block): the rows pass through shared memory on a persistent grid, the next
+// more (over 2K elements; one row per block): the rows pass through shared memory on a persistent grid, the next
 // row streaming in (cp.async, two buffers) while this one's sums and stores run, so a block's
 // loads never wait for its reductions. (The register kernel at 8192 bf16 columns reached 0.73 of
 // copy bandwidth: 64 registers a thread leave 4 rows resident an SM, each idle on memory while
@@ -426,7 +426,8 @@ void launch_fwd(cudaStream_t cs, const T* x, const T* w, const T* b, T* y, int64
   const int G = 1 << gl, block = std::max(G, kMinBlock), R = block / G;
   const C_t<T> eps = static_cast<C_t<T>>(a.eps);
   if (cu::is_half_v<T> && vec && G >= kPipeMinGroup && pipe_enabled()) {
-    // Half rows of at least 1K elements (R == 1): the pipelined kernel on a persistent grid.
+    // Half rows longer than 2K elements (one row a group of 128+ threads, R == 1): the pipelined
+    // kernel on a persistent grid.
     const size_t smem = 2 * size_t(n) * sizeof(T);
     auto kernel = norm_fwd_pipe<T, NV>;
     if (smem > 48 * 1024) {
