@@ -110,9 +110,15 @@ array::ArrayDesc::~ArrayDesc() {
     auto d = std::move(pending.back());
     pending.pop_back();
     if (d.use_count() == 1) {
-      // Siblings are detached together with the node (their handles point back at it).
-      for (auto& s : d->siblings) s.desc_->siblings.clear();
+      // The node's links go with it (the others' handles pointed back at it), cleared before any
+      // handle in them is released.
+      std::vector<array> links = std::move(d->siblings);
       d->siblings.clear();
+      std::vector<std::vector<array>> released;
+      for (auto& s : links) {
+        released.push_back(std::move(s.desc_->siblings));
+        s.desc_->siblings.clear();
+      }
       take(d->inputs);
     }
   }
@@ -161,28 +167,44 @@ std::vector<array> array::make_arrays(std::vector<Shape> shapes, const std::vect
                                       const std::vector<array>& inputs) {
   std::vector<array> outputs;
   for (size_t i = 0; i < shapes.size(); ++i) {
-    outputs.emplace_back(std::move(shapes[i]), dtypes[i], primitive, inputs);
+    outputs.emplace_back(std::move(shapes[i]), dtypes[i], primitive, i == 0 ? inputs : std::vector<array>{});
   }
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    auto siblings = outputs;
-    siblings.erase(siblings.begin() + i);
-    outputs[i].desc_->siblings = std::move(siblings);
+  if (outputs.size() < 2) return outputs;
+  for (size_t i = 1; i < outputs.size(); ++i) {
+    outputs[i].desc_->siblings = {outputs[0]};
     outputs[i].desc_->position = static_cast<uint32_t>(i);
+    outputs[i].desc_->is_tracer = outputs[0].desc_->is_tracer;
   }
+  outputs[0].desc_->siblings.assign(outputs.begin() + 1, outputs.end());
   return outputs;
 }
 
-// Siblings hold handles to each other; when only those cycle references remain, break them.
+// The outputs of a node link to each other (see ArrayDesc::siblings); when only those links
+// remain besides this handle, they are broken so the node can go.
 array::~array() {
   if (!desc_ || desc_->siblings.empty()) return;
-  auto n = static_cast<long>(desc_->siblings.size());
-  if (desc_.use_count() != n + 1) return;
-  for (auto& s : desc_->siblings) {
-    if (s.desc_.use_count() != n) return;
+  const std::shared_ptr<ArrayDesc>& first = desc_->position == 0 ? desc_ : desc_->siblings[0].desc_;
+  const long others = static_cast<long>(first->siblings.size());
+  // The first output is held by each other's link, each other by the first's list; this handle
+  // adds one to its own.
+  if (first.use_count() != others + (first == desc_ ? 1 : 0)) return;
+  for (const auto& s : first->siblings) {
+    if (s.desc_.use_count() != 1 + (s.desc_ == desc_ ? 1 : 0)) return;
   }
-  auto siblings = std::move(desc_->siblings);
-  desc_->siblings.clear();
-  for (auto& s : siblings) s.desc_->siblings.clear();
+  std::shared_ptr<ArrayDesc> keep = first;
+  std::vector<array> links = std::move(keep->siblings);
+  keep->siblings.clear();
+  std::vector<std::vector<array>> released;  // let go once every link is cleared
+  for (auto& s : links) {
+    released.push_back(std::move(s.desc_->siblings));
+    s.desc_->siblings.clear();
+  }
+}
+
+std::vector<array> array::siblings() const {
+  std::vector<array> out = outputs();
+  out.erase(out.begin() + desc_->position);
+  return out;
 }
 
 int array::shape(int dim) const {
@@ -207,25 +229,28 @@ void array::eval() {
 }
 
 std::vector<array> array::outputs() const {
+  if (desc_->siblings.empty()) return {*this};
+  const array& first = desc_->position == 0 ? *this : desc_->siblings[0];
   std::vector<array> out;
-  out.reserve(desc_->siblings.size() + 1);
-  auto& sib = desc_->siblings;
-  size_t pos = desc_->position;
-  for (size_t i = 0; i < pos; ++i) out.push_back(sib[i]);
-  out.push_back(*this);
-  for (size_t i = pos; i < sib.size(); ++i) out.push_back(sib[i]);
+  out.reserve(first.desc_->siblings.size() + 1);
+  out.push_back(first);
+  out.insert(out.end(), first.desc_->siblings.begin(), first.desc_->siblings.end());
   return out;
 }
 
 void array::detach() {
-  for (auto& s : desc_->siblings) {
-    s.desc_->primitive = nullptr;
-    s.desc_->inputs.clear();
-    s.desc_->siblings.clear();
+  // Every list of the node is emptied before any handle in them is released: releasing one may
+  // run ~array's link check or free inputs, which must see the node consistent (no list of it
+  // half cleared, none being walked).
+  std::vector<array> all = outputs();
+  std::vector<std::vector<array>> released;
+  for (auto& o : all) {
+    o.desc_->primitive = nullptr;
+    released.push_back(std::move(o.desc_->inputs));
+    o.desc_->inputs.clear();
+    released.push_back(std::move(o.desc_->siblings));
+    o.desc_->siblings.clear();
   }
-  desc_->siblings.clear();
-  desc_->inputs.clear();
-  desc_->primitive = nullptr;
 }
 
 ArrayData::~ArrayData() {

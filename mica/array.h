@@ -212,9 +212,13 @@ class array {
   bool has_primitive() const { return desc_->primitive != nullptr; }
   Primitive& primitive() const { return *desc_->primitive; }
   const std::shared_ptr<Primitive>& primitive_ptr() const { return desc_->primitive; }
-  std::vector<array>& inputs() { return desc_->inputs; }
-  const std::vector<array>& inputs() const { return desc_->inputs; }
-  const std::vector<array>& siblings() const { return desc_->siblings; }
+  /** The node's inputs (one list for all outputs of a multi-output node). */
+  std::vector<array>& inputs() { return node_desc().inputs; }
+  const std::vector<array>& inputs() const { return node_desc().inputs; }
+  /** The node's other outputs, in output order (empty for a single-output node). */
+  std::vector<array> siblings() const;
+  /** True if the node has other outputs. */
+  bool has_siblings() const { return !desc_->siblings.empty(); }
   /** This array and its siblings, in output order. */
   std::vector<array> outputs() const;
   int position() const { return desc_->position; }
@@ -273,12 +277,20 @@ class array {
     size_t data_size = 0;
     Flags flags{};
     std::vector<array> inputs;
+    // A multi-output node's links: the first output holds the others, each other output holds
+    // the first (so a node of n outputs keeps 2 (n - 1) handles, not n (n - 1)). Empty once
+    // the node is detached.
     std::vector<array> siblings;
 
     ArrayDesc(Shape shape, Dtype dtype);
     ArrayDesc(Shape shape, Dtype dtype, std::shared_ptr<Primitive> p, std::vector<array> inputs);
     ~ArrayDesc();
   };
+  // The outputs of a multi-output node share one input list, held by the first output (the
+  // others reach it through their link until the node is detached).
+  ArrayDesc& node_desc() const {
+    return desc_->position == 0 || desc_->siblings.empty() ? *desc_ : *desc_->siblings[0].desc_;
+  }
   template <typename It>
   void init(It src);
   template <typename T>

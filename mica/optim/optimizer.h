@@ -172,7 +172,7 @@ class Adam : public Optimizer {
     scalars_.clear();
     fused_.clear();
   }
-  /** AdamStep nodes of up to 8 float32 / float64 leaves of one dtype (one GPU launch each
+  /** AdamStep nodes of up to 48 float32 / float64 leaves of one dtype (one GPU launch each
    * instead of one per parameter); adam_update hands their outputs out. */
   void before_leaves(const Tree& grads, const Tree& params) override;
   /** The decoupled weight decay of the step (AdamW's), if any. */

@@ -109,13 +109,12 @@ const Adam::Scalars& Adam::scalars(Dtype dt, std::optional<double> weight_decay)
 }
 
 namespace {
-// Parameters per AdamStep node. Every output of a node holds its own copy of the node's input
-// list, so a node's bookkeeping grows with outputs x inputs. `build/benchmarks/optimizer_bench`
-// (148 parameters of 16 x 16, eager, 2-core VM): a node per parameter 0.36 ms per step, nodes of
-// 8 0.50 ms, one node for all 4.8 ms. Eight is for the GPU, where it cuts the launches eightfold
-// (GPT-2's 148 parameters: 19 instead of 148); that gain is not measured yet, and on the CPU
-// grouping costs ~1 us per parameter and step.
-constexpr size_t kParamsPerNode = 8;
+// Parameters per AdamStep node: as many as the GPU kernel updates in one launch (GPT-2's 148
+// parameters: 4 launches). A node's bookkeeping grows with its size only (its outputs share one
+// input list), so grouping also pays on the host: `build/benchmarks/optimizer_bench` (148
+// parameters of 16 x 16, eager, 2-core VM) a node per parameter 0.32 ms per step, nodes of 48
+// 0.24 ms, one node for all 0.23 ms.
+constexpr size_t kParamsPerNode = 48;
 
 // Leaves fast::adam_step takes: p float32 or float64, g, m and v of its dtype and shape.
 bool adam_fusable(const array& g, const array& p, const array& m, const array& v) {

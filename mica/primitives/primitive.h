@@ -53,8 +53,8 @@ class Primitive {
   virtual void save(ParamWriter& w) const;
   /** True for a multi-output primitive whose kernels may give an output the buffer of an input
    *  they no longer need (each element read before the same element of any output is written).
-   *  eval then keeps one copy of the node's input list while it runs, so such inputs can be
-   *  donated; other multi-output kernels (DivMod) read every input again for each output. */
+   *  eval holds the inputs of other multi-output nodes while their kernels run (DivMod reads
+   *  every input again for each output), so those are never donated. */
   virtual bool outputs_may_take_inputs() const { return false; }
   /** True for primitives whose output is a view of the input with strides of their own
    *  (transpose, squeeze, expand_dims, as_strided): eval runs them on empty arrays too, so an

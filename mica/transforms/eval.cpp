@@ -79,16 +79,24 @@ void eval_impl(std::vector<array>& outputs) {
   // Post-order DFS with an explicit stack: a chain of a million nodes must not overflow.
   std::vector<array> tape;
   std::vector<std::pair<array, size_t>> stack;
+  // A node enters the tape once, through whichever output is reached first: its other outputs
+  // are marked with it (each would walk the same input list again).
+  auto mark = [](const array& a) {
+    a.mark() = epoch;
+    if (a.has_siblings()) {
+      for (const auto& s : a.outputs()) s.mark() = epoch;
+    }
+  };
   for (auto& o : outputs) {
     if (o.is_available() || o.mark() == epoch) continue;
-    o.mark() = epoch;
+    mark(o);
     stack.emplace_back(o, 0);
     while (!stack.empty()) {
       auto& top = stack.back();
       if (top.second < top.first.inputs().size()) {
         array in = top.first.inputs()[top.second++];
         if (!in.is_available() && in.mark() != epoch) {
-          in.mark() = epoch;
+          mark(in);
           stack.emplace_back(std::move(in), 0);
         }
       } else {
@@ -112,46 +120,34 @@ void eval_impl(std::vector<array>& outputs) {
     }
     auto& p = a.primitive();
     if (record) recorded().insert(p.name());
-    if (a.siblings().empty()) outs.push_back(a);
+    if (!a.has_siblings()) outs.push_back(a);
     else outs = a.outputs();
-    // Every output of a multi-output node holds its own copy of the same input list. For a
-    // primitive whose outputs may take over its inputs (AdamStep), only this one is kept while
-    // the kernel runs, so an input nothing else holds can be donated; the copies come back if
-    // the kernel throws.
-    std::vector<array> dropped;
-    if (p.outputs_may_take_inputs() && !a.is_tracer()) {
-      for (array s : a.siblings()) {
-        if (s.inputs().empty()) continue;
-        s.inputs().clear();
-        dropped.push_back(std::move(s));
-      }
-    }
+    // The outputs of a node share one input list, so an input nothing else holds could be donated
+    // to an output; a multi-output kernel may read an input again after writing an output
+    // (DivMod), so its inputs are held here unless the primitive lets its outputs take them
+    // (AdamStep: p', m', v' over p, m, v in place).
+    std::vector<array> held;
+    if (outs.size() > 1 && !p.outputs_may_take_inputs()) held = a.inputs();
     // Empty outputs need no kernel: some would still walk every row of a shape like
     // (2^30, 0). Collectives run anyway (every rank must take part in the exchange), and views
     // (no kernel; their strides are what MLX reports).
     const bool empty = std::all_of(outs.begin(), outs.end(), [](const array& o) { return o.size() == 0; }) &&
                        !dynamic_cast<const DistPrimitive*>(&p) && !p.is_view();
     const auto t0 = prof.on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    try {
-      if (empty) {
-        for (auto& o : outs) o.set_data(allocator::malloc(0));
-      } else if (p.device() == Device::cpu) {
-        p.eval_cpu(a.inputs(), outs);
-      } else {
-        GpuKernelScope scope;
-        p.eval_gpu(a.inputs(), outs);
-        // Time the kernels, not their launch (nothing runs while a CUDA graph is captured).
-        if (prof.on && !gpu::capturing()) gpu::synchronize(p.stream().index);
-        if (record) recorded().insert(std::string("gpu:") + p.name());
-        if (std::find(gpu_streams.begin(), gpu_streams.end(), p.stream().index) == gpu_streams.end()) {
-          gpu_streams.push_back(p.stream().index);
-        }
+    if (empty) {
+      for (auto& o : outs) o.set_data(allocator::malloc(0));
+    } else if (p.device() == Device::cpu) {
+      p.eval_cpu(a.inputs(), outs);
+    } else {
+      GpuKernelScope scope;
+      p.eval_gpu(a.inputs(), outs);
+      // Time the kernels, not their launch (nothing runs while a CUDA graph is captured).
+      if (prof.on && !gpu::capturing()) gpu::synchronize(p.stream().index);
+      if (record) recorded().insert(std::string("gpu:") + p.name());
+      if (std::find(gpu_streams.begin(), gpu_streams.end(), p.stream().index) == gpu_streams.end()) {
+        gpu_streams.push_back(p.stream().index);
       }
-    } catch (...) {
-      for (auto& s : dropped) s.inputs() = a.inputs();
-      throw;
     }
-    dropped.clear();
     if (prof.on) {
       std::string key = p.name();
       if (prof.shapes) {
@@ -170,6 +166,7 @@ void eval_impl(std::vector<array>& outputs) {
     }
     for (auto& o : outs) o.set_status(array::available);
     outs.clear();  // holding outputs here would block donating them to their consumers
+    held.clear();
     if (!a.is_tracer()) a.detach();
   }
   // Under a CUDA graph capture nothing has run yet: nothing to wait for.

@@ -169,6 +169,30 @@ TEST(Eval, MillionOpChainDoesNotRecurse) {
   for (int i = 0; i < 1000000; ++i) y = multiply(y, array(1.0f));
 }
 
+TEST(Eval, MultiOutputNodesShareTheirInputs) {
+  // divmod's two outputs: one input list, the other output as sibling, both released by eval.
+  auto a = array({7.0f, -7.0f, 9.5f}), b = array({2.0f, 2.0f, 4.0f});
+  auto qr = divmod(multiply(a, array(1.0f)), b);  // its first input: a temporary nothing else holds
+  const array& q = qr[0];
+  const array& r = qr[1];
+  EXPECT_EQ(q.inputs().size(), 2u);
+  EXPECT_EQ(&q.inputs(), &r.inputs());
+  ASSERT_EQ(r.siblings().size(), 1u);
+  EXPECT_TRUE(r.siblings()[0].is_same(q));
+  ASSERT_EQ(r.outputs().size(), 2u);
+  EXPECT_TRUE(r.outputs()[0].is_same(q) && r.outputs()[1].is_same(r));
+  // DivMod reads its inputs again for the second output: eval must not let the first take them.
+  eval(r);
+  EXPECT_TRUE(q.is_available());
+  EXPECT_TRUE(q.inputs().empty() && r.inputs().empty() && !r.has_siblings() && !q.has_siblings());
+  EXPECT_TRUE(matches(q, {3}, {3, -4, 2}, 0, 0));
+  EXPECT_TRUE(matches(r, {3}, {1, 1, 1.5}, 0, 0));
+  // A node held through its second output only still evaluates; one held by nothing is released.
+  array r2 = divmod(a, b)[1];
+  EXPECT_TRUE(matches(r2, {3}, {1, 1, 1.5}, 0, 0));
+  for (int i = 0; i < 3; ++i) divmod(a, b);
+}
+
 TEST(Eval, DonatesBuffers) {
   auto a = exp(test::random_array({1 << 16}, float32));
   eval(a);

@@ -27,7 +27,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
 #include <initializer_list>
 #include <optional>
 #include <stdexcept>
@@ -65,7 +64,6 @@ constexpr int W = cu::rows::W<T>;
 constexpr int kMinBlock = 256;     // threads per block of the register kernels, at least
 constexpr int kFwdMaxGroup = 512;  // threads per row: forward register kernel
 constexpr int kMaxGroup = 1024;    // threads per row: backward register kernel, streaming kernels
-constexpr int kPipeMinGroup = 128;  // threads per row from which half rows take the pipelined forward kernel
 // Chunks per thread held in registers (at most 64 registers a thread): forward 32 elements (4
 // float64); backward 2 chunks of x and 2 of g (8 floats, 16 halves or 2 float64 each).
 template <typename T>
@@ -116,72 +114,6 @@ __global__ void __launch_bounds__(kFwdMaxGroup, 2)
     for (int k = 0; k < NV; ++k) {
       const int c0 = (k * G + lane) * W<T>;
       if (c0 < n) store_chunk(yr, c0, n, vec, affine_chunk(r[k], wgt, bia, c0, n, vec, mean, rstd));
-    }
-  }
-}
-
-// norm_fwd_reg for rows of halves in 16-byte chunks long enough for a group of 128 threads or
-// more (over 2K elements; one row per block): the rows pass through shared memory on a persistent grid, the next
-// row streaming in (cp.async, two buffers) while this one's sums and stores run, so a block's
-// loads never wait for its reductions. (The register kernel at 8192 bf16 columns reached 0.73 of
-// copy bandwidth: 64 registers a thread leave 4 rows resident an SM, each idle on memory while
-// it sums and stores.) Each thread copies and reads only its own chunks: no barrier guards the
-// buffers.
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(gmem));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-__device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
-
-template <typename T, int NV>
-__global__ void __launch_bounds__(kFwdMaxGroup, 2)
-    norm_fwd_pipe(const T* __restrict__ x, const T* __restrict__ wgt, const T* __restrict__ bia, T* __restrict__ y,
-                  int64_t rows, int n, bool rms, C_t<T> eps) {
-  using C = C_t<T>;
-  extern __shared__ __align__(16) unsigned char pipe_raw[];
-  T* buf = reinterpret_cast<T*>(pipe_raw);
-  __shared__ C sm[kFwdMaxGroup / 32];
-  const int G = blockDim.x, lane = threadIdx.x;
-  auto fetch = [&](int64_t row, int slot) {
-    if (row < rows) {
-#pragma unroll
-      for (int k = 0; k < NV; ++k) {
-        const int c0 = (k * G + lane) * W<T>;
-        if (c0 < n) cp_async16(buf + int64_t(slot) * n + c0, x + row * n + c0);
-      }
-    }
-    cp_async_commit();
-  };
-  int slot = 0;
-  fetch(blockIdx.x, 0);
-  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x, slot ^= 1) {
-    fetch(row + gridDim.x, slot ^ 1);
-    cp_async_wait_one();
-    Chunk<T> r[NV];
-#pragma unroll
-    for (int k = 0; k < NV; ++k) {
-      const int c0 = (k * G + lane) * W<T>;
-      r[k] = c0 < n ? *reinterpret_cast<const Chunk<T>*>(buf + int64_t(slot) * n + c0) : Chunk<T>{};
-    }
-    C s[1] = {C(0)};
-    C mean = 0;
-    if (!rms) {
-#pragma unroll
-      for (int k = 0; k < NV; ++k) add_sum(r[k], s[0]);
-      group_sum(s, G, sm);
-      mean = s[0] / static_cast<C>(n);
-      s[0] = 0;
-    }
-#pragma unroll
-    for (int k = 0; k < NV; ++k) add_deviations(r[k], r[k], r[k], false, (k * G + lane) * W<T>, n, mean, s);
-    group_sum(s, G, sm);
-    const C rstd = C(1) / sqrt(s[0] / static_cast<C>(n) + eps);
-    T* yr = y + row * n;
-#pragma unroll
-    for (int k = 0; k < NV; ++k) {
-      const int c0 = (k * G + lane) * W<T>;
-      if (c0 < n) store_chunk(yr, c0, n, true, affine_chunk(r[k], wgt, bia, c0, n, true, mean, rstd));
     }
   }
 }
@@ -411,35 +343,13 @@ struct NormArgs {
   float eps;
 };
 
-// MICA_NORM_FWD=0 turns the pipelined kernel off (a comparison for one device run; to be removed).
-bool pipe_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("MICA_NORM_FWD");
-    return !(e && std::string(e) == "0");
-  }();
-  return on;
-}
-
 template <typename T, int NV>
 void launch_fwd(cudaStream_t cs, const T* x, const T* w, const T* b, T* y, int64_t rows, int64_t n, int gl, bool vec,
                 const NormArgs& a) {
   const int G = 1 << gl, block = std::max(G, kMinBlock), R = block / G;
-  const C_t<T> eps = static_cast<C_t<T>>(a.eps);
-  if (cu::is_half_v<T> && vec && G >= kPipeMinGroup && pipe_enabled()) {
-    // Half rows longer than 2K elements (one row a group of 128+ threads, R == 1): the pipelined
-    // kernel on a persistent grid.
-    const size_t smem = 2 * size_t(n) * sizeof(T);
-    auto kernel = norm_fwd_pipe<T, NV>;
-    if (smem > 48 * 1024) {
-      MICA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    }
-    const int64_t blocks = std::min<int64_t>(rows, resident_blocks(kernel, G, smem));
-    kernel<<<static_cast<unsigned>(blocks), G, smem, cs>>>(x, w, b, y, rows, static_cast<int>(n), a.rms, eps);
-    return;
-  }
   const int64_t blocks = std::min<int64_t>((rows + R - 1) / R, INT_MAX);
-  norm_fwd_reg<T, NV><<<static_cast<unsigned>(blocks), block, 0, cs>>>(x, w, b, y, rows, static_cast<int>(n), gl, vec,
-                                                                       a.rms, eps);
+  norm_fwd_reg<T, NV><<<static_cast<unsigned>(blocks), block, 0, cs>>>(x, w, b, y, rows, static_cast<int>(n), gl, vec, a.rms,
+                                                                       static_cast<C_t<T>>(a.eps));
 }
 
 // x, out: (rows, n) row-major, n > 0; w, b: (n,) contiguous or null.
