@@ -125,9 +125,10 @@ void eval_impl(std::vector<array>& outputs) {
     // The outputs of a node share one input list, so an input nothing else holds could be donated
     // to an output; a multi-output kernel may read an input again after writing an output
     // (DivMod), so its inputs are held here unless the primitive lets its outputs take them
-    // (AdamStep: p', m', v' over p, m, v in place).
+    // (AdamStep: p', m', v' over p, m, v in place) and no transform traces through the node
+    // (it keeps the node, inputs included, after the kernel).
     std::vector<array> held;
-    if (outs.size() > 1 && !p.outputs_may_take_inputs()) held = a.inputs();
+    if (outs.size() > 1 && (!p.outputs_may_take_inputs() || a.is_tracer())) held = a.inputs();
     // Empty outputs need no kernel: some would still walk every row of a shape like
     // (2^30, 0). Collectives run anyway (every rank must take part in the exchange), and views
     // (no kernel; their strides are what MLX reports).
