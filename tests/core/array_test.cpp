@@ -1,4 +1,5 @@
 // The array core: construction, dtypes, printing, lazy evaluation, memory, devices, threads.
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -191,6 +192,50 @@ TEST(Eval, MultiOutputNodesShareTheirInputs) {
   array r2 = divmod(a, b)[1];
   EXPECT_TRUE(matches(r2, {3}, {1, 1, 1.5}, 0, 0));
   for (int i = 0; i < 3; ++i) divmod(a, b);
+}
+
+TEST(Eval, MultiOutputNodeLifetimes) {
+  // One AdamStep node of 5 parameters (15 outputs): random subsets of its outputs kept (some
+  // through a consumer), the rest released unevaluated, the kept ones evaluated in a random order,
+  // one at a time or together; every value as the node of each parameter alone gives it.
+  const int k = 5;
+  std::vector<array> p, g, m, v;
+  for (int i = 0; i < k; ++i) {
+    p.push_back(test::random_array({3, 4}, float32, -2, 2, 10 + i));
+    g.push_back(test::random_array({3, 4}, float32, -2, 2, 20 + i));
+    m.push_back(test::random_array({3, 4}, float32, -2, 2, 30 + i));
+    v.push_back(test::random_array({3, 4}, float32, 0, 2, 40 + i));
+  }
+  array coef = array({0.01f, 1.0f, 0.999f});
+  std::vector<array> want;
+  for (int i = 0; i < k; ++i) {
+    for (auto& o : fast::adam_step(p[i], g[i], m[i], v[i], coef, 0.9, 0.999, 1e-8)) want.push_back(o);
+  }
+  eval(want);
+  std::mt19937 rng(5);
+  for (int round = 0; round < 60; ++round) {
+    std::vector<int> kept;
+    std::vector<array> held;
+    {
+      std::vector<array> outs = fast::adam_step(p, g, m, v, coef, 0.9, 0.999, 1e-8);
+      for (int j = 0; j < 3 * k; ++j) {
+        if (rng() % 2) continue;
+        kept.push_back(j);
+        held.push_back(rng() % 3 == 0 ? multiply(outs[j], array(1.0f)) : outs[j]);
+      }
+    }  // the outputs not kept are released here, before anything is evaluated
+    std::vector<size_t> order(held.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    if (rng() % 2) {
+      for (size_t i : order) eval(held[i]);
+    } else {
+      eval(held);
+    }
+    for (size_t i = 0; i < held.size(); ++i) {
+      EXPECT_TRUE(test::close(held[i], want[kept[i]], 0)) << "round " << round << ", output " << kept[i];
+    }
+  }
 }
 
 TEST(Eval, DonatesBuffers) {
