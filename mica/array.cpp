@@ -202,6 +202,7 @@ array::~array() {
 }
 
 std::vector<array> array::siblings() const {
+  if (desc_->siblings.empty()) return {};
   std::vector<array> out = outputs();
   out.erase(out.begin() + desc_->position);
   return out;
@@ -242,6 +243,12 @@ void array::detach() {
   // Every list of the node is emptied before any handle in them is released: releasing one may
   // run ~array's link check or free inputs, which must see the node consistent (no list of it
   // half cleared, none being walked).
+  if (desc_->siblings.empty()) {
+    desc_->primitive = nullptr;
+    std::vector<array> inputs = std::move(desc_->inputs);
+    desc_->inputs.clear();
+    return;
+  }
   std::vector<array> all = outputs();
   std::vector<std::vector<array>> released;
   for (auto& o : all) {

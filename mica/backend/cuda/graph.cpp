@@ -1,6 +1,5 @@
 // CUDA graphs for compile: stream capture of a replay, the memory a captured graph keeps, and
 // the copies in and out around a launch (backend/gpu_graph.h says what and why).
-#include <cuda.h>
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "mica/backend/cuda/graph_hooks.h"
+#include "mica/backend/cuda/jit.h"
 #include "mica/backend/cuda/utils.h"
 #include "mica/backend/gpu_graph.h"
 #include "mica/backend/gpu_info.h"
@@ -211,15 +211,7 @@ void stage(const array& dst, const array& src, int stream_index) {
 namespace {
 // "p, N bytes into an allocation of M bytes" (the driver's view of the address), for errors.
 std::string where_in_allocation(const void* p) {
-  using RangeFn = CUresult (*)(CUdeviceptr*, size_t*, CUdeviceptr);
-  static RangeFn range = [] {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult q;
-    if (cudaGetDriverEntryPointByVersion("cuMemGetAddressRange", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess)
-      fn = nullptr;
-    return reinterpret_cast<RangeFn>(fn);
-  }();
+  const auto range = cu::jit::driver().mem_get_address_range;
   char text[160];
   CUdeviceptr base = 0;
   size_t size = 0;
@@ -229,7 +221,6 @@ std::string where_in_allocation(const void* p) {
   } else {
     std::snprintf(text, sizeof(text), "%p, an address of no allocation", p);
   }
-  cudaGetLastError();
   return text;
 }
 }  // namespace

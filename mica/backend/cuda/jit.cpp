@@ -36,6 +36,7 @@ const Driver& driver() {
     get("cuModuleGetFunction", r.module_get_function);
     get("cuLaunchKernel", r.launch_kernel);
     get("cuFuncSetAttribute", r.func_set_attribute);
+    get("cuMemGetAddressRange", r.mem_get_address_range);
     return r;
   }();
   return d;

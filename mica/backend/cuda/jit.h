@@ -11,13 +11,15 @@
 
 namespace mica::cu::jit {
 
-/** The driver API's module and launch functions (null where the driver lacks them). */
+/** The driver API's module and launch functions, and the address lookup graph.cpp's errors use
+ *  (null where the driver lacks them). */
 struct Driver {
   CUresult (*module_load_data)(CUmodule*, const void*) = nullptr;
   CUresult (*module_get_function)(CUfunction*, CUmodule, const char*) = nullptr;
   CUresult (*launch_kernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
                             void**, void**) = nullptr;
   CUresult (*func_set_attribute)(CUfunction, CUfunction_attribute, int) = nullptr;
+  CUresult (*mem_get_address_range)(CUdeviceptr*, size_t*, CUdeviceptr) = nullptr;
 };
 const Driver& driver();
 
